@@ -1,0 +1,14 @@
+import type { CpuKernel } from '../kernel.js';
+import { kernels as elementwise } from './elementwise.js';
+import { kernels as matmul } from './matmul.js';
+import { kernels as conv } from './conv.js';
+import { kernels as pool } from './pool.js';
+import { kernels as normalization } from './normalization.js';
+import { kernels as reduce } from './reduce.js';
+import { kernels as shapeOps } from './shape-ops.js';
+import { kernels as movement } from './movement.js';
+import { kernels as resize } from './resize.js';
+
+export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
+  ...elementwise, ...matmul, ...conv, ...pool, ...normalization, ...reduce, ...shapeOps, ...movement, ...resize,
+});

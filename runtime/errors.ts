@@ -1,0 +1,154 @@
+/**
+ * Typed errors. Every error EdgeKit throws on purpose is an `EdgeKitError` with a stable `code`,
+ * a message that says what happened and what to do, and (where useful) structured details.
+ * The SDK re-exports these; the worker boundary re-creates them from `{ name, code, message, details }`.
+ */
+export type EdgeKitErrorCode =
+  | 'MODEL_FORMAT'
+  | 'INVALID_GRAPH'
+  | 'UNSUPPORTED_OP'
+  | 'SHAPE_MISMATCH'
+  | 'DTYPE_MISMATCH'
+  | 'INVALID_ARGUMENT'
+  | 'ALLOCATION_LIMIT'
+  | 'OUT_OF_MEMORY'
+  | 'TENSOR_DISPOSED'
+  | 'SESSION_RELEASED'
+  | 'NO_WEBGPU'
+  | 'NO_ADAPTER'
+  | 'MISSING_FEATURE'
+  | 'LIMIT_EXCEEDED'
+  | 'DEVICE_LOST'
+  | 'INTERNAL';
+
+export class EdgeKitError extends Error {
+  readonly code: EdgeKitErrorCode;
+  readonly details: Record<string, unknown>;
+  constructor(code: EdgeKitErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** The bytes are not a readable ONNX model (truncated, not protobuf, not a ModelProto, bad tensor payloads). */
+export class ModelFormatError extends EdgeKitError {
+  constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('MODEL_FORMAT', message, details, options);
+  }
+}
+
+/** The model decodes but its graph is not valid: a cycle, a value used but never produced, duplicate producers. */
+export class InvalidGraphError extends EdgeKitError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('INVALID_GRAPH', message, details);
+  }
+}
+
+export interface UnsupportedNode {
+  op: string;
+  domain: string;
+  opset: number;
+  node: string;
+  reason?: string;
+}
+
+/** One error for the whole model, listing every node EdgeKit cannot run, raised before any weight is uploaded. */
+export class UnsupportedOpError extends EdgeKitError {
+  readonly nodes: UnsupportedNode[];
+  constructor(nodes: UnsupportedNode[], hint = '') {
+    const list = nodes
+      .slice(0, 20)
+      .map((n) => `  - ${n.domain || 'ai.onnx'}::${n.op} (opset ${n.opset}) at node '${n.node}'${n.reason ? `: ${n.reason}` : ''}`)
+      .join('\n');
+    const more = nodes.length > 20 ? `\n  ... and ${nodes.length - 20} more` : '';
+    super(
+      'UNSUPPORTED_OP',
+      `The model uses ${nodes.length} node(s) EdgeKit cannot run:\n${list}${more}\n` +
+        (hint || 'Re-export the model with a different opset, or replace these ops; docs/ops.md lists what is supported.'),
+      { nodes },
+    );
+    this.nodes = nodes;
+  }
+}
+
+export class ShapeError extends EdgeKitError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('SHAPE_MISMATCH', message, details);
+  }
+}
+
+export class DTypeError extends EdgeKitError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('DTYPE_MISMATCH', message, details);
+  }
+}
+
+export class InvalidArgumentError extends EdgeKitError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('INVALID_ARGUMENT', message, details);
+  }
+}
+
+/** A tensor would be larger than the configured limit (or its element count overflows). */
+export class AllocationLimitError extends EdgeKitError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('ALLOCATION_LIMIT', message, details);
+  }
+}
+
+export class OutOfMemoryError extends EdgeKitError {
+  constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('OUT_OF_MEMORY', message, details, options);
+  }
+}
+
+export class DisposedTensorError extends EdgeKitError {
+  constructor(what = 'tensor') {
+    super('TENSOR_DISPOSED', `This ${what} was disposed and its data released; create a new one instead of reusing it.`);
+  }
+}
+
+export class SessionReleasedError extends EdgeKitError {
+  constructor() {
+    super('SESSION_RELEASED', 'This session was released; create a new InferenceSession to run the model again.');
+  }
+}
+
+export type DeviceErrorCode = 'NO_WEBGPU' | 'NO_ADAPTER' | 'MISSING_FEATURE' | 'LIMIT_EXCEEDED' | 'DEVICE_LOST';
+
+/** WebGPU is missing, an adapter lacks a feature or limit the model needs, or the device was lost. */
+export class DeviceError extends EdgeKitError {
+  constructor(code: DeviceErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(code, message, details, options);
+  }
+}
+
+export class InternalError extends EdgeKitError {
+  constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('INTERNAL', `${message} (this is a bug in EdgeKit; please report it with the model)`, details, options);
+  }
+}
+
+const byName: Record<string, new (...args: never[]) => EdgeKitError> = {
+  ModelFormatError, InvalidGraphError, UnsupportedOpError, ShapeError, DTypeError, InvalidArgumentError,
+  AllocationLimitError, OutOfMemoryError, DisposedTensorError, SessionReleasedError, DeviceError, InternalError,
+};
+
+/** Serializable form, for crossing a worker boundary. */
+export function errorToPlain(e: unknown): { name: string; code: string; message: string; details: Record<string, unknown> } {
+  if (e instanceof EdgeKitError) return { name: e.name, code: e.code, message: e.message, details: e.details };
+  const err = e instanceof Error ? e : new Error(String(e));
+  return { name: err.name, code: 'INTERNAL', message: err.message, details: {} };
+}
+
+/** Re-creates the same error class on the other side of a worker boundary. */
+export function errorFromPlain(p: { name: string; code: string; message: string; details: Record<string, unknown> }): Error {
+  const Ctor = byName[p.name];
+  if (!Ctor) return Object.assign(new Error(p.message), { name: p.name });
+  const e = Object.create(Ctor.prototype) as EdgeKitError;
+  Object.assign(e, { name: p.name, message: p.message, code: p.code, details: p.details });
+  if (p.name === 'UnsupportedOpError') Object.assign(e, { nodes: p.details.nodes ?? [] });
+  return e;
+}

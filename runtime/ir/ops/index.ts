@@ -1,0 +1,17 @@
+import type { OpSchema } from './schema.js';
+import { schemas as elementwise } from './elementwise.js';
+import { schemas as matmul } from './matmul.js';
+import { schemas as conv } from './conv.js';
+import { schemas as pool } from './pool.js';
+import { schemas as normalization } from './normalization.js';
+import { schemas as reduce } from './reduce.js';
+import { schemas as shapeOps } from './shape-ops.js';
+import { schemas as movement } from './movement.js';
+import { schemas as resize } from './resize.js';
+
+/** Every IR op EdgeKit knows, by name (default ONNX domain, newest-opset semantics). */
+export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
+  ...elementwise, ...matmul, ...conv, ...pool, ...normalization, ...reduce, ...shapeOps, ...movement, ...resize,
+});
+
+export type { OpSchema, InferContext, InferInput, InferredOutput } from './schema.js';

@@ -1,0 +1,4 @@
+import { defineOps } from './schema.js';
+
+// Shape/dtype inference for the matmul family (owned by the math work stream).
+export const schemas = defineOps();

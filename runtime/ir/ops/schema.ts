@@ -1,0 +1,45 @@
+import type { DType } from '../dtype.js';
+import type { Dim, Node } from '../graph.js';
+import type { HostTensor } from '../tensor.js';
+
+/** What shape inference knows about one input of a node. */
+export interface InferInput {
+  dtype: DType;
+  /** undefined: rank unknown. */
+  shape?: Dim[];
+  /** The value, when it is a constant (an initializer or a folded result): lets Reshape, Slice... infer exactly. */
+  value?: HostTensor;
+}
+
+export interface InferredOutput {
+  dtype: DType;
+  shape?: Dim[];
+}
+
+export interface InferContext {
+  node: Node;
+  /** undefined where an optional input is omitted ('' in node.inputs). */
+  inputs: (InferInput | undefined)[];
+  /** A fresh symbolic dimension, for output dims that depend on runtime values. */
+  symbol(hint: string): string;
+}
+
+/**
+ * The IR-level definition of an op: arity and shape/dtype inference. Semantics are the newest ONNX opset's.
+ * `infer` must work on symbolic dims and must throw ShapeError/DTypeError for inputs that can never be valid.
+ * Kernels call the same `infer` on concrete shapes to size their outputs, so there is one source of truth.
+ */
+export interface OpSchema {
+  op: string;
+  /** [min, max] inputs, counting omitted optional ones. */
+  inputs: [number, number];
+  /** [min, max] outputs. */
+  outputs: [number, number];
+  infer(ctx: InferContext): InferredOutput[];
+}
+
+export function defineOps(...schemas: OpSchema[]): Record<string, OpSchema> {
+  const out: Record<string, OpSchema> = {};
+  for (const s of schemas) out[s.op] = s;
+  return out;
+}
