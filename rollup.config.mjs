@@ -1,0 +1,31 @@
+// Builds the SDK twice from one source: a self-contained browser ESM bundle (dependencies included, no node:*
+// imports) and a Node ESM build (dependencies external, file loading and the `webgpu` package wired in).
+// Type declarations are emitted by `tsc` (see the build script).
+import commonjs from '@rollup/plugin-commonjs';
+import resolve from '@rollup/plugin-node-resolve';
+import typescript from '@rollup/plugin-typescript';
+
+const ts = () =>
+  typescript({ tsconfig: './tsconfig.json', declaration: false, declarationMap: false, outDir: undefined, noEmitOnError: true, include: ['runtime/**/*.ts', 'importers/**/*.ts', 'quantize/**/*.ts', 'sdk/**/*.ts'] });
+
+const onwarn = (w, warn) => {
+  // protobufjs uses eval to probe for optional modules; harmless and expected.
+  if (w.code === 'EVAL' || w.code === 'CIRCULAR_DEPENDENCY') return;
+  warn(w);
+};
+
+export default [
+  {
+    input: { edgekit: 'sdk/index.ts' },
+    output: { dir: 'dist/browser', format: 'es', sourcemap: true },
+    plugins: [resolve({ browser: true, preferBuiltins: false }), commonjs(), ts()],
+    onwarn,
+  },
+  {
+    input: { index: 'sdk/node.ts', cli: 'sdk/cli.ts' },
+    output: { dir: 'dist/node', format: 'es', sourcemap: true, banner: (c) => (c.name === 'cli' ? '#!/usr/bin/env node' : '') },
+    external: (id) => id.startsWith('node:') || /^(webgpu|onnx-proto|protobufjs|long)(\/|$)/.test(id),
+    plugins: [ts()],
+    onwarn,
+  },
+];

@@ -1,0 +1,66 @@
+import type { Dim, Graph } from '../graph.js';
+import { inferShapes } from '../infer.js';
+import { DEFAULT_MAX_ELEMENTS } from '../tensor.js';
+import { foldConstants } from './constant-folding.js';
+import { foldConvBatchNorm } from './conv-bn.js';
+import { removeDeadCode } from './dead-code.js';
+import { removeIdentities } from './identity.js';
+
+export { foldConstants, foldConvBatchNorm, removeDeadCode, removeIdentities };
+
+export interface OptimizeStats {
+  folded: number;
+  convBn: number;
+  nodesBefore: number;
+  nodesAfter: number;
+}
+
+/** Deep-enough copy that passes can rewrite nodes and initializer tables without touching the source graph. */
+export function cloneGraph(g: Graph): Graph {
+  return {
+    ...g,
+    inputs: g.inputs.map((i) => ({ ...i, shape: i.shape ? [...i.shape] : undefined })),
+    outputs: g.outputs.map((o) => ({ ...o })),
+    initializers: { ...g.initializers },
+    nodes: g.nodes.map((n) => ({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs: { ...n.attrs } })),
+    values: { ...g.values },
+  };
+}
+
+/**
+ * The load-time pipeline over a sorted, inferred graph: Identity/Dropout removal, constant folding, Conv+BN folding,
+ * dead code, and a final shape inference. Never mutates its argument.
+ */
+export function optimize(src: Graph, maxElements = DEFAULT_MAX_ELEMENTS): { graph: Graph; stats: OptimizeStats } {
+  let g = cloneGraph(src);
+  const nodesBefore = g.nodes.length;
+  removeIdentities(g);
+  g = inferShapes(g);
+  let folded = 0;
+  for (let round = 0; round < 4; round++) {
+    const n = foldConstants(g, maxElements);
+    if (!n) break;
+    folded += n;
+    g = inferShapes(g);
+  }
+  const convBn = foldConvBatchNorm(g);
+  removeDeadCode(g);
+  g = inferShapes(g);
+  return { graph: g, stats: { folded, convBn, nodesBefore, nodesAfter: g.nodes.length } };
+}
+
+/**
+ * Specializes a graph to concrete input shapes (the plan for one shape signature): binds the symbolic dims of the
+ * inputs, re-infers, and folds everything that became constant (Shape chains in particular).
+ */
+export function specialize(src: Graph, inputShapes: Record<string, readonly number[]>, maxElements = DEFAULT_MAX_ELEMENTS): Graph {
+  let g = cloneGraph(src);
+  g.inputs = g.inputs.map((i) => (inputShapes[i.name] ? { ...i, shape: [...inputShapes[i.name]!] as Dim[] } : i));
+  g = inferShapes(g);
+  for (let round = 0; round < 4; round++) {
+    if (!foldConstants(g, maxElements)) break;
+    g = inferShapes(g);
+  }
+  removeDeadCode(g);
+  return inferShapes(g);
+}

@@ -1,0 +1,110 @@
+/**
+ * `edgekit` command line (Node): inspect a model, or run it on given or seeded-random inputs.
+ *   edgekit inspect model.onnx [--backend cpu]
+ *   edgekit run model.onnx [--backend cpu] [--input name=file.f32] [--dim sym=value] [--runs N]
+ */
+import { readFile } from 'node:fs/promises';
+import { EdgeKitError, InferenceSession, Tensor, type Backend } from './node.js';
+
+const USAGE = `usage:
+  edgekit inspect <model.onnx> [--backend cpu|webgpu]
+  edgekit run <model.onnx> [--backend cpu|webgpu] [--input name=file.bin]... [--dim symbol=value]... [--runs N]
+Raw input files hold the input's dtype little-endian; inputs not given get seeded random values.`;
+
+interface Args { cmd?: string; model?: string; backend: Backend; inputs: Record<string, string>; dims: Record<string, number>; runs: number }
+
+function parse(argv: string[]): Args {
+  const a: Args = { backend: 'cpu', inputs: {}, dims: {}, runs: 1 };
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    const v = () => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${k} needs a value`);
+      return x;
+    };
+    if (k === '--backend') a.backend = v() as Backend;
+    else if (k === '--runs') a.runs = Math.max(1, Number(v()));
+    else if (k === '--input') { const [n, f] = v().split('='); a.inputs[n!] = f!; }
+    else if (k === '--dim') { const [n, d] = v().split('='); a.dims[n!] = Number(d); }
+    else if (k === '-h' || k === '--help') a.cmd = 'help';
+    else rest.push(k);
+  }
+  a.cmd ??= rest[0];
+  a.model = rest[1];
+  return a;
+}
+
+function mulberry32(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function makeInput(session: InferenceSession, i: number, a: Args): Promise<Tensor> {
+  const meta = session.inputMetadata[i]!;
+  const dims = meta.shape.map((d) => (typeof d === 'number' ? d : a.dims[d] ?? 1));
+  const n = dims.reduce((x, y) => x * y, 1);
+  const file = a.inputs[meta.name];
+  if (file) {
+    const buf = await readFile(file);
+    const ctor = { float32: Float32Array, int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array, int8: Int8Array, bool: Uint8Array } as const;
+    const C = ctor[meta.type as keyof typeof ctor];
+    if (!C) throw new Error(`--input for ${meta.type} inputs is not supported by the CLI`);
+    const copy = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+    return new Tensor(meta.type, new C(copy), dims);
+  }
+  const rnd = mulberry32(1234 + i);
+  if (meta.type === 'float32') return new Tensor('float32', Float32Array.from({ length: n }, () => rnd() * 2 - 1), dims);
+  if (meta.type === 'int64') return new Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(Math.floor(rnd() * 10))), dims);
+  if (meta.type === 'int32') return new Tensor('int32', Int32Array.from({ length: n }, () => Math.floor(rnd() * 10)), dims);
+  throw new Error(`cannot make a random ${meta.type} input; pass --input ${meta.name}=file`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const a = parse(argv);
+  if (!a.cmd || a.cmd === 'help' || !a.model || !['inspect', 'run'].includes(a.cmd)) {
+    console.log(USAGE);
+    return a.cmd === 'help' ? 0 : 2;
+  }
+  const t0 = performance.now();
+  const session = await InferenceSession.create(a.model, { backend: a.backend });
+  const tLoad = performance.now() - t0;
+  if (a.cmd === 'inspect') {
+    const r = session.report();
+    console.log(`model ${a.model}: opset ${r.opset}, producer '${r.producer}', ${r.nodes.length} nodes after optimization ` +
+      `(${r.optimizations.nodesBefore} before; ${r.optimizations.folded} folded, ${r.optimizations.convBn} Conv+BN fused), weights ${(r.weightBytes / 1024).toFixed(1)} KiB`);
+    for (const m of session.inputMetadata) console.log(`  input  ${m.name}: ${m.type}[${m.shape.join(', ')}]`);
+    for (const m of session.outputMetadata) console.log(`  output ${m.name}: ${m.type}[${m.shape.join(', ')}]`);
+    for (const n of r.nodes) console.log(`  ${n.backend.padEnd(6)} ${n.op.padEnd(22)} ${n.name}  -> ${n.outputs.map((o) => `${o.dtype}[${o.shape?.join(',') ?? '?'}]`).join(', ')}`);
+    return 0;
+  }
+  const feeds: Record<string, Tensor> = {};
+  for (let i = 0; i < session.inputNames.length; i++) feeds[session.inputNames[i]!] = await makeInput(session, i, a);
+  const times: number[] = [];
+  let out: Record<string, Tensor> = {};
+  for (let r = 0; r < a.runs; r++) {
+    const t = performance.now();
+    out = await session.run(feeds);
+    times.push(performance.now() - t);
+  }
+  for (const [name, t] of Object.entries(out)) {
+    const head = Array.from(t.data as ArrayLike<number | bigint>).slice(0, 8).map((v) => (typeof v === 'number' ? +v.toPrecision(5) : String(v)));
+    console.log(`${name}: ${t.type}[${t.dims.join(', ')}] ${JSON.stringify(head)}${t.size > 8 ? ' ...' : ''}`);
+  }
+  times.sort((x, y) => x - y);
+  console.log(`load ${tLoad.toFixed(1)} ms, first run ${times.length === 1 ? times[0]!.toFixed(2) : '-'} ms, median of ${a.runs}: ${times[times.length >> 1]!.toFixed(2)} ms (${a.backend})`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof EdgeKitError) console.error(`edgekit: ${e.name} [${e.code}]: ${e.message}`);
+    else console.error(`edgekit: ${(e as Error)?.message ?? e}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,36 @@
+/**
+ * The Node entry: everything in index.ts, plus file loading (with external data resolved beside the model and
+ * refused outside its folder) and WebGPU through the `webgpu` package (Dawn).
+ */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { nodeExternalDataResolver } from '../importers/onnx/external-data-node.js';
+import { InvalidArgumentError } from '../runtime/errors.js';
+import { registerNodePlatform } from './platform.js';
+
+registerNodePlatform({
+  async readModelFile(src) {
+    const path = src.startsWith('file:') ? fileURLToPath(src) : src;
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(path));
+    } catch (e) {
+      throw new InvalidArgumentError(`Cannot read the model file '${path}': ${(e as Error).message}`, { path });
+    }
+    return { bytes, path, externalData: nodeExternalDataResolver(path) };
+  },
+  async getGpu() {
+    try {
+      const { create, globals } = (await import('webgpu')) as unknown as {
+        create(flags: string[]): GPU;
+        globals: Record<string, unknown>;
+      };
+      for (const [k, v] of Object.entries(globals)) if (!(k in globalThis)) Object.assign(globalThis, { [k]: v });
+      return create([]);
+    } catch {
+      return undefined;
+    }
+  },
+});
+
+export * from './index.js';

@@ -1,0 +1,21 @@
+import type { ExternalDataResolver } from '../importers/onnx/index.js';
+
+/**
+ * What only Node can do (read files, load the `webgpu` package), registered by the Node entry (sdk/node.ts) so the
+ * browser bundle never contains node:* imports.
+ */
+export interface NodePlatform {
+  readModelFile(pathOrFileUrl: string): Promise<{ bytes: Uint8Array; externalData: ExternalDataResolver; path: string }>;
+  /** navigator.gpu's equivalent in Node (Dawn), or undefined when the package cannot load. */
+  getGpu?(): Promise<GPU | undefined>;
+}
+
+let nodePlatform: NodePlatform | undefined;
+
+export function registerNodePlatform(p: NodePlatform): void {
+  nodePlatform = p;
+}
+
+export function getNodePlatform(): NodePlatform | undefined {
+  return nodePlatform;
+}

@@ -1,0 +1,135 @@
+import { DisposedTensorError, DTypeError, InvalidArgumentError, ShapeError } from '../runtime/errors.js';
+import { isDType, storageMatches, type DType, type TensorStorage } from '../runtime/ir/dtype.js';
+import type { HostTensor } from '../runtime/ir/tensor.js';
+
+/** The element types a public Tensor may have (onnxruntime-web's names). */
+export type TensorType = DType;
+export type TensorData = TensorStorage;
+export type TensorLocation = 'cpu' | 'gpu-buffer';
+
+const ARRAY_TYPES: [new (n: number) => TensorStorage, DType][] = [
+  [Float32Array, 'float32'], [Float64Array, 'float64'], [Int32Array, 'int32'], [BigInt64Array, 'int64'],
+  [Uint8Array, 'uint8'], [Int8Array, 'int8'], [Uint16Array, 'uint16'], [Int16Array, 'int16'], [Uint32Array, 'uint32'],
+  [BigUint64Array, 'uint64'],
+];
+
+function fromPlainArray(type: DType, values: readonly (number | bigint | boolean | string)[]): TensorStorage {
+  switch (type) {
+    case 'float32': return Float32Array.from(values as number[], Number);
+    case 'float64': return Float64Array.from(values as number[], Number);
+    case 'int32': return Int32Array.from(values as number[], Number);
+    case 'uint32': return Uint32Array.from(values as number[], Number);
+    case 'int16': return Int16Array.from(values as number[], Number);
+    case 'uint16': return Uint16Array.from(values as number[], Number);
+    case 'int8': return Int8Array.from(values as number[], Number);
+    case 'uint8': return Uint8Array.from(values as number[], Number);
+    case 'bool': return Uint8Array.from(values as boolean[], (v) => (v ? 1 : 0));
+    case 'int64': return BigInt64Array.from(values as (number | bigint)[], (v) => BigInt(v));
+    case 'uint64': return BigUint64Array.from(values as (number | bigint)[], (v) => BigInt(v));
+    case 'string': return (values as unknown[]).map(String);
+    default:
+      throw new DTypeError(`A plain array cannot hold ${type} data; pass a Uint16Array of ${type} bits.`);
+  }
+}
+
+/**
+ * A tensor, with onnxruntime-web's constructor forms and fields:
+ *   new Tensor('float32', data, dims)   new Tensor(float32Array, dims)   new Tensor('int64', [1, 2, 3])
+ * `dispose()` releases the data (idempotent); `using t = new Tensor(...)` disposes at scope end.
+ */
+export class Tensor {
+  readonly type: TensorType;
+  readonly dims: readonly number[];
+  readonly size: number;
+  readonly location: TensorLocation = 'cpu';
+  #data: TensorStorage | undefined;
+
+  constructor(type: TensorType, data: TensorData | readonly (number | bigint | boolean | string)[], dims?: readonly number[]);
+  constructor(data: TensorData, dims?: readonly number[]);
+  constructor(a: unknown, b?: unknown, c?: unknown) {
+    let type: DType;
+    let data: TensorStorage;
+    let dims: readonly number[] | undefined;
+    if (typeof a === 'string') {
+      if (!isDType(a)) throw new DTypeError(`Unknown tensor type '${a}'. Use one of float32, float16, int32, int64, uint8, int8, bool, ...`);
+      type = a;
+      if (Array.isArray(b) && type !== 'string') data = fromPlainArray(type, b);
+      else if (storageMatches(type, b)) data = b as TensorStorage;
+      else throw new DTypeError(`Tensor data for type '${type}' must be ${expectedStorage(type)}, got ${describe(b)}.`);
+      dims = c as readonly number[] | undefined;
+    } else {
+      const match = ARRAY_TYPES.find(([C]) => a instanceof C);
+      if (!match) throw new DTypeError(`Cannot infer a tensor type from ${describe(a)}; pass the type first: new Tensor('float32', data, dims).`);
+      type = match[1];
+      data = a as TensorStorage;
+      dims = b as readonly number[] | undefined;
+    }
+    dims ??= [data.length];
+    if (!Array.isArray(dims) || dims.some((d) => !Number.isInteger(d) || d < 0)) {
+      throw new ShapeError(`Tensor dims must be non-negative integers, got ${JSON.stringify(dims)}.`);
+    }
+    const size = dims.reduce((x, y) => x * y, 1);
+    if (size !== data.length) {
+      throw new ShapeError(`Tensor data has ${data.length} elements but dims [${dims.join(', ')}] need ${size}.`);
+    }
+    this.type = type;
+    this.dims = Object.freeze([...dims]);
+    this.size = size;
+    this.#data = data;
+  }
+
+  /** The elements, row-major. Throws DisposedTensorError after dispose(). */
+  get data(): TensorData {
+    if (!this.#data) throw new DisposedTensorError();
+    return this.#data;
+  }
+
+  get disposed(): boolean {
+    return this.#data === undefined;
+  }
+
+  /** Same as `data`, for onnxruntime-web compatibility. */
+  async getData(): Promise<TensorData> {
+    return this.data;
+  }
+
+  dispose(): void {
+    this.#data = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** @internal the runtime's view; no copy. */
+  toHost(): HostTensor {
+    return { dtype: this.type, shape: [...this.dims], data: this.data };
+  }
+
+  /** @internal wraps a runtime tensor without copying. */
+  static fromHost(t: HostTensor): Tensor {
+    return new Tensor(t.dtype, t.data, t.shape);
+  }
+}
+
+function expectedStorage(t: DType): string {
+  switch (t) {
+    case 'float16': case 'bfloat16': return 'a Uint16Array (raw bits)';
+    case 'bool': return 'a Uint8Array of 0/1 or an array of booleans';
+    case 'string': return 'an array of strings';
+    case 'int64': return 'a BigInt64Array (or a plain array of numbers)';
+    case 'uint64': return 'a BigUint64Array';
+    default: return `a ${ARRAY_TYPES.find(([, d]) => d === t)?.[0].name ?? 'typed array'} (or a plain array of numbers)`;
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'an object';
+  return typeof v;
+}
+
+export function assertTensor(v: unknown, name: string): Tensor {
+  if (!(v instanceof Tensor)) throw new InvalidArgumentError(`Feed '${name}' must be an EdgeKit Tensor, got ${describe(v)}.`);
+  return v;
+}
