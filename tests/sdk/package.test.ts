@@ -1,0 +1,49 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+// These check the built package (npm test builds it first, in its pretest step).
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const model = join(root, 'tests/fixtures/digits/digits-cnn.onnx');
+const script = (from: string) => `
+import { InferenceSession, Tensor, EdgeKitError } from ${JSON.stringify(from)};
+const s = await InferenceSession.create(${JSON.stringify(model)}, { backend: 'cpu' });
+const out = await s.run({ input: new Tensor('float32', new Float32Array(64), [1, 1, 8, 8]) });
+console.log(JSON.stringify({ dims: out.logits.dims, err: typeof EdgeKitError }));
+`;
+
+describe('the built package', () => {
+  it('has the browser bundle, the Node build, the CLI and type declarations', () => {
+    for (const f of ['dist/browser/edgekit.js', 'dist/node/index.js', 'dist/node/cli.js', 'dist/types/sdk/index.d.ts']) {
+      expect(existsSync(join(root, f)), `${f} is missing: run npm run build`).toBe(true);
+    }
+    const browser = readFileSync(join(root, 'dist/browser/edgekit.js'), 'utf8');
+    expect(browser).not.toMatch(/from ['"]node:/); // no Node built-ins in the browser bundle
+    expect(browser).not.toMatch(/import\(['"]node:/);
+  });
+
+  it("imports as 'edgekit' inside the repo (package self-reference)", () => {
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script('edgekit')], { cwd: root, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ dims: [1, 10], err: 'function' });
+  });
+
+  it('imports the built file from outside the repo', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgekit-outside-'));
+    const file = join(dir, 'use.mjs');
+    writeFileSync(file, script(join(root, 'dist/node/index.js')));
+    const out = execFileSync(process.execPath, [file], { cwd: dir, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ dims: [1, 10], err: 'function' });
+  });
+
+  it('the CLI inspects and runs a model', () => {
+    const cli = join(root, 'dist/node/cli.js');
+    const inspect = execFileSync(process.execPath, [cli, 'inspect', model], { encoding: 'utf8' });
+    expect(inspect).toMatch(/input\s+input: float32\[/);
+    expect(inspect).toMatch(/output logits: float32\[/);
+    const run = execFileSync(process.execPath, [cli, 'run', model, '--dim', 'N=3', '--runs', '2'], { encoding: 'utf8' });
+    expect(run).toMatch(/logits: float32\[3, 10\]/);
+  });
+});
