@@ -1,0 +1,73 @@
+// npm run bench: the same models and inputs through EdgeKit (WebGPU) and onnxruntime-web (WebGPU bundle, default
+// bundle with the webgpu EP, and wasm) in one headless Chromium, each contender in a fresh page. Prints a table of
+// cold start, warm median and p90, peak GPU memory, each also as a ratio to onnxruntime-web WebGPU; writes JSON to
+// bench/results/. Options: --models a,b --runs N --contenders x,y
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { cpus, hostname } from 'node:os';
+import { launchChromium, serveRepo } from '../scripts/browser.mjs';
+
+const args = process.argv.slice(2);
+const opt = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
+const MODELS = {
+  digits: { path: 'tests/fixtures/digits/digits-cnn.onnx', input: 'input', dims: [1, 1, 8, 8] },
+  squeezenet1_1: { path: 'tests/fixtures/generated/squeezenet1_1.onnx', input: 'input', dims: [1, 3, 224, 224] },
+  mobilenet_v2: { path: 'tests/fixtures/generated/mobilenet_v2.onnx', input: 'input', dims: [1, 3, 224, 224] },
+  resnet18: { path: 'tests/fixtures/generated/resnet18.onnx', input: 'input', dims: [1, 3, 224, 224] },
+};
+const models = opt('--models', 'squeezenet1_1,mobilenet_v2,resnet18').split(',');
+const contenders = opt('--contenders', 'edgekit-webgpu,ort-webgpu,ort-jsep,ort-wasm').split(',');
+const runs = Number(opt('--runs', '20'));
+
+const { server, origin } = await serveRepo();
+const browser = await launchChromium();
+const results = [];
+try {
+  const probe = await browser.newPage();
+  await probe.goto(`${origin}/bench/page.html`);
+  const adapter = await probe.evaluate(async () => {
+    const a = await navigator.gpu?.requestAdapter();
+    return a ? { vendor: a.info?.vendor, architecture: a.info?.architecture, description: a.info?.description } : null;
+  });
+  await probe.close();
+  for (const m of models) {
+    const spec = MODELS[m];
+    if (!spec || !existsSync(spec.path)) { console.error(`skipping ${m}: ${spec ? spec.path + ' is missing (run npm test once to generate it)' : 'unknown model'}`); continue; }
+    for (const c of contenders) {
+      const page = await browser.newPage();
+      await page.goto(`${origin}/bench/page.html`);
+      try {
+        const r = await page.evaluate(async (c, url, input, dims, runs) => {
+          const { runContender } = await import('/bench/contenders.js');
+          return runContender(c, url, input, dims, runs);
+        }, c, `/${spec.path}`, spec.input, spec.dims, runs);
+        results.push({ model: m, contender: c, ...r });
+        console.error(`${m} ${c}: median ${r.median.toFixed(2)} ms`);
+      } catch (e) {
+        results.push({ model: m, contender: c, error: String(e.message ?? e).split('\n')[0] });
+        console.error(`${m} ${c}: ${String(e.message ?? e).split('\n')[0]}`);
+      }
+      await page.close();
+    }
+  }
+  const machine = { host: hostname(), cpu: cpus()[0]?.model, cores: cpus().length, adapter, chromium: execFileSync('/usr/bin/chromium', ['--version']).toString().trim() };
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const file = `bench/results/${stamp}.json`;
+  writeFileSync(file, JSON.stringify({ machine, runs, results }, null, 2));
+  console.log(table(results));
+  console.log(`\nmachine: ${JSON.stringify(machine)}\nwritten: ${file}`);
+} finally {
+  await browser.close();
+  server.close();
+}
+
+function table(rows) {
+  const lines = ['| model | contender | cold ms | warm median ms | p90 ms | peak GPU MiB | cold × | warm × | mem × |', '|---|---|---|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    if (r.error) { lines.push(`| ${r.model} | ${r.contender} | error: ${r.error.slice(0, 80)} | | | | | | |`); continue; }
+    const ref = rows.find((x) => x.model === r.model && x.contender === 'ort-webgpu' && !x.error);
+    const ratio = (k) => (ref ? (r[k] / ref[k]).toFixed(2) : '-');
+    lines.push(`| ${r.model} | ${r.contender} | ${r.cold.toFixed(1)} | ${r.median.toFixed(2)} | ${r.p90.toFixed(2)} | ${(r.peakGpuBytes / 2 ** 20).toFixed(1)} | ${ratio('cold')} | ${ratio('median')} | ${ref && ref.peakGpuBytes ? (r.peakGpuBytes / ref.peakGpuBytes).toFixed(2) : '-'} |`);
+  }
+  return lines.join('\n');
+}

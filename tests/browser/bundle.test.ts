@@ -1,0 +1,50 @@
+import type { Server } from 'node:http';
+import type { Browser, Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, pageLog, serveRepo } from '../../scripts/browser.mjs';
+
+// The rollup browser bundle in headless Chromium (WebGPU on SwiftShader), importing only dist/browser/edgekit.js.
+describe('browser bundle in headless Chromium', () => {
+  let server: Server;
+  let origin: string;
+  let browser: Browser;
+  let page: Page;
+  let log: string[];
+
+  beforeAll(async () => {
+    ({ server, origin } = await serveRepo());
+    browser = await launchChromium();
+    page = await browser.newPage();
+    log = pageLog(page);
+    await page.goto(`${origin}/tests/browser/blank.html`);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    server?.close();
+  });
+
+  it('WebGPU is available to pages (SwiftShader when there is no GPU)', async () => {
+    const info = await page.evaluate(async () => {
+      const adapter = await navigator.gpu?.requestAdapter();
+      return adapter ? { ok: true, features: [...adapter.features] } : { ok: false, features: [] };
+    });
+    expect(info.ok, `no WebGPU adapter in Chromium; page log:\n${log.join('\n')}`).toBe(true);
+  });
+
+  it('loads the bundle and classifies a digit with the bundled model', async () => {
+    const result = await page.evaluate(async (o) => {
+      const ek = await import(`${o}/dist/browser/edgekit.js`);
+      const session = await ek.InferenceSession.create(`${o}/tests/fixtures/digits/digits-cnn.onnx`, { backend: 'cpu' });
+      const out = await session.run({ input: new ek.Tensor('float32', new Float32Array(64).fill(0.25), [1, 1, 8, 8]) });
+      let err = '';
+      try {
+        await session.run({ wrong: out.logits });
+      } catch (e) {
+        err = `${(e as Error).name}:${(e as { code: string }).code}`;
+      }
+      return { names: session.inputNames, dims: out.logits.dims, finite: Array.from(out.logits.data as Float32Array).every(Number.isFinite), err };
+    }, origin);
+    expect(result, log.join('\n')).toEqual({ names: ['input'], dims: [1, 10], finite: true, err: 'InvalidArgumentError:INVALID_ARGUMENT' });
+  });
+});
