@@ -164,6 +164,12 @@ export function fromNumbers(d: DType, values: ArrayLike<number>): TensorStorage 
   return out;
 }
 
+const INT64_MAX = (1n << 63n) - 1n;
+const INT64_MIN = -(1n << 63n);
+
+/** Saturates at the int64 range, so INT64_MAX sentinels that passed through a float (2^63) stay INT64_MAX. */
 function toBigIntTrunc(v: number): bigint {
-  return Number.isFinite(v) ? BigInt(Math.trunc(v)) : 0n;
+  if (!Number.isFinite(v)) return 0n;
+  const b = BigInt(Math.trunc(v));
+  return b > INT64_MAX ? INT64_MAX : b < INT64_MIN ? INT64_MIN : b;
 }

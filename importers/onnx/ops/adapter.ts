@@ -1,0 +1,33 @@
+import type { DType } from '../../../runtime/ir/dtype.js';
+import type { Node } from '../../../runtime/ir/graph.js';
+import type { HostTensor } from '../../../runtime/ir/tensor.js';
+
+/**
+ * What an op adapter may do while rewriting one ONNX node into IR nodes (newest-opset form): read the model's
+ * default-domain opset, add constants, make fresh value names, and look up what the file says about a value.
+ */
+export interface AdapterContext {
+  opset: number;
+  /** Adds a constant initializer and returns its value name. */
+  constant(hint: string, t: HostTensor): string;
+  /** A value name not used anywhere in the graph. */
+  fresh(hint: string): string;
+  /** The rank of a value when the file declares it (graph inputs, initializers, value_info), else undefined. */
+  rankOf(value: string): number | undefined;
+  dtypeOf(value: string): DType | undefined;
+  /** The value of a constant input (an initializer or a Constant node's output), else undefined. */
+  constantValue(value: string): HostTensor | undefined;
+}
+
+/**
+ * One ONNX op over a range of model opsets. `map` rewrites the node (it may return several nodes); without `map`
+ * the node is already in IR form for that range. `targets` names the IR ops the rewrite emits (default: `op`), so the
+ * importer can check every one exists in the IR before claiming support.
+ */
+export interface OpAdapter {
+  op: string;
+  since: number;
+  until: number;
+  targets?: string[];
+  map?: (node: Node, ctx: AdapterContext) => Node[];
+}
