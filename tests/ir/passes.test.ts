@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runGraphCpu } from '../../runtime/backends/cpu/executor.js';
 import { optimize, specialize } from '../../runtime/ir/passes/index.js';
 import { buildGraph, attr, f32, i64, node } from '../helpers/ir-builder.js';
-import { maxRelDiff } from '../helpers/compare.js';
+import { relativeError } from '../helpers/compare.js';
 
 function rand(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
@@ -37,7 +37,7 @@ describe('Conv + BatchNormalization folding', () => {
     const before = runGraphCpu(g, { x }).y!;
     const after = runGraphCpu(graph, { x }).y!;
     expect(after.shape).toEqual([2, 4, 4, 6]);
-    expect(maxRelDiff(after, before)).toBeLessThan(1e-5);
+    expect(relativeError(after, before)).toBeLessThan(1e-5);
   });
 
   it('leaves a Conv whose output has another reader alone', () => {
