@@ -26,7 +26,8 @@ export class EdgeKitError extends Error {
   readonly details: Record<string, unknown>;
   constructor(code: EdgeKitErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = new.target.name;
+    // Subclasses set their own name: class names do not survive minification (ours or the user's bundler).
+    this.name = 'EdgeKitError';
     this.code = code;
     this.details = details;
   }
@@ -36,6 +37,7 @@ export class EdgeKitError extends Error {
 export class ModelFormatError extends EdgeKitError {
   constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('MODEL_FORMAT', message, details, options);
+    this.name = 'ModelFormatError';
   }
 }
 
@@ -43,6 +45,7 @@ export class ModelFormatError extends EdgeKitError {
 export class InvalidGraphError extends EdgeKitError {
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('INVALID_GRAPH', message, details);
+    this.name = 'InvalidGraphError';
   }
 }
 
@@ -69,6 +72,7 @@ export class UnsupportedOpError extends EdgeKitError {
         (hint || 'Re-export the model with a different opset, or replace these ops; docs/ops.md lists what is supported.'),
       { nodes },
     );
+    this.name = 'UnsupportedOpError';
     this.nodes = nodes;
   }
 }
@@ -76,18 +80,21 @@ export class UnsupportedOpError extends EdgeKitError {
 export class ShapeError extends EdgeKitError {
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('SHAPE_MISMATCH', message, details);
+    this.name = 'ShapeError';
   }
 }
 
 export class DTypeError extends EdgeKitError {
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('DTYPE_MISMATCH', message, details);
+    this.name = 'DTypeError';
   }
 }
 
 export class InvalidArgumentError extends EdgeKitError {
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('INVALID_ARGUMENT', message, details);
+    this.name = 'InvalidArgumentError';
   }
 }
 
@@ -95,24 +102,28 @@ export class InvalidArgumentError extends EdgeKitError {
 export class AllocationLimitError extends EdgeKitError {
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('ALLOCATION_LIMIT', message, details);
+    this.name = 'AllocationLimitError';
   }
 }
 
 export class OutOfMemoryError extends EdgeKitError {
   constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('OUT_OF_MEMORY', message, details, options);
+    this.name = 'OutOfMemoryError';
   }
 }
 
 export class DisposedTensorError extends EdgeKitError {
   constructor(what = 'tensor') {
     super('TENSOR_DISPOSED', `This ${what} was disposed and its data released; create a new one instead of reusing it.`);
+    this.name = 'DisposedTensorError';
   }
 }
 
 export class SessionReleasedError extends EdgeKitError {
   constructor() {
     super('SESSION_RELEASED', 'This session was released; create a new InferenceSession to run the model again.');
+    this.name = 'SessionReleasedError';
   }
 }
 
@@ -122,12 +133,14 @@ export type DeviceErrorCode = 'NO_WEBGPU' | 'NO_ADAPTER' | 'MISSING_FEATURE' | '
 export class DeviceError extends EdgeKitError {
   constructor(code: DeviceErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super(code, message, details, options);
+    this.name = 'DeviceError';
   }
 }
 
 export class InternalError extends EdgeKitError {
   constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('INTERNAL', `${message} (this is a bug in EdgeKit; please report it with the model)`, details, options);
+    this.name = 'InternalError';
   }
 }
 

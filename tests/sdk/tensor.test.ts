@@ -39,3 +39,23 @@ describe('Tensor', () => {
     expect(escaped.disposed).toBe(true);
   });
 });
+
+describe('errors', () => {
+  it('every error class names itself explicitly (minifiers rename classes) and crosses a worker boundary intact', async () => {
+    const errors = await import('../../runtime/errors.js');
+    const samples = [
+      new errors.ModelFormatError('m'), new errors.InvalidGraphError('g'), new errors.UnsupportedOpError([{ op: 'X', domain: '', opset: 13, node: 'n' }]),
+      new errors.ShapeError('s'), new errors.DTypeError('d'), new errors.InvalidArgumentError('a'), new errors.AllocationLimitError('l'),
+      new errors.OutOfMemoryError('o'), new errors.DisposedTensorError(), new errors.SessionReleasedError(),
+      new errors.DeviceError('DEVICE_LOST', 'lost'), new errors.InternalError('i'),
+    ];
+    for (const e of samples) {
+      expect(e.name).toBe(e.constructor.name);
+      const back = errors.errorFromPlain(JSON.parse(JSON.stringify(errors.errorToPlain(e))));
+      expect(back).toBeInstanceOf(e.constructor);
+      expect(back).toBeInstanceOf(errors.EdgeKitError);
+      expect((back as errors.EdgeKitError).code).toBe(e.code);
+      expect(back.message).toBe(e.message);
+    }
+  });
+});
