@@ -1,26 +1,22 @@
-import { importOnnx } from '../../importers/onnx/index.js';
-import { runGraphCpu } from '../../runtime/backends/cpu/executor.js';
+import { InferenceSession, Tensor } from '../../sdk/node.js';
 import type { HostTensor } from '../../runtime/ir/tensor.js';
 
 /**
- * Runs an ONNX model on EdgeKit's CPU backend: the one entry point the conformance and real-model suites use.
- *
- * For now this is importOnnx + runGraphCpu; it will switch to the SDK (InferenceSession.create(bytes,
- * { backend: 'cpu' }) + session.run) once that exists, without changing its callers.
+ * Runs an ONNX model on EdgeKit's CPU backend through the public SDK (import, graph optimization, feed validation,
+ * per-shape plans): the one entry point the conformance and real-model suites use.
  */
 export async function runModelCpu(bytes: Uint8Array, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
-  const { graph } = await importOnnx(bytes);
-  // runGraphCpu expects validated feeds (the SDK will do this); check the basics so a wrong feed reads clearly.
-  for (const input of graph.inputs) {
-    const t = feeds[input.name];
-    if (!t) throw new Error(`runModelCpu: no feed for graph input '${input.name}' (feeds: ${Object.keys(feeds).join(', ')})`);
-    if (t.dtype !== input.dtype) throw new Error(`runModelCpu: input '${input.name}' is ${input.dtype}, feed is ${t.dtype}`);
-    if (input.shape) {
-      const ok = input.shape.length === t.shape.length && input.shape.every((d, i) => typeof d !== 'number' || d === t.shape[i]);
-      if (!ok) throw new Error(`runModelCpu: input '${input.name}' has shape [${input.shape.join(', ')}], feed [${t.shape.join(', ')}]`);
-    }
+  const session = await InferenceSession.create(bytes, { backend: 'cpu' });
+  try {
+    const tensors: Record<string, Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) tensors[name] = new Tensor(t.dtype, t.data, t.shape);
+    const out = await session.run(tensors);
+    const result: Record<string, HostTensor> = {};
+    for (const [name, t] of Object.entries(out)) result[name] = t.toHost();
+    return result;
+  } finally {
+    await session.release();
   }
-  return runGraphCpu(graph, feeds);
 }
 
 /** Runs the same model in onnxruntime-node (the reference the real-model tests compare against). */
