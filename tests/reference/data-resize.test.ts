@@ -69,13 +69,9 @@ describe('Resize matches onnxruntime', () => {
     for (const nearest_mode of NEAREST) {
       for (const coordinate_transformation_mode of [...COORDS, 'tf_half_pixel_for_nn']) {
         const attrs = { mode: 'nearest', nearest_mode, coordinate_transformation_mode };
-        for (const s of SCALES) {
-          // half_pixel_symmetric with W 7 → 4 (scale 0.6) hits an exact x.5 tie in exact arithmetic; evaluated in
-          // float32 as the spec formula reads it lands 1 ulp above (0.50000018), onnxruntime's nearest path lands
-          // on 0.5 itself. The rounding of such ties is the only known difference, so that one case is skipped.
-          if (coordinate_transformation_mode === 'half_pixel_symmetric' && s[3] === 0.6 && nearest_mode.startsWith('round')) continue;
-          await expectOrt(attrs, [X, undefined, f32(s)]);
-        }
+        // Includes exact .5 ties that float evaluation misses by an ulp: half_pixel_symmetric W 7 → 4 at scale 0.6
+        // (x_original 0.5), asymmetric 7 → 4 by sizes (2 / (4/7) = 3.5).
+        for (const s of SCALES) await expectOrt(attrs, [X, undefined, f32(s)]);
         for (const s of SIZES) await expectOrt(attrs, [X, undefined, undefined, i64(s)]);
       }
     }

@@ -1,13 +1,14 @@
 import { InvalidArgumentError } from '../../errors.js';
-import { allocStorage, bf16BitsToF32, f16BitsToF32, fromNumbers, toNumbers, type DType, type TensorStorage } from '../../ir/dtype.js';
+import { allocStorage, bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, fromNumbers, toNumbers, type DType, type TensorStorage } from '../../ir/dtype.js';
 
 /**
  * Cast-21 element conversion (ONNX Cast: "Casting from string tensor in plain (e.g. "3.14" and "1000") and
  * scientific numeric representations (e.g. "1e-5" and "1E8") to float types is supported ... casting from a
  * numeric type to string uses the plain or scientific representation").
  *
- * Where the spec leaves details open, this follows onnxruntime's CPU Cast so models behave the same:
- * - number → string: C's "%.8g" for every float type, "NaN", "INF", "-INF"; integers in decimal; bool as "0"/"1".
+ * Where the spec leaves details open, this follows onnxruntime's CPU Cast so models behave the same, except:
+ * - number → string: the shortest decimal that round-trips (formatShortest) where onnxruntime prints "%.8g"; the
+ *   ONNX conformance data expects the shortest form. "NaN", "INF", "-INF"; integers in decimal; bool "0"/"1".
  * - string → float: strtod-like prefix parsing ("1,5" reads 1.5's prefix "1"; hex and inf/nan accepted); a string
  *   with no number at all is an error. string → integer: the leading decimal integer ("7.9" → 7), wrapped into
  *   the target width. string → bool: that integer != 0.
@@ -47,18 +48,24 @@ const INT_WIDTH: Partial<Record<DType, number>> = { int8: 8, uint8: 8, int16: 16
 
 // ---- numbers to strings ----
 
-/** C printf "%.8g": 8 significant digits, exponent form when exp < -4 or exp >= 8, trailing zeros removed. */
-export function formatG8(v: number): string {
+/**
+ * The shortest decimal that reads back as the same value of the source type ("plain floating-point
+ * representation", ONNX Cast; the ONNX test data expects e.g. float32 0.6048455, not 0.60484552), laid out like
+ * C's %g: exponent form when the exponent is below -4 or at least `p`, trailing zeros removed. Specials are
+ * "NaN", "INF" and "-INF", the literals the spec reads back.
+ */
+export function formatShortest(v: number, p: number, roundTrip: (x: number) => number): string {
   if (Number.isNaN(v)) return 'NaN';
   if (v === Infinity) return 'INF';
   if (v === -Infinity) return '-INF';
   if (v === 0) return Object.is(v, -0) ? '-0' : '0';
-  const p = 8;
-  const [mant, ex] = v.toExponential(p - 1).split('e') as [string, string];
+  let digits = 1;
+  while (digits < 17 && roundTrip(Number(v.toPrecision(digits))) !== v) digits++;
+  const [mant, ex] = v.toExponential(digits - 1).split('e') as [string, string];
   const x = Number(ex);
   const strip = (s: string) => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
   if (x < -4 || x >= p) return `${strip(mant)}e${x < 0 ? '-' : '+'}${String(Math.abs(x)).padStart(2, '0')}`;
-  return strip(v.toFixed(p - 1 - x));
+  return strip(v.toFixed(Math.max(0, digits - 1 - x)));
 }
 
 function toStrings(from: DType, data: TensorStorage): string[] {
@@ -66,9 +73,13 @@ function toStrings(from: DType, data: TensorStorage): string[] {
   const out = new Array<string>(n);
   if (from === 'int64' || from === 'uint64') {
     for (let i = 0; i < n; i++) out[i] = (data as BigInt64Array)[i]!.toString();
-  } else if (from === 'float32' || from === 'float64' || from === 'float16' || from === 'bfloat16') {
-    const decode = from === 'float16' ? f16BitsToF32 : from === 'bfloat16' ? bf16BitsToF32 : (v: number) => v;
-    for (let i = 0; i < n; i++) out[i] = formatG8(decode((data as Float32Array)[i]!));
+  } else if (from === 'float64') {
+    for (let i = 0; i < n; i++) out[i] = formatShortest((data as Float64Array)[i]!, 17, (x) => x);
+  } else if (from === 'float32') {
+    for (let i = 0; i < n; i++) out[i] = formatShortest((data as Float32Array)[i]!, 8, Math.fround);
+  } else if (from === 'float16' || from === 'bfloat16') {
+    const [decode, encode] = from === 'float16' ? [f16BitsToF32, f32ToF16Bits] : [bf16BitsToF32, f32ToBf16Bits];
+    for (let i = 0; i < n; i++) out[i] = formatShortest(decode((data as Uint16Array)[i]!), 8, (x) => decode(encode(x)));
   } else {
     for (let i = 0; i < n; i++) out[i] = String((data as Int32Array)[i]!);
   }

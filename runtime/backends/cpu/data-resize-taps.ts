@@ -30,9 +30,10 @@ export function originalCoordinate(a: ResizeAttrs, x: number, inLen: number, out
       return f(f(f(x + 0.5) / scale) - 0.5);
     case 'half_pixel_symmetric': {
       // The output canvas is centred on the input's: only differs from half_pixel when in * scale is fractional.
+      // (onnxruntime takes the last sum in double precision, hence no rounding inside it.)
       const adjustment = f(outLen / f(scale * inLen));
       const offset = f(f(inLen / 2) * f(1 - adjustment));
-      return f(f(offset + f(f(x + 0.5) / scale)) - 0.5);
+      return f(offset + (x + 0.5) / scale - 0.5);
     }
     case 'pytorch_half_pixel':
       return outLen > 1 ? f(f(f(x + 0.5) / scale) - 0.5) : 0;
@@ -49,13 +50,18 @@ export function originalCoordinate(a: ResizeAttrs, x: number, inLen: number, out
   }
 }
 
-/** Input index nearest to x under nearest_mode (before clamping). */
+/**
+ * Input index nearest to x under nearest_mode (before clamping). A coordinate within float32 rounding of a .5 tie
+ * is treated as the tie: the transforms are exact rationals (2 / (4/7) is 3.5) that float evaluation misses by an
+ * ulp either way, and onnxruntime's nearest mapping resolves such cases as the exact tie too.
+ */
 function nearestIndex(mode: ResizeAttrs['nearest'], x: number): number {
   const lo = Math.floor(x);
   const frac = x - lo;
+  const tie = Math.abs(frac - 0.5) <= 4e-7 * Math.max(1, Math.abs(x));
   switch (mode) {
-    case 'round_prefer_floor': return frac <= 0.5 ? lo : lo + 1;
-    case 'round_prefer_ceil': return frac < 0.5 ? lo : lo + 1;
+    case 'round_prefer_floor': return tie || frac < 0.5 ? lo : lo + 1;
+    case 'round_prefer_ceil': return !tie && frac < 0.5 ? lo : lo + 1;
     case 'floor': return lo;
     case 'ceil': return Math.ceil(x);
   }

@@ -139,6 +139,7 @@ const resize: OpSchema = {
     }
     const attrs = resizeAttrs(ctx.node);
     if (attrs.antialias && attrs.mode === 'nearest') {
+      // The spec defines antialias for linear and cubic; onnxruntime and the reference both refuse it for nearest.
       throw new InvalidArgumentError('Resize antialias=1 applies to linear and cubic modes only, not nearest.');
     }
     const [roi, scales, sizes] = [1, 2, 3].map((i) => given(ctx.inputs[i]));
