@@ -1,12 +1,32 @@
+import { InvalidArgumentError } from '../../runtime/errors.js';
 import type { Graph, ValueInfo } from '../../runtime/ir/graph.js';
 import { encodeAttribute } from './attributes.js';
+import { irFormValidAt, MAX_OPSET, MIN_OPSET } from './ops/index.js';
 import { P, type PGraph, type PValueInfo } from './proto.js';
 import { onnxDataType, tensorToProto } from './tensor.js';
 
 export interface ExportOptions {
-  /** Default-domain opset to declare. The IR is newest-opset form, valid at opset 21. */
+  /**
+   * Default-domain opset to declare (default 21). The IR is newest-opset form, which is what opset 21 means; a lower
+   * opset is accepted only when every default-domain op of the graph has had its current form since that opset
+   * (attributes added later, e.g. Reshape's allowzero in 14, are the caller's responsibility).
+   */
   opset?: number;
   producer?: string;
+}
+
+/**
+ * The IR version that introduced each opset's release (onnx/helper.py VERSION_TABLE), at least 4 so that
+ * initializers need not be listed among the graph inputs (IR v4 semantics).
+ */
+function irVersionFor(opset: number): number {
+  if (opset >= 21) return 10;
+  if (opset >= 19) return 9;
+  if (opset >= 15) return 8;
+  if (opset >= 12) return 7;
+  if (opset === 11) return 6;
+  if (opset === 10) return 5;
+  return 4;
 }
 
 function valueInfoProto(v: ValueInfo): PValueInfo {
@@ -15,41 +35,67 @@ function valueInfoProto(v: ValueInfo): PValueInfo {
     type: {
       tensorType: {
         elemType: onnxDataType(v.dtype),
+        // Symbolic dims (names or inferred expressions) become dim_param, which ONNX treats as opaque names.
         ...(v.shape ? { shape: { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } : {}),
       },
     },
   };
 }
 
-function graphProto(g: Graph): PGraph {
-  const out = g.outputs.map((o) => g.values[o.name] ? { ...g.values[o.name]!, name: o.name } : o);
+function graphProto(g: Graph, domains: Set<string>): PGraph {
+  const outputs = g.outputs.map((o) => (g.values[o.name] ? { ...g.values[o.name]!, name: o.name } : o));
+  const sub = (s: Graph) => graphProto(s, domains);
   return {
     name: g.name,
     input: g.inputs.map(valueInfoProto),
-    output: out.map(valueInfoProto),
+    output: outputs.map(valueInfoProto),
     initializer: Object.entries(g.initializers).map(([k, t]) => tensorToProto(k, t)),
-    node: g.nodes.map((n) => ({
-      name: n.name,
-      opType: n.op,
-      domain: n.domain,
-      input: n.inputs,
-      output: n.outputs,
-      attribute: Object.entries(n.attrs).map(([k, a]) => encodeAttribute(k, a, graphProto)),
-    })),
+    node: g.nodes.map((n) => {
+      if (n.domain) domains.add(n.domain);
+      return {
+        name: n.name,
+        opType: n.op,
+        domain: n.domain,
+        input: n.inputs,
+        output: n.outputs,
+        attribute: Object.entries(n.attrs).map(([k, a]) => encodeAttribute(k, a, sub)),
+      };
+    }),
   };
 }
 
 /**
- * IR → ONNX ModelProto bytes: weights as raw_data, inputs/outputs with symbolic dims as dim_param, every attribute
- * type, subgraphs. Used after fine-tuning and by the quantizer; loads in any ONNX runtime.
+ * IR → ONNX ModelProto bytes: weights as raw_data (little-endian), graph inputs/outputs as value_info with
+ * symbolic dims as dim_param, every attribute type, subgraphs. Used after fine-tuning and by the quantizer; the
+ * file loads in any ONNX runtime. Ops of other domains (e.g. from the quantizer) get an opset import of version 1.
  */
 export function exportOnnx(graph: Graph, opts: ExportOptions = {}): Uint8Array {
+  const opset = opts.opset ?? MAX_OPSET;
+  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
+    throw new InvalidArgumentError(`exportOnnx: opset ${opset} is outside ${MIN_OPSET}-${MAX_OPSET}.`, { opset });
+  }
+  const domains = new Set<string>();
+  const g = graphProto(graph, domains);
+  if (opset < MAX_OPSET) {
+    const ops = new Set<string>();
+    const collect = (gr: Graph) => {
+      for (const n of gr.nodes) {
+        if (!n.domain) ops.add(n.op);
+        for (const a of Object.values(n.attrs)) for (const sub of a.type === 'graph' ? [a.value] : a.type === 'graphs' ? a.value : []) collect(sub);
+      }
+    };
+    collect(graph);
+    const bad = [...ops].filter((op) => !irFormValidAt(op, opset)).sort();
+    if (bad.length) {
+      throw new InvalidArgumentError(`exportOnnx: at opset ${opset} these ops had a different form (or did not exist): ${bad.join(', ')}. Export at a newer opset (21 fits any graph).`, { opset, ops: bad });
+    }
+  }
   const model = P.ModelProto.create({
-    irVersion: 10,
+    irVersion: irVersionFor(opset),
     producerName: opts.producer ?? 'edgekit',
     producerVersion: '0.1.0',
-    opsetImport: [{ domain: '', version: opts.opset ?? 21 }],
-    graph: graphProto(graph),
+    opsetImport: [{ domain: '', version: opset }, ...[...domains].sort().map((domain) => ({ domain, version: 1 }))],
+    graph: g,
   });
   return P.ModelProto.encode(model).finish();
 }

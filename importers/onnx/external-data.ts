@@ -1,53 +1,97 @@
 import { ModelFormatError } from '../../runtime/errors.js';
-import type { PGraph, PTensor } from './proto.js';
+import { bytesPerElement } from '../../runtime/ir/dtype.js';
+import type { PGraph, PSparseTensor, PTensor } from './proto.js';
+import { dtypeFromOnnx, protoDims } from './tensor.js';
+
+/**
+ * External data (ONNX IR "External Tensor Data"): a tensor with data_location = EXTERNAL keeps its bytes in a file
+ * named by the `location` entry, relative to the model's folder, at `offset` for `length` bytes.
+ */
 
 /** Fetches `length` bytes (all to the end when undefined) at `offset` of the external file `location`. */
 export type ExternalDataResolver = (location: string, offset: number, length: number | undefined) => Promise<Uint8Array>;
 
-/** Rejects locations that are absolute or climb out of the model's folder (spec: paths are relative to the model). */
+/**
+ * Normalizes a location to a relative path inside the model's folder ('a/./b/../w.bin' → 'a/w.bin'). Refuses
+ * absolute paths (POSIX, drive letters, UNC), NUL bytes, and anything that climbs above the folder.
+ */
 export function checkLocation(location: string): string {
-  const parts = location.replace(/\\/g, '/').split('/');
-  if (!location || location.startsWith('/') || /^[a-zA-Z]:/.test(location) || parts.includes('..')) {
-    throw new ModelFormatError(`External data location '${location}' is absolute or leaves the model's folder; EdgeKit refuses it.`, { location });
+  const refuse = (why: string) => {
+    throw new ModelFormatError(`External data location '${location}' ${why}; EdgeKit refuses it. Keep external data files beside the model.`, { location });
+  };
+  if (!location) refuse('is empty');
+  if (location.includes('\0')) refuse('contains a NUL byte');
+  const path = location.replace(/\\/g, '/');
+  if (path.startsWith('/') || /^[a-zA-Z]:/.test(path)) refuse('is absolute');
+  const parts: string[] = [];
+  for (const p of path.split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') {
+      if (!parts.length) refuse("leaves the model's folder");
+      parts.pop();
+    } else parts.push(p);
   }
-  return parts.filter((p) => p && p !== '.').join('/');
+  if (!parts.length) refuse('names no file');
+  return parts.join('/');
 }
 
-/** External data from files already in memory (browsers, tests), keyed by location. */
+/** External data from files already in memory (browsers, tests), keyed by location relative to the model. */
 export function memoryExternalDataResolver(files: Record<string, Uint8Array>): ExternalDataResolver {
+  const key = (k: string) => {
+    try {
+      return checkLocation(k);
+    } catch {
+      return k; // a key no model location can name; kept only so lookups stay total
+    }
+  };
+  const byPath = new Map(Object.entries(files).map(([k, v]) => [key(k), v]));
   return async (location, offset, length) => {
-    const key = checkLocation(location);
-    const file = files[key] ?? files[location];
+    const file = byPath.get(checkLocation(location));
     if (!file) throw new ModelFormatError(`External data file '${location}' was not provided.`, { location });
-    if (offset + (length ?? 0) > file.length) throw new ModelFormatError(`External data '${location}' is shorter than the model says.`, { location });
-    return file.subarray(offset, length === undefined ? undefined : offset + length);
+    const end = length === undefined ? file.length : offset + length;
+    if (offset > file.length || end > file.length) {
+      throw new ModelFormatError(`External data file '${location}' is shorter than the model says (${file.length} < ${end} bytes).`, { location });
+    }
+    return file.subarray(offset, end);
   };
 }
 
 /** Every tensor in the graph (initializers, Constant/attribute tensors, subgraphs) stored externally. */
 export function externalTensors(g: PGraph, out: PTensor[] = []): PTensor[] {
-  for (const t of g.initializer ?? []) if (t.dataLocation === 1) out.push(t);
+  const sparse = (s: PSparseTensor | null | undefined) => (s ? [s.values, s.indices] : []);
+  for (const t of [...(g.initializer ?? []), ...(g.sparseInitializer ?? []).flatMap(sparse)]) if (t && t.dataLocation === 1) out.push(t);
   for (const n of g.node ?? []) {
     for (const a of n.attribute ?? []) {
-      for (const t of [a.t, ...(a.tensors ?? [])]) if (t && t.dataLocation === 1) out.push(t);
+      for (const t of [a.t, ...(a.tensors ?? []), ...sparse(a.sparseTensor), ...(a.sparseTensors ?? []).flatMap(sparse)]) if (t && t.dataLocation === 1) out.push(t);
       for (const sg of [a.g, ...(a.graphs ?? [])]) if (sg) externalTensors(sg, out);
     }
   }
   return out;
 }
 
-export async function fetchExternal(t: PTensor, resolver: ExternalDataResolver | undefined): Promise<Uint8Array> {
+/**
+ * Reads one external tensor's bytes. The dims are checked against the element limit and the declared length
+ * against the dims before anything is read, so a hostile header cannot make us allocate or read gigabytes.
+ */
+export async function fetchExternal(t: PTensor, resolver: ExternalDataResolver | undefined, maxElements: number): Promise<Uint8Array> {
+  const where = `Tensor '${t.name ?? ''}'`;
   const entries = Object.fromEntries((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
   const location = entries.location;
-  if (!location) throw new ModelFormatError(`Tensor '${t.name}' is marked external but names no location.`);
-  if (!resolver) {
-    throw new ModelFormatError(`Tensor '${t.name}' lives in the external file '${location}'; load the model from its path or URL, or pass externalData.`, { location });
-  }
+  if (!location) throw new ModelFormatError(`${where} is marked external but names no location.`);
   checkLocation(location);
+  const dtype = dtypeFromOnnx(t.dataType, where);
+  if (dtype === 'string') throw new ModelFormatError(`${where} is a string tensor stored externally, which ONNX does not allow.`);
+  const expected = protoDims(t, maxElements, where).reduce((a, b) => a * b, 1) * bytesPerElement(dtype);
   const offset = entries.offset ? Number(entries.offset) : 0;
-  const length = entries.length ? Number(entries.length) : undefined;
-  if (!Number.isSafeInteger(offset) || offset < 0 || (length !== undefined && (!Number.isSafeInteger(length) || length < 0))) {
-    throw new ModelFormatError(`Tensor '${t.name}' has an invalid external offset/length.`);
+  const length = entries.length ? Number(entries.length) : expected;
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+    throw new ModelFormatError(`${where} has an invalid external offset/length ('${entries.offset}', '${entries.length}').`);
   }
-  return resolver(location, offset, length);
+  if (length !== expected) throw new ModelFormatError(`${where} declares ${length} external bytes but its dims need ${expected}.`, { name: t.name });
+  if (!resolver) {
+    throw new ModelFormatError(`${where} lives in the external file '${location}'; load the model from its path or URL, or pass externalData.`, { location });
+  }
+  const bytes = await resolver(location, offset, length);
+  if (bytes.length !== length) throw new ModelFormatError(`External data file '${location}' gave ${bytes.length} bytes for ${where}; expected ${length}.`, { location });
+  return bytes;
 }

@@ -1,41 +1,53 @@
-import { ModelFormatError } from '../../runtime/errors.js';
+import { InvalidGraphError, ModelFormatError } from '../../runtime/errors.js';
 import type { Dim, Graph, Node, ValueInfo } from '../../runtime/ir/graph.js';
 import type { HostTensor } from '../../runtime/ir/tensor.js';
 import { decodeAttribute } from './attributes.js';
-import { toNum, type PGraph, type PTensor, type PValueInfo } from './proto.js';
+import { toNum, type PGraph, type PSparseTensor, type PTensor, type PValueInfo } from './proto.js';
 import { dtypeFromOnnx } from './tensor.js';
 
-/** Decodes initializer payloads; external data was fetched beforehand and is looked up by tensor. */
-export type TensorDecoder = (t: PTensor) => HostTensor;
+/** Decodes tensor payloads (external data was fetched beforehand) and densifies sparse tensors. */
+export interface TensorDecoders {
+  tensor(t: PTensor): HostTensor;
+  sparse(s: PSparseTensor): HostTensor;
+}
 
 /**
  * GraphProto → IR Graph with ONNX ops as they appear in the file (the op adapters rewrite them afterwards).
  * Subgraphs (If/Loop/Scan bodies) decode recursively; `outerScope` lists what a body reads from enclosing graphs.
  */
-export function decodeGraph(g: PGraph, tensor: TensorDecoder, path = 'main'): Graph {
+export function decodeGraph(g: PGraph, dec: TensorDecoders, path = 'main'): Graph {
+  const gname = g.name || path;
   const initializers: Record<string, HostTensor> = {};
-  for (const t of g.initializer ?? []) {
-    if (!t.name) throw new ModelFormatError(`An initializer of graph '${g.name ?? path}' has no name.`);
-    initializers[t.name] = tensor(t);
-  }
-  if (g.sparseInitializer?.length) {
-    throw new ModelFormatError(`Graph '${g.name ?? path}' has sparse initializers, which EdgeKit does not support; densify them before export.`);
-  }
+  const addInitializer = (name: string | null | undefined, make: () => HostTensor) => {
+    if (!name) throw new ModelFormatError(`An initializer of graph '${gname}' has no name.`);
+    if (name in initializers) throw new InvalidGraphError(`Graph '${gname}' defines initializer '${name}' twice.`, { value: name });
+    initializers[name] = make();
+  };
+  for (const t of g.initializer ?? []) addInitializer(t.name, () => dec.tensor(t));
+  // Sparse initializers (IR v6+) are densified: the IR has dense tensors only.
+  for (const s of g.sparseInitializer ?? []) addInitializer(s.values?.name, () => dec.sparse(s));
   // IR v3 lists initializers among the inputs too; they are constants, not user inputs.
-  const inputs = (g.input ?? []).filter((v) => !(v.name! in initializers)).map((v) => valueInfo(v, `input of graph '${g.name ?? path}'`));
-  const outputs = (g.output ?? []).map((v) => valueInfo(v, `output of graph '${g.name ?? path}'`));
+  const inputs = (g.input ?? []).filter((v) => !((v.name ?? '') in initializers)).map((v) => valueInfo(v, `input of graph '${gname}'`));
+  const seen = new Set<string>();
+  for (const i of inputs) {
+    if (seen.has(i.name)) throw new InvalidGraphError(`Graph '${gname}' lists input '${i.name}' twice.`, { value: i.name });
+    seen.add(i.name);
+  }
+  // Outputs may leave their type out (onnxruntime accepts that); a float32 placeholder stands in until import.ts
+  // replaces it with the inferred type.
+  const outputs = (g.output ?? []).map((v) => (v.name && !v.type ? { name: v.name, dtype: 'float32' as const } : valueInfo(v, `output of graph '${gname}'`)));
   const nodes: Node[] = (g.node ?? []).map((n, i) => {
     const op = n.opType ?? '';
-    if (!op) throw new ModelFormatError(`Node ${i} of graph '${g.name ?? path}' has no op_type.`);
+    if (!op) throw new ModelFormatError(`Node ${i} of graph '${gname}' has no op_type.`);
     const name = n.name || `${op}_${i}`;
     const attrs: Node['attrs'] = {};
     for (const a of n.attribute ?? []) {
       if (!a.name) throw new ModelFormatError(`Node '${name}' has an attribute without a name.`);
-      attrs[a.name] = decodeAttribute(a, { tensor, graph: (sub) => decodeGraph(sub, tensor, `${path}/${name}`) }, `Node '${name}'`);
+      attrs[a.name] = decodeAttribute(a, { ...dec, graph: (sub) => decodeGraph(sub, dec, `${path}/${name}`) }, `Node '${name}'`);
     }
     return { name, op, domain: n.domain === 'ai.onnx' ? '' : n.domain ?? '', inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attrs };
   });
-  const graph: Graph = { name: g.name || path, inputs, outputs, initializers, nodes, values: {} };
+  const graph: Graph = { name: gname, inputs, outputs, initializers, nodes, values: {} };
   const defined = new Set([...inputs.map((i) => i.name), ...Object.keys(initializers), ...nodes.flatMap((n) => n.outputs)]);
   const outer = new Set<string>();
   const reads = (n: Node) => {
@@ -49,8 +61,6 @@ export function decodeGraph(g: PGraph, tensor: TensorDecoder, path = 'main'): Gr
   if (path !== 'main') graph.outerScope = [...outer];
   return graph;
 }
-
-let anon = 0;
 
 function valueInfo(v: PValueInfo, where: string): ValueInfo {
   const name = v.name ?? '';
@@ -70,7 +80,8 @@ function valueInfo(v: PValueInfo, where: string): ValueInfo {
       if (n < 0 || !Number.isSafeInteger(n)) throw new ModelFormatError(`'${name}' (${where}) has invalid dimension ${n}.`);
       return n;
     }
-    return `${name}_dim${i}_${anon++}`;
+    // Neither dim_value nor dim_param: an unknown size, given a stable symbol of its own.
+    return `${name}_dim${i}`;
   });
   return { name, dtype, shape };
 }

@@ -7,6 +7,7 @@ export type PModel = onnxProto.onnx.IModelProto;
 export type PGraph = onnxProto.onnx.IGraphProto;
 export type PNode = onnxProto.onnx.INodeProto;
 export type PTensor = onnxProto.onnx.ITensorProto;
+export type PSparseTensor = onnxProto.onnx.ISparseTensorProto;
 export type PAttr = onnxProto.onnx.IAttributeProto;
 export type PValueInfo = onnxProto.onnx.IValueInfoProto;
 

@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { decodeTensorProtoBytes, importOnnx, memoryExternalDataResolver } from '../../importers/onnx/index.js';
 import { nodeExternalDataResolver } from '../../importers/onnx/external-data-node.js';
 import {
@@ -47,6 +49,17 @@ describe('invalid graphs', () => {
   it('a dangling value is an InvalidGraphError naming the node and value', async () => {
     const m = model({ nodes: [{ op: 'Add', inputs: ['x', 'ghost'], outputs: ['y'], name: 'adder' }], inputs: [vi('x', 1, [2])], outputs: [vi('y')] });
     await rejects(m, InvalidGraphError, /'adder' \(Add\) reads 'ghost'/);
+  });
+
+  it('a node with more outputs or fewer inputs than its op takes is an InvalidGraphError, not a crash later', async () => {
+    const conv = model({
+      nodes: [{ op: 'Conv', inputs: ['x', 'w'], outputs: ['y', 'extra'], name: 'c' }],
+      inputs: [vi('x', 1, [1, 1, 3, 3])], outputs: [vi('y')],
+      initializers: [{ name: 'w', dims: [1, 1, 1, 1], dataType: 1, floatData: [1] }],
+    });
+    await rejects(conv, InvalidGraphError, /Node 'c' \(Conv\) has 2 output\(s\); Conv produces 1/);
+    const gemm = model({ nodes: [{ op: 'Gemm', inputs: ['x', ''], outputs: ['y'], name: 'g' }], inputs: [vi('x', 1, [2, 2])], outputs: [vi('y')] });
+    await rejects(gemm, InvalidGraphError, /Node 'g' \(Gemm\) has inputs \['x', ''\]; Gemm takes 2 to 3/);
   });
 
   it('two producers of one value are refused', async () => {
@@ -111,9 +124,9 @@ describe('unsupported ops', () => {
     expect(err.message).toMatch(/com\.example::FancyOp \(opset 1\) at node 'custom'/);
   });
 
-  it('opsets outside 7-21 are refused by name', async () => {
-    const m = model({ opset: 6, nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['y'] }], inputs: [vi('x', 1, [1])], outputs: [vi('y')] });
-    await rejects(m, UnsupportedOpError, /opset 6 is outside 7-21/);
+  it('opsets outside 1-21 are refused by name', async () => {
+    const m = model({ opset: 22, nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['y'] }], inputs: [vi('x', 1, [1])], outputs: [vi('y')] });
+    await rejects(m, UnsupportedOpError, /opset 22 is outside 1-21/);
   });
 
   it('control flow decodes (nested graphs) and is reported as unsupported rather than crashing', async () => {
@@ -196,5 +209,85 @@ describe('well-formed models', () => {
     expect(g.nodes.map((n) => n.op)).toEqual(['Add']);
     expect(Array.from(g.initializers.b!.data as BigInt64Array)).toEqual([3n]);
     expect(g.initializers.d!.dtype).toBe('int64');
+  });
+});
+
+describe('external data on disk (nodeExternalDataResolver)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'edgekit-ext-'));
+  const modelDir = join(root, 'model');
+  mkdirSync(join(modelDir, 'sub'), { recursive: true });
+  const weights = new Uint8Array(new Float32Array([0, 1.5, -2, 0]).buffer);
+  writeFileSync(join(modelDir, 'sub', 'w.bin'), weights);
+  writeFileSync(join(root, 'secret.bin'), weights);
+  symlinkSync(join(root, 'secret.bin'), join(modelDir, 'link.bin'));
+  symlinkSync(root, join(modelDir, 'up'));
+  const modelPath = join(modelDir, 'm.onnx');
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  const ext = (location: string, entries: Record<string, string> = { offset: '4', length: '8' }) => model({
+    nodes: [{ op: 'Add', inputs: ['x', 'w'], outputs: ['y'] }],
+    inputs: [vi('x', 1, [2])], outputs: [vi('y')],
+    initializers: [{ name: 'w', dims: [2], dataType: 1, dataLocation: 1, externalData: [{ key: 'location', value: location }, ...Object.entries(entries).map(([key, value]) => ({ key, value }))] }],
+  });
+  const load = (location: string, entries?: Record<string, string>) => importOnnx(ext(location, entries), { externalData: nodeExternalDataResolver(modelPath) });
+
+  it('reads a file beside the model, also through a path that normalizes inside the folder', async () => {
+    for (const location of ['sub/w.bin', './sub/../sub/w.bin', 'sub\\w.bin']) {
+      const m = await load(location);
+      expect(Array.from(m.graph.initializers.w!.data as Float32Array), location).toEqual([1.5, -2]);
+    }
+  });
+
+  it('refuses absolute paths, escapes, and symlinks that resolve outside the folder', async () => {
+    await expect(load(join(root, 'secret.bin'))).rejects.toThrow(/is absolute/);
+    await expect(load('sub/../../secret.bin')).rejects.toThrow(/leaves the model's folder/);
+    await expect(load('C:\\weights.bin')).rejects.toThrow(/is absolute/);
+    await expect(load('link.bin')).rejects.toThrow(/resolves outside the model's folder/);
+    await expect(load('up/secret.bin')).rejects.toThrow(/resolves outside the model's folder/);
+    for (const bad of ['link.bin', 'up/secret.bin', '../secret.bin']) await expect(load(bad)).rejects.toBeInstanceOf(ModelFormatError);
+  });
+
+  it('missing files, short files, directories and lengths that disagree with the dims are ModelFormatErrors', async () => {
+    await expect(load('sub/none.bin')).rejects.toThrow(/cannot be read/);
+    await expect(load('sub/w.bin', { offset: '12', length: '8' })).rejects.toThrow(/shorter than the model says/);
+    await expect(load('sub', { length: '8' })).rejects.toThrow(ModelFormatError);
+    // The declared length is checked against the dims before anything is read.
+    await expect(load('sub/w.bin', { length: '1000000000000' })).rejects.toThrow(/declares 1000000000000 external bytes but its dims need 8/);
+    await expect(load('sub/w.bin', { offset: '-4' })).rejects.toThrow(/invalid external offset/);
+    // Without a length, exactly the bytes the dims need are read.
+    const m = await load('sub/w.bin', { offset: '8' });
+    expect(Array.from(m.graph.initializers.w!.data as Float32Array)).toEqual([-2, 0]);
+  });
+});
+
+describe('never a raw exception or a hang', () => {
+  it('maxTensorElements bounds every initializer', async () => {
+    const m = model({
+      nodes: [{ op: 'Add', inputs: ['x', 'w'], outputs: ['y'] }], inputs: [vi('x', 1, [1])], outputs: [vi('y')],
+      initializers: [{ name: 'w', dims: [10, 10], dataType: 1, rawData: new Uint8Array(400) }],
+    });
+    await expect(importOnnx(m, { maxTensorElements: 99 })).rejects.toBeInstanceOf(AllocationLimitError);
+    await expect(importOnnx(m, { maxTensorElements: 100 })).resolves.toBeDefined();
+  });
+
+  it('a thousand mutations of a real model each load or fail with an EdgeKitError', async () => {
+    let s = 12345;
+    const rand = (n: number) => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) % n);
+    const kinds = { loaded: 0, failed: 0 };
+    for (let k = 0; k < 1000; k++) {
+      const bytes = Uint8Array.from(digits);
+      const edits = 1 + rand(4);
+      for (let e = 0; e < edits; e++) bytes[rand(bytes.length)] = rand(256);
+      const cut = k % 5 === 0 ? bytes.subarray(0, rand(bytes.length)) : bytes;
+      const err = await importOnnx(cut).then(() => undefined, (x: unknown) => x);
+      if (err === undefined) kinds.loaded++;
+      else {
+        expect(err, `mutation ${k}: ${(err as Error)?.stack}`).toBeInstanceOf(EdgeKitError);
+        kinds.failed++;
+      }
+    }
+    // Most single-byte edits land in weights (which still load); the rest must all have been typed errors.
+    expect(kinds.loaded + kinds.failed).toBe(1000);
+    expect(kinds.failed).toBeGreaterThan(50);
   });
 });

@@ -1,13 +1,21 @@
 import { OP_SCHEMAS } from '../../../runtime/ir/ops/index.js';
 import type { OpAdapter } from './adapter.js';
-import { DIRECT_ADAPTERS } from './direct.js';
-import { LEGACY_ADAPTERS } from './legacy.js';
+import { DIRECT_ADAPTERS, MAX_OPSET, MIN_OPSET } from './direct.js';
+import { INPUT_ADAPTERS } from './legacy-inputs.js';
+import { NN_ADAPTERS } from './legacy-nn.js';
+import { RESIZE_ADAPTERS } from './legacy-resize.js';
+import { V1_ADAPTERS } from './legacy-v1.js';
 
 export type { AdapterContext, OpAdapter } from './adapter.js';
-export { AdapterUnsupported } from './legacy.js';
+export { AdapterUnsupported } from './helpers.js';
 export { MAX_OPSET, MIN_OPSET } from './direct.js';
 
-const ALL: OpAdapter[] = [...DIRECT_ADAPTERS, ...LEGACY_ADAPTERS];
+/** Every adapter: ops already in IR form over their range, and rewrites of older versions. */
+const ALL: OpAdapter[] = [
+  // Constant-1..21 nodes become initializers (import.ts), so they emit no IR op.
+  { op: 'Constant', since: MIN_OPSET, until: MAX_OPSET, targets: [] },
+  ...DIRECT_ADAPTERS, ...INPUT_ADAPTERS, ...NN_ADAPTERS, ...RESIZE_ADAPTERS, ...V1_ADAPTERS,
+];
 
 /** An adapter is usable only when every IR op it emits exists: the importer never claims an op the IR lacks. */
 function usable(a: OpAdapter): boolean {
@@ -19,13 +27,18 @@ export function findAdapter(op: string, opset: number): OpAdapter | undefined {
   return ALL.find((a) => a.op === op && a.since <= opset && opset <= a.until && usable(a));
 }
 
-/** One row per op and opset range the importer maps (merged across adjacent adapters), for docs/ops.md. */
+/**
+ * One row per op and opset range the importer maps (an op rewritten differently for older versions has several
+ * rows, e.g. Squeeze 7–12 and 13–21), sorted by op then range, for docs/ops.md.
+ */
 export function listSupportedOps(): { op: string; domain: string; opsets: [number, number] }[] {
-  const ranges = new Map<string, [number, number]>();
-  for (const a of ALL) {
-    if (!usable(a)) continue;
-    const r = ranges.get(a.op);
-    ranges.set(a.op, r ? [Math.min(r[0], a.since), Math.max(r[1], a.until)] : [a.since, a.until]);
-  }
-  return [...ranges.entries()].sort(([x], [y]) => x.localeCompare(y)).map(([op, opsets]) => ({ op, domain: 'ai.onnx', opsets }));
+  return ALL.filter(usable)
+    .map((a) => ({ op: a.op, domain: 'ai.onnx', opsets: [a.since, a.until] as [number, number] }))
+    .sort((x, y) => x.op.localeCompare(y.op) || x.opsets[0] - y.opsets[0]);
+}
+
+/** Whether an IR (newest-form) node of `op` is also valid at `opset`, for exporting to an older opset. */
+export function irFormValidAt(op: string, opset: number): boolean {
+  const a = findAdapter(op, opset);
+  return !!a && (!a.map || !!a.sameForm);
 }
