@@ -3,7 +3,7 @@ import { allocStorage, type DType, type TensorStorage } from '../../ir/dtype.js'
 import type { Node } from '../../ir/graph.js';
 import type { OpSchema } from '../../ir/ops/schema.js';
 import { isConcrete } from '../../ir/shape.js';
-import { sizeOf, type HostTensor } from '../../ir/tensor.js';
+import { sizeOf, type HostTensor, stridesOf } from '../../ir/tensor.js';
 import type { CpuKernelContext } from './kernel.js';
 
 /**
@@ -82,16 +82,6 @@ export function stridedCopy(src: TensorStorage, dtype: DType, outShape: readonly
   }
 }
 
-/** Row-major strides of a shape (local copy to keep this file free of tensor.ts's shape checks). */
-export function rowStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
 
 /**
  * Per-axis index maps: output element at (i0, i1, ...) reads src at (map0[i0], map1[i1], ...), or is `fill`
@@ -112,7 +102,7 @@ export function gatherByAxisMaps(
   if (n === 0) return out;
   const o = cells(out);
   const s = cells(src);
-  const strides = rowStrides(inShape);
+  const strides = stridesOf(inShape);
   // Offsets per axis, precomputed once: offs[a][i] = map[a][i] * stride[a], or -1 for "outside".
   const offs = maps.map((m, a) => Float64Array.from(m, (v) => (v < 0 ? -1 : v * strides[a]!)));
   const r = outShape.length;

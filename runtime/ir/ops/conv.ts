@@ -27,21 +27,26 @@ function group(ctx: InferContext): number {
   return g;
 }
 
+/** X, W, optional B and group of a Conv or ConvTranspose, with the checks both share (dtypes, ranks ≥ 3). */
+function convInputs(ctx: InferContext) {
+  const x = requireInput(ctx, 0, 'X');
+  const w = requireInput(ctx, 1, 'W');
+  const b = ctx.inputs[2];
+  checkDType(ctx, 'X', x.dtype, 'float');
+  checkSameDType(ctx, x.dtype, w.dtype, 'X and W');
+  if (b) checkSameDType(ctx, x.dtype, b.dtype, 'X and B');
+  requireRank(ctx, x.shape, 'X', 3);
+  requireRank(ctx, w.shape, 'W', 3);
+  return { x, w, b, g: group(ctx) };
+}
+
 /** Conv-11: X [N, C, D1..Dn], W [M, C/group, k1..kn], B [M] -> Y [N, M, O1..On]. */
 const conv: OpSchema = {
   op: 'Conv',
   inputs: [2, 3],
   outputs: [1, 1],
   infer(ctx) {
-    const x = requireInput(ctx, 0, 'X');
-    const w = requireInput(ctx, 1, 'W');
-    const b = ctx.inputs[2];
-    checkDType(ctx, 'X', x.dtype, 'float');
-    checkSameDType(ctx, x.dtype, w.dtype, 'X and W');
-    if (b) checkSameDType(ctx, x.dtype, b.dtype, 'X and B');
-    requireRank(ctx, x.shape, 'X', 3);
-    requireRank(ctx, w.shape, 'W', 3);
-    const g = group(ctx);
+    const { x, w, b, g } = convInputs(ctx);
     if (x.shape && w.shape && x.shape.length !== w.shape.length) {
       throw new ShapeError(`Conv X [${x.shape.join(', ')}] and W [${w.shape.join(', ')}] must have the same rank.`);
     }
@@ -83,15 +88,7 @@ const convTranspose: OpSchema = {
   inputs: [2, 3],
   outputs: [1, 1],
   infer(ctx) {
-    const x = requireInput(ctx, 0, 'X');
-    const w = requireInput(ctx, 1, 'W');
-    const b = ctx.inputs[2];
-    checkDType(ctx, 'X', x.dtype, 'float');
-    checkSameDType(ctx, x.dtype, w.dtype, 'X and W');
-    if (b) checkSameDType(ctx, x.dtype, b.dtype, 'X and B');
-    requireRank(ctx, x.shape, 'X', 3);
-    requireRank(ctx, w.shape, 'W', 3);
-    const g = group(ctx);
+    const { x, w, b, g } = convInputs(ctx);
     if (x.shape && w.shape) {
       if (x.shape.length !== w.shape.length) throw new ShapeError(`ConvTranspose X [${x.shape.join(', ')}] and W [${w.shape.join(', ')}] must have the same rank.`);
       if (dimsConflict(x.shape[1]!, w.shape[0]!)) {

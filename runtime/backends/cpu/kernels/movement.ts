@@ -4,8 +4,8 @@ import { attrInt, attrString } from '../../../ir/graph.js';
 import { sliceAxis, sliceSpec, resolvePads } from '../../../ir/ops/data-params.js';
 import { blocksize, padMode, schemas, transposePerm, type PadMode } from '../../../ir/ops/movement.js';
 import { normalizeAxis } from '../../../ir/shape.js';
-import { hostTensor, sizeOf, type HostTensor } from '../../../ir/tensor.js';
-import { around, cells, gatherByAxisMaps, outputsOf, rowStrides, stridedCopy } from '../data-index.js';
+import { hostTensor, sizeOf, type HostTensor, stridesOf } from '../../../ir/tensor.js';
+import { around, cells, gatherByAxisMaps, outputsOf, stridedCopy } from '../data-index.js';
 import type { CpuKernel } from '../kernel.js';
 
 /**
@@ -19,7 +19,7 @@ const ints = (t: HostTensor | undefined): number[] | undefined => (t ? Array.fro
 const transpose: CpuKernel = (inputs, node, ctx) => {
   const [o] = outputsOf(schemas.Transpose, node, inputs, ctx);
   const x = inputs[0]!;
-  const st = rowStrides(x.shape);
+  const st = stridesOf(x.shape);
   const perm = transposePerm(node, x.shape.length);
   return [hostTensor(o!.dtype, o!.shape, stridedCopy(x.data, x.dtype, o!.shape, 0, perm.map((p) => st[p]!), ctx.maxElements))];
 };
@@ -48,7 +48,7 @@ const split: CpuKernel = (inputs, node, ctx) => {
   const outs = outputsOf(schemas.Split, node, inputs, ctx);
   const x = inputs[0]!;
   const axis = normalizeAxis(attrInt(node, 'axis', 0), x.shape.length);
-  const st = rowStrides(x.shape);
+  const st = stridesOf(x.shape);
   let start = 0;
   return outs.map((o) => {
     const t = hostTensor(o.dtype, o.shape, stridedCopy(x.data, x.dtype, o.shape, start * st[axis]!, st, ctx.maxElements));
@@ -62,7 +62,7 @@ const slice: CpuKernel = (inputs, node, ctx) => {
   const x = inputs[0]!;
   const [starts, ends, axes, steps] = [1, 2, 3, 4].map((i) => ints(inputs[i]));
   const spec = sliceSpec(x.shape.length, starts!, ends!, axes, steps);
-  const st = rowStrides(x.shape);
+  const st = stridesOf(x.shape);
   const strides = [...st];
   let offset = 0;
   spec.axes.forEach((a, i) => {
@@ -107,7 +107,7 @@ const gatherElements: CpuKernel = (inputs, node, ctx) => {
   const r = x.shape.length;
   const axis = normalizeAxis(attrInt(node, 'axis', 0), r);
   const idx = ints(idxT)!;
-  const xs = rowStrides(x.shape);
+  const xs = stridesOf(x.shape);
   const data = allocStorage(o!.dtype, idx.length);
   const out = cells(data);
   const src = cells(x.data);
@@ -129,7 +129,7 @@ const gatherElements: CpuKernel = (inputs, node, ctx) => {
 const expand: CpuKernel = (inputs, node, ctx) => {
   const [o] = outputsOf(schemas.Expand, node, inputs, ctx);
   const x = inputs[0]!;
-  const st = rowStrides(x.shape);
+  const st = stridesOf(x.shape);
   const lead = o!.shape.length - x.shape.length;
   const strides = o!.shape.map((_, i) => (i < lead || x.shape[i - lead] === 1 ? 0 : st[i - lead]!));
   return [hostTensor(o!.dtype, o!.shape, stridedCopy(x.data, x.dtype, o!.shape, 0, strides, ctx.maxElements))];
@@ -186,7 +186,7 @@ const pad: CpuKernel = (inputs, node, ctx) => {
 
 /** Reads `x` as the 6-D view `view` permuted by `perm`: DepthToSpace and SpaceToDepth are such a transpose. */
 function viewTranspose(x: HostTensor, view: number[], perm: number[], maxElements: number): TensorStorage {
-  const st = rowStrides(view);
+  const st = stridesOf(view);
   return stridedCopy(x.data, x.dtype, perm.map((p) => view[p]!), 0, perm.map((p) => st[p]!), maxElements);
 }
 
