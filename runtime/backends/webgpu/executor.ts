@@ -1,0 +1,343 @@
+import { DTypeError, EdgeKitError, InternalError, ShapeError, UnsupportedOpError, type UnsupportedNode } from '../../errors.js';
+import type { Graph, Node } from '../../ir/graph.js';
+import { inferShapes } from '../../ir/infer.js';
+import { planMemory, type MemoryPlan } from '../../ir/plan.js';
+import { isConcrete } from '../../ir/shape.js';
+import { DEFAULT_MAX_ELEMENTS, type HostTensor } from '../../ir/tensor.js';
+import { validateAndSort } from '../../ir/validate.js';
+import type { GpuContext } from './device.js';
+import { GPU_KERNELS } from './kernels/index.js';
+import { GpuMemory, UNIFORM_USAGE, type GpuBufferLease } from './memory.js';
+import { PipelineCache } from './pipeline-cache.js';
+import { GpuUnsupported, sizeOfShape, type GpuTensorInfo, type KernelEnv, type ProgramCall, type ProgramSpec } from './program.js';
+import { decodeFromGpu, encodeForGpu, storageBytes, storageFor, type StorageType } from './storage.js';
+import { packUniforms } from './wgsl/builder.js';
+
+/**
+ * The executor: a specialized graph (concrete shapes) becomes a GpuGraphPlan once: kernels planned, intermediates
+ * placed in ONE arena buffer by the static memory plan (runtime/ir/plan.ts), uniforms packed into one buffer,
+ * pipelines compiled ahead, bind groups created. A run then writes the inputs, encodes every dispatch into one
+ * command encoder, submits once, and reads back only the requested outputs.
+ */
+
+/** The per-device memory manager and pipeline cache, shared by every plan on that device. */
+export interface GpuResources {
+  ctx: GpuContext;
+  memory: GpuMemory;
+  pipelines: PipelineCache;
+}
+
+const resources = new WeakMap<GpuContext, GpuResources>();
+export function gpuResources(ctx: GpuContext): GpuResources {
+  let r = resources.get(ctx);
+  if (!r) resources.set(ctx, (r = { ctx, memory: new GpuMemory(ctx), pipelines: new PipelineCache(ctx) }));
+  return r;
+}
+
+interface Range {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+}
+
+type Action =
+  | { kind: 'dispatch'; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; workgroups: [number, number, number] }
+  | { kind: 'copy'; src: Range; dst: Range };
+
+export interface GpuPlanOptions {
+  maxElements?: number;
+}
+
+export interface GpuPlanReport {
+  dispatches: number;
+  /** Bytes of the intermediate arena and the liveness lower bound it is compared with. */
+  arenaBytes: number;
+  lowerBound: number;
+  weightBytes: number;
+  pipelines: string[];
+}
+
+const align = (n: number, a: number) => Math.ceil(n / a) * a;
+
+export class GpuGraphPlan {
+  private readonly leases: GpuBufferLease[] = [];
+  private readonly ranges = new Map<string, Range>();
+  private readonly storage = new Map<string, StorageType>();
+  private actions: Action[] = [];
+  private memPlan: MemoryPlan | undefined;
+  private weightBytes = 0;
+  private programKeys = new Set<string>();
+  private disposed = false;
+
+  private constructor(
+    private readonly res: GpuResources,
+    readonly graph: Graph,
+  ) {}
+
+  /** Plans `graph` (sorted, inferred, concrete: see ir/passes specialize()) for the device. */
+  static async create(res: GpuResources, graph: Graph, opts: GpuPlanOptions = {}): Promise<GpuGraphPlan> {
+    res.ctx.assertAlive();
+    const plan = new GpuGraphPlan(res, graph);
+    try {
+      await plan.build(opts.maxElements ?? DEFAULT_MAX_ELEMENTS);
+    } catch (e) {
+      plan.dispose();
+      throw e;
+    }
+    return plan;
+  }
+
+  private info(name: string): GpuTensorInfo {
+    const v = this.graph.values[name];
+    if (!v || !isConcrete(v.shape)) throw new InternalError(`GPU planning needs concrete shapes; '${name}' has none (specialize the graph first).`);
+    return { dtype: v.dtype, shape: v.shape, storage: this.storage.get(name)!, value: this.graph.initializers[name] };
+  }
+
+  private async build(maxElements: number): Promise<void> {
+    const { ctx, memory, pipelines } = this.res;
+    const g = this.graph;
+    const env: KernelEnv = { f16: ctx.hasF16, limits: ctx.limits, maxElements };
+    const unsupported: UnsupportedNode[] = [];
+    const readOnly = new Set([...g.inputs.map((i) => i.name), ...Object.keys(g.initializers)]);
+
+    // 1. Storage of every value, and each node's kernel plan.
+    const nodePlans: { node: Node; calls: ProgramCall[]; scratch: GpuTensorInfo[]; hostInputs: Set<number> }[] = [];
+    for (const node of g.nodes) {
+      const fail = (reason: string) => unsupported.push({ op: node.op, domain: node.domain, opset: 0, node: node.name, reason });
+      const kernel = node.domain === '' ? GPU_KERNELS[node.op] : undefined;
+      if (!kernel) {
+        fail('no WebGPU kernel');
+        continue;
+      }
+      try {
+        for (const v of [...node.inputs, ...node.outputs]) {
+          if (!v || this.storage.has(v)) continue;
+          const info = g.values[v];
+          if (!info) throw new InternalError(`value '${v}' has no inferred type`);
+          this.storage.set(v, storageFor(info.dtype, ctx.hasF16, readOnly.has(v)));
+        }
+        const inputs = node.inputs.map((v) => (v ? this.info(v) : undefined));
+        const outputs = node.outputs.map((v) => (v ? this.info(v) : undefined));
+        const kp = kernel.plan(node, inputs, outputs, env);
+        nodePlans.push({ node, calls: kp.calls, scratch: kp.scratch ?? [], hostInputs: new Set(kernel.hostInputs ?? []) });
+      } catch (e) {
+        if (e instanceof GpuUnsupported) fail(e.reason);
+        else if (e instanceof DTypeError) fail(e.message);
+        else if (e instanceof EdgeKitError) {
+          e.message = `${node.op} node '${node.name}': ${e.message}`;
+          throw e;
+        } else throw e;
+      }
+    }
+    if (unsupported.length) {
+      throw new UnsupportedOpError(unsupported, 'These nodes have no WebGPU kernel for their types or attributes; use the CPU backend for this model.');
+    }
+
+    // 2. The arena: every node output except graph outputs (those get their own buffers, read back or kept).
+    const outputs = new Set(g.outputs.map((o) => o.name));
+    const remapped: Graph = { ...g, values: {} };
+    for (const [k, v] of Object.entries(g.values)) {
+      const s = this.storage.get(k);
+      remapped.values[k] = { ...v, dtype: s === 'f16' ? 'float16' : 'float32' };
+    }
+    const storageAlign = ctx.limits.minStorageBufferOffsetAlignment;
+    this.memPlan = planMemory(remapped, { alignment: storageAlign, exclude: outputs });
+    const arena = this.memPlan.arenaBytes > 0 ? await this.lease(this.memPlan.arenaBytes, 'edgekit-arena') : undefined;
+    for (const pv of Object.values(this.memPlan.values)) {
+      this.ranges.set(pv.name, { buffer: arena!.buffer, offset: pv.offset, size: pv.bytes });
+    }
+
+    // 3. Own buffers: graph inputs, graph outputs, the initializers kernels bind (uploaded now).
+    const bound = new Set<string>();
+    for (const np of nodePlans) np.node.inputs.forEach((v, i) => v && !np.hostInputs.has(i) && bound.add(v));
+    for (const name of [...g.inputs.map((i) => i.name), ...outputs, ...bound]) {
+      if (this.ranges.has(name) || !this.storage.has(name)) continue;
+      const t = this.info(name);
+      const bytes = Math.max(4, align(storageBytes(t.storage, sizeOfShape(t.shape)), 4));
+      const lease = await this.lease(bytes, `edgekit-${name}`);
+      this.ranges.set(name, { buffer: lease.buffer, offset: 0, size: bytes });
+      const init = g.initializers[name];
+      if (init) {
+        memory.upload(lease.buffer, 0, encodeForGpu(init, t.storage));
+        this.weightBytes += bytes;
+      }
+    }
+
+    // 4. Uniforms of every call in one buffer; pipelines compiled in parallel.
+    const calls: { call: ProgramCall; np: (typeof nodePlans)[number]; scratch: Range[]; run: ReturnType<ProgramSpec['run']> }[] = [];
+    for (const np of nodePlans) {
+      const scratch: Range[] = [];
+      for (const s of np.scratch) {
+        const bytes = Math.max(16, align(storageBytes(s.storage, sizeOfShape(s.shape)), 4));
+        const lease = await this.lease(bytes, `edgekit-scratch-${np.node.name}`);
+        scratch.push({ buffer: lease.buffer, offset: 0, size: bytes });
+      }
+      for (const call of np.calls) {
+        const run = call.program.run();
+        if (run.workgroups.some((w) => w === 0)) continue; // an empty tensor: nothing to compute
+        calls.push({ call, np, scratch, run });
+      }
+    }
+    const uniformAlign = ctx.limits.minUniformBufferOffsetAlignment;
+    const packed = calls.map((c) => packUniforms(c.call.program.uniforms, c.run.uniforms));
+    const offsets: number[] = [];
+    let total = 0;
+    for (const p of packed) {
+      offsets.push(total);
+      total = align(total + p.byteLength, uniformAlign);
+    }
+    const uniformLease = total > 0 ? await this.lease(total, 'edgekit-uniforms', UNIFORM_USAGE) : undefined;
+    packed.forEach((p, i) => memory.upload(uniformLease!.buffer, offsets[i]!, new Uint8Array(p)));
+    await pipelines.prepare(calls.map((c) => c.call.program));
+
+    // 5. Bind groups, and copies for a value bound twice in one dispatch (writable bindings must not alias).
+    for (const [i, { call, np, scratch, run }] of calls.entries()) {
+      const pipeline = pipelines.getReady(call.program);
+      this.programKeys.add(call.program.key);
+      const used: Range[] = [];
+      const entries: GPUBindGroupEntry[] = [];
+      for (const [b, slot] of call.tensors.entries()) {
+        let r: Range | undefined;
+        if ('input' in slot) r = this.ranges.get(np.node.inputs[slot.input]!);
+        else if ('output' in slot) r = this.ranges.get(np.node.outputs[slot.output]!);
+        else r = scratch[slot.scratch];
+        if (!r) throw new InternalError(`binding ${b} of '${call.program.key}' at node '${np.node.name}' has no buffer`);
+        if (used.some((o) => o.buffer === r!.buffer && o.offset < r!.offset + r!.size && r!.offset < o.offset + o.size)) {
+          const dup = await this.lease(r.size, 'edgekit-dup');
+          const dst = { buffer: dup.buffer, offset: 0, size: r.size };
+          this.actions.push({ kind: 'copy', src: r, dst });
+          r = dst;
+        }
+        used.push(r);
+        entries.push({ binding: b, resource: { buffer: r.buffer, offset: r.offset, size: r.size } });
+      }
+      const uSize = packed[i]!.byteLength;
+      entries.push({ binding: call.tensors.length, resource: { buffer: uniformLease!.buffer, offset: offsets[i]!, size: uSize } });
+      const bindGroup = ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: np.node.name });
+      this.actions.push({ kind: 'dispatch', pipeline, bindGroup, workgroups: run.workgroups });
+    }
+  }
+
+  private async lease(bytes: number, label: string, usage?: number): Promise<GpuBufferLease> {
+    const l = await this.res.memory.acquireChecked(bytes, usage, label);
+    this.leases.push(l);
+    return l;
+  }
+
+  report(): GpuPlanReport {
+    return {
+      dispatches: this.actions.filter((a) => a.kind === 'dispatch').length,
+      arenaBytes: this.memPlan?.arenaBytes ?? 0,
+      lowerBound: this.memPlan?.lowerBound ?? 0,
+      weightBytes: this.weightBytes,
+      pipelines: [...this.programKeys],
+    };
+  }
+
+  /** One run: inputs written, every dispatch in one encoder and one submit, `fetch` outputs read back. */
+  async run(feeds: Readonly<Record<string, HostTensor>>, fetch: readonly string[] = this.graph.outputs.map((o) => o.name)): Promise<Record<string, HostTensor>> {
+    if (this.disposed) throw new InternalError('run() on a disposed GPU plan');
+    const { ctx, memory } = this.res;
+    ctx.assertAlive();
+    const g = this.graph;
+    for (const i of g.inputs) {
+      const t = feeds[i.name];
+      const want = this.info(i.name);
+      if (!t) throw new ShapeError(`Input '${i.name}' was not provided.`);
+      if (t.dtype !== want.dtype || t.shape.length !== want.shape.length || t.shape.some((d, k) => d !== want.shape[k])) {
+        throw new ShapeError(`Input '${i.name}' is ${t.dtype}[${t.shape.join(', ')}], but this plan was made for ${want.dtype}[${want.shape.join(', ')}].`);
+      }
+      const r = this.ranges.get(i.name);
+      if (r) memory.upload(r.buffer, r.offset, encodeForGpu(t, want.storage));
+    }
+    const result: Record<string, HostTensor> = {};
+    const reads: { name: string; finish: () => Promise<Uint8Array> }[] = [];
+    await ctx.scoped('running the model', () => {
+      const encoder = ctx.device.createCommandEncoder();
+      let pass: GPUComputePassEncoder | undefined;
+      for (const a of this.actions) {
+        if (a.kind === 'copy') {
+          pass?.end();
+          pass = undefined;
+          encoder.copyBufferToBuffer(a.src.buffer, a.src.offset, a.dst.buffer, a.dst.offset, a.src.size);
+          continue;
+        }
+        pass ??= encoder.beginComputePass();
+        pass.setPipeline(a.pipeline);
+        pass.setBindGroup(0, a.bindGroup);
+        pass.dispatchWorkgroups(...a.workgroups);
+      }
+      pass?.end();
+      for (const name of fetch) {
+        if (feeds[name]) result[name] = feeds[name]!;
+        else if (g.initializers[name]) result[name] = g.initializers[name]!;
+        else {
+          const r = this.ranges.get(name);
+          const t = this.info(name);
+          if (!r) throw new InternalError(`output '${name}' has no buffer`);
+          reads.push({ name, finish: memory.encodeReadback(encoder, r.buffer, r.offset, storageBytes(t.storage, sizeOfShape(t.shape))) });
+        }
+      }
+      ctx.device.queue.submit([encoder.finish()]);
+    });
+    const bytes = await Promise.all(reads.map((r) => r.finish()));
+    const late = ctx.takeUncapturedError();
+    if (late) throw late;
+    reads.forEach((r, i) => {
+      const t = this.info(r.name);
+      result[r.name] = decodeFromGpu(bytes[i]!, t.storage, t.dtype, t.shape);
+    });
+    return result;
+  }
+
+  /** Releases every buffer of the plan (deferred until queued GPU work is done). Idempotent. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const l of this.leases) this.res.memory.release(l);
+    this.leases.length = 0;
+    this.actions = [];
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/**
+ * Runs one node on the GPU (tests, conformance, debugging): inputs become graph inputs, except the indices in
+ * `constInputs`, which become initializers (kernels that need a constant, such as Reshape's shape, see them).
+ */
+export async function runNodeGpu(
+  res: GpuResources,
+  node: Node,
+  inputs: readonly (HostTensor | undefined)[],
+  opts: { constInputs?: readonly number[]; maxElements?: number } = {},
+): Promise<HostTensor[]> {
+  const names = inputs.map((t, i) => (t ? `input_${i}` : ''));
+  const g: Graph = {
+    name: node.name || node.op,
+    inputs: [],
+    outputs: node.outputs.map((_, i) => ({ name: `output_${i}`, dtype: 'float32' })),
+    initializers: {},
+    nodes: [{ ...node, inputs: names, outputs: node.outputs.map((_, i) => `output_${i}`) }],
+    values: {},
+  };
+  const feeds: Record<string, HostTensor> = {};
+  inputs.forEach((t, i) => {
+    if (!t) return;
+    if (opts.constInputs?.includes(i)) g.initializers[names[i]!] = t;
+    else {
+      g.inputs.push({ name: names[i]!, dtype: t.dtype, shape: [...t.shape] });
+      feeds[names[i]!] = t;
+    }
+  });
+  const sorted = inferShapes(validateAndSort(g));
+  const plan = await GpuGraphPlan.create(res, sorted, { maxElements: opts.maxElements });
+  try {
+    const out = await plan.run(feeds);
+    return node.outputs.map((_, i) => out[`output_${i}`]!);
+  } finally {
+    plan.dispose();
+  }
+}

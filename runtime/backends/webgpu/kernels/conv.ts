@@ -1,0 +1,157 @@
+import { attrInt, type Node } from '../../../ir/graph.js';
+import { concreteWindow, readWindowAttrs } from '../../../ir/ops/conv-geometry.js';
+import {
+  dispatchLinear, GpuUnsupported, sizeOfShape,
+  type GpuKernel, type GpuTensorInfo, type KernelEnv, type KernelPlan, type ProgramSpec,
+} from '../program.js';
+import { computeTypeOf } from '../storage.js';
+import type { UniformDecl } from '../wgsl/builder.js';
+import { activationExpr, activationFromNode, activationKey, activationUniforms, activationValues, type Activation } from './epilogue.js';
+import { kindOf } from './elementwise.js';
+import { matmulProgram, type MatMulDims, type MatMulExtras } from './matmul.js';
+
+/**
+ * Conv-11 (1-D and 2-D; a 1-D conv is a 2-D one with H = 1) in three forms, chosen at plan time:
+ * - 1x1, stride 1, no padding, one group: a plain batched GEMM, Y[n] = W [OC, C] x X[n] [C, H*W];
+ * - depthwise (one input channel per group): a direct kernel, one invocation per output, looping over the window;
+ * - everything else (groups, dilations, strides, pads): implicit GEMM per (image, group), M = OC/G output channels,
+ *   N = OH*OW positions, K = C/G*KH*KW, with B[k, p] gathered from X on the fly (no im2col buffer).
+ * Bias and the fused activation are applied in the epilogue.
+ */
+
+interface ConvGeometry {
+  n: number; c: number; h: number; w: number;
+  oc: number; group: number; kh: number; kw: number;
+  oh: number; ow: number;
+  stride: [number, number]; pad: [number, number]; dil: [number, number];
+}
+
+function geometry(node: Node, x: GpuTensorInfo, wt: GpuTensorInfo, y: GpuTensorInfo): ConvGeometry {
+  const spatial = x.shape.length - 2;
+  if (spatial !== 1 && spatial !== 2) throw new GpuUnsupported(`Conv with ${spatial} spatial dimension(s) has no WebGPU kernel (1-D and 2-D only)`);
+  const win = readWindowAttrs(node, spatial, wt.shape.slice(2));
+  const cw = concreteWindow(x.shape.slice(2), win);
+  const two = <T>(v: T[], d: T): [T, T] => (spatial === 1 ? [d, v[0]!] : [v[0]!, v[1]!]);
+  const [h, w] = two(x.shape.slice(2), 1);
+  const [kh, kw] = two(win.kernel, 1);
+  const [oh, ow] = two(y.shape.slice(2), 1);
+  return {
+    n: x.shape[0]!, c: x.shape[1]!, h, w, oc: wt.shape[0]!, group: attrInt(node, 'group', 1), kh, kw, oh, ow,
+    stride: two(win.strides, 1), pad: two(cw.padsBegin, 0), dil: two(win.dilations, 1),
+  };
+}
+
+const WINDOW_UNIFORMS = ['in_h', 'in_w', 'out_h', 'out_w', 'k_h', 'k_w', 'stride_h', 'stride_w', 'pad_h', 'pad_w', 'dil_h', 'dil_w'];
+
+function windowValues(g: ConvGeometry): Record<string, number> {
+  return {
+    in_h: g.h, in_w: g.w, out_h: g.oh, out_w: g.ow, k_h: g.kh, k_w: g.kw,
+    stride_h: g.stride[0], stride_w: g.stride[1], pad_h: g.pad[0], pad_w: g.pad[1], dil_h: g.dil[0], dil_w: g.dil[1],
+  };
+}
+
+/** Implicit GEMM (or the plain GEMM of a 1x1 conv). */
+function gemmConv(g: ConvGeometry, x: GpuTensorInfo, wt: GpuTensorInfo, bias: GpuTensorInfo | undefined, y: GpuTensorInfo, act: Activation | undefined): ProgramSpec {
+  const cg = g.c / g.group;
+  const ocg = g.oc / g.group;
+  const pointwise = g.kh === 1 && g.kw === 1 && g.stride.every((s) => s === 1) && g.pad.every((p) => p === 0) && g.group === 1;
+  const k = cg * g.kh * g.kw;
+  const hw = g.h * g.w;
+  const dims: MatMulDims = {
+    batchShape: [g.n, g.group],
+    aBatchStrides: [0, ocg * k],
+    bBatchStrides: [g.c * hw, cg * hw],
+    cBatchStrides: [0, ocg],
+    m: ocg, n: g.oh * g.ow, k,
+    aStride: [k, 1],
+    bStride: [hw, 1], // X[n] viewed as [C, H*W]: used by the pointwise form only
+  };
+  const extras: MatMulExtras = { activation: act, ...(bias ? { c: { info: bias, strideM: 1, strideN: 0 }, beta: 1 } : {}) };
+  if (!pointwise) {
+    extras.bLoader = {
+      key: 'im2col',
+      uniforms: WINDOW_UNIFORMS.map((name): UniformDecl => ({ name, type: 'u32' })),
+      values: windowValues(g),
+      define(sb, acc) {
+        const value = sb.load('b', 'b_base + (c * u.in_h + u32(ih)) * u.in_w + u32(iw)');
+        sb.helper(`// B[k, p] of the implicit GEMM: k = (c, kh, kw), p = (oh, ow); zero in the padding.
+fn conv_input(b_base: u32, k: u32, p: u32) -> ${acc} {
+  let window = u.k_h * u.k_w;
+  let c = k / window;
+  let kh = (k % window) / u.k_w;
+  let kw = k % u.k_w;
+  let ih = i32((p / u.out_w) * u.stride_h + kh * u.dil_h) - i32(u.pad_h);
+  let iw = i32((p % u.out_w) * u.stride_w + kw * u.dil_w) - i32(u.pad_w);
+  if (ih < 0 || iw < 0 || ih >= i32(u.in_h) || iw >= i32(u.in_w)) { return ${acc}(0); }
+  return ${sb.scalarType('b') === acc ? value : `${acc}(${value})`};
+}`);
+        return 'conv_input';
+      },
+    };
+  }
+  return matmulProgram(wt, x, y, dims, extras);
+}
+
+/** Depthwise: output channel oc reads input channel oc / multiplier only. */
+function depthwiseConv(g: ConvGeometry, x: GpuTensorInfo, wt: GpuTensorInfo, bias: GpuTensorInfo | undefined, y: GpuTensorInfo, act: Activation | undefined): ProgramSpec {
+  const WG = 64;
+  const total = g.n * g.oc * g.oh * g.ow;
+  const acc = 'f32';
+  const outT = computeTypeOf(y.storage);
+  return {
+    key: `conv-depthwise:${bias ? 'bias' : 'nobias'}:${activationKey(act)}`,
+    bindings: [{ name: 'x', type: x.storage }, { name: 'w', type: wt.storage }, ...(bias ? [{ name: 'bias', type: bias.storage }] : []), { name: 'y', type: y.storage }],
+    uniforms: [
+      { name: 'size', type: 'u32' },
+      { name: 'out_shape', type: 'u32', length: 4 },
+      { name: 'in_c', type: 'u32' },
+      { name: 'multiplier', type: 'u32' },
+      ...WINDOW_UNIFORMS.map((name): UniformDecl => ({ name, type: 'u32' })),
+      ...activationUniforms(act),
+    ],
+    workgroupSize: [WG, 1, 1],
+    source(sb) {
+      const cv = (name: string, v: string) => (sb.scalarType(name) === acc ? v : `${acc}(${v})`);
+      sb.coordsFn('out_coords', 'out_shape', 4);
+      sb.main(`${sb.linearIndex('u.size')}
+  let coords = out_coords(index); // [n, oc, oh, ow]
+  let oc = coords[1];
+  let x_base = (coords[0] * u.in_c + oc / u.multiplier) * u.in_h * u.in_w;
+  var sum = ${bias ? cv('bias', sb.load('bias', 'oc')) : `${acc}(0)`};
+  for (var kh = 0u; kh < u.k_h; kh = kh + 1u) {
+    let ih = i32(coords[2] * u.stride_h + kh * u.dil_h) - i32(u.pad_h);
+    if (ih < 0 || ih >= i32(u.in_h)) { continue; }
+    for (var kw = 0u; kw < u.k_w; kw = kw + 1u) {
+      let iw = i32(coords[3] * u.stride_w + kw * u.dil_w) - i32(u.pad_w);
+      if (iw < 0 || iw >= i32(u.in_w)) { continue; }
+      sum = sum + ${cv('x', sb.load('x', 'x_base + u32(ih) * u.in_w + u32(iw)'))} * ${cv('w', sb.load('w', '(oc * u.k_h + kh) * u.k_w + kw'))};
+    }
+  }
+  let activated = ${activationExpr(sb, act, 'sum', acc)};
+  ${sb.store('y', 'index', outT === acc ? 'activated' : `${outT}(activated)`)}`);
+    },
+    run() {
+      return {
+        workgroups: dispatchLinear(total, WG),
+        uniforms: { size: total, out_shape: [g.n, g.oc, g.oh, g.ow], in_c: g.c, multiplier: g.oc / g.group, ...windowValues(g), ...activationValues(act) },
+      };
+    },
+  };
+}
+
+const conv: GpuKernel = {
+  plan(node, [x, wt, bias], [y], env: KernelEnv): KernelPlan {
+    if (kindOf(x!.dtype) !== 'f') throw new GpuUnsupported(`Conv on ${x!.dtype} has no WebGPU kernel (float only)`);
+    const g = geometry(node, x!, wt!, y!);
+    const act = activationFromNode(node);
+    const tensors = [{ input: 1 }, { input: 0 }, ...(bias ? [{ input: 2 }] : []), { output: 0 }];
+    if (g.c / g.group === 1 && g.group > 1) {
+      return { calls: [{ program: depthwiseConv(g, x!, wt!, bias, y!, act), tensors: [{ input: 0 }, { input: 1 }, ...(bias ? [{ input: 2 }] : []), { output: 0 }] }] };
+    }
+    if (g.n * g.group > env.limits.maxComputeWorkgroupsPerDimension) throw new GpuUnsupported(`Conv with ${g.n * g.group} (batch x groups) exceeds one dispatch`);
+    if (sizeOfShape(y!.shape) === 0) return { calls: [] };
+    return { calls: [{ program: gemmConv(g, x!, wt!, bias, y!, act), tensors }] };
+  },
+};
+
+export const kernels: Record<string, GpuKernel> = { Conv: conv };

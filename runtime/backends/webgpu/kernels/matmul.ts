@@ -1,0 +1,251 @@
+import { attrFloat, attrInt, type Node } from '../../../ir/graph.js';
+import { gemmDims, matmulGeometry } from '../../../ir/ops/matmul.js';
+import type { InferContext } from '../../../ir/ops/schema.js';
+import { GpuUnsupported, sizeOfShape, type GpuKernel, type GpuTensorInfo, type KernelPlan, type ProgramSpec, type Uniforms } from '../program.js';
+import { computeTypeOf, type ComputeType } from '../storage.js';
+import type { BindingDecl, ShaderBuilder, UniformDecl } from '../wgsl/builder.js';
+import { planBroadcast } from './broadcast.js';
+import { activationExpr, activationFromNode, activationKey, activationUniforms, activationValues, type Activation } from './epilogue.js';
+import { kindOf } from './elementwise.js';
+
+/**
+ * Matrix products: MatMul-13 (numpy.matmul: batched, broadcast batch dims, 1-D operands) and Gemm-13
+ * (Y = alpha A' B' + beta C). One program: the output is cut into TM x TN tiles, one per workgroup; K is walked in
+ * TK-deep slices staged through workgroup memory; each invocation keeps an RM x RN block of accumulators in
+ * registers (register blocking), reading RM values of A and RN of B per k step for RM*RN multiply-adds.
+ *
+ * Operand layouts travel as strides in uniforms (a_stride_m, a_stride_k...), so transA/transB and shapes never
+ * change the WGSL; the key holds the element types, tile configuration, batch rank, C presence and activation.
+ * The epilogue applies alpha, adds beta * C (or a fused bias) broadcast over [M, N], then the fused activation.
+ */
+
+export interface MatMulTiling {
+  /** Workgroup size (x over N, y over M). */
+  wx: number;
+  wy: number;
+  /** Accumulators per invocation (rows, cols). */
+  rm: number;
+  rn: number;
+  /** Depth of a K slice. */
+  tk: number;
+}
+
+/** Tile choice by problem size: big tiles reuse more, small ones waste less on skinny products. */
+export function chooseTiling(m: number, n: number): MatMulTiling {
+  if (m <= 4) return { wx: 64, wy: 1, rm: 1, rn: 1, tk: 32 };
+  if (m >= 64 && n >= 64) return { wx: 16, wy: 16, rm: 4, rn: 4, tk: 16 };
+  return { wx: 16, wy: 16, rm: 1, rn: 2, tk: 16 };
+}
+
+export interface MatMulDims {
+  /** Batch dims (collapsed, rank >= 1; [1] when there is no batch) and each operand's element strides over them. */
+  batchShape: number[];
+  aBatchStrides: number[];
+  bBatchStrides: number[];
+  /** C's strides over the batch (a per-group bias); zeros when absent. */
+  cBatchStrides?: number[];
+  m: number;
+  n: number;
+  k: number;
+  /** Element strides of A[m, k] and B[k, n] within one matrix. */
+  aStride: [number, number];
+  bStride: [number, number];
+}
+
+export interface MatMulExtras {
+  alpha?: number;
+  beta?: number;
+  /** C (Gemm) or a fused bias: broadcast over [M, N] with these element strides (0 = broadcast). */
+  c?: { info: GpuTensorInfo; strideM: number; strideN: number };
+  activation?: Activation;
+  /**
+   * Computes B[k, n] instead of reading a stored matrix (Conv's implicit im2col). `define` adds a WGSL function
+   * `fn(b_base: u32, k: u32, n: u32) -> <acc type>` and returns its name; it is called only for k < K, n < N.
+   */
+  bLoader?: { key: string; uniforms: UniformDecl[]; values: Uniforms; define(sb: ShaderBuilder, acc: ComputeType): string };
+}
+
+/** Batch strides of batched MatMul operands: broadcast batch dims collapsed (broadcast.ts), in elements. */
+export function matmulBatch(batch: number[], aBatch: number[], bBatch: number[], aSize: number, bSize: number): Pick<MatMulDims, 'batchShape' | 'aBatchStrides' | 'bBatchStrides'> {
+  const bc = planBroadcast(batch, [aBatch, bBatch]);
+  return { batchShape: bc.shape, aBatchStrides: bc.strides[0]!.map((s) => s * aSize), bBatchStrides: bc.strides[1]!.map((s) => s * bSize) };
+}
+
+export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorInfo, d: MatMulDims, extras: MatMulExtras = {}): ProgramSpec {
+  const t = chooseTiling(d.m, d.n);
+  const tm = t.wy * t.rm;
+  const tn = t.wx * t.rn;
+  const threads = t.wx * t.wy;
+  const rank = d.batchShape.length;
+  const batchCount = sizeOfShape(d.batchShape);
+  const loader = extras.bLoader;
+  const kind = kindOf(a.dtype);
+  const acc: ComputeType = kind === 'f' ? 'f32' : kind === 'u' ? 'u32' : 'i32';
+  const hasC = !!extras.c;
+  const bindings: BindingDecl[] = [
+    { name: 'a', type: a.storage },
+    { name: 'b', type: b.storage },
+    ...(hasC ? [{ name: 'c', type: extras.c!.info.storage }] : []),
+    { name: 'y', type: y.storage },
+  ];
+  const uniforms: UniformDecl[] = [
+    ...['m', 'n', 'k', 'a_stride_m', 'a_stride_k', 'b_stride_k', 'b_stride_n', 'c_stride_m', 'c_stride_n'].map((name) => ({ name, type: 'u32' as const })),
+    { name: 'alpha', type: 'f32' },
+    { name: 'beta', type: 'f32' },
+    { name: 'batch_shape', type: 'u32', length: rank },
+    { name: 'a_batch_strides', type: 'u32', length: rank },
+    { name: 'b_batch_strides', type: 'u32', length: rank },
+    { name: 'c_batch_strides', type: 'u32', length: rank },
+    ...(loader?.uniforms ?? []),
+    ...activationUniforms(extras.activation),
+  ];
+  const tilingKey = `${t.wx}x${t.wy}:${t.rm}x${t.rn}:k${t.tk}`;
+  return {
+    key: `matmul:${tilingKey}:b${rank}:${hasC ? 'c' : 'noc'}:${activationKey(extras.activation)}${loader ? `:${loader.key}` : ''}`,
+    bindings,
+    uniforms,
+    workgroupSize: [t.wx, t.wy, 1],
+    source(sb) {
+      const cvt = (name: string, v: string) => (sb.scalarType(name) === acc ? v : `${acc}(${v})`);
+      const loadB = loader ? `${loader.define(sb, acc)}(b_base, k, n)` : cvt('b', sb.load('b', 'b_base + k * u.b_stride_k + n * u.b_stride_n'));
+      sb.helper(`var<workgroup> a_tile: array<${acc}, ${tm * t.tk}>; // [TM=${tm}, TK=${t.tk}]`);
+      sb.helper(`var<workgroup> b_tile: array<${acc}, ${t.tk * tn}>; // [TK=${t.tk}, TN=${tn}]`);
+      const batchCoords = sb.coordsFn('batch_coords', 'batch_shape', rank);
+      const reads: string[] = [];
+      for (let r = 0; r < t.rm; r++) reads.push(`let a_${r} = a_tile[(lid.y + ${r * t.wy}u) * ${t.tk}u + kk];`);
+      for (let c = 0; c < t.rn; c++) reads.push(`let b_${c} = b_tile[kk * ${tn}u + lid.x + ${c * t.wx}u];`);
+      for (let r = 0; r < t.rm; r++) for (let c = 0; c < t.rn; c++) reads.push(`acc[${r * t.rn + c}] = acc[${r * t.rn + c}] + a_${r} * b_${c};`);
+      // Epilogue: alpha, beta * C, activation, store.
+      let v = acc === 'f32' ? `${acc}(u.alpha) * acc_value` : 'acc_value';
+      if (hasC) v = `${v} + ${acc}(u.beta) * ${cvt('c', sb.load('c', 'c_base + m * u.c_stride_m + n * u.c_stride_n'))}`;
+      const outT = computeTypeOf(y.storage);
+      sb.helper(`fn epilogue(acc_value: ${acc}, c_base: u32, m: u32, n: u32) -> ${outT} {
+  let v = ${v};
+  let activated = ${activationExpr(sb, extras.activation, 'v', acc)};
+  return ${outT === acc ? 'activated' : `${outT}(activated)`};
+}`);
+      const stores: string[] = [];
+      for (let r = 0; r < t.rm; r++) {
+        for (let c = 0; c < t.rn; c++) {
+          stores.push(
+            `{`,
+            `    let m = row0 + lid.y + ${r * t.wy}u;`,
+            `    let n = col0 + lid.x + ${c * t.wx}u;`,
+            `    if (m < u.m && n < u.n) { ${sb.store('y', 'y_base + m * u.n + n', `epilogue(acc[${r * t.rn + c}], c_base, m, n)`)} }`,
+            `  }`,
+          );
+        }
+      }
+      sb.main(`let bc = ${batchCoords}(wid.z);
+  let a_base = ${sb.offset('bc', 'a_batch_strides', rank)};
+  let b_base = ${sb.offset('bc', 'b_batch_strides', rank)};
+  let c_base = ${sb.offset('bc', 'c_batch_strides', rank)};
+  let y_base = wid.z * u.m * u.n;
+  let row0 = wid.y * ${tm}u;
+  let col0 = wid.x * ${tn}u;
+  let tid = lid.y * ${t.wx}u + lid.x;
+  var acc: array<${acc}, ${t.rm * t.rn}>;
+  let slices = (u.k + ${t.tk - 1}u) / ${t.tk}u;
+  // No early return: every invocation must reach the barriers.
+  for (var s = 0u; s < slices; s = s + 1u) {
+    let k0 = s * ${t.tk}u;
+    for (var i = tid; i < ${tm * t.tk}u; i = i + ${threads}u) {
+      let m = row0 + i / ${t.tk}u;
+      let k = k0 + i % ${t.tk}u;
+      var value = ${acc}(0);
+      if (m < u.m && k < u.k) { value = ${cvt('a', sb.load('a', 'a_base + m * u.a_stride_m + k * u.a_stride_k'))}; }
+      a_tile[i] = value;
+    }
+    for (var i = tid; i < ${t.tk * tn}u; i = i + ${threads}u) {
+      let k = k0 + i / ${tn}u;
+      let n = col0 + i % ${tn}u;
+      var value = ${acc}(0);
+      if (n < u.n && k < u.k) { value = ${loadB}; }
+      b_tile[i] = value;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${t.tk}u; kk = kk + 1u) {
+      ${reads.join('\n      ')}
+    }
+    workgroupBarrier();
+  }
+  ${stores.join('\n  ')}`);
+    },
+    run() {
+      return {
+        workgroups: [Math.ceil(d.n / tn), Math.ceil(d.m / tm), batchCount],
+        uniforms: {
+          m: d.m, n: d.n, k: d.k,
+          a_stride_m: d.aStride[0], a_stride_k: d.aStride[1], b_stride_k: d.bStride[0], b_stride_n: d.bStride[1],
+          c_stride_m: extras.c?.strideM ?? 0, c_stride_n: extras.c?.strideN ?? 0,
+          alpha: extras.alpha ?? 1, beta: extras.beta ?? 0,
+          batch_shape: d.batchShape,
+          a_batch_strides: d.aBatchStrides,
+          b_batch_strides: d.bBatchStrides,
+          c_batch_strides: d.cBatchStrides ?? d.batchShape.map(() => 0),
+          ...loader?.values,
+          ...activationValues(extras.activation),
+        },
+      };
+    },
+  };
+}
+
+function inferCtx(node: Node): InferContext {
+  return { node, inputs: [], symbol: (h) => h };
+}
+
+function checkTypes(node: Node, ...ts: GpuTensorInfo[]): void {
+  for (const x of ts) if (kindOf(x.dtype) === 'b') throw new GpuUnsupported(`${node.op} on bool has no WebGPU kernel`);
+}
+
+function checkBatch(node: Node, batch: number, limit: number): void {
+  if (batch > limit) throw new GpuUnsupported(`${node.op} with ${batch} batched matrices exceeds one dispatch (${limit})`);
+}
+
+const matmul: GpuKernel = {
+  plan(node, [a, b], [y], env): KernelPlan {
+    checkTypes(node, a!, b!);
+    const g = matmulGeometry(inferCtx(node), a!.shape, b!.shape);
+    const m = g.m as number;
+    const k = g.k as number;
+    const n = g.n as number;
+    const aBatch = a!.shape.length > 2 ? a!.shape.slice(0, -2) : [];
+    const bBatch = b!.shape.length > 2 ? b!.shape.slice(0, -2) : [];
+    const batch = g.batch as number[];
+    checkBatch(node, sizeOfShape(batch), env.limits.maxComputeWorkgroupsPerDimension);
+    const dims: MatMulDims = { ...matmulBatch(batch, aBatch, bBatch, m * k, k * n), m, n, k, aStride: [k, 1], bStride: [n, 1] };
+    return { calls: [{ program: matmulProgram(a!, b!, y!, dims, { activation: activationFromNode(node) }), tensors: [{ input: 0 }, { input: 1 }, { output: 0 }] }] };
+  },
+};
+
+const gemm: GpuKernel = {
+  plan(node, [a, b, c], [y]): KernelPlan {
+    checkTypes(node, a!, b!);
+    if (kindOf(a!.dtype) !== 'f') throw new GpuUnsupported(`Gemm on ${a!.dtype} has no WebGPU kernel (float only)`);
+    const { m, k, n } = gemmDims(inferCtx(node), a!.shape, b!.shape) as { m: number; k: number; n: number };
+    const transA = attrInt(node, 'transA', 0) !== 0;
+    const transB = attrInt(node, 'transB', 0) !== 0;
+    const dims: MatMulDims = {
+      batchShape: [1], aBatchStrides: [0], bBatchStrides: [0], m, n, k,
+      // A is [M, K] or, transposed, [K, M]; B is [K, N] or [N, K].
+      aStride: transA ? [1, m] : [k, 1],
+      bStride: transB ? [1, k] : [n, 1],
+    };
+    let cInfo: MatMulExtras['c'];
+    if (c) {
+      // Unidirectional broadcast of C to [M, N]: a dim of size 1 (or missing) has stride 0.
+      const cs = [...new Array<number>(2 - c.shape.length).fill(1), ...c.shape];
+      cInfo = { info: c, strideM: cs[0] === 1 ? 0 : cs[1]!, strideN: cs[1] === 1 ? 0 : 1 };
+    }
+    const program = matmulProgram(a!, b!, y!, dims, {
+      alpha: attrFloat(node, 'alpha', 1),
+      beta: attrFloat(node, 'beta', 1),
+      c: cInfo,
+      activation: activationFromNode(node),
+    });
+    return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, ...(c ? [{ input: 2 }] : []), { output: 0 }] }] };
+  },
+};
+
+export const kernels: Record<string, GpuKernel> = { MatMul: matmul, Gemm: gemm };
