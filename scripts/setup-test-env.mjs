@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Makes sure a machine can run EdgeKit's tests beyond `npm install`, on Debian 12 with Node 20 and npm:
 //   - Debian packages: chromium (its SwiftShader Vulkan driver gives WebGPU in Node and headless browsers),
+//     libvulkan1 (the Vulkan loader Dawn opens in Node),
 //     libonnx-testdata (ONNX conformance cases), python3-torch/-torchvision/-sklearn (to regenerate fixtures);
 //   - tests/fixtures/generated/*.onnx, the random-weight torchvision models (not committed; regenerated here).
 // Idempotent and fast when everything is present: it only checks files. Runs as `npm test`'s pretest step.
@@ -21,6 +22,9 @@ const PYTHON = '/usr/bin/python3';
 /** Each Debian package and the files whose presence shows it is installed (what the tests actually use). */
 const PACKAGES = [
   { name: 'chromium', files: ['/usr/bin/chromium', '/usr/lib/chromium/vk_swiftshader_icd.json'] },
+  // The Vulkan loader Dawn (the `webgpu` package) opens; chromium only recommends it, and we install without
+  // recommends, so a fresh machine lacks it and WebGPU in Node finds no adapter.
+  { name: 'libvulkan1', files: [`/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/libvulkan.so.1`] },
   { name: 'libonnx-testdata', files: [`${DIST}/onnx/backend/test/data/node`] },
   { name: 'python3-torch', files: [PYTHON, `${DIST}/torch/__init__.py`] },
   { name: 'python3-torchvision', files: [`${DIST}/torchvision/__init__.py`] },

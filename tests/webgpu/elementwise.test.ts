@@ -164,7 +164,7 @@ describe('elementwise binary ops with broadcasting vs the CPU reference', () => 
 describe('Where, Clip and the variadic ops', () => {
   it('Where broadcasts three ways', async () => {
     const rng = new Rng(9);
-    for (const [sc, sx, sy] of [[[2, 3, 4], [4], [2, 1, 4]], [[5], [5], [5]], [[3, 1], [1, 6], []]] as number[][][]) {
+    for (const [sc, sx, sy] of [[[2, 3, 4], [4], [2, 1, 4]], [[5], [5], [5]], [[3, 1], [1, 6], []]] as [number[], number[], number[]][]) {
       for (const dtype of ['float32', 'int32', 'bool'] as DType[]) {
         await checkAgainstCpu(res, node('Where', ['c', 'x', 'y'], ['z']), [randomTensor(rng, 'bool', sc), randomTensor(rng, dtype, sx), randomTensor(rng, dtype, sy)]);
       }

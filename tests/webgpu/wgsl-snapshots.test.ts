@@ -57,7 +57,7 @@ describe('elementwise WGSL', () => {
     const ins: Spec[] = Array.from({ length: n }, (_, i) => [dtype, i === 0 ? [3, 8] : [8]]);
     if (def.condFirst) ins.splice(0, 1, ['bool', [3, 8]], ['float32', [8]]);
     if (op === 'Clip') ins.splice(1, 1, ['float32', []], ['float32', []]);
-    const attrs = op === 'Mod' ? { fmod: attr(1) } : {};
+    const attrs: Record<string, ReturnType<typeof attr>> = op === 'Mod' ? { fmod: attr(1) } : {};
     cases.push([`${op} (broadcast, vec4)`, node(op, ins.map((_, i) => `x${i}`), ['y'], attrs), ins]);
   }
   cases.push(
@@ -71,4 +71,65 @@ describe('elementwise WGSL', () => {
     ['Sum of 9 (chained)', node('Sum', Array.from({ length: 9 }, (_, i) => `x${i}`), ['y']), Array.from({ length: 9 }, (): Spec => ['float32', [4]])],
   );
   snapshotAll(cases);
+});
+
+describe('matrix WGSL', () => {
+  const act = (op: string, extra: Record<string, ReturnType<typeof attr>> = {}) => ({ activation: attr(op), ...extra });
+  snapshotAll([
+    ['MatMul big tiles', node('MatMul', ['a', 'b'], ['y']), [['float32', [128, 64]], ['float32', [64, 96]]]],
+    ['MatMul one row', node('MatMul', ['a', 'b'], ['y']), [['float32', [1, 64]], ['float32', [64, 96]]]],
+    ['MatMul batched broadcast', node('MatMul', ['a', 'b'], ['y']), [['float32', [2, 1, 8, 5]], ['float32', [3, 5, 6]]]],
+    ['MatMul int32', node('MatMul', ['a', 'b'], ['y']), [['int32', [8, 5]], ['int32', [5, 6]]]],
+    ['Gemm transB with C and Relu', node('Gemm', ['a', 'b', 'c'], ['y'], { transB: attr(1), ...act('Relu') }), [['float32', [16, 32]], ['float32', [10, 32]], ['float32', [10]]]],
+    ['Gemm packed float16', node('Gemm', ['a', 'b'], ['y']), [['float16', [16, 32]], ['float16', [32, 10]]]],
+    ['Conv 3x3 (implicit GEMM) + bias + Clip', node('Conv', ['x', 'w', 'b'], ['y'], { pads: attr([1, 1, 1, 1]), ...act('Clip', { activation_min: attr(0, true), activation_max: attr(6, true) }) }), [['float32', [1, 8, 16, 16]], ['float32', [16, 8, 3, 3]], ['float32', [16]]]],
+    ['Conv 1x1 (GEMM)', node('Conv', ['x', 'w'], ['y']), [['float32', [1, 16, 8, 8]], ['float32', [32, 16, 1, 1]]]],
+    ['Conv depthwise + HardSwish', node('Conv', ['x', 'w', 'b'], ['y'], { group: attr(8), pads: attr([1, 1, 1, 1]), ...act('HardSwish') }), [['float32', [1, 8, 9, 9]], ['float32', [8, 1, 3, 3]], ['float32', [8]]]],
+  ]);
+});
+
+describe('pool, reduction and normalization WGSL', () => {
+  const k = { kernel_shape: attr([3, 3]), pads: attr([1, 1, 1, 1]) };
+  snapshotAll([
+    ['MaxPool with indices', node('MaxPool', ['x'], ['y', 'i'], k), [['float32', [1, 2, 8, 8]]]],
+    ['AveragePool count_include_pad', node('AveragePool', ['x'], ['y'], { ...k, count_include_pad: attr(1) }), [['float32', [1, 2, 8, 8]]]],
+    ['LpPool p=2', node('LpPool', ['x'], ['y'], k), [['float32', [1, 2, 8, 8]]]],
+    ['ReduceSum short rows', node('ReduceSum', ['x', 'axes'], ['y']), [['float32', [4, 5, 6]], ['int64', [1], [1]]]],
+    ['ReduceMean long strided rows', node('ReduceMean', ['x', 'axes'], ['y']), [['float32', [40, 3, 8]], ['int64', [2], [0, 2]]]],
+    ['ReduceLogSumExp long rows', node('ReduceLogSumExp', ['x', 'axes'], ['y']), [['float32', [2, 500]], ['int64', [1], [1]]]],
+    ['ReduceMax int32', node('ReduceMax', ['x'], ['y']), [['int32', [3, 4]]]],
+    ['ArgMax last index', node('ArgMax', ['x'], ['y'], { axis: attr(1), select_last_index: attr(1) }), [['float32', [3, 7]]]],
+    ['CumSum exclusive reverse', node('CumSum', ['x', 'axis'], ['y'], { exclusive: attr(1), reverse: attr(1) }), [['float32', [3, 7]], ['int64', [], [1]]]],
+    ['Softmax long rows', node('Softmax', ['x'], ['y']), [['float32', [2, 1000]]]],
+    ['LogSoftmax middle axis', node('LogSoftmax', ['x'], ['y'], { axis: attr(1) }), [['float32', [2, 10, 3]]]],
+    ['Hardmax', node('Hardmax', ['x'], ['y']), [['float32', [4, 10]]]],
+    ['LayerNormalization with statistics', node('LayerNormalization', ['x', 's', 'b'], ['y', 'mean', 'inv_std']), [['float32', [8, 768]], ['float32', [768]], ['float32', [768]]]],
+    ['InstanceNormalization', node('InstanceNormalization', ['x', 's', 'b'], ['y']), [['float32', [1, 4, 5, 5]], ['float32', [4]], ['float32', [4]]]],
+    ['GroupNormalization', node('GroupNormalization', ['x', 's', 'b'], ['y'], { num_groups: attr(2) }), [['float32', [1, 4, 16, 16]], ['float32', [4]], ['float32', [4]]]],
+    ['BatchNormalization', node('BatchNormalization', ['x', 's', 'b', 'm', 'v'], ['y']), [['float32', [1, 4, 5, 5]], ['float32', [4]], ['float32', [4]], ['float32', [4]], ['float32', [4]]]],
+  ]);
+});
+
+describe('data movement WGSL', () => {
+  snapshotAll([
+    ['Reshape (flat copy)', node('Reshape', ['x', 's'], ['y']), [['float32', [2, 3, 4]], ['int64', [2], [4, 6]]]],
+    ['Transpose', node('Transpose', ['x'], ['y'], { perm: attr([0, 2, 1]) }), [['float32', [2, 3, 4]]]],
+    ['Concat (strided destination)', node('Concat', ['a', 'b'], ['y'], { axis: attr(1) }), [['float32', [2, 3]], ['float32', [2, 4]]]],
+    ['Slice negative step', node('Slice', ['x', 's', 'e', 'a', 'p'], ['y']), [['float32', [6, 5]], ['int64', [1], [-1]], ['int64', [1], [-100]], ['int64', [1], [1]], ['int64', [1], [-2]]]],
+    ['Gather', node('Gather', ['x', 'i'], ['y'], { axis: attr(1) }), [['float32', [3, 5]], ['int64', [2]]]],
+    ['GatherElements', node('GatherElements', ['x', 'i'], ['y'], { axis: attr(0) }), [['float32', [3, 5]], ['int64', [2, 5]]]],
+    ['Pad reflect', node('Pad', ['x', 'p'], ['y'], { mode: attr('reflect') }), [['float32', [4, 5]], ['int64', [4], [1, 2, 2, 1]]]],
+    ['Pad constant', node('Pad', ['x', 'p'], ['y']), [['float32', [4, 5]], ['int64', [4], [1, 2, 2, 1]]]],
+    ['Cast float32 -> float16 (rounded in f32)', node('Cast', ['x'], ['y'], { to: attr('float16') }), [['float32', [7]]]],
+    ['Cast float32 -> uint8', node('Cast', ['x'], ['y'], { to: attr('uint8') }), [['float32', [7]]]],
+  ]);
+});
+
+describe('resampling and selection WGSL', () => {
+  snapshotAll([
+    ['ConvTranspose + bias', node('ConvTranspose', ['x', 'w', 'b'], ['y'], { strides: attr([2, 2]) }), [['float32', [1, 4, 5, 5]], ['float32', [4, 2, 3, 3]], ['float32', [2]]]],
+    ['Resize nearest', node('Resize', ['x', '', 's'], ['y']), [['float32', [1, 2, 4, 4]], undefined, ['float32', [4], [1, 1, 2, 2]]]],
+    ['Resize linear', node('Resize', ['x', '', 's'], ['y'], { mode: attr('linear') }), [['float32', [1, 2, 4, 4]], undefined, ['float32', [4], [1, 1, 2, 2]]]],
+    ['TopK largest', node('TopK', ['x', 'k'], ['v', 'i']), [['float32', [2, 10]], ['int64', [1], [3]]]],
+  ]);
 });

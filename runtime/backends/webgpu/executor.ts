@@ -1,4 +1,4 @@
-import { DTypeError, EdgeKitError, InternalError, ShapeError, UnsupportedOpError, type UnsupportedNode } from '../../errors.js';
+import { DeviceError, DTypeError, EdgeKitError, InternalError, ShapeError, UnsupportedOpError, type UnsupportedNode } from '../../errors.js';
 import type { Graph, Node } from '../../ir/graph.js';
 import { inferShapes } from '../../ir/infer.js';
 import { planMemory, type MemoryPlan } from '../../ir/plan.js';
@@ -6,6 +6,7 @@ import { isConcrete } from '../../ir/shape.js';
 import { DEFAULT_MAX_ELEMENTS, type HostTensor } from '../../ir/tensor.js';
 import { validateAndSort } from '../../ir/validate.js';
 import type { GpuContext } from './device.js';
+import { fuseForGpu } from './fusion.js';
 import { GPU_KERNELS } from './kernels/index.js';
 import { GpuMemory, UNIFORM_USAGE, type GpuBufferLease } from './memory.js';
 import { PipelineCache } from './pipeline-cache.js';
@@ -46,6 +47,8 @@ type Action =
 
 export interface GpuPlanOptions {
   maxElements?: number;
+  /** Fuse activations and MatMul + Add into the matrix kernels' epilogues (fusion.ts). Default true. */
+  fuse?: boolean;
 }
 
 export interface GpuPlanReport {
@@ -77,12 +80,25 @@ export class GpuGraphPlan {
   /** Plans `graph` (sorted, inferred, concrete: see ir/passes specialize()) for the device. */
   static async create(res: GpuResources, graph: Graph, opts: GpuPlanOptions = {}): Promise<GpuGraphPlan> {
     res.ctx.assertAlive();
-    const plan = new GpuGraphPlan(res, graph);
+    const plan = new GpuGraphPlan(res, opts.fuse === false ? graph : fuseForGpu(graph));
+    // A validation error while planning (a bind group that does not match its pipeline) is a bug in a kernel:
+    // caught here so it is reported against this plan, not by whichever run happens next.
+    const device = res.ctx.device;
+    device.pushErrorScope('validation');
+    let failure: unknown;
     try {
       await plan.build(opts.maxElements ?? DEFAULT_MAX_ELEMENTS);
     } catch (e) {
+      failure = e;
+    }
+    const invalid = await res.ctx.guard(device.popErrorScope()).catch((e: unknown) => {
+      failure ??= e;
+      return null;
+    });
+    if (!failure && invalid) failure = new InternalError(`WebGPU rejected the plan of graph '${graph.name}': ${invalid.message}`);
+    if (failure) {
       plan.dispose();
-      throw e;
+      throw failure;
     }
     return plan;
   }
@@ -101,7 +117,7 @@ export class GpuGraphPlan {
     const readOnly = new Set([...g.inputs.map((i) => i.name), ...Object.keys(g.initializers)]);
 
     // 1. Storage of every value, and each node's kernel plan.
-    const nodePlans: { node: Node; calls: ProgramCall[]; scratch: GpuTensorInfo[]; hostInputs: Set<number> }[] = [];
+    const nodePlans: { node: Node; calls: ProgramCall[]; scratch: GpuTensorInfo[]; constants: HostTensor[]; hostInputs: Set<number> }[] = [];
     for (const node of g.nodes) {
       const fail = (reason: string) => unsupported.push({ op: node.op, domain: node.domain, opset: 0, node: node.name, reason });
       const kernel = node.domain === '' ? GPU_KERNELS[node.op] : undefined;
@@ -119,7 +135,7 @@ export class GpuGraphPlan {
         const inputs = node.inputs.map((v) => (v ? this.info(v) : undefined));
         const outputs = node.outputs.map((v) => (v ? this.info(v) : undefined));
         const kp = kernel.plan(node, inputs, outputs, env);
-        nodePlans.push({ node, calls: kp.calls, scratch: kp.scratch ?? [], hostInputs: new Set(kernel.hostInputs ?? []) });
+        nodePlans.push({ node, calls: kp.calls, scratch: kp.scratch ?? [], constants: kp.constants ?? [], hostInputs: new Set(kernel.hostInputs ?? []) });
       } catch (e) {
         if (e instanceof GpuUnsupported) fail(e.reason);
         else if (e instanceof DTypeError) fail(e.message);
@@ -164,7 +180,7 @@ export class GpuGraphPlan {
     }
 
     // 4. Uniforms of every call in one buffer; pipelines compiled in parallel.
-    const calls: { call: ProgramCall; np: (typeof nodePlans)[number]; scratch: Range[]; run: ReturnType<ProgramSpec['run']> }[] = [];
+    const calls: { call: ProgramCall; np: (typeof nodePlans)[number]; scratch: Range[]; constants: Range[]; run: ReturnType<ProgramSpec['run']> }[] = [];
     for (const np of nodePlans) {
       const scratch: Range[] = [];
       for (const s of np.scratch) {
@@ -172,10 +188,19 @@ export class GpuGraphPlan {
         const lease = await this.lease(bytes, `edgekit-scratch-${np.node.name}`);
         scratch.push({ buffer: lease.buffer, offset: 0, size: bytes });
       }
+      const constants: Range[] = [];
+      for (const t of np.constants) {
+        const storage = storageFor(t.dtype, ctx.hasF16, true);
+        const bytes = Math.max(16, align(storageBytes(storage, sizeOfShape(t.shape)), 4));
+        const lease = await this.lease(bytes, `edgekit-table-${np.node.name}`);
+        memory.upload(lease.buffer, 0, encodeForGpu(t, storage));
+        this.weightBytes += bytes;
+        constants.push({ buffer: lease.buffer, offset: 0, size: bytes });
+      }
       for (const call of np.calls) {
         const run = call.program.run();
         if (run.workgroups.some((w) => w === 0)) continue; // an empty tensor: nothing to compute
-        calls.push({ call, np, scratch, run });
+        calls.push({ call, np, scratch, constants, run });
       }
     }
     const uniformAlign = ctx.limits.minUniformBufferOffsetAlignment;
@@ -191,7 +216,7 @@ export class GpuGraphPlan {
     await pipelines.prepare(calls.map((c) => c.call.program));
 
     // 5. Bind groups, and copies for a value bound twice in one dispatch (writable bindings must not alias).
-    for (const [i, { call, np, scratch, run }] of calls.entries()) {
+    for (const [i, { call, np, scratch, constants, run }] of calls.entries()) {
       const pipeline = pipelines.getReady(call.program);
       this.programKeys.add(call.program.key);
       const used: Range[] = [];
@@ -200,8 +225,18 @@ export class GpuGraphPlan {
         let r: Range | undefined;
         if ('input' in slot) r = this.ranges.get(np.node.inputs[slot.input]!);
         else if ('output' in slot) r = this.ranges.get(np.node.outputs[slot.output]!);
-        else r = scratch[slot.scratch];
+        else if ('scratch' in slot) r = scratch[slot.scratch];
+        else r = constants[slot.constant];
         if (!r) throw new InternalError(`binding ${b} of '${call.program.key}' at node '${np.node.name}' has no buffer`);
+        const maxBinding = ctx.limits.maxStorageBufferBindingSize;
+        if (r.size > maxBinding) {
+          throw new DeviceError(
+            'LIMIT_EXCEEDED',
+            `Node '${np.node.name}' (${np.node.op}) binds a tensor of ${r.size} bytes, more than this device's maxStorageBufferBindingSize (${maxBinding}). ` +
+              'Use a smaller input or batch, or the CPU backend.',
+            { limit: 'maxStorageBufferBindingSize', needed: r.size, available: maxBinding },
+          );
+        }
         if (used.some((o) => o.buffer === r!.buffer && o.offset < r!.offset + r!.size && r!.offset < o.offset + o.size)) {
           const dup = await this.lease(r.size, 'edgekit-dup');
           const dst = { buffer: dup.buffer, offset: 0, size: r.size };
@@ -315,12 +350,14 @@ export async function runNodeGpu(
   opts: { constInputs?: readonly number[]; maxElements?: number } = {},
 ): Promise<HostTensor[]> {
   const names = inputs.map((t, i) => (t ? `input_${i}` : ''));
+  // An omitted optional output ('') stays omitted: kernels skip work nobody reads.
+  const outNames = node.outputs.map((o, i) => (o ? `output_${i}` : ''));
   const g: Graph = {
     name: node.name || node.op,
     inputs: [],
-    outputs: node.outputs.map((_, i) => ({ name: `output_${i}`, dtype: 'float32' })),
+    outputs: outNames.filter(Boolean).map((name) => ({ name, dtype: 'float32' })),
     initializers: {},
-    nodes: [{ ...node, inputs: names, outputs: node.outputs.map((_, i) => `output_${i}`) }],
+    nodes: [{ ...node, inputs: names, outputs: outNames }],
     values: {},
   };
   const feeds: Record<string, HostTensor> = {};
@@ -336,7 +373,8 @@ export async function runNodeGpu(
   const plan = await GpuGraphPlan.create(res, sorted, { maxElements: opts.maxElements });
   try {
     const out = await plan.run(feeds);
-    return node.outputs.map((_, i) => out[`output_${i}`]!);
+    // Omitted outputs come back as undefined in their positions.
+    return outNames.map((name) => out[name]!);
   } finally {
     plan.dispose();
   }

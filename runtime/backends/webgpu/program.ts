@@ -36,8 +36,11 @@ export interface ProgramSpec extends ProgramLayout {
   run(): { workgroups: [number, number, number]; uniforms: Uniforms };
 }
 
-/** Where a program binding points: a node input, a node output, or a scratch tensor of the kernel plan. */
-export type TensorSlot = { input: number } | { output: number } | { scratch: number };
+/**
+ * Where a program binding points: a node input, a node output, a scratch tensor of the kernel plan, or one of
+ * the plan's constant tables (Resize's taps: computed on the host at plan time, uploaded once).
+ */
+export type TensorSlot = { input: number } | { output: number } | { scratch: number } | { constant: number };
 
 export interface ProgramCall {
   program: ProgramSpec;
@@ -49,6 +52,8 @@ export interface KernelPlan {
   calls: ProgramCall[];
   /** Temporaries the calls use (allocated by the executor, alive for this node only). */
   scratch?: GpuTensorInfo[];
+  /** Tables computed at plan time (int32 or float32), uploaded with the weights. */
+  constants?: HostTensor[];
 }
 
 export interface GpuKernel {

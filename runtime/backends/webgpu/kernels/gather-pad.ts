@@ -127,18 +127,18 @@ function padProgram(x: GpuTensorInfo, y: GpuTensorInfo, mode: PadMode, begin: nu
       const lines = [b.linearIndex('u.size'), `let coords = ${b.coordsFn('out_coords', 'out_shape', rank)}(index);`, 'var src = 0u;'];
       for (let d = 0; d < rank; d++) {
         const n = `u.len_${d}`;
-        lines.push(`{ // axis ${d}`, `    var j = i32(coords[${d}]) - u.before_${d};`);
-        if (mode === 'constant') lines.push(`    if (j < 0 || j >= ${n}) { ${b.store('y', 'index', `${T}(u.value)`)} return; }`);
-        else if (mode === 'edge') lines.push(`    j = clamp(j, 0, ${n} - 1);`);
-        else if (mode === 'wrap') lines.push(`    j = ((j % ${n}) + ${n}) % ${n};`);
+        lines.push(`{ // axis ${d}`, `  var j = i32(coords[${d}]) - u.before_${d};`);
+        if (mode === 'constant') lines.push(`  if (j < 0 || j >= ${n}) { ${b.store('y', 'index', `${T}(u.value)`)} return; }`);
+        else if (mode === 'edge') lines.push(`  j = clamp(j, 0, ${n} - 1);`);
+        else if (mode === 'wrap') lines.push(`  j = ((j % ${n}) + ${n}) % ${n};`);
         else {
           lines.push(
-            `    let period = max(2 * (${n} - 1), 1);`,
-            '    let m = ((j % period) + period) % period;',
-            `    j = select(select(period - m, m, m < ${n}), 0, ${n} == 1);`,
+            `  let period = max(2 * (${n} - 1), 1);`,
+            '  let m = ((j % period) + period) % period;',
+            `  j = select(select(period - m, m, m < ${n}), 0, ${n} == 1);`,
           );
         }
-        lines.push(`    src = src + u32(j + u.lo_${d}) * u.x_strides_${d};`, '  }');
+        lines.push(`  src = src + u32(j + u.lo_${d}) * u.x_strides_${d};`, '}');
       }
       lines.push(b.store('y', 'index', b.load('x', 'src')));
       b.main(lines.join('\n  '));

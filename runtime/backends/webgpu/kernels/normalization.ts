@@ -2,7 +2,7 @@ import { attrFloat, attrInt, type Node } from '../../../ir/graph.js';
 import { normalizeAxis } from '../../../ir/shape.js';
 import { dispatchLinear, GpuUnsupported, sizeOfShape, stridesFor, type GpuKernel, type GpuTensorInfo, type KernelPlan, type ProgramSpec, type TensorSlot } from '../program.js';
 import { computeTypeOf } from '../storage.js';
-import type { BindingDecl, ShaderBuilder, UniformDecl } from '../wgsl/builder.js';
+import { convert, type BindingDecl, type ShaderBuilder, type UniformDecl } from '../wgsl/builder.js';
 import { kindOf } from './elementwise.js';
 import { RowLayout, rowView, type RowView } from './rows.js';
 
@@ -37,17 +37,17 @@ function softmaxProgram(op: 'Softmax' | 'LogSoftmax' | 'Hardmax', x: GpuTensorIn
     source(b) {
       const rc = layout.code(b);
       const T = computeTypeOf(y.storage);
-      const load = (off: string) => `f32(${b.load('x', off)})`;
-      const lines = [...rc.head(), ...rc.reduce('m', 'f32', 'bitcast<f32>(0xff800000u)', maxHelper(b), load)];
+      const load = (off: string) => b.loadAs('x', off, 'f32');
+      const lines = [...rc.head(), ...rc.reduce('m', 'f32', b.infinity(true), maxHelper(b), load)];
       if (op === 'Hardmax') {
         // The first position holding the maximum (a NaN maximum matches through its bits).
         lines.push(...rc.reduce('arg', 'u32', 'u.row_len', (a, v) => `min(${a}, ${v})`, (off, r) => `select(u.row_len, ${r}, bitcast<u32>(${load(off)}) == bitcast<u32>(m))`));
-        lines.push(...rc.forEach((off, r) => [b.store('y', off, `${T}(select(0.0, 1.0, ${r} == arg))`)]));
+        lines.push(...rc.forEach((off, r) => [b.store('y', off, convert(T, 'f32', `select(0.0, 1.0, ${r} == arg)`))]));
       } else {
         lines.push(...rc.reduce('s', 'f32', '0.0', (a, v) => `${a} + ${v}`, (off) => `exp(${load(off)} - m)`));
         if (op === 'LogSoftmax') lines.push('let log_s = log(s);');
         const value = op === 'Softmax' ? `exp(${load('off')} - m) / s` : `${load('off')} - m - log_s`;
-        lines.push(...rc.forEach((off) => [b.store('y', off, `${T}(${value.replace(/\boff\b/g, off)})`)]));
+        lines.push(...rc.forEach((off) => [b.store('y', off, convert(T, 'f32', value.replace(/\boff\b/g, off)))]));
       }
       b.main(lines.join('\n  '));
     },
@@ -112,7 +112,7 @@ function normProgram(s: NormSpec): ProgramSpec {
     source(b) {
       const rc = layout.code(b);
       const T = computeTypeOf(s.y.storage);
-      const load = (off: string) => `f32(${b.load('x', off)})`;
+      const load = (off: string) => b.loadAs('x', off, 'f32');
       const rank = s.x.shape.length;
       // Lines computing `p`, the scale/bias index of element r (at offset `off`) of the row.
       const param = (off: string, r: string): string[] => {
@@ -131,12 +131,12 @@ function normProgram(s: NormSpec): ProgramSpec {
         ...rc.reduce('sq', 'f32', '0.0', (a, v) => `${a} + ${v}`, (off) => `(${load(off)} - mean) * (${load(off)} - mean)`),
         'let inv_std = 1.0 / sqrt(sq / f32(u.row_len) + u.epsilon);',
         ...rc.forEach((off, r) => {
-          const bias = s.bias ? ` + f32(${b.load('bias', 'p')})` : '';
-          return [...param(off, r), b.store('y', off, `${T}((${load(off)} - mean) * inv_std * f32(${b.load('scale', 'p')})${bias})`)];
+          const bias = s.bias ? ` + ${b.loadAs('bias', 'p', 'f32')}` : '';
+          return [...param(off, r), b.store('y', off, convert(T, 'f32', `(${load(off)} - mean) * inv_std * ${b.loadAs('scale', 'p', 'f32')}${bias}`))];
         }),
       ];
-      if (s.stats.mean) lines.push(rc.once(b.store('mean_out', 'row', `${computeTypeOf(s.stats.mean.storage)}(mean)`)));
-      if (s.stats.invStd) lines.push(rc.once(b.store('inv_std_out', 'row', `${computeTypeOf(s.stats.invStd.storage)}(inv_std)`)));
+      if (s.stats.mean) lines.push(rc.once(b.store('mean_out', 'row', convert(computeTypeOf(s.stats.mean.storage), 'f32', 'mean'))));
+      if (s.stats.invStd) lines.push(rc.once(b.store('inv_std_out', 'row', convert(computeTypeOf(s.stats.invStd.storage), 'f32', 'inv_std'))));
       b.main(lines.join('\n  '));
     },
     run() {
@@ -232,15 +232,15 @@ function batchNormProgram(x: GpuTensorInfo, params: GpuTensorInfo[], y: GpuTenso
   const WG = 64;
   return {
     key: 'batchnorm',
-    bindings: [{ name: 'x', type: x.storage }, ...['scale', 'bias', 'mean', 'var'].map((name, i) => ({ name, type: params[i]!.storage })), { name: 'y', type: y.storage }],
+    bindings: [{ name: 'x', type: x.storage }, ...['scale', 'bias', 'input_mean', 'input_var'].map((name, i) => ({ name, type: params[i]!.storage })), { name: 'y', type: y.storage }],
     uniforms: [{ name: 'size', type: 'u32' }, { name: 'channels', type: 'u32' }, { name: 'inner', type: 'u32' }, { name: 'epsilon', type: 'f32' }],
     workgroupSize: [WG, 1, 1],
     source(b) {
-      const f = (name: string, i: string) => `f32(${b.load(name, i)})`;
+      const f = (name: string, i: string) => b.loadAs(name, i, 'f32');
       b.main(`${b.linearIndex('u.size')}
   let c = (index / u.inner) % u.channels;
-  let k = ${f('scale', 'c')} / sqrt(${f('var', 'c')} + u.epsilon);
-  ${b.store('y', 'index', `${computeTypeOf(y.storage)}((${f('x', 'index')} - ${f('mean', 'c')}) * k + ${f('bias', 'c')})`)}`);
+  let k = ${f('scale', 'c')} / sqrt(${f('input_var', 'c')} + u.epsilon);
+  ${b.store('y', 'index', convert(computeTypeOf(y.storage), 'f32', `(${f('x', 'index')} - ${f('input_mean', 'c')}) * k + ${f('bias', 'c')}`))}`);
     },
     run() {
       return {

@@ -3,7 +3,7 @@ import { resolveReduceAxes } from '../../../ir/ops/reduce.js';
 import { normalizeAxis } from '../../../ir/shape.js';
 import { GpuUnsupported, sizeOfShape, type GpuKernel, type GpuTensorInfo, type KernelPlan, type ProgramSpec } from '../program.js';
 import { computeTypeOf } from '../storage.js';
-import type { ShaderBuilder } from '../wgsl/builder.js';
+import { convert, type ShaderBuilder } from '../wgsl/builder.js';
 import { constInts } from './copy.js';
 import { kindOf } from './elementwise.js';
 import { RowLayout, rowView, type RowView } from './rows.js';
@@ -36,7 +36,7 @@ function nanHelper(b: ShaderBuilder): string {
 }
 
 const LIMITS: Record<Acc, [string, string]> = {
-  f32: ['bitcast<f32>(0xff800000u)', 'bitcast<f32>(0x7f800000u)'],
+  f32: ['-f32_infinity()', 'f32_infinity()'], // ShaderBuilder.infinity()
   i32: ['i32(-2147483647 - 1)', 'i32(2147483647)'],
   u32: ['0u', '0xffffffffu'],
 };
@@ -77,13 +77,14 @@ function reduceProgram(op: string, x: GpuTensorInfo, y: GpuTensorInfo, view: Row
     workgroupSize: layout.workgroupSize,
     source(b) {
       const rc = layout.code(b);
-      const load = (off: string) => `${t}(${b.load('x', off)})`;
+      const load = (off: string) => b.loadAs('x', off, t);
+      if (t === 'f32') b.infinity();
       const lines = rc.head();
       let result: string;
       if (op === 'ReduceLogSumExp') {
         // log sum exp(x) = m + log sum exp(x - m), m the maximum; m = +-inf or NaN is the answer itself.
         lines.push(...rc.reduce('m', 'f32', LIMITS.f32[0], extreme('max')(b, 'f32'), (off) => load(off)));
-        lines.push(`let finite = !(abs(m) == bitcast<f32>(0x7f800000u) || ${nanHelper(b)}(m));`);
+        lines.push(`let finite = !(abs(m) == ${b.infinity()} || ${nanHelper(b)}(m));`);
         lines.push(...rc.reduce('s', 'f32', '0.0', add(), (off) => `select(0.0, exp(${load(off)} - m), finite)`));
         result = 'select(m, m + log(s), finite)';
       } else {
@@ -91,7 +92,7 @@ function reduceProgram(op: string, x: GpuTensorInfo, y: GpuTensorInfo, view: Row
         result = def!.finish ? def!.finish('acc', 'u.row_len', t) : 'acc';
       }
       const T = computeTypeOf(y.storage);
-      lines.push(rc.once(b.store('y', 'row', T === t ? result : `${T}(${result})`)));
+      lines.push(rc.once(b.store('y', 'row', convert(T, t, result))));
       b.main(lines.join('\n  '));
     },
     run() {
@@ -149,14 +150,14 @@ function argProgram(op: 'ArgMax' | 'ArgMin', x: GpuTensorInfo, y: GpuTensorInfo,
     workgroupSize: layout.workgroupSize,
     source(b) {
       const rc = layout.code(b);
-      const load = (off: string) => `${t}(${b.load('x', off)})`;
+      const load = (off: string) => b.loadAs('x', off, t);
       const nan = t === 'f32' ? nanHelper(b) : '';
       const better = t === 'f32'
         ? `select(${nan}(v) || v ${cmp} best, ${last ? `${nan}(v)` : 'false'}, ${nan}(best))`
         : `v ${cmp} best`;
       const lines = [...rc.head(), `var best = ${load(rc.offset('0u'))};`, 'var arg = 0u;'];
       lines.push(...rc.forEach((off, r) => [`let v = ${load(off)};`, `if (${r} > 0u && ${better}) { best = v; arg = ${r}; }`]));
-      lines.push(b.store('y', 'row', `${computeTypeOf(y.storage)}(arg)`));
+      lines.push(b.store('y', 'row', convert(computeTypeOf(y.storage), 'u32', 'arg')));
       b.main(lines.join('\n  '));
     },
     run() {
@@ -189,9 +190,9 @@ function cumSumProgram(x: GpuTensorInfo, y: GpuTensorInfo, view: RowView, exclus
     source(b) {
       const rc = layout.code(b);
       const T = computeTypeOf(y.storage);
-      const cv = (v: string) => (T === t ? v : `${T}(${v})`);
+      const cv = (v: string) => convert(T, t, v);
       const lines = [...rc.head(), `var sum = ${t}(0);`, 'for (var step = 0u; step < u.row_len; step = step + 1u) {'];
-      lines.push(`  let off = ${rc.offset(reverse ? 'u.row_len - 1u - step' : 'step')};`, `  let v = ${t}(${b.load('x', 'off')});`);
+      lines.push(`  let off = ${rc.offset(reverse ? 'u.row_len - 1u - step' : 'step')};`, `  let v = ${b.loadAs('x', 'off', t)};`);
       if (exclusive) lines.push(`  ${b.store('y', 'off', cv('sum'))}`, '  sum = sum + v;');
       else lines.push('  sum = sum + v;', `  ${b.store('y', 'off', cv('sum'))}`);
       lines.push('}');

@@ -97,11 +97,25 @@ export class ShaderBuilder {
     return `${name}[${index}]`;
   }
 
+  /** load() converted to scalar type `t` (no conversion written when the binding already computes in `t`). */
+  loadAs(name: string, index: string, t: ComputeType): string {
+    return convert(t, this.scalarType(name), this.load(name, index));
+  }
+
   /** Statement writing `value` (already of the binding's compute type) to element `index`. */
   store(name: string, index: string, value: string): string {
     const b = this.binding(name);
     if (b.type === 'f16x2') throw new InternalError(`WGSL builder: '${name}' is packed f16 and read-only`);
     return `${name}[${index}] = ${value};`;
+  }
+
+  /** +inf or -inf as an f32 expression (computed at run time: WGSL rejects infinite constant expressions). */
+  infinity(negative = false): string {
+    this.helper(`fn f32_infinity() -> f32 {
+  var bits = 0x7f800000u; // a var, so the bitcast is not a constant expression
+  return bitcast<f32>(bits);
+}`);
+    return negative ? '-f32_infinity()' : 'f32_infinity()';
   }
 
   /** A uniform field, `u.name` or `u.name_i`. */
@@ -175,6 +189,11 @@ export class ShaderBuilder {
     );
     return out.join('\n');
   }
+}
+
+/** `expr` of scalar type `from` as type `to`: a conversion only where the types differ. */
+export function convert(to: ComputeType, from: ComputeType, expr: string): string {
+  return to === from ? expr : `${to}(${expr})`;
 }
 
 /** Packs uniform values into the layout's struct bytes (each field 4 bytes; struct rounded up to 16). */
