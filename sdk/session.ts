@@ -6,7 +6,11 @@ import { bytesPerElement, type DType } from '../runtime/ir/dtype.js';
 import type { Dim, Graph } from '../runtime/ir/graph.js';
 import { optimize, type OptimizeStats } from '../runtime/ir/passes/index.js';
 import { DEFAULT_MAX_ELEMENTS } from '../runtime/ir/tensor.js';
+import { acquireDevice } from '../runtime/backends/webgpu/device.js';
+import { gpuResources } from '../runtime/backends/webgpu/executor.js';
 import { validateFeeds } from './feeds.js';
+import { setSessionInternals } from './internal.js';
+import { getNodePlatform } from './platform.js';
 import { loadModelSource, type ModelSource } from './model-source.js';
 import { Tensor } from './tensor.js';
 
@@ -89,6 +93,14 @@ export class InferenceSession {
     this.inputMetadata = Object.freeze(graph.inputs.map(meta));
     this.outputMetadata = Object.freeze(graph.outputs.map((o) => meta(graph.values[o.name] ?? o)));
     if (backend === 'cpu') this.#cpu = new CpuSession(graph, { maxElements });
+    setSessionInternals(this, {
+      graph,
+      opset: model.opset,
+      backend,
+      maxElements,
+      gpu: async () => gpuResources(await acquireDevice({ gpu: await getNodePlatform()?.getGpu?.() })),
+      released: () => this.#released,
+    });
   }
 
   static async create(model: ModelSource, options: SessionOptions = {}): Promise<InferenceSession> {

@@ -8,6 +8,7 @@ export { clipByValue, clipByGlobalNorm, globalNorm } from './clip.js';
 export { constantLr, stepLr, cosineLr, warmup, type LrSchedule } from './schedules.js';
 export { createTrainingProgram, bindParams, type TrainingProgram, type TrainingProgramOptions } from './program.js';
 export { CpuTrainer, type TrainerOptions, type StepReport } from './trainer-cpu.js';
+export type { Trainer, TrainerState } from './trainer.js';
 export { runTrainGraphCpu, runTrainNodeCpu } from './run-cpu.js';
 export { inferTrainShapes } from './infer.js';
 export { TRAIN_DOMAIN, TRAIN_SCHEMAS, TRAIN_CPU_KERNELS } from './ops/index.js';

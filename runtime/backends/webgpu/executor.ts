@@ -7,7 +7,7 @@ import { DEFAULT_MAX_ELEMENTS, type HostTensor } from '../../ir/tensor.js';
 import { validateAndSort } from '../../ir/validate.js';
 import type { GpuContext } from './device.js';
 import { fuseForGpu } from './fusion.js';
-import { GPU_KERNELS } from './kernels/index.js';
+import { gpuKernelFor } from './kernels/index.js';
 import { GpuMemory, UNIFORM_USAGE, type GpuBufferLease } from './memory.js';
 import { PipelineCache } from './pipeline-cache.js';
 import { GpuUnsupported, sizeOfShape, type GpuTensorInfo, type KernelEnv, type ProgramCall, type ProgramSpec } from './program.js';
@@ -120,7 +120,7 @@ export class GpuGraphPlan {
     const nodePlans: { node: Node; calls: ProgramCall[]; scratch: GpuTensorInfo[]; constants: HostTensor[]; hostInputs: Set<number> }[] = [];
     for (const node of g.nodes) {
       const fail = (reason: string) => unsupported.push({ op: node.op, domain: node.domain, opset: 0, node: node.name, reason });
-      const kernel = node.domain === '' ? GPU_KERNELS[node.op] : undefined;
+      const kernel = gpuKernelFor(node);
       if (!kernel) {
         fail('no WebGPU kernel');
         continue;

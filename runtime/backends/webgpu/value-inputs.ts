@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../../errors.js';
 import type { Graph } from '../../ir/graph.js';
 import type { HostTensor } from '../../ir/tensor.js';
-import { GPU_KERNELS } from './kernels/index.js';
+import { gpuKernelFor } from './kernels/index.js';
 
 /**
  * Graph inputs whose VALUES a GPU plan needs, not just their shapes: a Reshape's target shape, Slice's starts,
@@ -23,7 +23,7 @@ export function valueInputs(g: Graph): string[] {
   const producer = new Map<string, (typeof g.nodes)[number]>();
   for (const n of g.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
   for (const n of g.nodes) {
-    const kernel = n.domain === '' ? GPU_KERNELS[n.op] : undefined;
+    const kernel = gpuKernelFor(n);
     n.inputs.forEach((v, i) => {
       if (!v) return;
       if (kernel?.hostInputs?.includes(i)) hostRead.add(v);

@@ -11,6 +11,8 @@ import { kernels as cast } from './cast.js';
 import { kernels as resize } from './resize.js';
 import { kernels as convTranspose } from './conv-transpose.js';
 import { kernels as topK } from './top-k.js';
+import { GPU_TRAIN_KERNELS } from './train/index.js';
+import { TRAIN_DOMAIN } from '../../../train/ops/common.js';
 
 /** Every op with a WebGPU kernel, by IR op name (default domain). One file per op family. */
 export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
@@ -27,3 +29,10 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...convTranspose,
   ...topK,
 });
+
+/** The kernel for a node: default-domain ops from GPU_KERNELS, training ops ('edgekit.train') from GPU_TRAIN_KERNELS. */
+export function gpuKernelFor(node: { op: string; domain: string }): GpuKernel | undefined {
+  if (node.domain === '') return Object.hasOwn(GPU_KERNELS, node.op) ? GPU_KERNELS[node.op] : undefined;
+  if (node.domain === TRAIN_DOMAIN) return Object.hasOwn(GPU_TRAIN_KERNELS, node.op) ? GPU_TRAIN_KERNELS[node.op] : undefined;
+  return undefined;
+}

@@ -1,0 +1,31 @@
+import type { GpuResources } from '../runtime/backends/webgpu/executor.js';
+import { InvalidArgumentError, SessionReleasedError } from '../runtime/errors.js';
+import type { Graph } from '../runtime/ir/graph.js';
+
+/**
+ * What other SDK modules (the fine-tuner) may see of an InferenceSession without it becoming public API: the
+ * optimized graph, the backend and the GPU resources it runs on. Kept in a WeakMap so nothing leaks onto the object.
+ */
+export interface SessionInternals {
+  /** The imported, optimized graph (symbolic shapes; not specialized). Treat as read-only. */
+  graph: Graph;
+  opset: number;
+  backend: 'cpu' | 'webgpu';
+  maxElements: number;
+  /** The device resources the session runs on (webgpu sessions; acquires the shared device on first call). */
+  gpu(): Promise<GpuResources>;
+  released(): boolean;
+}
+
+const internals = new WeakMap<object, SessionInternals>();
+
+export function setSessionInternals(session: object, i: SessionInternals): void {
+  internals.set(session, i);
+}
+
+export function sessionInternals(session: unknown): SessionInternals {
+  const i = typeof session === 'object' && session !== null ? internals.get(session) : undefined;
+  if (!i) throw new InvalidArgumentError('Expected an EdgeKit InferenceSession (from InferenceSession.create).');
+  if (i.released()) throw new SessionReleasedError();
+  return i;
+}
