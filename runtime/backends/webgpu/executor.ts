@@ -13,6 +13,7 @@ import { PipelineCache } from './pipeline-cache.js';
 import { GpuUnsupported, sizeOfShape, type GpuTensorInfo, type KernelEnv, type ProgramCall, type ProgramSpec } from './program.js';
 import { decodeFromGpu, encodeForGpu, storageBytes, storageFor, type StorageType } from './storage.js';
 import { packUniforms } from './wgsl/builder.js';
+import type { GpuWeightStore } from './weights.js';
 
 /**
  * The executor: a specialized graph (concrete shapes) becomes a GpuGraphPlan once: kernels planned, intermediates
@@ -41,12 +42,23 @@ interface Range {
   size: number;
 }
 
+/** A tensor already in a GPU buffer, in the storage form of storage.ts. */
+export interface GpuTensorRef {
+  buffer: GPUBuffer;
+  offset: number;
+  storage: StorageType;
+  dtype: HostTensor['dtype'];
+  shape: readonly number[];
+}
+
 type Action =
   | { kind: 'dispatch'; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; workgroups: [number, number, number] }
   | { kind: 'copy'; src: Range; dst: Range };
 
 export interface GpuPlanOptions {
   maxElements?: number;
+  /** Where initializers live: a store shared by the model's plans uploads each weight once. Default: the plan's own buffers. */
+  weights?: GpuWeightStore;
   /** Fuse activations and MatMul + Add into the matrix kernels' epilogues (fusion.ts). Default true. */
   fuse?: boolean;
 }
@@ -69,6 +81,7 @@ export class GpuGraphPlan {
   private actions: Action[] = [];
   private memPlan: MemoryPlan | undefined;
   private weightBytes = 0;
+  private weights: GpuWeightStore | undefined;
   private programKeys = new Set<string>();
   private disposed = false;
 
@@ -81,6 +94,7 @@ export class GpuGraphPlan {
   static async create(res: GpuResources, graph: Graph, opts: GpuPlanOptions = {}): Promise<GpuGraphPlan> {
     res.ctx.assertAlive();
     const plan = new GpuGraphPlan(res, opts.fuse === false ? graph : fuseForGpu(graph));
+    plan.weights = opts.weights;
     // A validation error while planning (a bind group that does not match its pipeline) is a bug in a kernel:
     // caught here so it is reported against this plan, not by whichever run happens next.
     const device = res.ctx.device;
@@ -170,9 +184,14 @@ export class GpuGraphPlan {
       if (this.ranges.has(name) || !this.storage.has(name)) continue;
       const t = this.info(name);
       const bytes = Math.max(4, align(storageBytes(t.storage, sizeOfShape(t.shape)), 4));
+      const init = g.initializers[name];
+      if (init && this.weights) {
+        this.ranges.set(name, await this.weights.get(init, t.storage, `edgekit-${name}`));
+        this.weightBytes += bytes;
+        continue;
+      }
       const lease = await this.lease(bytes, `edgekit-${name}`);
       this.ranges.set(name, { buffer: lease.buffer, offset: 0, size: bytes });
-      const init = g.initializers[name];
       if (init) {
         memory.upload(lease.buffer, 0, encodeForGpu(init, t.storage));
         this.weightBytes += bytes;
@@ -271,24 +290,69 @@ export class GpuGraphPlan {
 
   /** One run: inputs written, every dispatch in one encoder and one submit, `fetch` outputs read back. */
   async run(feeds: Readonly<Record<string, HostTensor>>, fetch: readonly string[] = this.graph.outputs.map((o) => o.name)): Promise<Record<string, HostTensor>> {
+    return (await this.execute(feeds, {}, fetch, [])).host;
+  }
+
+  /**
+   * A run whose feeds may already live on the GPU (`gpuFeeds`: copied buffer-to-buffer inside the run's encoder, no
+   * host round trip) and whose `keep` outputs stay on the GPU: each is copied, in the same submit, into a new buffer
+   * the caller owns and must hand back with GpuMemory.release (the plan's own output buffers are overwritten by the
+   * next run). `fetch` outputs are read back as usual.
+   */
+  async execute(
+    feeds: Readonly<Record<string, HostTensor>>,
+    gpuFeeds: Readonly<Record<string, GpuTensorRef>>,
+    fetch: readonly string[],
+    keep: readonly string[],
+  ): Promise<{ host: Record<string, HostTensor>; gpu: Record<string, GpuTensorRef & { lease: GpuBufferLease }> }> {
     if (this.disposed) throw new InternalError('run() on a disposed GPU plan');
     const { ctx, memory } = this.res;
     ctx.assertAlive();
     const g = this.graph;
+    const copiesIn: { src: Range; dst: Range }[] = [];
     for (const i of g.inputs) {
-      const t = feeds[i.name];
+      const gt = gpuFeeds[i.name];
+      const t = feeds[i.name] ?? gt;
       const want = this.info(i.name);
       if (!t) throw new ShapeError(`Input '${i.name}' was not provided.`);
       if (t.dtype !== want.dtype || t.shape.length !== want.shape.length || t.shape.some((d, k) => d !== want.shape[k])) {
         throw new ShapeError(`Input '${i.name}' is ${t.dtype}[${t.shape.join(', ')}], but this plan was made for ${want.dtype}[${want.shape.join(', ')}].`);
       }
       const r = this.ranges.get(i.name);
-      if (r) memory.upload(r.buffer, r.offset, encodeForGpu(t, want.storage));
+      if (!r) continue;
+      if (gt && !feeds[i.name]) {
+        if (gt.storage !== want.storage) {
+          // Only float16 without shader-f16 differs (written tensors are f32, read-only inputs packed f16x2):
+          // the packed form cannot be produced by a buffer copy, so this one input goes through the host.
+          const host = decodeFromGpu(await memory.readback(gt.buffer, gt.offset, storageBytes(gt.storage, sizeOfShape(gt.shape))), gt.storage, gt.dtype, [...gt.shape]);
+          memory.upload(r.buffer, r.offset, encodeForGpu(host, want.storage));
+        } else {
+          copiesIn.push({ src: { buffer: gt.buffer, offset: gt.offset, size: align(storageBytes(gt.storage, sizeOfShape(gt.shape)), 4) }, dst: r });
+        }
+      } else {
+        memory.upload(r.buffer, r.offset, encodeForGpu(t as HostTensor, want.storage));
+      }
     }
-    const result: Record<string, HostTensor> = {};
+    const host: Record<string, HostTensor> = {};
+    const gpu: Record<string, GpuTensorRef & { lease: GpuBufferLease }> = {};
     const reads: { name: string; finish: () => Promise<Uint8Array> }[] = [];
+    // Buffers for kept outputs are leased before encoding (leasing may wait for memory).
+    const kept: { name: string; src: Range; lease: GpuBufferLease; info: GpuTensorInfo }[] = [];
+    try {
+      for (const name of keep) {
+        const src = this.ranges.get(name);
+        if (!src) throw new InternalError(`output '${name}' has no GPU buffer to keep (an input or a folded constant?)`);
+        const info = this.info(name);
+        const bytes = Math.max(4, align(storageBytes(info.storage, sizeOfShape(info.shape)), 4));
+        kept.push({ name, src: { ...src, size: bytes }, lease: await memory.acquireChecked(bytes, undefined, `edgekit-out-${name}`), info });
+      }
+    } catch (e) {
+      for (const k of kept) memory.release(k.lease);
+      throw e;
+    }
     await ctx.scoped('running the model', () => {
       const encoder = ctx.device.createCommandEncoder();
+      for (const c of copiesIn) encoder.copyBufferToBuffer(c.src.buffer, c.src.offset, c.dst.buffer, c.dst.offset, c.src.size);
       let pass: GPUComputePassEncoder | undefined;
       for (const a of this.actions) {
         if (a.kind === 'copy') {
@@ -303,9 +367,10 @@ export class GpuGraphPlan {
         pass.dispatchWorkgroups(...a.workgroups);
       }
       pass?.end();
+      for (const k of kept) encoder.copyBufferToBuffer(k.src.buffer, k.src.offset, k.lease.buffer, 0, k.src.size);
       for (const name of fetch) {
-        if (feeds[name]) result[name] = feeds[name]!;
-        else if (g.initializers[name]) result[name] = g.initializers[name]!;
+        if (feeds[name]) host[name] = feeds[name]!;
+        else if (g.initializers[name]) host[name] = g.initializers[name]!;
         else {
           const r = this.ranges.get(name);
           const t = this.info(name);
@@ -314,15 +379,27 @@ export class GpuGraphPlan {
         }
       }
       ctx.device.queue.submit([encoder.finish()]);
+    }).catch((e: unknown) => {
+      for (const k of kept) memory.release(k.lease);
+      throw e;
     });
-    const bytes = await Promise.all(reads.map((r) => r.finish()));
-    const late = ctx.takeUncapturedError();
-    if (late) throw late;
+    let bytes: Uint8Array[];
+    try {
+      bytes = await Promise.all(reads.map((r) => r.finish()));
+      const late = ctx.takeUncapturedError();
+      if (late) throw late;
+    } catch (e) {
+      for (const k of kept) memory.release(k.lease);
+      throw e;
+    }
     reads.forEach((r, i) => {
       const t = this.info(r.name);
-      result[r.name] = decodeFromGpu(bytes[i]!, t.storage, t.dtype, t.shape);
+      host[r.name] = decodeFromGpu(bytes[i]!, t.storage, t.dtype, t.shape);
     });
-    return result;
+    for (const k of kept) {
+      gpu[k.name] = { buffer: k.lease.buffer, offset: 0, storage: k.info.storage, dtype: k.info.dtype, shape: [...k.info.shape], lease: k.lease };
+    }
+    return { host, gpu };
   }
 
   /** Releases every buffer of the plan (deferred until queued GPU work is done). Idempotent. */
