@@ -7,7 +7,10 @@ import type { Dim, Graph } from '../runtime/ir/graph.js';
 import { optimize, type OptimizeStats } from '../runtime/ir/passes/index.js';
 import { DEFAULT_MAX_ELEMENTS } from '../runtime/ir/tensor.js';
 import { acquireDevice } from '../runtime/backends/webgpu/device.js';
-import { gpuResources } from '../runtime/backends/webgpu/executor.js';
+import { gpuResources, type GpuResources } from '../runtime/backends/webgpu/executor.js';
+import { GpuSession, type GpuFeed } from '../runtime/backends/webgpu/gpu-session.js';
+import { gpuKernelFor } from '../runtime/backends/webgpu/kernels/index.js';
+import type { HostTensor } from '../runtime/ir/tensor.js';
 import { validateFeeds } from './feeds.js';
 import { setSessionInternals } from './internal.js';
 import { getNodePlatform } from './platform.js';
@@ -25,11 +28,21 @@ export interface SessionOptions {
   externalData?: Record<string, Uint8Array>;
   /** Largest element count of any one tensor (allocation-bomb guard). Default 2^30. */
   maxTensorElements?: number;
+  /**
+   * Where outputs are returned (onnxruntime-web's option): 'cpu' (default) reads them back; 'gpu-buffer' keeps them
+   * on the GPU as tensors with `location === 'gpu-buffer'`, which can feed the next run without leaving the GPU.
+   * Per output: { logits: 'gpu-buffer' }. WebGPU sessions only.
+   */
+  preferredOutputLocation?: OutputLocation | Record<string, OutputLocation>;
 }
+
+export type OutputLocation = 'cpu' | 'gpu-buffer';
 
 export interface RunOptions {
   /** Names of the outputs to compute; default all. */
   outputs?: readonly string[];
+  /** Overrides the session's preferredOutputLocation for this run. */
+  preferredOutputLocation?: OutputLocation | Record<string, OutputLocation>;
 }
 
 /** onnxruntime-web's ValueMetadata shape. */
@@ -45,6 +58,26 @@ export interface NodeReport {
   op: string;
   backend: Backend;
   outputs: { name: string; dtype: DType; shape?: Dim[] }[];
+  /** WebGPU: the pipelines (kernel keys) the node dispatches, and its outputs' GPU storage (f32, f16, i32...). */
+  kernels?: string[];
+  storage?: string[];
+}
+
+/** What the WebGPU plan of the last run (or of load time) needs and uses. */
+export interface GpuPlanSummary {
+  /** Input shapes (and baked input values) the plan was made for. */
+  signature: string;
+  dispatches: number;
+  /** Bytes of the intermediate arena (planned peak activation bytes) and the liveness lower bound. */
+  activationBytes: number;
+  activationLowerBound: number;
+  pipelines: number;
+  requiredLimits: Record<string, number>;
+  features: string[];
+  /** The device's memory manager: live and peak bytes of every EdgeKit GPU buffer on it. */
+  liveBytes: number;
+  peakBytes: number;
+  adapter: { vendor: string; architecture: string; description: string; f16: boolean };
 }
 
 export interface SessionReport {
@@ -52,8 +85,10 @@ export interface SessionReport {
   opset: number;
   producer: string;
   nodes: NodeReport[];
+  /** Bytes of the model's weights (host copies; for WebGPU, what is resident on the GPU). */
   weightBytes: number;
   optimizations: OptimizeStats;
+  gpu?: GpuPlanSummary;
 }
 
 function chooseBackend(o: SessionOptions): Backend {
@@ -80,9 +115,20 @@ export class InferenceSession {
   readonly #graph: Graph;
   readonly #stats: OptimizeStats;
   #cpu: CpuSession | undefined;
+  #gpu: GpuSession | undefined;
+  #res: GpuResources | undefined;
+  readonly #outputLocation: SessionOptions['preferredOutputLocation'];
   #released = false;
 
-  private constructor(model: ImportedModel, graph: Graph, stats: OptimizeStats, backend: Backend, maxElements: number) {
+  private constructor(
+    model: ImportedModel,
+    graph: Graph,
+    stats: OptimizeStats,
+    backend: Backend,
+    maxElements: number,
+    gpu?: { session: GpuSession; res: GpuResources },
+    outputLocation?: SessionOptions['preferredOutputLocation'],
+  ) {
     this.#model = model;
     this.#graph = graph;
     this.#stats = stats;
@@ -93,12 +139,15 @@ export class InferenceSession {
     this.inputMetadata = Object.freeze(graph.inputs.map(meta));
     this.outputMetadata = Object.freeze(graph.outputs.map((o) => meta(graph.values[o.name] ?? o)));
     if (backend === 'cpu') this.#cpu = new CpuSession(graph, { maxElements });
+    this.#gpu = gpu?.session;
+    this.#res = gpu?.res;
+    this.#outputLocation = outputLocation;
     setSessionInternals(this, {
       graph,
       opset: model.opset,
       backend,
       maxElements,
-      gpu: async () => gpuResources(await acquireDevice({ gpu: await getNodePlatform()?.getGpu?.() })),
+      gpu: async () => this.#res ?? gpuResourcesNow(),
       released: () => this.#released,
     });
   }
@@ -106,17 +155,22 @@ export class InferenceSession {
   static async create(model: ModelSource, options: SessionOptions = {}): Promise<InferenceSession> {
     const backend = chooseBackend(options);
     const maxElements = options.maxTensorElements ?? DEFAULT_MAX_ELEMENTS;
+    checkOutputLocation(options.preferredOutputLocation, backend);
     const { bytes, externalData } = await loadModelSource(model, options.externalData);
     const imported = await importOnnx(bytes, { externalData, maxTensorElements: maxElements });
-    if (backend === 'webgpu') {
-      throw new DeviceError('NO_WEBGPU', "EdgeKit's WebGPU backend is not available in this version yet; create the session with { backend: 'cpu' }.");
-    }
-    const missing = imported.graph.nodes.filter((n) => !CPU_KERNELS[n.op]);
+    const has = backend === 'cpu' ? (n: { op: string; domain: string }) => Boolean(CPU_KERNELS[n.op]) : (n: { op: string; domain: string }) => Boolean(gpuKernelFor(n));
+    const missing = imported.graph.nodes.filter((n) => !has(n));
     if (missing.length) {
-      throw new UnsupportedOpError(missing.map((n) => ({ op: n.op, domain: n.domain, opset: imported.opset, node: n.name, reason: `no ${backend} kernel` })));
+      throw new UnsupportedOpError(
+        missing.map((n) => ({ op: n.op, domain: n.domain, opset: imported.opset, node: n.name, reason: `no ${backend === 'cpu' ? 'CPU' : 'WebGPU'} kernel` })),
+        backend === 'webgpu' ? "EdgeKit never falls back to the CPU per node: use { backend: 'cpu' } for this model, or replace these ops." : '',
+      );
     }
     const { graph, stats } = optimize(imported.graph, maxElements);
-    return new InferenceSession(imported, graph, stats, backend, maxElements);
+    if (backend === 'cpu') return new InferenceSession(imported, graph, stats, backend, maxElements, undefined, options.preferredOutputLocation);
+    const res = await gpuResourcesNow();
+    const session = await GpuSession.create(res, graph, { maxElements, opset: imported.opset });
+    return new InferenceSession(imported, graph, stats, backend, maxElements, { session, res }, options.preferredOutputLocation);
   }
 
   /**
@@ -125,35 +179,94 @@ export class InferenceSession {
    */
   async run(feeds: Record<string, Tensor>, fetches?: readonly string[] | RunOptions): Promise<Record<string, Tensor>> {
     if (this.#released) throw new SessionReleasedError();
-    const outputs = Array.isArray(fetches) ? fetches : (fetches as RunOptions | undefined)?.outputs ?? this.outputNames;
+    const opts = Array.isArray(fetches) ? {} : ((fetches ?? {}) as RunOptions);
+    const outputs = Array.isArray(fetches) ? fetches : opts.outputs ?? this.outputNames;
     for (const o of outputs) {
       if (!this.outputNames.includes(o)) {
         throw new InvalidArgumentError(`Unknown output '${o}'. This model's outputs are ${this.outputNames.map((n) => `'${n}'`).join(', ')}.`, { output: o });
       }
     }
-    const hostFeeds = validateFeeds(this.#graph.inputs, feeds);
-    const result = this.#cpu!.run(hostFeeds, outputs);
+    const location = opts.preferredOutputLocation ?? this.#outputLocation;
+    checkOutputLocation(location, this.backend);
+    const feedsIn = validateFeeds(this.#graph.inputs, feeds);
     const out: Record<string, Tensor> = {};
-    for (const o of outputs) out[o] = Tensor.fromHost(result[o]!);
+    if (this.#cpu) {
+      const host: Record<string, HostTensor> = {};
+      for (const [k, v] of Object.entries(feedsIn)) {
+        if ('onGpu' in v) throw new InvalidArgumentError(`Input '${k}' lives on the GPU; a CPU session needs it on the CPU (await tensor.getData()).`, { input: k });
+        host[k] = v;
+      }
+      const result = this.#cpu.run(host, outputs);
+      for (const o of outputs) out[o] = Tensor.fromHost(result[o]!);
+      return out;
+    }
+    const gpu = this.#gpu!;
+    const res = this.#res!;
+    for (const [k, t] of Object.entries(feeds)) {
+      const m = t.gpuMemory();
+      if (m && m !== res.memory) throw new InvalidArgumentError(`Input '${k}' is a GPU tensor from another device (or from before a device loss); read it with getData() and feed a CPU tensor.`, { input: k });
+    }
+    const onGpu = (o: string) => (typeof location === 'string' ? location === 'gpu-buffer' : location?.[o] === 'gpu-buffer');
+    const keep = outputs.filter(onGpu);
+    const fetch = outputs.filter((o) => !onGpu(o));
+    const r = await gpu.run(feedsIn as Record<string, GpuFeed>, fetch, keep);
+    if (this.#released) {
+      for (const g of Object.values(r.gpu)) res.memory.release(g.lease);
+      throw new SessionReleasedError();
+    }
+    for (const o of outputs) {
+      const g = r.gpu[o];
+      if (g) out[o] = Tensor.fromGpu(g, res.memory);
+      else out[o] = Tensor.fromHost(r.host[o]!);
+    }
     return out;
   }
 
-  /** Placement, dtypes and sizes of every node, before the first run. */
+  /**
+   * Placement, dtypes and sizes of every node, before the first run. WebGPU sessions also report the plan of the
+   * last run (at load time: the plan for the model's declared input shapes, symbolic dims as 1): the kernels per
+   * node, dispatch count, planned activation bytes against the liveness lower bound, and the limits it needs.
+   */
   report(): SessionReport {
     let weightBytes = 0;
     for (const t of Object.values(this.#graph.initializers)) weightBytes += t.data.length * bytesPerElement(t.dtype);
+    const g = this.#gpu?.report();
+    const planned = this.#gpu?.plannedGraph();
+    const nodes: NodeReport[] = (planned ?? this.#graph).nodes.map((n) => {
+      const values = planned ? planned.values : this.#graph.values;
+      const k = g?.nodes.find((x) => x.name === n.name);
+      return {
+        name: n.name,
+        op: n.op,
+        backend: this.backend,
+        outputs: n.outputs.filter(Boolean).map((o) => ({ name: o, dtype: values[o]!.dtype, shape: values[o]!.shape })),
+        ...(k ? { kernels: k.kernels, storage: k.storage } : {}),
+      };
+    });
+    const ctx = this.#res?.ctx;
     return {
       backend: this.backend,
       opset: this.#model.opset,
       producer: this.#model.producer,
-      weightBytes,
+      weightBytes: g ? g.residentWeightBytes : weightBytes,
       optimizations: { ...this.#stats },
-      nodes: this.#graph.nodes.map((n) => ({
-        name: n.name,
-        op: n.op,
-        backend: this.backend,
-        outputs: n.outputs.filter(Boolean).map((o) => ({ name: o, dtype: this.#graph.values[o]!.dtype, shape: this.#graph.values[o]!.shape })),
-      })),
+      nodes,
+      ...(g && ctx
+        ? {
+            gpu: {
+              signature: g.signature,
+              dispatches: g.dispatches,
+              activationBytes: g.arenaBytes,
+              activationLowerBound: g.lowerBound,
+              pipelines: g.pipelines.length,
+              requiredLimits: { ...g.requiredLimits },
+              features: g.features,
+              liveBytes: g.memory.liveBytes,
+              peakBytes: g.memory.peakBytes,
+              adapter: { ...ctx.adapterInfo, f16: ctx.hasF16 },
+            },
+          }
+        : {}),
     };
   }
 
@@ -161,5 +274,21 @@ export class InferenceSession {
   async release(): Promise<void> {
     this.#released = true;
     this.#cpu = undefined;
+    this.#gpu?.dispose();
+    this.#gpu = undefined;
+  }
+}
+
+/** The shared device's resources; in Node the `webgpu` package comes from the Node entry's platform hooks. */
+async function gpuResourcesNow(): Promise<GpuResources> {
+  return gpuResources(await acquireDevice({ gpu: await getNodePlatform()?.getGpu?.() }));
+}
+
+function checkOutputLocation(loc: SessionOptions['preferredOutputLocation'], backend: Backend): void {
+  if (loc === undefined) return;
+  const values = typeof loc === 'string' ? [loc] : typeof loc === 'object' && loc ? Object.values(loc) : [loc];
+  for (const v of values) {
+    if (v !== 'cpu' && v !== 'gpu-buffer') throw new InvalidArgumentError(`preferredOutputLocation must be 'cpu' or 'gpu-buffer', got ${JSON.stringify(v)}.`);
+    if (v === 'gpu-buffer' && backend !== 'webgpu') throw new InvalidArgumentError("preferredOutputLocation 'gpu-buffer' needs a WebGPU session ({ backend: 'webgpu' }).");
   }
 }

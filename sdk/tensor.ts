@@ -1,6 +1,17 @@
 import { DisposedTensorError, DTypeError, InvalidArgumentError, ShapeError } from '../runtime/errors.js';
 import { isDType, storageMatches, type DType, type TensorStorage } from '../runtime/ir/dtype.js';
 import type { HostTensor } from '../runtime/ir/tensor.js';
+import type { GpuTensorRef } from '../runtime/backends/webgpu/executor.js';
+import type { GpuBufferLease, GpuMemory } from '../runtime/backends/webgpu/memory.js';
+import { decodeFromGpu, storageBytes } from '../runtime/backends/webgpu/storage.js';
+
+const GPU_TOKEN: unique symbol = Symbol('edgekit.gpuTensor');
+
+/** @internal a GPU-resident tensor's buffer, owned by the Tensor until dispose(). */
+interface GpuData {
+  ref: GpuTensorRef & { lease: GpuBufferLease };
+  memory: GpuMemory;
+}
 
 /** The element types a public Tensor may have (onnxruntime-web's names). */
 export type TensorType = DType;
@@ -41,12 +52,23 @@ export class Tensor {
   readonly type: TensorType;
   readonly dims: readonly number[];
   readonly size: number;
-  readonly location: TensorLocation = 'cpu';
   #data: TensorStorage | undefined;
+  #gpu: GpuData | undefined;
+  #gpuDisposed = false;
 
   constructor(type: TensorType, data: TensorData | readonly (number | bigint | boolean | string)[], dims?: readonly number[]);
   constructor(data: TensorData, dims?: readonly number[]);
+  /** @internal */
+  constructor(token: typeof GPU_TOKEN, gpu: GpuData);
   constructor(a: unknown, b?: unknown, c?: unknown) {
+    if (a === GPU_TOKEN) {
+      const g = b as GpuData;
+      this.type = g.ref.dtype;
+      this.dims = Object.freeze([...g.ref.shape]);
+      this.size = g.ref.shape.reduce((x, y) => x * y, 1);
+      this.#gpu = g;
+      return;
+    }
     let type: DType;
     let data: TensorStorage;
     let dims: readonly number[] | undefined;
@@ -78,27 +100,82 @@ export class Tensor {
     this.#data = data;
   }
 
-  /** The elements, row-major. Throws DisposedTensorError after dispose(). */
+  /** 'cpu', or 'gpu-buffer' for outputs of run(feeds, { outputLocation: 'gpu-buffer' }) (onnxruntime-web's names). */
+  get location(): TensorLocation {
+    return this.#gpu || this.#gpuDisposed ? 'gpu-buffer' : 'cpu';
+  }
+
+  /**
+   * The elements, row-major. Throws DisposedTensorError after dispose(), and InvalidArgumentError for a tensor on
+   * the GPU (reading it needs a GPU round trip: use `await tensor.getData()`).
+   */
   get data(): TensorData {
+    if (this.location === 'gpu-buffer') {
+      if (!this.#gpu) throw new DisposedTensorError();
+      throw new InvalidArgumentError('This tensor lives on the GPU; read it with `await tensor.getData()`.');
+    }
     if (!this.#data) throw new DisposedTensorError();
     return this.#data;
   }
 
+  /** The GPUBuffer of a 'gpu-buffer' tensor (storage: f32/i32/u32 per element; see runtime/backends/webgpu/storage.ts). */
+  get gpuBuffer(): GPUBuffer {
+    if (!this.#gpu) {
+      if (this.#gpuDisposed) throw new DisposedTensorError();
+      throw new InvalidArgumentError('This tensor is on the CPU; it has no GPU buffer.');
+    }
+    return this.#gpu.ref.buffer;
+  }
+
   get disposed(): boolean {
-    return this.#data === undefined;
+    return this.location === 'gpu-buffer' ? !this.#gpu : this.#data === undefined;
   }
 
-  /** Same as `data`, for onnxruntime-web compatibility. */
-  async getData(): Promise<TensorData> {
-    return this.data;
+  /**
+   * The elements. For a GPU tensor this downloads them (one copy and map); with `releaseData` the GPU buffer is
+   * then released and the tensor becomes unusable, like onnxruntime-web's getData(true).
+   */
+  async getData(releaseData = false): Promise<TensorData> {
+    if (this.location === 'cpu') return this.data;
+    const g = this.#gpu;
+    if (!g) throw new DisposedTensorError();
+    const { ref, memory } = g;
+    const bytes = await memory.readback(ref.buffer, ref.offset, storageBytes(ref.storage, this.size));
+    const data = decodeFromGpu(bytes, ref.storage, ref.dtype, [...ref.shape]).data;
+    if (releaseData) this.dispose();
+    return data;
   }
 
+  /** Releases the data (a GPU tensor's buffer goes back to EdgeKit's pool once the GPU is done with it). Idempotent. */
   dispose(): void {
     this.#data = undefined;
+    if (this.#gpu) {
+      this.#gpu.memory.release(this.#gpu.ref.lease);
+      this.#gpu = undefined;
+      this.#gpuDisposed = true;
+    }
   }
 
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  /** @internal a GPU tensor's buffer as a run feed (no copy to the host). */
+  gpuFeed(): (GpuTensorRef & { onGpu: true }) | undefined {
+    if (this.location === 'cpu') return undefined;
+    if (!this.#gpu) throw new DisposedTensorError();
+    const { buffer, offset, storage, dtype, shape } = this.#gpu.ref;
+    return { buffer, offset, storage, dtype, shape, onGpu: true };
+  }
+
+  /** @internal the memory manager a GPU tensor belongs to (a feed must come from the same device). */
+  gpuMemory(): GpuMemory | undefined {
+    return this.#gpu?.memory;
+  }
+
+  /** @internal wraps a GPU output; the Tensor owns the lease. */
+  static fromGpu(ref: GpuTensorRef & { lease: GpuBufferLease }, memory: GpuMemory): Tensor {
+    return new Tensor(GPU_TOKEN, { ref, memory });
   }
 
   /** @internal the runtime's view; no copy. */

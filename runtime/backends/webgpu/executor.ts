@@ -59,6 +59,8 @@ export interface GpuPlanOptions {
   maxElements?: number;
   /** Where initializers live: a store shared by the model's plans uploads each weight once. Default: the plan's own buffers. */
   weights?: GpuWeightStore;
+  /** The model's default-domain opset, named in UnsupportedOpError. */
+  opset?: number;
   /** Fuse activations and MatMul + Add into the matrix kernels' epilogues (fusion.ts). Default true. */
   fuse?: boolean;
 }
@@ -70,6 +72,12 @@ export interface GpuPlanReport {
   lowerBound: number;
   weightBytes: number;
   pipelines: string[];
+  /** Each planned node (after fusion) with the pipelines its dispatches use and its output storage. */
+  nodes: { name: string; op: string; kernels: string[]; storage: string[] }[];
+  /** What the plan needs of the device: its largest binding and most storage buffers in one shader. */
+  requiredLimits: { maxStorageBufferBindingSize: number; maxStorageBuffersPerShaderStage: number };
+  /** Optional features the plan's pipelines use (shader-f16 when f16 storage is native). */
+  features: string[];
 }
 
 const align = (n: number, a: number) => Math.ceil(n / a) * a;
@@ -83,6 +91,9 @@ export class GpuGraphPlan {
   private weightBytes = 0;
   private weights: GpuWeightStore | undefined;
   private programKeys = new Set<string>();
+  private nodeKernels = new Map<string, { name: string; op: string; kernels: Set<string>; storage: string[] }>();
+  private largestBinding = 0;
+  private mostBindings = 0;
   private disposed = false;
 
   private constructor(
@@ -101,7 +112,7 @@ export class GpuGraphPlan {
     device.pushErrorScope('validation');
     let failure: unknown;
     try {
-      await plan.build(opts.maxElements ?? DEFAULT_MAX_ELEMENTS);
+      await plan.build(opts.maxElements ?? DEFAULT_MAX_ELEMENTS, opts.opset ?? 0);
     } catch (e) {
       failure = e;
     }
@@ -123,7 +134,7 @@ export class GpuGraphPlan {
     return { dtype: v.dtype, shape: v.shape, storage: this.storage.get(name)!, value: this.graph.initializers[name] };
   }
 
-  private async build(maxElements: number): Promise<void> {
+  private async build(maxElements: number, opset: number): Promise<void> {
     const { ctx, memory, pipelines } = this.res;
     const g = this.graph;
     const env: KernelEnv = { f16: ctx.hasF16, limits: ctx.limits, maxElements };
@@ -133,7 +144,7 @@ export class GpuGraphPlan {
     // 1. Storage of every value, and each node's kernel plan.
     const nodePlans: { node: Node; calls: ProgramCall[]; scratch: GpuTensorInfo[]; constants: HostTensor[]; hostInputs: Set<number> }[] = [];
     for (const node of g.nodes) {
-      const fail = (reason: string) => unsupported.push({ op: node.op, domain: node.domain, opset: 0, node: node.name, reason });
+      const fail = (reason: string) => unsupported.push({ op: node.op, domain: node.domain, opset: node.domain === '' ? opset : 1, node: node.name, reason });
       const kernel = gpuKernelFor(node);
       if (!kernel) {
         fail('no WebGPU kernel');
@@ -238,6 +249,10 @@ export class GpuGraphPlan {
     for (const [i, { call, np, scratch, constants, run }] of calls.entries()) {
       const pipeline = pipelines.getReady(call.program);
       this.programKeys.add(call.program.key);
+      let nk = this.nodeKernels.get(np.node.name);
+      if (!nk) this.nodeKernels.set(np.node.name, (nk = { name: np.node.name, op: np.node.op, kernels: new Set(), storage: np.node.outputs.map((o) => (o ? this.storage.get(o) ?? '' : '')) }));
+      nk.kernels.add(call.program.key);
+      this.mostBindings = Math.max(this.mostBindings, call.tensors.length);
       const used: Range[] = [];
       const entries: GPUBindGroupEntry[] = [];
       for (const [b, slot] of call.tensors.entries()) {
@@ -256,6 +271,7 @@ export class GpuGraphPlan {
             { limit: 'maxStorageBufferBindingSize', needed: r.size, available: maxBinding },
           );
         }
+        this.largestBinding = Math.max(this.largestBinding, r.size);
         if (used.some((o) => o.buffer === r!.buffer && o.offset < r!.offset + r!.size && r!.offset < o.offset + o.size)) {
           const dup = await this.lease(r.size, 'edgekit-dup');
           const dst = { buffer: dup.buffer, offset: 0, size: r.size };
@@ -285,6 +301,9 @@ export class GpuGraphPlan {
       lowerBound: this.memPlan?.lowerBound ?? 0,
       weightBytes: this.weightBytes,
       pipelines: [...this.programKeys],
+      nodes: [...this.nodeKernels.values()].map((n) => ({ name: n.name, op: n.op, kernels: [...n.kernels], storage: n.storage })),
+      requiredLimits: { maxStorageBufferBindingSize: this.largestBinding, maxStorageBuffersPerShaderStage: this.mostBindings },
+      features: [...this.storage.values()].includes('f16') ? ['shader-f16'] : [],
     };
   }
 

@@ -1,0 +1,172 @@
+import { UnsupportedOpError } from '../../errors.js';
+import type { Graph } from '../../ir/graph.js';
+import { specialize } from '../../ir/passes/index.js';
+import { DEFAULT_MAX_ELEMENTS, type HostTensor } from '../../ir/tensor.js';
+import { GpuGraphPlan, type GpuPlanReport, type GpuResources, type GpuTensorRef } from './executor.js';
+import { gpuKernelFor } from './kernels/index.js';
+import type { GpuBufferLease, MemoryStats } from './memory.js';
+import { bindValueInputs, valueInputs, valueKey } from './value-inputs.js';
+import { GpuWeightStore } from './weights.js';
+
+export interface GpuSessionOptions {
+  maxElements?: number;
+  /** The model's opset, named in errors. */
+  opset?: number;
+  /** Plans (input-shape signatures) kept at once; the least recently used is disposed beyond it. Default 8. */
+  maxPlans?: number;
+}
+
+/** Per-run feed: host tensors, or GPU-resident ones from an earlier run's kept outputs. */
+export type GpuFeed = HostTensor | (GpuTensorRef & { onGpu: true });
+
+export interface GpuSessionReport extends GpuPlanReport {
+  /** The signature (input shapes, baked values) of the plan reported. */
+  signature: string;
+  /** Bytes of weights resident on the GPU (shared by all plans). */
+  residentWeightBytes: number;
+  plans: number;
+  memory: MemoryStats;
+}
+
+/**
+ * The WebGPU backend for one model: a GpuGraphPlan per input-shape signature (plus the values of inputs that shape
+ * the computation, see value-inputs.ts), cached LRU; weights uploaded once into a store every plan shares. When the
+ * model's inputs are static (symbolic dims taken as 1), the first plan is made at load time, so pipelines compile
+ * and every kernel validates its node's types and attributes before the first run.
+ */
+export class GpuSession {
+  readonly #res: GpuResources;
+  readonly #graph: Graph;
+  readonly #opts: Required<GpuSessionOptions>;
+  readonly #valueNames: string[];
+  readonly #plans = new Map<string, Promise<GpuGraphPlan>>();
+  readonly #weights: GpuWeightStore;
+  #lastKey = '';
+  #last: GpuGraphPlan | undefined;
+  #disposed = false;
+
+  private constructor(res: GpuResources, graph: Graph, opts: GpuSessionOptions) {
+    this.#res = res;
+    this.#graph = graph;
+    this.#opts = { maxElements: opts.maxElements ?? DEFAULT_MAX_ELEMENTS, opset: opts.opset ?? 0, maxPlans: opts.maxPlans ?? 8 };
+    this.#valueNames = valueInputs(graph);
+    this.#weights = new GpuWeightStore(res.memory);
+  }
+
+  /**
+   * Checks every node has a WebGPU kernel (one UnsupportedOpError listing all that lack one, before any upload),
+   * then plans for the default signature when the graph allows it.
+   */
+  static async create(res: GpuResources, graph: Graph, opts: GpuSessionOptions = {}): Promise<GpuSession> {
+    res.ctx.assertAlive();
+    const missing = graph.nodes.filter((n) => !gpuKernelFor(n));
+    if (missing.length) {
+      throw new UnsupportedOpError(
+        missing.map((n) => ({ op: n.op, domain: n.domain, opset: opts.opset ?? 0, node: n.name, reason: 'no WebGPU kernel' })),
+        "These ops have no WebGPU kernel; EdgeKit does not fall back to the CPU per node. Use { backend: 'cpu' } for this model, or replace the ops.",
+      );
+    }
+    const s = new GpuSession(res, graph, opts);
+    if (!s.#valueNames.length) {
+      const shapes = Object.fromEntries(graph.inputs.map((i) => [i.name, (i.shape ?? []).map((d) => (typeof d === 'number' ? d : 1))]));
+      try {
+        s.#last = await s.#planFor(shapes, {});
+      } catch (e) {
+        s.dispose();
+        throw e;
+      }
+    }
+    return s;
+  }
+
+  #key(shapes: Record<string, readonly number[]>, feeds: Record<string, HostTensor>): string {
+    const sig = this.#graph.inputs.map((i) => (shapes[i.name] ? `[${shapes[i.name]!.join(',')}]` : '-')).join(' ');
+    return this.#valueNames.length ? `${sig} | ${valueKey(feeds, this.#valueNames)}` : sig;
+  }
+
+  #planFor(shapes: Record<string, readonly number[]>, feeds: Record<string, HostTensor>): Promise<GpuGraphPlan> {
+    const key = this.#key(shapes, feeds);
+    let p = this.#plans.get(key);
+    if (p) {
+      this.#plans.delete(key); // LRU: re-insert as the newest
+      this.#plans.set(key, p);
+    } else {
+      const bound = bindValueInputs(this.#graph, feeds, this.#valueNames);
+      const inputShapes: Record<string, readonly number[]> = {};
+      for (const i of bound.inputs) if (shapes[i.name]) inputShapes[i.name] = shapes[i.name]!;
+      const { maxElements, opset } = this.#opts;
+      p = (async () => GpuGraphPlan.create(this.#res, specialize(bound, inputShapes, maxElements), { maxElements, opset, weights: this.#weights }))();
+      this.#plans.set(key, p);
+      p.catch(() => this.#plans.get(key) === p && this.#plans.delete(key));
+      while (this.#plans.size > this.#opts.maxPlans) {
+        const [oldest, old] = this.#plans.entries().next().value!;
+        this.#plans.delete(oldest);
+        old.then((x) => x.dispose(), () => {});
+      }
+    }
+    this.#lastKey = key;
+    return p;
+  }
+
+  /**
+   * Runs the model: host outputs for `fetch`, GPU-resident outputs (caller-owned leases) for `keep`. Inputs whose
+   * values shape the computation must be fed from the host.
+   */
+  async run(
+    feeds: Record<string, GpuFeed>,
+    fetch: readonly string[],
+    keep: readonly string[] = [],
+  ): Promise<{ host: Record<string, HostTensor>; gpu: Record<string, GpuTensorRef & { lease: GpuBufferLease }> }> {
+    const host: Record<string, HostTensor> = {};
+    const gpu: Record<string, GpuTensorRef> = {};
+    const shapes: Record<string, readonly number[]> = {};
+    for (const [k, v] of Object.entries(feeds)) {
+      shapes[k] = v.shape;
+      if ('onGpu' in v) gpu[k] = v;
+      else host[k] = v;
+    }
+    for (const n of this.#valueNames) {
+      if (gpu[n]) throw new UnsupportedOpError([], `Input '${n}' shapes the computation (its values are read when planning); feed it as a CPU tensor.`);
+    }
+    const plan = await this.#planFor(shapes, host);
+    this.#last = plan;
+    const baked = new Set(this.#valueNames);
+    const planHost = Object.fromEntries(Object.entries(host).filter(([k]) => !baked.has(k)));
+    // Baked inputs (and constants) asked for as outputs come straight from the feeds.
+    const direct: Record<string, HostTensor> = {};
+    for (const o of [...fetch, ...keep]) if (baked.has(o) && host[o]) direct[o] = host[o]!;
+    // An output that is a fed input or a folded constant has no buffer of the plan's: it comes back on the host.
+    const keepable = (o: string) => !direct[o] && !(o in plan.graph.initializers) && !(o in host) && !(o in gpu);
+    const r = await plan.execute(
+      planHost,
+      gpu,
+      [...fetch, ...keep.filter((o) => !keepable(o))].filter((o) => !direct[o]),
+      keep.filter(keepable),
+    );
+    return { host: { ...direct, ...r.host }, gpu: r.gpu };
+  }
+
+  /** The plan of the last run (or the load-time plan): dispatches, arena vs. lower bound, weights, pipelines. */
+  report(): GpuSessionReport | undefined {
+    const plan = this.#last;
+    if (!plan) return undefined;
+    return { ...plan.report(), signature: this.#lastKey, residentWeightBytes: this.#weights.bytes, plans: this.#plans.size, memory: this.#res.memory.stats() };
+  }
+
+  /** The graph the last plan runs (fused, specialized). */
+  plannedGraph(): Graph | undefined {
+    return this.#last?.graph;
+  }
+
+  get memory() {
+    return this.#res.memory;
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const p of this.#plans.values()) p.then((x) => x.dispose(), () => {});
+    this.#plans.clear();
+    this.#weights.dispose();
+  }
+}
