@@ -81,4 +81,3 @@ describe('InferenceSession.create errors', () => {
     await expect(InferenceSession.create(42 as never)).rejects.toThrow(InvalidArgumentError);
   });
 });
-});
