@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,9 +33,21 @@ describe('browser bundle in headless Chromium', () => {
     expect(info.ok, `no WebGPU adapter in Chromium; page log:\n${log.join('\n')}`).toBe(true);
   });
 
-  it('loads the bundle and classifies a digit with the bundled model', async () => {
+  it('loads the bundle and classifies the held-out digits on WebGPU as on the CPU', async () => {
+    const meta = JSON.parse(readFileSync('tests/fixtures/digits/meta.json', 'utf8')) as { test_correct: number };
     // A string, so vitest does not rewrite the page's dynamic import().
-    const result = await page.evaluate(`import('${origin}/tests/browser/digits-page.js').then((m) => m.run('${origin}'))`);
-    expect(result, log.join('\n')).toEqual({ names: ['input'], dims: [1, 10], finite: true, err: 'InvalidArgumentError:INVALID_ARGUMENT' });
-  });
+    const r = (await page.evaluate(`import('${origin}/tests/browser/digits-page.js').then((m) => m.run('${origin}'))`)) as Record<string, unknown>;
+    expect(r, log.join('\n')).toMatchObject({
+      names: ['input'],
+      backend: 'webgpu',
+      dims: [360, 10],
+      gpuCorrect: meta.test_correct,
+      cpuCorrect: meta.test_correct,
+      keptLocation: 'gpu-buffer',
+      keptSame: true,
+      err: 'InvalidArgumentError:INVALID_ARGUMENT',
+    });
+    expect(r.relDiff as number).toBeLessThan(1e-3);
+    expect(r.dispatches as number).toBeGreaterThan(0);
+  }, 120_000);
 });
