@@ -23,8 +23,10 @@ export async function runContender(name, modelUrl, inputName, dims, runs) {
     const input = new ort.Tensor('float32', data, dims);
     run = async () => { const out = await session.run({ [inputName]: input }); return await out[session.outputNames[0]].getData(); };
   }
+  const loaded = performance.now();
   const first = await run();
   const cold = performance.now() - t0;
+  const firstRun = performance.now() - loaded;
   const times = [];
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
@@ -33,5 +35,5 @@ export async function runContender(name, modelUrl, inputName, dims, runs) {
   }
   times.sort((a, b) => a - b);
   const q = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
-  return { cold, first: null, median: q(0.5), p90: q(0.9), peakGpuBytes: globalThis.__gpuMem.peak, out: Array.from(first.slice(0, 5)) };
+  return { cold, load: loaded - t0, firstRun, median: q(0.5), p90: q(0.9), peakGpuBytes: globalThis.__gpuMem.peak, out: Array.from(first.slice(0, 5)) };
 }

@@ -8,6 +8,8 @@ import { nodeExternalDataResolver } from '../importers/onnx/external-data-node.j
 import { InvalidArgumentError } from '../runtime/errors.js';
 import { registerNodePlatform } from './platform.js';
 
+let gpuInstance: Promise<GPU | undefined> | undefined;
+
 registerNodePlatform({
   async readModelFile(src) {
     const path = src.startsWith('file:') ? fileURLToPath(src) : src;
@@ -19,17 +21,22 @@ registerNodePlatform({
     }
     return { bytes, path, externalData: nodeExternalDataResolver(path) };
   },
-  async getGpu() {
-    try {
-      const { create, globals } = (await import('webgpu')) as unknown as {
-        create(flags: string[]): GPU;
-        globals: Record<string, unknown>;
-      };
-      for (const [k, v] of Object.entries(globals)) if (!(k in globalThis)) Object.assign(globalThis, { [k]: v });
-      return create([]);
-    } catch {
-      return undefined;
-    }
+  // One Dawn instance per process, created on first use and kept referenced for the process's life: a GPU object
+  // that is garbage-collected while its device lives takes the device down with it (a crash inside Dawn).
+  getGpu() {
+    gpuInstance ??= (async () => {
+      try {
+        const { create, globals } = (await import('webgpu')) as unknown as {
+          create(flags: string[]): GPU;
+          globals: Record<string, unknown>;
+        };
+        for (const [k, v] of Object.entries(globals)) if (!(k in globalThis)) Object.assign(globalThis, { [k]: v });
+        return create([]);
+      } catch {
+        return undefined;
+      }
+    })();
+    return gpuInstance;
   },
 });
 

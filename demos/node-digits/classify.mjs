@@ -1,13 +1,15 @@
 // Classifies the repo's bundled handwritten digits (sklearn's load_digits test split) with the bundled digits CNN,
 // using only the built SDK, as a user would: `import { InferenceSession, Tensor } from 'edgekit'`.
-// Usage: node demos/node-digits/classify.mjs [--backend cpu|webgpu] [--batch N]
+// Usage: node demos/node-digits/classify.mjs [--backend auto|cpu|webgpu] [--batch N]
+// --backend auto (the default) asks for WebGPU and, when this machine has none, says why and uses the CPU backend:
+// the demo's choice, made out loud. The SDK itself never falls back.
 import { readFile } from 'node:fs/promises';
 import { InferenceSession, Tensor } from 'edgekit';
 
 const here = new URL('../../tests/fixtures/digits/', import.meta.url);
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
-const backend = opt('--backend', 'cpu');
+const wanted = opt('--backend', 'auto');
 const batch = Number(opt('--batch', '64'));
 
 const meta = JSON.parse(await readFile(new URL('meta.json', here), 'utf8'));
@@ -16,8 +18,19 @@ const images = new Float32Array(imagesBuf.buffer, imagesBuf.byteOffset, imagesBu
 const labels = new Uint8Array(await readFile(new URL('test-labels.u8', here)));
 const n = labels.length;
 
-const t0 = performance.now();
-const session = await InferenceSession.create(new URL('digits-cnn.onnx', here).pathname, { backend });
+const modelPath = new URL('digits-cnn.onnx', here).pathname;
+let backend = wanted === 'auto' ? 'webgpu' : wanted;
+let t0 = performance.now();
+let session;
+try {
+  session = await InferenceSession.create(modelPath, { backend });
+} catch (e) {
+  if (wanted !== 'auto' || e.name !== 'DeviceError') throw e;
+  console.log(`WebGPU is not available here (${e.code}: ${e.message.split('. ')[0]}); using the CPU backend.`);
+  backend = 'cpu';
+  t0 = performance.now();
+  session = await InferenceSession.create(modelPath, { backend });
+}
 const tLoad = performance.now() - t0;
 
 const predictions = new Uint8Array(n);

@@ -230,8 +230,14 @@ export async function createDevice(opts: DeviceOptions = {}): Promise<GpuContext
     throw new DeviceError('NO_ADAPTER', `The GPU adapter refused to create a device: ${(e as Error)?.message ?? e}`, {}, { cause: e });
   }
   const info = adapter.info ?? ({} as GPUAdapterInfo);
-  return new GpuContext(device, { vendor: info.vendor ?? '', architecture: info.architecture ?? '', description: info.description ?? '' });
+  const ctx = new GpuContext(device, { vendor: info.vendor ?? '', architecture: info.architecture ?? '', description: info.description ?? '' });
+  // The device must not outlive its GPU instance and adapter (in Node, Dawn tears the device down when they are
+  // garbage-collected): the context keeps them referenced.
+  keepAlive.set(ctx, [gpu, adapter]);
+  return ctx;
 }
+
+const keepAlive = new WeakMap<GpuContext, unknown[]>();
 
 let shared: Promise<GpuContext> | undefined;
 
