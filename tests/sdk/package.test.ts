@@ -38,6 +38,27 @@ describe('the built package', () => {
     expect(JSON.parse(out)).toEqual({ dims: [1, 10], err: 'function' });
   });
 
+  it('runs a model on WebGPU from plain Node, with garbage collection forced (the demo, as a user runs it)', () => {
+    // SwiftShader when there is no GPU (the same choice as tests/helpers/webgpu-env.ts); --expose-gc and a gc() in
+    // the page of work catch a GPU instance collected under its device, which crashed the process before.
+    const env = { ...process.env };
+    if (env.EDGEKIT_GPU !== 'hardware' && !env.VK_ICD_FILENAMES) env.VK_ICD_FILENAMES = '/usr/lib/chromium/vk_swiftshader_icd.json';
+    const code = `
+      import { InferenceSession, Tensor } from 'edgekit';
+      const s = await InferenceSession.create(${JSON.stringify(model)}, { backend: 'webgpu' });
+      globalThis.gc();
+      await new Promise((r) => setTimeout(r, 50));
+      globalThis.gc();
+      const out = await s.run({ input: new Tensor('float32', new Float32Array(64), [1, 1, 8, 8]) });
+      console.log(JSON.stringify({ dims: out.logits.dims, backend: s.report().backend }));
+      await s.release();`;
+    const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], { cwd: root, encoding: 'utf8', env });
+    expect(JSON.parse(out)).toEqual({ dims: [1, 10], backend: 'webgpu' });
+    const demo = execFileSync(process.execPath, ['demos/node-digits/classify.mjs', '--backend', 'webgpu'], { cwd: root, encoding: 'utf8', env });
+    expect(demo).toMatch(/backend webgpu/);
+    expect(demo).toMatch(/accuracy 99\.72% \(359\/360\)/);
+  });
+
   it('the CLI inspects and runs a model', () => {
     const cli = join(root, 'dist/node/cli.js');
     const inspect = execFileSync(process.execPath, [cli, 'inspect', model], { encoding: 'utf8' });
