@@ -18,6 +18,8 @@ export interface GpuBufferLease {
   readonly size: number;
   readonly usage: number;
   released: boolean;
+  /** Sized exactly (weights): never pooled, destroyed once the GPU is done with it. */
+  readonly exact?: boolean;
 }
 
 export interface MemoryStats {
@@ -63,16 +65,20 @@ export class GpuMemory {
     this.peak = this.live;
   }
 
-  /** A buffer of at least `bytes` (reused from the pool when one of its size class is free). */
-  acquire(bytes: number, usage: number = STORAGE_USAGE, label = 'edgekit'): GpuBufferLease {
+  /**
+   * A buffer of at least `bytes` (reused from the pool when one of its size class is free). `exact` buffers (weights,
+   * which live as long as their model) are sized to the byte, skipping the size classes' up-to-25 % slack, and are
+   * destroyed rather than pooled when released.
+   */
+  acquire(bytes: number, usage: number = STORAGE_USAGE, label = 'edgekit', exact = false): GpuBufferLease {
     this.ctx.assertAlive();
-    const size = sizeClass(bytes);
+    const size = exact ? Math.max(16, Math.ceil(bytes / 16) * 16) : sizeClass(bytes);
     const max = this.ctx.limits.maxBufferSize;
     if (size > max) {
       throw new DeviceError('LIMIT_EXCEEDED', `A GPU buffer of ${bytes} bytes exceeds this device's maxBufferSize (${max}). Use a smaller input or batch.`, { limit: 'maxBufferSize', needed: bytes, available: max });
     }
     const key = `${usage}:${size}`;
-    const free = this.pool.get(key);
+    const free = exact ? undefined : this.pool.get(key);
     let buffer = free?.pop();
     if (buffer) {
       this.pooled -= size;
@@ -83,14 +89,14 @@ export class GpuMemory {
       this.peak = Math.max(this.peak, this.live);
     }
     this.leased += size;
-    return { buffer, size, usage, released: false };
+    return { buffer, size, usage, released: false, exact };
   }
 
   /** acquire() inside an out-of-memory error scope: a failed allocation throws OutOfMemoryError here. */
-  async acquireChecked(bytes: number, usage: number = STORAGE_USAGE, label = 'edgekit'): Promise<GpuBufferLease> {
+  async acquireChecked(bytes: number, usage: number = STORAGE_USAGE, label = 'edgekit', exact = false): Promise<GpuBufferLease> {
     const d = this.ctx.device;
     d.pushErrorScope('out-of-memory');
-    const lease = this.acquire(bytes, usage, label);
+    const lease = this.acquire(bytes, usage, label, exact);
     const err = await this.ctx.guard(d.popErrorScope());
     if (err) {
       this.destroyLease(lease);
@@ -122,7 +128,7 @@ export class GpuMemory {
   }
 
   private toPool(lease: GpuBufferLease): void {
-    if (this.ctx.lost || this.pooled + lease.size > this.maxPooledBytes) {
+    if (lease.exact || this.ctx.lost || this.pooled + lease.size > this.maxPooledBytes) {
       this.destroyBuffer(lease.buffer, lease.size);
       return;
     }

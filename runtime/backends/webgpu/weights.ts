@@ -21,7 +21,7 @@ export class GpuWeightStore {
     let lease = byStorage?.get(s);
     const size = Math.max(4, Math.ceil(storageBytes(s, t.data.length) / 4) * 4);
     if (!lease) {
-      lease = await this.memory.acquireChecked(size, undefined, label);
+      lease = await this.memory.acquireChecked(size, undefined, label, true);
       if (this.disposed) {
         this.memory.release(lease);
         throw new Error('weight store disposed while uploading');
