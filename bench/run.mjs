@@ -62,12 +62,19 @@ try {
 }
 
 function table(rows) {
-  const lines = ['| model | contender | cold ms | warm median ms | p90 ms | peak GPU MiB | cold × | warm × | mem × |', '|---|---|---|---|---|---|---|---|---|'];
+  const lines = [
+    '| model | contender | cold ms | first run ms | warm median ms | p90 ms | peak GPU MiB | cold × | warm × | mem × | first/warm |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const r of rows) {
-    if (r.error) { lines.push(`| ${r.model} | ${r.contender} | error: ${r.error.slice(0, 80)} | | | | | | |`); continue; }
+    if (r.error) { lines.push(`| ${r.model} | ${r.contender} | error: ${r.error.slice(0, 80)} | | | | | | | | |`); continue; }
     const ref = rows.find((x) => x.model === r.model && x.contender === 'ort-webgpu' && !x.error);
     const ratio = (k) => (ref ? (r[k] / ref[k]).toFixed(2) : '-');
-    lines.push(`| ${r.model} | ${r.contender} | ${r.cold.toFixed(1)} | ${r.median.toFixed(2)} | ${r.p90.toFixed(2)} | ${(r.peakGpuBytes / 2 ** 20).toFixed(1)} | ${ratio('cold')} | ${ratio('median')} | ${ref && ref.peakGpuBytes ? (r.peakGpuBytes / ref.peakGpuBytes).toFixed(2) : '-'} |`);
+    const mem = ref && ref.peakGpuBytes ? (r.peakGpuBytes / ref.peakGpuBytes).toFixed(2) : '-';
+    lines.push(
+      `| ${r.model} | ${r.contender} | ${r.cold.toFixed(1)} | ${r.firstRun.toFixed(1)} | ${r.median.toFixed(2)} | ${r.p90.toFixed(2)} | ` +
+        `${(r.peakGpuBytes / 2 ** 20).toFixed(1)} | ${ratio('cold')} | ${ratio('median')} | ${mem} | ${(r.firstRun / r.median).toFixed(2)} |`,
+    );
   }
   return lines.join('\n');
 }
