@@ -1,10 +1,10 @@
-import { DeviceError, DTypeError, EdgeKitError, InternalError, ShapeError, UnsupportedOpError, type UnsupportedNode } from '../../errors.js';
+import { DeviceError, DTypeError, EdgeKitError, InternalError, OutOfMemoryError, ShapeError, UnsupportedOpError, type UnsupportedNode } from '../../errors.js';
 import type { Graph, Node } from '../../ir/graph.js';
-import { inferShapes } from '../../ir/infer.js';
 import { planMemory, type MemoryPlan } from '../../ir/plan.js';
 import { isConcrete } from '../../ir/shape.js';
 import { DEFAULT_MAX_ELEMENTS, type HostTensor } from '../../ir/tensor.js';
 import { validateAndSort } from '../../ir/validate.js';
+import { inferTrainShapes } from '../../train/infer.js';
 import type { GpuContext } from './device.js';
 import { fuseForGpu } from './fusion.js';
 import { gpuKernelFor } from './kernels/index.js';
@@ -36,11 +36,13 @@ export function gpuResources(ctx: GpuContext): GpuResources {
   return r;
 }
 
-interface Range {
+/** A byte range of a GPU buffer. */
+export interface GpuRange {
   buffer: GPUBuffer;
   offset: number;
   size: number;
 }
+type Range = GpuRange;
 
 /** A tensor already in a GPU buffer, in the storage form of storage.ts. */
 export interface GpuTensorRef {
@@ -63,6 +65,15 @@ export interface GpuPlanOptions {
   opset?: number;
   /** Fuse activations and MatMul + Add into the matrix kernels' epilogues (fusion.ts). Default true. */
   fuse?: boolean;
+  /**
+   * Externally owned tensors (the GPU trainer's flat parameter buffer, activations kept between its forward and
+   * backward plans): graph inputs, initializers or outputs named here live in the given byte ranges instead of
+   * buffers of the plan. The plan never allocates, uploads (except a fed input) or frees them, kernels see them as
+   * run-time tensors (an initializer's host value is not offered for plan-time use), and a bound graph input that
+   * is not fed is taken as already written. Offsets must honour minStorageBufferOffsetAlignment; a bound float16
+   * value uses the writable storage form (f32 without shader-f16), so every plan binding it agrees.
+   */
+  bindings?: Readonly<Record<string, GpuRange>>;
 }
 
 export interface GpuPlanReport {
@@ -95,20 +106,27 @@ export class GpuGraphPlan {
   private largestBinding = 0;
   private mostBindings = 0;
   private disposed = false;
+  private readonly bound: Readonly<Record<string, GpuRange>>;
 
   private constructor(
     private readonly res: GpuResources,
     readonly graph: Graph,
-  ) {}
+    bindings: Readonly<Record<string, GpuRange>> = {},
+  ) {
+    this.bound = bindings;
+  }
 
   /** Plans `graph` (sorted, inferred, concrete: see ir/passes specialize()) for the device. */
   static async create(res: GpuResources, graph: Graph, opts: GpuPlanOptions = {}): Promise<GpuGraphPlan> {
     res.ctx.assertAlive();
-    const plan = new GpuGraphPlan(res, opts.fuse === false ? graph : fuseForGpu(graph));
+    const plan = new GpuGraphPlan(res, opts.fuse === false ? graph : fuseForGpu(graph), opts.bindings);
     plan.weights = opts.weights;
     // A validation error while planning (a bind group that does not match its pipeline) is a bug in a kernel:
     // caught here so it is reported against this plan, not by whichever run happens next.
     const device = res.ctx.device;
+    // One out-of-memory scope around every allocation of the plan: buffers are leased unchecked inside it (a scope
+    // per buffer costs a device round trip each, which dominated load time), and a failure fails the whole plan.
+    device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
     let failure: unknown;
     try {
@@ -120,7 +138,13 @@ export class GpuGraphPlan {
       failure ??= e;
       return null;
     });
-    if (!failure && invalid) failure = new InternalError(`WebGPU rejected the plan of graph '${graph.name}': ${invalid.message}`);
+    const oom = await res.ctx.guard(device.popErrorScope()).catch((e: unknown) => {
+      failure ??= e;
+      return null;
+    });
+    if (oom) {
+      failure = new OutOfMemoryError(`The GPU ran out of memory planning graph '${graph.name}': ${oom.message}. Use a smaller model, batch or input.`);
+    } else if (!failure && invalid) failure = new InternalError(`WebGPU rejected the plan of graph '${graph.name}': ${invalid.message}`);
     if (failure) {
       plan.dispose();
       throw failure;
@@ -131,7 +155,8 @@ export class GpuGraphPlan {
   private info(name: string): GpuTensorInfo {
     const v = this.graph.values[name];
     if (!v || !isConcrete(v.shape)) throw new InternalError(`GPU planning needs concrete shapes; '${name}' has none (specialize the graph first).`);
-    return { dtype: v.dtype, shape: v.shape, storage: this.storage.get(name)!, value: this.graph.initializers[name] };
+    const value = Object.hasOwn(this.bound, name) ? undefined : this.graph.initializers[name];
+    return { dtype: v.dtype, shape: v.shape, storage: this.storage.get(name)!, value };
   }
 
   private async build(maxElements: number, opset: number): Promise<void> {
@@ -139,7 +164,7 @@ export class GpuGraphPlan {
     const g = this.graph;
     const env: KernelEnv = { f16: ctx.hasF16, limits: ctx.limits, maxElements };
     const unsupported: UnsupportedNode[] = [];
-    const readOnly = new Set([...g.inputs.map((i) => i.name), ...Object.keys(g.initializers)]);
+    const readOnly = new Set([...g.inputs.map((i) => i.name), ...Object.keys(g.initializers)].filter((v) => !Object.hasOwn(this.bound, v)));
 
     // 1. Storage of every value, and each node's kernel plan.
     const nodePlans: { node: Node; calls: ProgramCall[]; scratch: GpuTensorInfo[]; constants: HostTensor[]; hostInputs: Set<number> }[] = [];
@@ -182,13 +207,17 @@ export class GpuGraphPlan {
       remapped.values[k] = { ...v, dtype: s === 'f16' ? 'float16' : 'float32' };
     }
     const storageAlign = ctx.limits.minStorageBufferOffsetAlignment;
-    this.memPlan = planMemory(remapped, { alignment: storageAlign, exclude: outputs });
+    this.memPlan = planMemory(remapped, { alignment: storageAlign, exclude: new Set([...outputs, ...Object.keys(this.bound)]) });
     const arena = this.memPlan.arenaBytes > 0 ? await this.lease(this.memPlan.arenaBytes, 'edgekit-arena') : undefined;
     for (const pv of Object.values(this.memPlan.values)) {
       this.ranges.set(pv.name, { buffer: arena!.buffer, offset: pv.offset, size: pv.bytes });
     }
 
-    // 3. Own buffers: graph inputs, graph outputs, the initializers kernels bind (uploaded now).
+    // 3. Own buffers: graph inputs, graph outputs, the initializers kernels bind (uploaded now); external bindings.
+    for (const [name, r] of Object.entries(this.bound)) {
+      if (r.offset % storageAlign) throw new InternalError(`binding '${name}' at offset ${r.offset} is not ${storageAlign}-byte aligned`);
+      this.ranges.set(name, r);
+    }
     const bound = new Set<string>();
     for (const np of nodePlans) np.node.inputs.forEach((v, i) => v && !np.hostInputs.has(i) && bound.add(v));
     for (const name of [...g.inputs.map((i) => i.name), ...outputs, ...bound]) {
@@ -289,7 +318,7 @@ export class GpuGraphPlan {
   }
 
   private async lease(bytes: number, label: string, usage?: number): Promise<GpuBufferLease> {
-    const l = await this.res.memory.acquireChecked(bytes, usage, label);
+    const l = this.res.memory.acquire(bytes, usage, label); // inside create()'s out-of-memory scope
     this.leases.push(l);
     return l;
   }
@@ -305,6 +334,54 @@ export class GpuGraphPlan {
       requiredLimits: { maxStorageBufferBindingSize: this.largestBinding, maxStorageBuffersPerShaderStage: this.mostBindings },
       features: [...this.storage.values()].includes('f16') ? ['shader-f16'] : [],
     };
+  }
+
+  // ---- Encoding into a caller's submit (the GPU trainer chains forward, backward and its step in one). ----
+
+  /**
+   * Writes the fed graph inputs into their buffers (queue writes, ordered before the next submit). A graph input
+   * bound externally (GpuPlanOptions.bindings) may be left unfed: its range is taken as already written.
+   */
+  writeInputs(feeds: Readonly<Record<string, HostTensor>>): void {
+    if (this.disposed) throw new InternalError('writeInputs() on a disposed GPU plan');
+    this.res.ctx.assertAlive();
+    for (const i of this.graph.inputs) {
+      const t = feeds[i.name];
+      const want = this.info(i.name);
+      if (!t) {
+        if (Object.hasOwn(this.bound, i.name)) continue;
+        throw new ShapeError(`Input '${i.name}' was not provided.`);
+      }
+      if (t.dtype !== want.dtype || t.shape.length !== want.shape.length || t.shape.some((d, k) => d !== want.shape[k])) {
+        throw new ShapeError(`Input '${i.name}' is ${t.dtype}[${t.shape.join(', ')}], but this plan was made for ${want.dtype}[${want.shape.join(', ')}].`);
+      }
+      const r = this.ranges.get(i.name);
+      if (r) this.res.memory.upload(r.buffer, r.offset, encodeForGpu(t, want.storage));
+    }
+  }
+
+  /** Records every dispatch (and copy) of the plan into `encoder`, without submitting. */
+  encode(encoder: GPUCommandEncoder): void {
+    if (this.disposed) throw new InternalError('encode() on a disposed GPU plan');
+    let pass: GPUComputePassEncoder | undefined;
+    for (const a of this.actions) {
+      if (a.kind === 'copy') {
+        pass?.end();
+        pass = undefined;
+        encoder.copyBufferToBuffer(a.src.buffer, a.src.offset, a.dst.buffer, a.dst.offset, a.src.size);
+        continue;
+      }
+      pass ??= encoder.beginComputePass();
+      pass.setPipeline(a.pipeline);
+      pass.setBindGroup(0, a.bindGroup);
+      pass.dispatchWorkgroups(...a.workgroups);
+    }
+    pass?.end();
+  }
+
+  /** The buffer range a graph value lives in (undefined for folded constants and values no kernel binds). */
+  rangeOf(name: string): GpuRange | undefined {
+    return this.ranges.get(name);
   }
 
   /** One run: inputs written, every dispatch in one encoder and one submit, `fetch` outputs read back. */
@@ -355,21 +432,17 @@ export class GpuGraphPlan {
     const host: Record<string, HostTensor> = {};
     const gpu: Record<string, GpuTensorRef & { lease: GpuBufferLease }> = {};
     const reads: { name: string; finish: () => Promise<Uint8Array> }[] = [];
-    // Buffers for kept outputs are leased before encoding (leasing may wait for memory).
+    // Buffers for kept outputs are leased inside the run's out-of-memory scope (ctx.scoped), unchecked: a scope per
+    // buffer would cost a device round trip on every run.
     const kept: { name: string; src: Range; lease: GpuBufferLease; info: GpuTensorInfo }[] = [];
-    try {
-      for (const name of keep) {
-        const src = this.ranges.get(name);
-        if (!src) throw new InternalError(`output '${name}' has no GPU buffer to keep (an input or a folded constant?)`);
-        const info = this.info(name);
-        const bytes = Math.max(4, align(storageBytes(info.storage, sizeOfShape(info.shape)), 4));
-        kept.push({ name, src: { ...src, size: bytes }, lease: await memory.acquireChecked(bytes, undefined, `edgekit-out-${name}`), info });
-      }
-    } catch (e) {
-      for (const k of kept) memory.release(k.lease);
-      throw e;
-    }
+    const keptSources = keep.map((name) => {
+      const src = this.ranges.get(name);
+      if (!src) throw new InternalError(`output '${name}' has no GPU buffer to keep (an input or a folded constant?)`);
+      const info = this.info(name);
+      return { name, src: { ...src, size: Math.max(4, align(storageBytes(info.storage, sizeOfShape(info.shape)), 4)) }, info };
+    });
     await ctx.scoped('running the model', () => {
+      for (const k of keptSources) kept.push({ ...k, lease: memory.acquire(k.src.size, undefined, `edgekit-out-${k.name}`) });
       const encoder = ctx.device.createCommandEncoder();
       for (const c of copiesIn) encoder.copyBufferToBuffer(c.src.buffer, c.src.offset, c.dst.buffer, c.dst.offset, c.src.size);
       let pass: GPUComputePassEncoder | undefined;
@@ -465,7 +538,8 @@ export async function runNodeGpu(
       feeds[names[i]!] = t;
     }
   });
-  const sorted = inferShapes(validateAndSort(g));
+  // Training-domain schemas too (runtime/train/infer.ts), so single training ops run here as well.
+  const sorted = inferTrainShapes(validateAndSort(g));
   const plan = await GpuGraphPlan.create(res, sorted, { maxElements: opts.maxElements });
   try {
     const out = await plan.run(feeds);

@@ -15,13 +15,16 @@ export class GpuWeightStore {
 
   constructor(private readonly memory: GpuMemory) {}
 
-  /** The buffer holding `t` in storage `s`, uploading it on first use. */
+  /**
+   * The buffer holding `t` in storage `s`, uploading it on first use. Called while a plan is built, inside its
+   * out-of-memory error scope (GpuGraphPlan.create), so the allocation itself is unchecked.
+   */
   async get(t: HostTensor, s: StorageType, label: string): Promise<{ buffer: GPUBuffer; offset: number; size: number }> {
     let byStorage = this.entries.get(t);
     let lease = byStorage?.get(s);
     const size = Math.max(4, Math.ceil(storageBytes(s, t.data.length) / 4) * 4);
     if (!lease) {
-      lease = await this.memory.acquireChecked(size, undefined, label, true);
+      lease = this.memory.acquire(size, undefined, label, true);
       if (this.disposed) {
         this.memory.release(lease);
         throw new Error('weight store disposed while uploading');
