@@ -11,3 +11,12 @@ export {
   AllocationLimitError, OutOfMemoryError, DisposedTensorError, SessionReleasedError, DeviceError, InternalError,
 } from '../runtime/errors.js';
 export type { EdgeKitErrorCode, UnsupportedNode } from '../runtime/errors.js';
+export { FineTuner } from './fine-tuner.js';
+export type {
+  FineTunerOptions, NewHeadOptions, LossName, LossOption, Dataset, ExampleInputs, ExampleLabels, FitOptions, FitResult, FitProgress,
+  StepProgress, EpochMetrics, EvaluationMetrics, EarlyStoppingOptions, EarlyStoppingMetric,
+} from './fine-tuner/options.js';
+export { sgd, adam, adamw, rmsprop } from '../runtime/train/optimizers.js';
+export type { OptimizerConfig, SgdConfig, AdamConfig, RmsPropConfig } from '../runtime/train/optimizers.js';
+export { constantLr, stepLr, cosineLr, warmup } from '../runtime/train/schedules.js';
+export type { LrSchedule } from '../runtime/train/schedules.js';

@@ -9,6 +9,7 @@ export { constantLr, stepLr, cosineLr, warmup, type LrSchedule } from './schedul
 export { createTrainingProgram, bindParams, type TrainingProgram, type TrainingProgramOptions } from './program.js';
 export { CpuTrainer, type TrainerOptions, type StepReport } from './trainer-cpu.js';
 export type { Trainer, TrainerState } from './trainer.js';
+export { asyncTrainer, validateState } from './trainer-async.js';
 export { runTrainGraphCpu, runTrainNodeCpu } from './run-cpu.js';
 export { inferTrainShapes } from './infer.js';
 export { TRAIN_DOMAIN, TRAIN_SCHEMAS, TRAIN_CPU_KERNELS } from './ops/index.js';
