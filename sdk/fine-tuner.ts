@@ -42,7 +42,7 @@ export class FineTuner {
   /** The model output the loss reads. */
   readonly output: string;
   readonly #internals: SessionInternals;
-  /** The inference graph (the session's, with the new head when asked): exportOnnx writes it with trained weights. */
+  /** The training graph (the session's model with BatchNorm and Dropout kept, and the new head when asked): exportOnnx writes it with trained weights. */
   readonly #graph: Graph;
   readonly #program: TrainingProgram;
   readonly #spec: LossSpec;
@@ -91,7 +91,7 @@ export class FineTuner {
     const internals = sessionInternals(session);
     const { optimizer, seed } = checkCreateOptions(options);
     const spec = lossSpec(options.loss);
-    let graph = internals.graph;
+    let graph = internals.trainingGraph();
     const output = options.output ?? graph.outputs[0]!.name;
     if (!graph.outputs.some((o) => o.name === output)) {
       throw new InvalidArgumentError(`Unknown output '${output}'. This model's outputs are ${graph.outputs.map((o) => `'${o.name}'`).join(', ')}.`, { output });

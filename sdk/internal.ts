@@ -9,6 +9,11 @@ import type { Graph } from '../runtime/ir/graph.js';
 export interface SessionInternals {
   /** The imported, optimized graph (symbolic shapes; not specialized). Treat as read-only. */
   graph: Graph;
+  /**
+   * The graph training starts from: optimized like `graph` but with Dropout and BatchNormalization kept (see
+   * OptimizeOptions.forTraining), made on first use. Treat as read-only.
+   */
+  trainingGraph(): Graph;
   opset: number;
   backend: 'cpu' | 'webgpu';
   maxElements: number;

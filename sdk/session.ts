@@ -142,12 +142,14 @@ export class InferenceSession {
     this.#gpu = gpu?.session;
     this.#res = gpu?.res;
     this.#outputLocation = outputLocation;
+    let trainingGraph: Graph | undefined;
     setSessionInternals(this, {
       graph,
       opset: model.opset,
       backend,
       maxElements,
       gpu: async () => this.#res ?? gpuResourcesNow(),
+      trainingGraph: () => (trainingGraph ??= optimize(model.graph, maxElements, { forTraining: true }).graph),
       released: () => this.#released,
     });
   }

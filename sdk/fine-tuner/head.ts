@@ -105,7 +105,7 @@ export function checkTrainFrom(g: Graph, name: string): void {
   const list = best.map((c) => `'${c}'${ops.has(c) ? ` (${ops.get(c)} node)` : ' (value)'}`).join(', ');
   throw new InvalidArgumentError(
     `trainFrom '${name}' is not a node, value or initializer of this model. Closest names: ${list}. ` +
-      "Names are those of the session's optimized graph (BatchNormalization folded into Conv, Identity and Dropout removed); " +
+      "Names are those of the model after load-time cleanup (Identity nodes removed, constants folded; BatchNormalization and Dropout are kept for training); " +
       'session.report() lists every node.',
     { trainFrom: name, candidates: best },
   );

@@ -6,13 +6,13 @@ import { replaceUses } from './rewire.js';
  * a constant false), by rewiring their readers to the input. A node whose output is a graph output stays (the
  * output name is part of the model's interface).
  */
-export function removeIdentities(g: Graph): Graph {
+export function removeIdentities(g: Graph, opts: { keepDropout?: boolean } = {}): Graph {
   const outputs = new Set(g.outputs.map((o) => o.name));
   const keep = [];
   for (const n of g.nodes) {
     const x = n.inputs[0];
     const y = n.outputs[0];
-    if (!x || !y || outputs.has(y) || !isNoop(g, n)) {
+    if (!x || !y || outputs.has(y) || !isNoop(g, n) || (opts.keepDropout && n.op === 'Dropout')) {
       keep.push(n);
       continue;
     }

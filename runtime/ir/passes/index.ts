@@ -31,10 +31,18 @@ export function cloneGraph(g: Graph): Graph {
  * The load-time pipeline over a sorted, inferred graph: Identity/Dropout removal, constant folding, Conv+BN folding,
  * dead code, and a final shape inference. Never mutates its argument.
  */
-export function optimize(src: Graph, maxElements = DEFAULT_MAX_ELEMENTS): { graph: Graph; stats: OptimizeStats } {
+export interface OptimizeOptions {
+  /**
+   * For training (FineTuner): keep Dropout nodes (they are active while the tail trains) and BatchNormalization
+   * nodes (their scale and bias train with frozen statistics; folded into the Conv they could not). Default false.
+   */
+  forTraining?: boolean;
+}
+
+export function optimize(src: Graph, maxElements = DEFAULT_MAX_ELEMENTS, opts: OptimizeOptions = {}): { graph: Graph; stats: OptimizeStats } {
   let g = cloneGraph(src);
   const nodesBefore = g.nodes.length;
-  removeIdentities(g);
+  removeIdentities(g, { keepDropout: opts.forTraining });
   g = inferShapes(g);
   let folded = 0;
   for (let round = 0; round < 4; round++) {
@@ -43,7 +51,7 @@ export function optimize(src: Graph, maxElements = DEFAULT_MAX_ELEMENTS): { grap
     folded += n;
     g = inferShapes(g);
   }
-  const convBn = foldConvBatchNorm(g);
+  const convBn = opts.forTraining ? 0 : foldConvBatchNorm(g);
   removeDeadCode(g);
   g = inferShapes(g);
   return { graph: g, stats: { folded, convBn, nodesBefore, nodesAfter: g.nodes.length } };
