@@ -445,20 +445,7 @@ export class GpuGraphPlan {
       for (const k of keptSources) kept.push({ ...k, lease: memory.acquire(k.src.size, undefined, `edgekit-out-${k.name}`) });
       const encoder = ctx.device.createCommandEncoder();
       for (const c of copiesIn) encoder.copyBufferToBuffer(c.src.buffer, c.src.offset, c.dst.buffer, c.dst.offset, c.src.size);
-      let pass: GPUComputePassEncoder | undefined;
-      for (const a of this.actions) {
-        if (a.kind === 'copy') {
-          pass?.end();
-          pass = undefined;
-          encoder.copyBufferToBuffer(a.src.buffer, a.src.offset, a.dst.buffer, a.dst.offset, a.src.size);
-          continue;
-        }
-        pass ??= encoder.beginComputePass();
-        pass.setPipeline(a.pipeline);
-        pass.setBindGroup(0, a.bindGroup);
-        pass.dispatchWorkgroups(...a.workgroups);
-      }
-      pass?.end();
+      this.encode(encoder);
       for (const k of kept) encoder.copyBufferToBuffer(k.src.buffer, k.src.offset, k.lease.buffer, 0, k.src.size);
       for (const name of fetch) {
         if (feeds[name]) host[name] = feeds[name]!;

@@ -38,6 +38,32 @@ function finiteFn(): string {
 }`;
 }
 
+/** The workgroup arrays both reduction stages share: sums of squares (raw, value-clipped) and the first bad element. */
+function declareReduction(b: { helper(code: string): void }): void {
+  b.helper(finiteFn());
+  b.helper(`var<workgroup> sum_raw: array<f32, ${WG}>;`);
+  b.helper(`var<workgroup> sum_clip: array<f32, ${WG}>;`);
+  b.helper(`var<workgroup> bad_index: array<u32, ${WG}>;`);
+  b.helper(`var<workgroup> bad_bits: array<u32, ${WG}>;`);
+}
+
+/** Tree reduction of each lane's (raw, clipped, first, bits) into lane 0: sums add, the lowest bad index wins. */
+function reduceWorkgroup(clipped: string): string {
+  return `sum_raw[lane] = raw;
+  sum_clip[lane] = ${clipped};
+  bad_index[lane] = first;
+  bad_bits[lane] = bits;
+  workgroupBarrier();
+  for (var half = ${WG / 2}u; half > 0u; half = half >> 1u) {
+    if (lane < half) {
+      sum_raw[lane] = sum_raw[lane] + sum_raw[lane + half];
+      sum_clip[lane] = sum_clip[lane] + sum_clip[lane + half];
+      if (bad_index[lane + half] < bad_index[lane]) { bad_index[lane] = bad_index[lane + half]; bad_bits[lane] = bad_bits[lane + half]; }
+    }
+    workgroupBarrier();
+  }`;
+}
+
 function statsProgram(clipValue: boolean): ProgramSpec {
   return {
     key: `train:grad-stats:${clipValue ? 'clip' : 'raw'}`,
@@ -45,11 +71,7 @@ function statsProgram(clipValue: boolean): ProgramSpec {
     uniforms: [{ name: 'len', type: 'u32' }, { name: 'clip_value', type: 'f32' }],
     workgroupSize: [WG, 1, 1],
     source(b) {
-      b.helper(finiteFn());
-      b.helper(`var<workgroup> sum_raw: array<f32, ${WG}>;`);
-      b.helper(`var<workgroup> sum_clip: array<f32, ${WG}>;`);
-      b.helper(`var<workgroup> bad_index: array<u32, ${WG}>;`);
-      b.helper(`var<workgroup> bad_bits: array<u32, ${WG}>;`);
+      declareReduction(b);
       b.main(`let lane = lid.x;
   let stride = nwg.x * ${WG}u;
   var raw = 0.0;
@@ -62,19 +84,7 @@ function statsProgram(clipValue: boolean): ProgramSpec {
     raw = raw + g * g;
     ${clipValue ? 'let c = clamp(g, -u.clip_value, u.clip_value);\n    clipped = clipped + c * c;' : ''}
   }
-  sum_raw[lane] = raw;
-  sum_clip[lane] = ${clipValue ? 'clipped' : 'raw'};
-  bad_index[lane] = first;
-  bad_bits[lane] = bits;
-  workgroupBarrier();
-  for (var half = ${WG / 2}u; half > 0u; half = half >> 1u) {
-    if (lane < half) {
-      sum_raw[lane] = sum_raw[lane] + sum_raw[lane + half];
-      sum_clip[lane] = sum_clip[lane] + sum_clip[lane + half];
-      if (bad_index[lane + half] < bad_index[lane]) { bad_index[lane] = bad_index[lane + half]; bad_bits[lane] = bad_bits[lane + half]; }
-    }
-    workgroupBarrier();
-  }
+  ${reduceWorkgroup(clipValue ? 'clipped' : 'raw')}
   if (lane == 0u) {
     let at = wid.x * 4u;
     partials[at] = bitcast<u32>(sum_raw[0]);
@@ -94,11 +104,7 @@ function finishProgram(clipNorm: boolean): ProgramSpec {
     uniforms: [{ name: 'groups', type: 'u32' }, { name: 'max_norm', type: 'f32' }],
     workgroupSize: [WG, 1, 1],
     source(b) {
-      b.helper(finiteFn());
-      b.helper(`var<workgroup> sum_raw: array<f32, ${WG}>;`);
-      b.helper(`var<workgroup> sum_clip: array<f32, ${WG}>;`);
-      b.helper(`var<workgroup> bad_index: array<u32, ${WG}>;`);
-      b.helper(`var<workgroup> bad_bits: array<u32, ${WG}>;`);
+      declareReduction(b);
       b.main(`let lane = lid.x;
   var raw = 0.0;
   var clipped = 0.0;
@@ -110,19 +116,7 @@ function finishProgram(clipNorm: boolean): ProgramSpec {
     let idx = partials[k * 4u + 2u];
     if (idx < first) { first = idx; bits = partials[k * 4u + 3u]; }
   }
-  sum_raw[lane] = raw;
-  sum_clip[lane] = clipped;
-  bad_index[lane] = first;
-  bad_bits[lane] = bits;
-  workgroupBarrier();
-  for (var half = ${WG / 2}u; half > 0u; half = half >> 1u) {
-    if (lane < half) {
-      sum_raw[lane] = sum_raw[lane] + sum_raw[lane + half];
-      sum_clip[lane] = sum_clip[lane] + sum_clip[lane + half];
-      if (bad_index[lane + half] < bad_index[lane]) { bad_index[lane] = bad_index[lane + half]; bad_bits[lane] = bad_bits[lane + half]; }
-    }
-    workgroupBarrier();
-  }
+  ${reduceWorkgroup('clipped')}
   if (lane == 0u) {
     let loss_bad = !is_finite(bitcast<f32>(stats[${STAT.loss}u]));
     let grad_bad = bad_index[0] != ${NONE}u;
