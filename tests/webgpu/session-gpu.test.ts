@@ -144,6 +144,24 @@ describe('WebGPU session report and memory', () => {
     }
   }, 120_000);
 
+  it('more shape signatures than cached plans, run concurrently: every result right, evicted plans freed after their runs', async () => {
+    const s = await InferenceSession.create(digits, { backend: 'webgpu' });
+    const cpu = await InferenceSession.create(digits, { backend: 'cpu' });
+    try {
+      const sizes = Array.from({ length: 12 }, (_, i) => i + 1); // 12 signatures > the 8 plans kept
+      const outs = await Promise.all(sizes.map((n) => s.run({ input: batch(n, n) })));
+      for (const [i, n] of sizes.entries()) {
+        const ref = (await cpu.run({ input: batch(n, n) })).logits!.data as Float32Array;
+        const got = outs[i]!.logits!.data as Float32Array;
+        expect(got.length).toBe(n * 10);
+        for (let k = 0; k < got.length; k++) expect(Math.abs(got[k]! - ref[k]!)).toBeLessThan(1e-3 * Math.max(1, Math.abs(ref[k]!)));
+      }
+    } finally {
+      await s.release();
+      await cpu.release();
+    }
+  }, 120_000);
+
   it('release() returns the session\'s buffers to the pool', async () => {
     await res.memory.settle();
     const before = res.memory.stats().leasedBytes;

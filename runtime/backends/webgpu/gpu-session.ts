@@ -41,6 +41,9 @@ export class GpuSession {
   readonly #valueNames: string[];
   readonly #plans = new Map<string, Promise<GpuGraphPlan>>();
   readonly #weights: GpuWeightStore;
+  /** Runs in flight per plan: an evicted plan is disposed only after its last run (disposal frees its buffers). */
+  readonly #inflight = new Map<GpuGraphPlan, number>();
+  readonly #retired = new Set<GpuGraphPlan>();
   #lastKey = '';
   #last: GpuGraphPlan | undefined;
   #disposed = false;
@@ -101,7 +104,7 @@ export class GpuSession {
       while (this.#plans.size > this.#opts.maxPlans) {
         const [oldest, old] = this.#plans.entries().next().value!;
         this.#plans.delete(oldest);
-        old.then((x) => x.dispose(), () => {});
+        old.then((x) => this.#retire(x), () => {});
       }
     }
     this.#lastKey = key;
@@ -137,13 +140,28 @@ export class GpuSession {
     for (const o of [...fetch, ...keep]) if (baked.has(o) && host[o]) direct[o] = host[o]!;
     // An output that is a fed input or a folded constant has no buffer of the plan's: it comes back on the host.
     const keepable = (o: string) => !direct[o] && !(o in plan.graph.initializers) && !(o in host) && !(o in gpu);
-    const r = await plan.execute(
-      planHost,
-      gpu,
-      [...fetch, ...keep.filter((o) => !keepable(o))].filter((o) => !direct[o]),
-      keep.filter(keepable),
-    );
-    return { host: { ...direct, ...r.host }, gpu: r.gpu };
+    this.#inflight.set(plan, (this.#inflight.get(plan) ?? 0) + 1);
+    try {
+      const r = await plan.execute(
+        planHost,
+        gpu,
+        [...fetch, ...keep.filter((o) => !keepable(o))].filter((o) => !direct[o]),
+        keep.filter(keepable),
+      );
+      return { host: { ...direct, ...r.host }, gpu: r.gpu };
+    } finally {
+      const left = this.#inflight.get(plan)! - 1;
+      if (left) this.#inflight.set(plan, left);
+      else {
+        this.#inflight.delete(plan);
+        if (this.#retired.delete(plan)) plan.dispose();
+      }
+    }
+  }
+
+  #retire(plan: GpuGraphPlan): void {
+    if (this.#inflight.has(plan)) this.#retired.add(plan);
+    else plan.dispose();
   }
 
   /** The plan of the last run (or the load-time plan): dispatches, arena vs. lower bound, weights, pipelines. */
@@ -165,7 +183,7 @@ export class GpuSession {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const p of this.#plans.values()) p.then((x) => x.dispose(), () => {});
+    for (const p of this.#plans.values()) p.then((x) => this.#retire(x), () => {});
     this.#plans.clear();
     this.#weights.dispose();
   }
