@@ -79,7 +79,17 @@ async function main(argv: string[]): Promise<number> {
       `(${r.optimizations.nodesBefore} before; ${r.optimizations.folded} folded, ${r.optimizations.convBn} Conv+BN fused), weights ${(r.weightBytes / 1024).toFixed(1)} KiB`);
     for (const m of session.inputMetadata) console.log(`  input  ${m.name}: ${m.type}[${m.shape.join(', ')}]`);
     for (const m of session.outputMetadata) console.log(`  output ${m.name}: ${m.type}[${m.shape.join(', ')}]`);
-    for (const n of r.nodes) console.log(`  ${n.backend.padEnd(6)} ${n.op.padEnd(22)} ${n.name}  -> ${n.outputs.map((o) => `${o.dtype}[${o.shape?.join(',') ?? '?'}]`).join(', ')}`);
+    for (const n of r.nodes) {
+      const kernels = n.kernels ? `  [${n.kernels.join(' ')}]` : '';
+      console.log(`  ${n.backend.padEnd(6)} ${n.op.padEnd(22)} ${n.name}  -> ${n.outputs.map((o) => `${o.dtype}[${o.shape?.join(',') ?? '?'}]`).join(', ')}${kernels}`);
+    }
+    if (r.gpu) {
+      const g = r.gpu;
+      const mib = (b: number) => (b < 2 ** 20 ? `${(b / 1024).toFixed(1)} KiB` : `${(b / 2 ** 20).toFixed(2)} MiB`);
+      console.log(`webgpu plan for ${g.signature}: ${g.dispatches} dispatches, ${g.pipelines} pipelines; activations ${mib(g.activationBytes)} ` +
+        `(liveness lower bound ${mib(g.activationLowerBound)}); needs ${Object.entries(g.requiredLimits).map(([k, v]) => `${k} >= ${v}`).join(', ')}` +
+        `${g.features.length ? `, features ${g.features.join(', ')}` : ''}; adapter ${g.adapter.vendor} ${g.adapter.architecture}${g.adapter.f16 ? ' (shader-f16)' : ''}`);
+    }
     return 0;
   }
   const feeds: Record<string, Tensor> = {};
