@@ -105,7 +105,7 @@ export class FineTuner {
       headWeights = [head.weight, ...(head.bias ? [head.bias] : [])];
     }
     checkTrainFrom(graph, trainFrom!);
-    const split = splitGraph(graph, trainFrom!);
+    const split = excludeConstants(splitGraph(graph, trainFrom!), graph, internals.modelConstants, headWeights);
     if (!split.tail.outputs.some((o) => o.name === output)) {
       throw new InvalidArgumentError(`The output '${output}' does not depend on anything after trainFrom '${trainFrom}'; nothing there could train it.`, { trainFrom, output });
     }
@@ -353,4 +353,20 @@ export class FineTuner {
 function positive(v: number, what: string): number {
   if (!Number.isSafeInteger(v) || v < 1) throw new InvalidArgumentError(`${what} must be a positive integer, got ${v}.`);
   return v;
+}
+
+/**
+ * Only weights train: an initializer that is a constant of the model (a Constant node's value, a bound or epsilon an
+ * op adapter added) or a single number (a threshold, scale or exponent; the new head is always trained) stays frozen,
+ * so training never changes what the model computes beyond its weights.
+ */
+function excludeConstants(split: SplitResult, graph: Graph, constants: ReadonlySet<string>, keep: readonly string[]): SplitResult {
+  const why = (w: string) =>
+    keep.includes(w) ? undefined
+    : constants.has(w) ? 'a constant of the model (a Constant node or an operator parameter), not a weight'
+    : graph.initializers[w]!.data.length === 1 ? 'a single number (a threshold, scale or exponent), not a weight'
+    : undefined;
+  const out = split.trainable.filter((w) => why(w));
+  if (!out.length) return split;
+  return { ...split, trainable: split.trainable.filter((w) => !why(w)), frozen: [...split.frozen, ...out.map((name) => ({ name, reason: why(name)! }))] };
 }

@@ -14,6 +14,8 @@ export interface SessionInternals {
    * OptimizeOptions.forTraining), made on first use. Treat as read-only.
    */
   trainingGraph(): Graph;
+  /** Initializers that are constants of the model, not weights (ImportedModel.constants): never trained. */
+  modelConstants: ReadonlySet<string>;
   opset: number;
   backend: 'cpu' | 'webgpu';
   maxElements: number;

@@ -149,6 +149,7 @@ export class InferenceSession {
       backend,
       maxElements,
       gpu: async () => this.#res ?? gpuResourcesNow(),
+      modelConstants: new Set(model.constants),
       trainingGraph: () => (trainingGraph ??= optimize(model.graph, maxElements, { forTraining: true }).graph),
       released: () => this.#released,
     });

@@ -25,6 +25,12 @@ export interface ImportedModel {
   opsets: Record<string, number>;
   producer: string;
   metadata: Record<string, string>;
+  /**
+   * Initializers that are not weights of the file: Constant nodes' values and the constants op adapters add (a Clip
+   * bound, an epsilon, a Reshape target). Fine-tuning never trains them; a weight is what the file lists as an
+   * initializer.
+   */
+  constants: string[];
 }
 
 function decodeModel(bytes: Uint8Array): PModel {
@@ -81,7 +87,9 @@ async function importModel(bytes: Uint8Array, opts: ImportOptions): Promise<Impo
   const graph = decodeGraph(g, { tensor, sparse: (s) => densify(s, tensor, maxElements) });
 
   // 3. Constant nodes become initializers; every other node is rewritten into IR form.
-  const sorted = validateAndSort(adaptNodes(graph, opset, declaredTypes(m)));
+  const adapted = adaptNodes(graph, opset, declaredTypes(m));
+  const constants = Object.keys(adapted.initializers).filter((k) => !(k in graph.initializers));
+  const sorted = validateAndSort(adapted);
   const inferred = inferShapes(sorted);
   const untyped = new Set((g.output ?? []).filter((v) => !v.type).map((v) => v.name));
   inferred.outputs = inferred.outputs.map((o) => {
@@ -97,6 +105,7 @@ async function importModel(bytes: Uint8Array, opts: ImportOptions): Promise<Impo
     opsets,
     producer: [m.producerName, m.producerVersion].filter(Boolean).join(' '),
     metadata: Object.fromEntries((m.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? ''])),
+    constants,
   };
 }
 

@@ -79,6 +79,24 @@ describe('gradients of activations', () => {
     });
   }
 
+  it('Clip (ReLU6 and one-sided bounds): dY inside [min, max], 0 outside; the bounds get none', () => {
+    // Values kept away from the bounds so central differences do not straddle a kink.
+    const x = tensorFromNumbers('float32', [2, 4], [-2.5, -0.7, 0.4, 1.9, 3.3, 5.2, 6.8, 9.1]);
+    const lo = tensorFromNumbers('float32', [], [0]);
+    const hi = tensorFromNumbers('float32', [], [6]);
+    checkGradients({ params: { x }, consts: { lo, hi }, nodes: [n('Clip', ['x', 'lo', 'hi'], ['y'])], output: 'y' });
+    checkGradients({ params: { x }, consts: { lo }, nodes: [n('Clip', ['x', 'lo'], ['y'])], output: 'y' });
+    checkGradients({ params: { x }, consts: { hi }, nodes: [n('Clip', ['x', '', 'hi'], ['y'])], output: 'y' });
+    const res = checkGradients({
+      params: { x },
+      consts: { lo, hi },
+      nodes: [n('Clip', ['x', 'lo', 'hi'], ['y']), n('ReduceSum', ['y'], ['s'], { keepdims: { type: 'int', value: 0 } })],
+      output: 's',
+      lossIsOutput: true,
+    });
+    expect(Array.from(res.analytic.x!)).toEqual([0, 0, 1, 1, 1, 1, 0, 0]);
+  });
+
   it('Relu keeps only its output for the backward pass', () => {
     const res = checkGradients({ inputs: { x: [[2, 3], awayFrom0(rng, [2, 3])] }, nodes: [n('Relu', ['x'], ['h']), n('Tanh', ['h'], ['y'])], output: 'y' });
     expect(res.graphs.saved.sort()).toEqual(['h', 'y']);

@@ -95,7 +95,7 @@ describe('training op schemas', () => {
 describe('gradient rule coverage', () => {
   it('every rule is exercised by a finite-difference test in tests/train (update this list with new rules)', () => {
     const checked = [
-      'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Gelu', 'Softmax', 'LogSoftmax',
+      'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Gelu', 'Softmax', 'LogSoftmax',
       'MatMul', 'Gemm', 'Conv', 'BatchNormalization', 'LayerNormalization', 'GlobalAveragePool', 'AveragePool', 'MaxPool',
       'Flatten', 'Reshape', 'Squeeze', 'Unsqueeze', 'Identity', 'Transpose', 'Concat', 'Dropout', 'ReduceSum', 'ReduceMean',
       'SeededDropout', 'CrossEntropyLoss', 'BCEWithLogitsLoss',

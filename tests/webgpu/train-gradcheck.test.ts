@@ -72,6 +72,11 @@ describe('gradients on WebGPU against finite differences', () => {
       await gpuGradCheck({ params: { x: awayFrom0(rng, [2, 3, 5], 0.05, 2) }, nodes: [n('Gelu', ['x'], ['y'], { approximate: str(approximate) })], output: 'y' });
     }
   });
+  it('Clip (ReLU6): comparison, And and Where kernels', async () => {
+    const x = tensorFromNumbers('float32', [2, 4], [-2.5, -0.7, 0.4, 1.9, 3.3, 5.2, 6.8, 9.1]);
+    const consts = { lo: tensorFromNumbers('float32', [], [0]), hi: tensorFromNumbers('float32', [], [6]) };
+    await gpuGradCheck({ params: { x }, consts, nodes: [n('Clip', ['x', 'lo', 'hi'], ['y'])], output: 'y' });
+  });
   it('Softmax and LogSoftmax (SoftmaxGrad)', async () => {
     await gpuGradCheck({ params: { x: r([3, 7], -2, 2) }, nodes: [n('Softmax', ['x'], ['y'], { axis: int(1) })], output: 'y' });
     await gpuGradCheck({ params: { x: r([4, 3], -2, 2) }, nodes: [n('LogSoftmax', ['x'], ['y'], { axis: int(0) })], output: 'y' });

@@ -76,8 +76,29 @@ function softmaxRule(log: boolean): GradRule {
   };
 }
 
+/**
+ * Clip-13 (ReLU6 is Clip(x, 0, 6)): dX = dY where min <= x <= max, else 0 — PyTorch's clamp backward, which passes
+ * the gradient at the bounds themselves. min and max (omitted = unbounded) get no gradient: they are thresholds.
+ */
+const clip: GradRule = {
+  differentiable: [0],
+  saves: { inputs: [0, 1, 2] },
+  backward(ctx) {
+    const x = ctx.input(0);
+    let inside: string | undefined;
+    if (ctx.hasInput(1)) inside = ctx.emit('GreaterOrEqual', [x, ctx.input(1)])[0]!;
+    if (ctx.hasInput(2)) {
+      const below = ctx.emit('LessOrEqual', [x, ctx.input(2)])[0]!;
+      inside = inside ? ctx.emit('And', [inside, below])[0]! : below;
+    }
+    if (!inside) return [ctx.dy()!];
+    return [ctx.emit('Where', [inside, ctx.dy()!, ctx.scalar(0, ctx.inputDType(0))])[0]!];
+  },
+};
+
 export const rules: Record<string, GradRule> = {
   Relu: relu,
+  Clip: clip,
   LeakyRelu: leakyRelu,
   Sigmoid: sigmoid,
   Tanh: tanh,
