@@ -16,6 +16,17 @@ const opt = (name, dflt) => {
 };
 const resultsPath = opt('--results', join(ROOT, 'tests', '.results', 'conformance-cpu.json'));
 const outPath = opt('--out', join(ROOT, 'docs', 'ops.md'));
+// The WebGPU run of the cases the CPU passes (tests/webgpu/conformance.test.ts), when present.
+const gpuPath = opt('--gpu-results', join(ROOT, 'tests', '.results', 'conformance-webgpu.json'));
+const gpu = existsSync(gpuPath) ? JSON.parse(readFileSync(gpuPath, 'utf8')) : undefined;
+const gpuPerOp = new Map();
+for (const c of gpu?.cases ?? []) {
+  for (const op of c.ops) {
+    if (!gpuPerOp.has(op)) gpuPerOp.set(op, { passed: 0, total: 0 });
+    gpuPerOp.get(op).total++;
+    if (c.status === 'passed') gpuPerOp.get(op).passed++;
+  }
+}
 
 if (!existsSync(resultsPath)) {
   console.error(`gen-ops-doc: ${relative(ROOT, resultsPath)} not found. Run the conformance suite first: npx vitest run tests/conformance`);
@@ -82,14 +93,26 @@ lines.push('|---|---:|---:|---:|---:|---:|');
 for (const [group, g] of Object.entries(results.groups)) {
   lines.push(`| ${group} | ${g.passed} | ${g.knownFailures} | ${g.failed} | ${g.unsupported} | ${g.total} |`);
 }
+if (gpu) {
+  const n = (st) => gpu.cases.filter((c) => c.status === st).length;
+  lines.push('');
+  lines.push(
+    `WebGPU (tests/webgpu/conformance.test.ts, SwiftShader when there is no GPU): of the ${gpu.cases.length} node cases the CPU ` +
+      `backend passes, ${n('passed')} pass on WebGPU, ${n('failed')} fail, ${n('known-failure')} are known failures and ${n('unsupported')} ` +
+      'need a type or mode WebGPU has no form for (float64, bfloat16 and string tensors, 3-D windows, training-mode outputs); ' +
+      'such a model fails to load on WebGPU with `UnsupportedOpError` naming the node.',
+  );
+}
 lines.push('');
 lines.push('## Operators');
 lines.push('');
-lines.push('| Operator | Opsets | Cases passed | Known failures | Failed | Unsupported |');
-lines.push('|---|---|---:|---:|---:|---:|');
+lines.push(`| Operator | Opsets | Cases passed | Known failures | Failed | Unsupported |${gpu ? ' WebGPU: node cases passed / passed on CPU |' : ''}`);
+lines.push(`|---|---|---:|---:|---:|---:|${gpu ? '---:|' : ''}`);
 for (const op of [...supported.keys()].sort()) {
   const c = counts(op);
-  lines.push(`| ${op} | ${formatRanges(supported.get(op))} | ${c.passed} | ${c['known-failure']} | ${c.failed} | ${c.unsupported} |`);
+  const g = gpuPerOp.get(op);
+  const gcol = gpu ? ` ${g ? `${g.passed} / ${g.total}` : '-'} |` : '';
+  lines.push(`| ${op} | ${formatRanges(supported.get(op))} | ${c.passed} | ${c['known-failure']} | ${c.failed} | ${c.unsupported} |${gcol}`);
 }
 lines.push('');
 lines.push('"Unsupported" cases of a supported operator use another operator, an opset outside the listed range, or ');

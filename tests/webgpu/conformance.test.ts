@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GpuGraphPlan, type GpuResources } from '../../runtime/backends/webgpu/executor.js';
@@ -81,6 +81,12 @@ describe('ONNX conformance (webgpu)', () => {
     const count = (s: CaseResult['status']) => [...results.values()].filter((r) => r.status === s).length;
     if (process.env.EDGEKIT_LIST_UNSUPPORTED) for (const r of results.values()) if (r.status === 'unsupported') console.info(`${r.id}: ${r.message}`);
     console.info(`conformance webgpu node: ${count('passed')} passed, ${count('unsupported')} unsupported, ${count('failed')} failed of ${candidates.length} CPU-passing cases`);
+    // For docs/ops.md (scripts/gen-ops-doc.mjs): per case, its ops and status on WebGPU. Written only for a whole run.
+    if (results.size === candidates.length) {
+      mkdirSync('tests/.results', { recursive: true });
+      const cases = candidates.map((c) => ({ id: c.id, ops: c.ops, status: known[c.id] ? 'known-failure' : results.get(c.id)!.status, message: results.get(c.id)!.message }));
+      writeFileSync('tests/.results/conformance-webgpu.json', JSON.stringify({ backend: 'webgpu', cases }, null, 1));
+    }
     if (process.env.EDGEKIT_UPDATE_GPU_EXPECTED_PASS) {
       const pass = [...results.values()].filter((r) => r.status === 'passed').map((r) => r.id).sort();
       writeFileSync(EXPECTED_FILE, `# ONNX node conformance cases that must pass on the WebGPU backend (tests/webgpu/conformance.test.ts).\n# Regenerate: EDGEKIT_UPDATE_GPU_EXPECTED_PASS=1 npx vitest run tests/webgpu/conformance.test.ts\n${pass.join('\n')}\n`);
