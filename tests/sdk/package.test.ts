@@ -59,6 +59,23 @@ describe('the built package', () => {
     expect(demo).toMatch(/accuracy 99\.72% \(359\/360\)/);
   });
 
+  it('the transfer-learning demo fine-tunes a new head on CPU and WebGPU alike, and its exported ONNX reloads', () => {
+    const env = { ...process.env };
+    if (env.EDGEKIT_GPU !== 'hardware' && !env.VK_ICD_FILENAMES) env.VK_ICD_FILENAMES = '/usr/lib/chromium/vk_swiftshader_icd.json';
+    const accuracies = (backend: string) => {
+      const text = execFileSync(process.execPath, ['demos/node-transfer/finetune.mjs', '--backend', backend], { cwd: root, encoding: 'utf8', env });
+      expect(text).toMatch(new RegExp(`backend ${backend}`));
+      const trained = /held-out accuracy ([\d.]+)%; PyTorch/.exec(text)?.[1];
+      const reloaded = /exported model reloaded: held-out accuracy ([\d.]+)%/.exec(text)?.[1];
+      expect(trained, text).toBeDefined();
+      expect(reloaded).toBe(trained);
+      return Number(trained);
+    };
+    const cpu = accuracies('cpu');
+    expect(cpu).toBeGreaterThan(85); // a real transfer: digits 5-9 from features learned on 0-4 (PyTorch's run: 90.6 %)
+    expect(Math.abs(accuracies('webgpu') - cpu)).toBeLessThanOrEqual(1);
+  }, 120_000);
+
   it('the CLI inspects and runs a model', () => {
     const cli = join(root, 'dist/node/cli.js');
     const inspect = execFileSync(process.execPath, [cli, 'inspect', model], { encoding: 'utf8' });
