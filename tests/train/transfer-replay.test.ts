@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { importOnnx } from '../../importers/onnx/index.js';
 import { runGraphCpu } from '../../runtime/backends/cpu/executor.js';
-import { tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
+import { tensorFromNumbers, tensorToNumbers } from '../../runtime/ir/tensor.js';
 import { adam } from '../../runtime/train/optimizers.js';
 import { createTrainingProgram } from '../../runtime/train/program.js';
 import { splitGraph } from '../../runtime/train/split.js';
 import { CpuTrainer } from '../../runtime/train/trainer-cpu.js';
 import { checkGradients } from './grad-check.js';
+import { f32File, fixtureUrl, labelsFile, meta, rows } from './transfer-fixture.js';
 
 /**
  * A real model, replayed against PyTorch: the digits04 CNN fixture (Conv/BatchNorm/Relu/MaxPool trunk, Linear
@@ -15,20 +16,6 @@ import { checkGradients } from './grad-check.js';
  * 64 -> 5 head is trained for 60 Adam steps on the exact batches PyTorch used (tests/fixtures/transfer, recorded by
  * scripts/fixtures/make_fixtures.py). Losses and final weights must follow PyTorch's.
  */
-const dir = new URL('../fixtures/transfer/', import.meta.url);
-const meta = JSON.parse(readFileSync(new URL('head-training.json', dir), 'utf8'));
-const f32File = (name: string, shape: number[]) => {
-  const b = readFileSync(new URL(name, dir));
-  return tensorFromNumbers('float32', shape, new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4));
-};
-const labelsFile = (name: string) => Array.from(readFileSync(new URL(name, dir)));
-const rows = (t: HostTensor, idx: number[]) => {
-  const w = t.shape[1]!;
-  const src = t.data as Float32Array;
-  const out = new Float32Array(idx.length * w);
-  idx.forEach((r, k) => out.set(src.subarray(r * w, (r + 1) * w), k * w));
-  return tensorFromNumbers('float32', [idx.length, w], out);
-};
 
 describe('fine-tuning the head of the digits CNN, replayed against PyTorch', () => {
   const nTrain: number = meta.data.train_size;
@@ -39,7 +26,7 @@ describe('fine-tuning the head of the digits CNN, replayed against PyTorch', () 
   const heldLabels = labelsFile('heldout-labels.u8');
 
   it('splits at the head node, and the frozen trunk computes PyTorch features', async () => {
-    const { graph } = await importOnnx(new Uint8Array(readFileSync(new URL(meta.trunk.file, dir))));
+    const { graph } = await importOnnx(new Uint8Array(readFileSync(fixtureUrl(meta.trunk.file))));
     const split = splitGraph(graph, meta.trunk.head_node);
     expect(split.trainable.sort()).toEqual(['fc.bias', 'fc.weight']);
     expect(split.tail.inputs.map((i) => i.name)).toEqual([meta.trunk.feature_value]);
@@ -54,7 +41,7 @@ describe('fine-tuning the head of the digits CNN, replayed against PyTorch', () 
   });
 
   it('trains the head like PyTorch: 60 Adam steps, same losses and weights', async () => {
-    const { graph } = await importOnnx(new Uint8Array(readFileSync(new URL(meta.trunk.file, dir))));
+    const { graph } = await importOnnx(new Uint8Array(readFileSync(fixtureUrl(meta.trunk.file))));
     const split = splitGraph(graph, meta.trunk.head_node);
     // The new head for the new classes, initialized as PyTorch initialized it.
     split.tail.initializers['fc.weight'] = tensorFromNumbers('float32', [5, 64], (meta.initial.weight as number[][]).flat());
@@ -90,7 +77,7 @@ describe('fine-tuning the head of the digits CNN, replayed against PyTorch', () 
   });
 
   it('differentiates a deeper tail of the imported model (Conv, BatchNorm, Relu, MaxPool, Flatten, Gemm) correctly', async () => {
-    const { graph } = await importOnnx(new Uint8Array(readFileSync(new URL(meta.trunk.file, dir))));
+    const { graph } = await importOnnx(new Uint8Array(readFileSync(fixtureUrl(meta.trunk.file))));
     const convs = graph.nodes.filter((k) => k.op === 'Conv');
     expect(convs).toHaveLength(2);
     const split = splitGraph(graph, convs[1]!.name);

@@ -3,12 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importOnnx } from '../../importers/onnx/index.js';
 import type { GpuResources } from '../../runtime/backends/webgpu/executor.js';
 import { GpuTrainer } from '../../runtime/backends/webgpu/trainer.js';
-import { tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
+import { tensorFromNumbers, tensorToNumbers } from '../../runtime/ir/tensor.js';
 import { adam } from '../../runtime/train/optimizers.js';
 import { createTrainingProgram } from '../../runtime/train/program.js';
 import { splitGraph } from '../../runtime/train/split.js';
 import { CpuTrainer } from '../../runtime/train/trainer-cpu.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
+import { f32File, fixtureUrl, labelsFile, meta, rows } from '../train/transfer-fixture.js';
 
 /**
  * The real transfer-learning replay on WebGPU (the fixture of tests/train/transfer-replay.test.ts): the digits04
@@ -16,20 +17,6 @@ import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
  * must follow PyTorch's loss curve within 1e-3 per step, end within 1 point of its held-out accuracy, and stay close
  * to the CPU reference trainer's weights.
  */
-const dir = new URL('../fixtures/transfer/', import.meta.url);
-const meta = JSON.parse(readFileSync(new URL('head-training.json', dir), 'utf8'));
-const f32File = (name: string, shape: number[]) => {
-  const b = readFileSync(new URL(name, dir));
-  return tensorFromNumbers('float32', shape, new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4));
-};
-const labelsFile = (name: string) => Array.from(readFileSync(new URL(name, dir)));
-const rows = (t: HostTensor, idx: number[]) => {
-  const w = t.shape[1]!;
-  const src = t.data as Float32Array;
-  const out = new Float32Array(idx.length * w);
-  idx.forEach((r, k) => out.set(src.subarray(r * w, (r + 1) * w), k * w));
-  return tensorFromNumbers('float32', [idx.length, w], out);
-};
 
 let res: GpuResources;
 const trainers: GpuTrainer[] = [];
@@ -40,7 +27,7 @@ beforeAll(async () => {
 afterAll(() => trainers.forEach((t) => t.dispose()));
 
 async function headProgram() {
-  const { graph } = await importOnnx(new Uint8Array(readFileSync(new URL(meta.trunk.file, dir))));
+  const { graph } = await importOnnx(new Uint8Array(readFileSync(fixtureUrl(meta.trunk.file))));
   const split = splitGraph(graph, meta.trunk.head_node);
   split.tail.initializers['fc.weight'] = tensorFromNumbers('float32', [5, 64], (meta.initial.weight as number[][]).flat());
   split.tail.initializers['fc.bias'] = tensorFromNumbers('float32', [5], meta.initial.bias);
