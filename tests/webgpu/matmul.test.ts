@@ -23,6 +23,9 @@ describe('MatMul vs the CPU reference', () => {
     [[3, 33], [33, 9]],
     [[70, 33], [33, 65]], // big tiles with ragged edges
     [[128, 40], [40, 64]],
+    [[70, 33], [33, 131]], // wide: 64x128 tiles (4x8 per invocation), ragged on both sides
+    [[20, 17], [17, 150]], // middle case, 2x4 per invocation
+    [[9, 17], [17, 70]], // middle case with M <= 16, 1x4 per invocation
     [[2, 3, 4, 5], [5, 6]], // batched, B broadcast
     [[2, 1, 4, 5], [3, 5, 6]], // both batch dims broadcast
     [[7], [7, 3]], // 1-D A
