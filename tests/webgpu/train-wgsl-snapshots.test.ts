@@ -2,29 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { GPU_TRAIN_KERNELS } from '../../runtime/backends/webgpu/kernels/train/index.js';
 import { optimizerPrograms } from '../../runtime/backends/webgpu/optimizer.js';
 import { generateSource } from '../../runtime/backends/webgpu/pipeline-cache.js';
-import { fullKey, type GpuTensorInfo, type KernelEnv } from '../../runtime/backends/webgpu/program.js';
+import { fullKey, type GpuTensorInfo } from '../../runtime/backends/webgpu/program.js';
 import { storageFor } from '../../runtime/backends/webgpu/storage.js';
 import type { DType } from '../../runtime/ir/dtype.js';
 import type { Attr, Node } from '../../runtime/ir/graph.js';
 import { tensorFromNumbers } from '../../runtime/ir/tensor.js';
 import { adam, adamw, rmsprop, sgd } from '../../runtime/train/optimizers.js';
 import { TRAIN_DOMAIN, TRAIN_SCHEMAS } from '../../runtime/train/ops/index.js';
+import { SNAPSHOT_ENV } from '../helpers/snapshot-env.js';
 import { attr } from '../helpers/ir-builder.js';
 
 /**
  * The generated WGSL of each training kernel key and of the optimizer step's programs, snapshot-tested so a
  * refactor shows its diff (as tests/webgpu/wgsl-snapshots.test.ts does for the inference kernels).
  */
-const ENV: KernelEnv = {
-  f16: false,
-  limits: {
-    maxBufferSize: 2 ** 28, maxStorageBufferBindingSize: 2 ** 27, maxUniformBufferBindingSize: 65536, maxStorageBuffersPerShaderStage: 8,
-    maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256,
-    maxComputeWorkgroupSizeY: 256, maxComputeWorkgroupSizeZ: 64, maxComputeWorkgroupsPerDimension: 65535,
-    minStorageBufferOffsetAlignment: 256, minUniformBufferOffsetAlignment: 256, maxBindGroups: 4,
-  },
-  maxElements: 2 ** 30,
-};
+const ENV = SNAPSHOT_ENV;
 
 type Spec = [DType, number[], number[]?];
 

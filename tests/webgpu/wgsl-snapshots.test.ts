@@ -2,28 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { GPU_KERNELS } from '../../runtime/backends/webgpu/kernels/index.js';
 import { EW_OPS } from '../../runtime/backends/webgpu/kernels/elementwise-ops.js';
 import { generateSource } from '../../runtime/backends/webgpu/pipeline-cache.js';
-import { fullKey, type GpuTensorInfo, type KernelEnv } from '../../runtime/backends/webgpu/program.js';
+import { fullKey, type GpuTensorInfo } from '../../runtime/backends/webgpu/program.js';
 import { storageFor } from '../../runtime/backends/webgpu/storage.js';
 import type { DType } from '../../runtime/ir/dtype.js';
 import type { Node } from '../../runtime/ir/graph.js';
 import { OP_SCHEMAS } from '../../runtime/ir/ops/index.js';
 import { tensorFromNumbers } from '../../runtime/ir/tensor.js';
+import { SNAPSHOT_ENV } from '../helpers/snapshot-env.js';
 import { attr, node } from '../helpers/ir-builder.js';
 
 /**
  * The generated WGSL of each kernel key, snapshot-tested so a refactor shows its diff. Keys, not shapes, decide the
  * source: each case below is one representative shape of a key.
  */
-const ENV: KernelEnv = {
-  f16: false,
-  limits: {
-    maxBufferSize: 2 ** 28, maxStorageBufferBindingSize: 2 ** 27, maxUniformBufferBindingSize: 65536, maxStorageBuffersPerShaderStage: 8,
-    maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256,
-    maxComputeWorkgroupSizeY: 256, maxComputeWorkgroupSizeZ: 64, maxComputeWorkgroupsPerDimension: 65535,
-    minStorageBufferOffsetAlignment: 256, minUniformBufferOffsetAlignment: 256, maxBindGroups: 4,
-  },
-  maxElements: 2 ** 30,
-};
+const ENV = SNAPSHOT_ENV;
 
 type Spec = [DType, number[], number[]?];
 
