@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '../../runtime/errors.js';
 import type { LossSpec } from '../../runtime/train/losses.js';
 import { adam, validateOptimizer, type OptimizerConfig } from '../../runtime/train/optimizers.js';
 import type { LrSchedule } from '../../runtime/train/schedules.js';
+import type { StepReport } from '../../runtime/train/trainer-cpu.js';
 import type { Tensor } from '../tensor.js';
 
 /** The public option and result types of FineTuner (docs/fine-tuning.md), and their validation. */
@@ -88,7 +89,8 @@ export interface FitOptions {
   onProgress?: (event: FitProgress) => void | Promise<void>;
 }
 
-export interface StepProgress {
+/** A step's progress event: the trainer's report of the step (loss, lr, gradient norm, skipped and why) and where it fell. */
+export interface StepProgress extends StepReport {
   type: 'step';
   /** Epoch index within this fit call (0-based), and its batch index. */
   epoch: number;
@@ -96,11 +98,6 @@ export interface StepProgress {
   batches: number;
   /** The tuner's global count of applied optimizer steps after this one. */
   step: number;
-  loss: number;
-  lr: number;
-  gradNorm: number;
-  skipped: boolean;
-  reason?: string;
 }
 
 export interface EpochMetrics {
