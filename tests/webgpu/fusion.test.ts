@@ -91,4 +91,81 @@ describe('GPU epilogue fusion', () => {
       expect(report.dispatches).toBe(2);
     }
   });
+
+  it('folds residual adds into Conv (GEMM, 1x1 and depthwise), Gemm and MatMul, before the activation', async () => {
+    // A resnet-style block (conv -> add(skip) -> relu), a mobilenet-style one (1x1 project -> add(skip), skip first
+    // in the Add), a depthwise conv with a residual, a Gemm and a batched MatMul with residuals.
+    const g = buildGraph({
+      inputs: [['x', 'float32', [2, 6, 7, 5]], ['a', 'float32', [3, 5, 9]], ['a0', 'float32', [5, 9]]],
+      initializers: {
+        w1: randomTensor(rng, 'float32', [6, 6, 3, 3]), b1: randomTensor(rng, 'float32', [6]),
+        w2: randomTensor(rng, 'float32', [6, 6, 1, 1]),
+        w3: randomTensor(rng, 'float32', [6, 1, 3, 3]), b3: randomTensor(rng, 'float32', [6]),
+        wm: randomTensor(rng, 'float32', [9, 4]), skip: randomTensor(rng, 'float32', [3, 5, 4]),
+        wg: randomTensor(rng, 'float32', [4, 9]), bg: randomTensor(rng, 'float32', [4]), sg: randomTensor(rng, 'float32', [5, 4]),
+      },
+      nodes: [
+        node('Conv', ['x', 'w1', 'b1'], ['c1'], { pads: attr([1, 1, 1, 1]) }),
+        node('Add', ['c1', 'x'], ['s1']),
+        node('Relu', ['s1'], ['r1']),
+        node('Conv', ['r1', 'w2'], ['c2']),
+        node('Add', ['r1', 'c2'], ['s2']),
+        node('Conv', ['s2', 'w3', 'b3'], ['c3'], { group: attr(6), pads: attr([1, 1, 1, 1]) }),
+        node('Add', ['c3', 's2'], ['y1']),
+        node('MatMul', ['a', 'wm'], ['m']),
+        node('Add', ['m', 'skip'], ['s4']),
+        node('Tanh', ['s4'], ['y2']),
+        node('Gemm', ['a0', 'wg', 'bg'], ['gm'], { transB: attr(1) }),
+        node('Add', ['gm', 'sg'], ['y3']),
+      ],
+      outputs: ['y1', 'y2', 'y3'],
+    });
+    const fused = fuseForGpu(g);
+    expect(fused.nodes.map((n) => n.op)).toEqual(['Conv', 'Conv', 'Conv', 'MatMul', 'Gemm']);
+    expect(fused.nodes[0]!.inputs).toEqual(['x', 'w1', 'b1', 'x']);
+    expect(fused.nodes[0]!.attrs).toMatchObject({ residual: { value: 1 }, activation: { value: 'Relu' } });
+    expect(fused.nodes[1]!.inputs).toEqual(['r1', 'w2', '', 'r1']);
+    expect(fused.nodes[3]!.inputs).toEqual(['a', 'wm', '', 'skip']);
+    expect(fused.nodes[3]!.attrs).toMatchObject({ residual: { value: 1 }, activation: { value: 'Tanh' } });
+    const feeds = { x: randomTensor(rng, 'float32', [2, 6, 7, 5]), a: randomTensor(rng, 'float32', [3, 5, 9]), a0: randomTensor(rng, 'float32', [5, 9]) };
+    const report = await checkGraphAgainstCpu(res, g, feeds, TOL);
+    expect(report.dispatches).toBe(5);
+  });
+
+  it('fuses only one of two producers that meet in one Add (a resnet downsample block)', async () => {
+    const g = buildGraph({
+      inputs: [['x', 'float32', [1, 4, 6, 6]]],
+      initializers: { w1: randomTensor(rng, 'float32', [8, 4, 3, 3]), w2: randomTensor(rng, 'float32', [8, 4, 1, 1]), b2: randomTensor(rng, 'float32', [8]) },
+      nodes: [
+        node('Conv', ['x', 'w1'], ['main'], { pads: attr([1, 1, 1, 1]), strides: attr([2, 2]) }),
+        node('Conv', ['x', 'w2', 'b2'], ['down'], { strides: attr([2, 2]) }),
+        node('Add', ['main', 'down'], ['s']),
+        node('Relu', ['s'], ['y']),
+      ],
+      outputs: ['y'],
+    });
+    const fused = fuseForGpu(g);
+    expect(fused.nodes.map((n) => n.op)).toEqual(['Conv', 'Conv']);
+    expect(fused.nodes[1]!.inputs).toEqual(['x', 'w1', '', 'down']);
+    const report = await checkGraphAgainstCpu(res, g, { x: randomTensor(rng, 'float32', [1, 4, 6, 6]) }, TOL);
+    expect(report.dispatches).toBe(2);
+  });
+
+  it('leaves broadcasting adds, self adds and adds after an activation unfused', () => {
+    const g = buildGraph({
+      inputs: [['x', 'float32', [1, 4, 5, 5]]],
+      initializers: { w: randomTensor(rng, 'float32', [4, 4, 1, 1]), row: randomTensor(rng, 'float32', [1, 4, 1, 1]) },
+      nodes: [
+        node('Conv', ['x', 'w'], ['c1']),
+        node('Add', ['c1', 'row'], ['s1']), // broadcasts: not a residual
+        node('Conv', ['s1', 'w'], ['c2']),
+        node('Add', ['c2', 'c2'], ['s2']), // c2 twice
+        node('Conv', ['s2', 'w'], ['c3']),
+        node('Relu', ['c3'], ['r3']),
+        node('Add', ['r3', 'x'], ['y']), // the activation comes first: Add(Relu(conv)) is not Relu(conv + x)
+      ],
+      outputs: ['y'],
+    });
+    expect(fuseForGpu(g).nodes.map((n) => n.op)).toEqual(['Conv', 'Add', 'Conv', 'Add', 'Conv', 'Add']);
+  });
 });

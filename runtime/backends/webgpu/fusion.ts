@@ -5,6 +5,7 @@ import { EW_OPS } from './kernels/elementwise-ops.js';
  * Epilogue fusion for the WebGPU plan: rewrites the graph the GPU executes (never the model's IR, which the CPU
  * backend and the exporter keep using) so that
  *   MatMul(A [M, K], B [K, N]) -> Add(bias)            becomes  Gemm(A, B, bias)
+ *   Conv | Gemm | MatMul -> Add(R), R of the same shape becomes  the producer with attribute residual=1, input 3 = R
  *   Conv | ConvTranspose | Gemm | MatMul -> <act>      becomes  the producer with attribute activation=<op>
  * The activation attributes travel prefixed (activation_alpha...; Clip's constant bounds as activation_min/max),
  * which the matrix kernels read through kernels/epilogue.ts. The intermediate value then never exists: one
@@ -70,12 +71,33 @@ function asGemm(g: Graph, mm: Node, add: Node, out: string): Node | undefined {
   return { ...mm, op: 'Gemm', inputs: [a!, b!, bias!], outputs: [...add.outputs], attrs: {} };
 }
 
+const RESIDUAL_PRODUCERS = new Set(['Conv', 'Gemm', 'MatMul']);
+
+/**
+ * `Add(out, R)` (either order) folded into the producer of `out` as a residual: R must have exactly out's shape and
+ * dtype (no broadcasting) and not be `out` itself. Optional inputs before the residual slot are padded with ''.
+ */
+function withResidual(g: Graph, n: Node, add: Node, out: string): Node | undefined {
+  if (!RESIDUAL_PRODUCERS.has(n.op) || n.attrs.residual || add.op !== 'Add' || add.domain !== '' || add.inputs.length !== 2) return undefined;
+  const r = add.inputs[0] === out ? add.inputs[1] : add.inputs[0];
+  if (!r || r === out) return undefined;
+  const vo = g.values[out];
+  const vr = g.values[r];
+  const so = vo?.shape;
+  const sr = vr?.shape;
+  if (!so || !sr || vo.dtype !== vr.dtype || so.length !== sr.length || so.some((d, i) => typeof d !== 'number' || d !== sr[i])) return undefined;
+  if (g.values[add.outputs[0]!]?.dtype !== vo.dtype) return undefined;
+  const inputs = [...n.inputs];
+  while (inputs.length < 3) inputs.push('');
+  return { ...n, inputs: [...inputs.slice(0, 3), r], outputs: [...add.outputs], attrs: { ...n.attrs, residual: { type: 'int', value: 1 } } };
+}
+
 /** The graph the GPU plan runs: fusable chains collapsed. Returns `g` itself when nothing fuses. */
 export function fuseForGpu(g: Graph): Graph {
   const outputs = new Set(g.outputs.map((o) => o.name));
   let nodes = [...g.nodes];
   let changed = false;
-  for (let pass = 0; pass < 2; pass++) {
+  for (let pass = 0; pass < 3; pass++) {
     const uses = readers({ ...g, nodes });
     // The fused node takes the consumer's place: every input of both is computed by then.
     const replace = new Map<Node, Node>();
@@ -85,10 +107,14 @@ export function fuseForGpu(g: Graph): Graph {
       const only = out && !outputs.has(out) ? uses.get(out) : undefined;
       const consumer = only?.length === 1 ? only[0]! : undefined;
       if (!consumer || n.domain !== '' || !PRODUCERS.has(n.op) || !isFloat(g, out!) || n.attrs.activation) continue;
-      // Pass 1 turns MatMul + Add into Gemm; pass 2 folds activations into Conv / Gemm / MatMul.
+      // Add(P1(...), P2(...)): only one producer may absorb the consumer; the other's output stays an input.
+      if (replace.has(consumer)) continue;
+      // Pass 0 turns MatMul + Add(bias) into Gemm; pass 1 folds residual adds, pass 2 activations.
       let fused: Node | undefined;
       if (pass === 0) {
         if (n.op === 'MatMul' && consumer.op === 'Add' && consumer.domain === '') fused = asGemm(g, n, consumer, out!);
+      } else if (pass === 1) {
+        fused = withResidual(g, n, consumer, out!);
       } else {
         const attrs = activationAttrs(g, consumer);
         if (attrs) fused = { ...n, outputs: [...consumer.outputs], attrs: { ...n.attrs, ...attrs } };

@@ -6,7 +6,7 @@ import {
 } from '../program.js';
 import { computeTypeOf } from '../storage.js';
 import type { UniformDecl } from '../wgsl/builder.js';
-import { activationExpr, activationFromNode, activationKey, activationUniforms, activationValues, type Activation } from './epilogue.js';
+import { activationExpr, activationFromNode, activationKey, activationUniforms, activationValues, residualFromNode, RESIDUAL_INPUT, type Activation } from './epilogue.js';
 import { kindOf } from './elementwise.js';
 import { matmulProgram, type MatMulDims, type MatMulExtras } from './matmul.js';
 
@@ -16,7 +16,7 @@ import { matmulProgram, type MatMulDims, type MatMulExtras } from './matmul.js';
  * - depthwise (one input channel per group): a direct kernel, one invocation per output, looping over the window;
  * - everything else (groups, dilations, strides, pads): implicit GEMM per (image, group), M = OC/G output channels,
  *   N = OH*OW positions, K = C/G*KH*KW, with B[k, p] gathered from X on the fly (no im2col buffer).
- * Bias and the fused activation are applied in the epilogue.
+ * Bias, a fused residual add and the fused activation are applied in the epilogue, in that order.
  */
 
 interface ConvGeometry {
@@ -51,7 +51,7 @@ function windowValues(g: ConvGeometry): Record<string, number> {
 }
 
 /** Implicit GEMM (or the plain GEMM of a 1x1 conv). */
-function gemmConv(g: ConvGeometry, x: GpuTensorInfo, wt: GpuTensorInfo, bias: GpuTensorInfo | undefined, y: GpuTensorInfo, act: Activation | undefined): ProgramSpec {
+function gemmConv(g: ConvGeometry, x: GpuTensorInfo, wt: GpuTensorInfo, bias: GpuTensorInfo | undefined, y: GpuTensorInfo, act: Activation | undefined, residual: GpuTensorInfo | undefined): ProgramSpec {
   const cg = g.c / g.group;
   const ocg = g.oc / g.group;
   const pointwise = g.kh === 1 && g.kw === 1 && g.stride.every((s) => s === 1) && g.pad.every((p) => p === 0) && g.group === 1;
@@ -66,7 +66,7 @@ function gemmConv(g: ConvGeometry, x: GpuTensorInfo, wt: GpuTensorInfo, bias: Gp
     aStride: [k, 1],
     bStride: [hw, 1], // X[n] viewed as [C, H*W]: used by the pointwise form only
   };
-  const extras: MatMulExtras = { activation: act, ...(bias ? { c: { info: bias, strideM: 1, strideN: 0 }, beta: 1 } : {}) };
+  const extras: MatMulExtras = { activation: act, residual, ...(bias ? { c: { info: bias, strideM: 1, strideN: 0 }, beta: 1 } : {}) };
   if (!pointwise) {
     extras.bLoader = {
       key: 'im2col',
@@ -93,14 +93,17 @@ fn conv_input(b_base: u32, k: u32, p: u32) -> ${acc} {
 }
 
 /** Depthwise: output channel oc reads input channel oc / multiplier only. */
-function depthwiseConv(g: ConvGeometry, x: GpuTensorInfo, wt: GpuTensorInfo, bias: GpuTensorInfo | undefined, y: GpuTensorInfo, act: Activation | undefined): ProgramSpec {
+function depthwiseConv(g: ConvGeometry, x: GpuTensorInfo, wt: GpuTensorInfo, bias: GpuTensorInfo | undefined, y: GpuTensorInfo, act: Activation | undefined, residual: GpuTensorInfo | undefined): ProgramSpec {
   const WG = 64;
   const total = g.n * g.oc * g.oh * g.ow;
   const acc = 'f32';
   const outT = computeTypeOf(y.storage);
   return {
-    key: `conv-depthwise:${bias ? 'bias' : 'nobias'}:${activationKey(act)}`,
-    bindings: [{ name: 'x', type: x.storage }, { name: 'w', type: wt.storage }, ...(bias ? [{ name: 'bias', type: bias.storage }] : []), { name: 'y', type: y.storage }],
+    key: `conv-depthwise:${bias ? 'bias' : 'nobias'}:${residual ? 'res:' : ''}${activationKey(act)}`,
+    bindings: [
+      { name: 'x', type: x.storage }, { name: 'w', type: wt.storage }, ...(bias ? [{ name: 'bias', type: bias.storage }] : []),
+      ...(residual ? [{ name: 'r', type: residual.storage }] : []), { name: 'y', type: y.storage },
+    ],
     uniforms: [
       { name: 'size', type: 'u32' },
       { name: 'out_shape', type: 'u32', length: 4 },
@@ -126,7 +129,8 @@ function depthwiseConv(g: ConvGeometry, x: GpuTensorInfo, wt: GpuTensorInfo, bia
       if (iw < 0 || iw >= i32(u.in_w)) { continue; }
       sum = sum + ${cv('x', sb.load('x', 'x_base + u32(ih) * u.in_w + u32(iw)'))} * ${cv('w', sb.load('w', '(oc * u.k_h + kh) * u.k_w + kw'))};
     }
-  }
+  }${residual ? `
+  sum = sum + ${cv('r', sb.load('r', 'index'))};` : ''}
   let activated = ${activationExpr(sb, act, 'sum', acc)};
   ${sb.store('y', 'index', outT === acc ? 'activated' : `${outT}(activated)`)}`);
     },
@@ -140,17 +144,20 @@ function depthwiseConv(g: ConvGeometry, x: GpuTensorInfo, wt: GpuTensorInfo, bia
 }
 
 const conv: GpuKernel = {
-  plan(node, [x, wt, bias], [y], env: KernelEnv): KernelPlan {
+  plan(node, inputs, [y], env: KernelEnv): KernelPlan {
+    const [x, wt, bias] = inputs;
+    const residual = residualFromNode(node, inputs, y!);
+    const res = residual ? [{ input: RESIDUAL_INPUT }] : [];
     if (kindOf(x!.dtype) !== 'f') throw new GpuUnsupported(`Conv on ${x!.dtype} has no WebGPU kernel (float only)`);
     const g = geometry(node, x!, wt!, y!);
     const act = activationFromNode(node);
-    const tensors = [{ input: 1 }, { input: 0 }, ...(bias ? [{ input: 2 }] : []), { output: 0 }];
+    const tensors = [{ input: 1 }, { input: 0 }, ...(bias ? [{ input: 2 }] : []), ...res, { output: 0 }];
     if (g.c / g.group === 1 && g.group > 1) {
-      return { calls: [{ program: depthwiseConv(g, x!, wt!, bias, y!, act), tensors: [{ input: 0 }, { input: 1 }, ...(bias ? [{ input: 2 }] : []), { output: 0 }] }] };
+      return { calls: [{ program: depthwiseConv(g, x!, wt!, bias, y!, act, residual), tensors: [{ input: 0 }, { input: 1 }, ...(bias ? [{ input: 2 }] : []), ...res, { output: 0 }] }] };
     }
     if (g.n * g.group > env.limits.maxComputeWorkgroupsPerDimension) throw new GpuUnsupported(`Conv with ${g.n * g.group} (batch x groups) exceeds one dispatch`);
     if (sizeOfShape(y!.shape) === 0) return { calls: [] };
-    return { calls: [{ program: gemmConv(g, x!, wt!, bias, y!, act), tensors }] };
+    return { calls: [{ program: gemmConv(g, x!, wt!, bias, y!, act, residual), tensors }] };
   },
 };
 

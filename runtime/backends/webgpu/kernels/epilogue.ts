@@ -1,4 +1,4 @@
-import { GpuUnsupported, type Uniforms } from '../program.js';
+import { GpuUnsupported, type GpuTensorInfo, type Uniforms } from '../program.js';
 import type { Node } from '../../../ir/graph.js';
 import type { ComputeType } from '../storage.js';
 import type { ShaderBuilder, UniformDecl } from '../wgsl/builder.js';
@@ -44,6 +44,23 @@ export function activationFromNode(node: Node): Activation | undefined {
   const params: Record<string, number> = {};
   for (const [k, f] of Object.entries(def.params ?? {})) params[k] = f(pseudo);
   return { op, variant: def.variant?.(pseudo) ?? '', params };
+}
+
+/**
+ * The fused residual of a matrix kernel: fusion.ts turns `Y = Add(producer(...), R)` into the producer with
+ * attribute residual=1 and R as input RESIDUAL_INPUT (earlier optional inputs padded with ''). R has Y's exact shape.
+ */
+export const RESIDUAL_INPUT = 3;
+
+export function residualFromNode(node: Node, inputs: readonly (GpuTensorInfo | undefined)[], y: GpuTensorInfo): GpuTensorInfo | undefined {
+  const a = node.attrs.residual;
+  if (!a) return undefined;
+  const r = inputs[RESIDUAL_INPUT];
+  if (a.type !== 'int' || !r) throw new GpuUnsupported(`${node.op} attribute 'residual' needs input ${RESIDUAL_INPUT}`);
+  if (r.shape.length !== y.shape.length || r.shape.some((d, i) => d !== y.shape[i])) {
+    throw new GpuUnsupported(`${node.op} residual of shape [${r.shape.join(', ')}] does not match the output [${y.shape.join(', ')}]`);
+  }
+  return r;
 }
 
 /** Cache-key part: the op and variant (never the numbers). */

@@ -5,7 +5,7 @@ import { GpuUnsupported, sizeOfShape, type GpuKernel, type GpuTensorInfo, type K
 import { computeTypeOf, type ComputeType } from '../storage.js';
 import type { BindingDecl, ShaderBuilder, UniformDecl } from '../wgsl/builder.js';
 import { planBroadcast } from './broadcast.js';
-import { activationExpr, activationFromNode, activationKey, activationUniforms, activationValues, type Activation } from './epilogue.js';
+import { activationExpr, activationFromNode, activationKey, activationUniforms, activationValues, residualFromNode, RESIDUAL_INPUT, type Activation } from './epilogue.js';
 import { kindOf } from './elementwise.js';
 
 /**
@@ -65,6 +65,8 @@ export interface MatMulExtras {
   /** C (Gemm) or a fused bias: broadcast over [M, N] with these element strides (0 = broadcast). */
   c?: { info: GpuTensorInfo; strideM: number; strideN: number };
   activation?: Activation;
+  /** A fused residual add (the graph's Add after the product, fusion.ts): a tensor laid out exactly like Y. */
+  residual?: GpuTensorInfo;
   /**
    * Computes B[k, n] instead of reading a stored matrix (Conv's implicit im2col). `define` adds a WGSL function
    * `fn(b_base: u32, k: u32, n: u32) -> <acc type>` and returns its name; it is called only for k < K, n < N.
@@ -93,6 +95,7 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
     { name: 'a', type: a.storage },
     { name: 'b', type: b.storage },
     ...(hasC ? [{ name: 'c', type: extras.c!.info.storage }] : []),
+    ...(extras.residual ? [{ name: 'r', type: extras.residual.storage }] : []),
     { name: 'y', type: y.storage },
   ];
   const uniforms: UniformDecl[] = [
@@ -108,7 +111,7 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
   ];
   const tilingKey = `${t.wx}x${t.wy}:${t.rm}x${t.rn}:k${t.tk}`;
   return {
-    key: `matmul:${tilingKey}:b${rank}:${hasC ? 'c' : 'noc'}:${activationKey(extras.activation)}${loader ? `:${loader.key}` : ''}`,
+    key: `matmul:${tilingKey}:b${rank}:${hasC ? 'c' : 'noc'}:${extras.residual ? 'res:' : ''}${activationKey(extras.activation)}${loader ? `:${loader.key}` : ''}`,
     bindings,
     uniforms,
     workgroupSize: [t.wx, t.wy, 1],
@@ -125,8 +128,9 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
       // Epilogue: alpha, beta * C, activation, store.
       let v = acc === 'f32' ? `${acc}(u.alpha) * acc_value` : 'acc_value';
       if (hasC) v = `${v} + ${acc}(u.beta) * ${cvt('c', sb.load('c', 'c_base + m * u.c_stride_m + n * u.c_stride_n'))}`;
+      if (extras.residual) v = `${v} + ${cvt('r', sb.load('r', 'y_index'))}`;
       const outT = computeTypeOf(y.storage);
-      sb.helper(`fn epilogue(acc_value: ${acc}, c_base: u32, m: u32, n: u32) -> ${outT} {
+      sb.helper(`fn epilogue(acc_value: ${acc}, c_base: u32, m: u32, n: u32, y_index: u32) -> ${outT} {
   let v = ${v};
   let activated = ${activationExpr(sb, extras.activation, 'v', acc)};
   return ${outT === acc ? 'activated' : `${outT}(activated)`};
@@ -138,7 +142,7 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
             `{`,
             `    let m = row0 + lid.y + ${r * t.wy}u;`,
             `    let n = col0 + lid.x + ${c * t.wx}u;`,
-            `    if (m < u.m && n < u.n) { ${sb.store('y', 'y_base + m * u.n + n', `epilogue(acc[${r * t.rn + c}], c_base, m, n)`)} }`,
+            `    if (m < u.m && n < u.n) { ${sb.store('y', 'y_base + m * u.n + n', `epilogue(acc[${r * t.rn + c}], c_base, m, n, y_base + m * u.n + n)`)} }`,
             `  }`,
           );
         }
@@ -211,7 +215,9 @@ function checkBatch(node: Node, batch: number, limit: number): void {
 }
 
 const matmul: GpuKernel = {
-  plan(node, [a, b], [y], env): KernelPlan {
+  plan(node, inputs, [y], env): KernelPlan {
+    const [a, b] = inputs;
+    const residual = residualFromNode(node, inputs, y!);
     checkTypes(node, a!, b!);
     const g = matmulGeometry(inferCtx(node), a!.shape, b!.shape);
     const m = g.m as number;
@@ -222,12 +228,15 @@ const matmul: GpuKernel = {
     const batch = g.batch as number[];
     checkBatch(node, sizeOfShape(batch), env.limits.maxComputeWorkgroupsPerDimension);
     const dims: MatMulDims = { ...matmulBatch(batch, aBatch, bBatch, m * k, k * n), m, n, k, aStride: [k, 1], bStride: [n, 1] };
-    return { calls: [{ program: matmulProgram(a!, b!, y!, dims, { activation: activationFromNode(node) }), tensors: [{ input: 0 }, { input: 1 }, { output: 0 }] }] };
+    const program = matmulProgram(a!, b!, y!, dims, { activation: activationFromNode(node), residual });
+    return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, ...(residual ? [{ input: RESIDUAL_INPUT }] : []), { output: 0 }] }] };
   },
 };
 
 const gemm: GpuKernel = {
-  plan(node, [a, b, c], [y]): KernelPlan {
+  plan(node, inputs, [y]): KernelPlan {
+    const [a, b, c] = inputs;
+    const residual = residualFromNode(node, inputs, y!);
     checkTypes(node, a!, b!);
     if (kindOf(a!.dtype) !== 'f') throw new GpuUnsupported(`Gemm on ${a!.dtype} has no WebGPU kernel (float only)`);
     const { m, k, n } = gemmDims(inferCtx(node), a!.shape, b!.shape) as { m: number; k: number; n: number };
@@ -250,8 +259,9 @@ const gemm: GpuKernel = {
       beta: attrFloat(node, 'beta', 1),
       c: cInfo,
       activation: activationFromNode(node),
+      residual,
     });
-    return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, ...(c ? [{ input: 2 }] : []), { output: 0 }] }] };
+    return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, ...(c ? [{ input: 2 }] : []), ...(residual ? [{ input: RESIDUAL_INPUT }] : []), { output: 0 }] }] };
   },
 };
 
