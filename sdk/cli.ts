@@ -2,6 +2,7 @@
  * `edgekit` command line (Node): inspect a model, or run it on given or seeded-random inputs.
  *   edgekit inspect model.onnx [--backend cpu]
  *   edgekit run model.onnx [--backend cpu] [--input name=file.f32] [--dim sym=value] [--runs N]
+ *   edgekit profile model.onnx [--input ...] [--dim ...] [--runs N]   (WebGPU: GPU time per dispatch and per op)
  */
 import { readFile } from 'node:fs/promises';
 import { EdgeKitError, InferenceSession, Tensor, type Backend } from './node.js';
@@ -9,6 +10,8 @@ import { EdgeKitError, InferenceSession, Tensor, type Backend } from './node.js'
 const USAGE = `usage:
   edgekit inspect <model.onnx> [--backend cpu|webgpu]
   edgekit run <model.onnx> [--backend cpu|webgpu] [--input name=file.bin]... [--dim symbol=value]... [--runs N]
+  edgekit profile <model.onnx> [--input name=file.bin]... [--dim symbol=value]... [--runs N]
+    (WebGPU with timestamp queries: GPU time per dispatch, the median of N profiled runs, and totals per op)
 Raw input files hold the input's dtype little-endian; inputs not given get seeded random values.`;
 
 interface Args { cmd?: string; model?: string; backend: Backend; inputs: Record<string, string>; dims: Record<string, number>; runs: number }
@@ -66,10 +69,11 @@ async function makeInput(session: InferenceSession, i: number, a: Args): Promise
 
 async function main(argv: string[]): Promise<number> {
   const a = parse(argv);
-  if (!a.cmd || a.cmd === 'help' || !a.model || !['inspect', 'run'].includes(a.cmd)) {
+  if (!a.cmd || a.cmd === 'help' || !a.model || !['inspect', 'run', 'profile'].includes(a.cmd)) {
     console.log(USAGE);
     return a.cmd === 'help' ? 0 : 2;
   }
+  if (a.cmd === 'profile') a.backend = 'webgpu';
   const t0 = performance.now();
   const session = await InferenceSession.create(a.model, { backend: a.backend });
   const tLoad = performance.now() - t0;
@@ -94,6 +98,26 @@ async function main(argv: string[]): Promise<number> {
   }
   const feeds: Record<string, Tensor> = {};
   for (let i = 0; i < session.inputNames.length; i++) feeds[session.inputNames[i]!] = await makeInput(session, i, a);
+  if (a.cmd === 'profile') {
+    const runs: Awaited<ReturnType<InferenceSession['profile']>>[] = [];
+    for (let r = 0; r < a.runs; r++) runs.push(await session.profile(feeds));
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+    const rows = runs[0]!.map((d, i) => ({ ...d, ms: median(runs.map((r) => r[i]!.ms)) }));
+    const total = rows.reduce((s, r) => s + r.ms, 0);
+    for (const r of rows) {
+      console.log(`${r.ms.toFixed(3).padStart(9)} ms ${((100 * r.ms) / total).toFixed(1).padStart(5)}%  ${r.op.padEnd(18)} ${r.node}  [${r.workgroups.join('x')}] ${r.kernel}`);
+    }
+    const byOp = new Map<string, { ms: number; n: number }>();
+    for (const r of rows) {
+      const o = byOp.get(r.op) ?? { ms: 0, n: 0 };
+      byOp.set(r.op, { ms: o.ms + r.ms, n: o.n + 1 });
+    }
+    console.log(`\nper op (median of ${a.runs} profiled run${a.runs > 1 ? 's' : ''}, ${rows.length} dispatches, ${total.toFixed(2)} ms GPU in all):`);
+    for (const [op, o] of [...byOp].sort((x, y) => y[1].ms - x[1].ms)) {
+      console.log(`${o.ms.toFixed(2).padStart(10)} ms ${((100 * o.ms) / total).toFixed(1).padStart(5)}%  ${op} x${o.n}`);
+    }
+    return 0;
+  }
   const times: number[] = [];
   let out: Record<string, Tensor> = {};
   for (let r = 0; r < a.runs; r++) {

@@ -91,6 +91,18 @@ export interface SessionReport {
   gpu?: GpuPlanSummary;
 }
 
+/** One GPU dispatch of a profiled run (InferenceSession.profile). */
+export interface DispatchProfile {
+  /** The node it computes (a fused node carries the name of the chain's first node). */
+  node: string;
+  op: string;
+  /** The kernel's cache key: program, tiling, fused epilogue. */
+  kernel: string;
+  workgroups: [number, number, number];
+  /** GPU time of the dispatch, from timestamp queries, in milliseconds. */
+  ms: number;
+}
+
 function chooseBackend(o: SessionOptions): Backend {
   if (o.backend && o.executionProviders) throw new InvalidArgumentError('Pass either backend or executionProviders, not both.');
   if (o.backend) {
@@ -271,6 +283,23 @@ export class InferenceSession {
           }
         : {}),
     };
+  }
+
+  /**
+   * Runs the model once with a GPU timestamp around every dispatch and returns their times in execution order
+   * (webgpu sessions on an adapter with 'timestamp-query'; others get a typed error). Each dispatch runs in its
+   * own compute pass here, so the sum is close to, not equal to, a normal run. Outputs are not returned.
+   */
+  async profile(feeds: Record<string, Tensor>): Promise<DispatchProfile[]> {
+    if (this.#released) throw new SessionReleasedError();
+    if (!this.#gpu) throw new InvalidArgumentError("profile() times GPU dispatches; this session runs on the CPU (create it with { backend: 'webgpu' }).");
+    const host: Record<string, HostTensor> = {};
+    for (const [k, v] of Object.entries(validateFeeds(this.#graph.inputs, feeds))) {
+      if ('onGpu' in v) throw new InvalidArgumentError(`profile() needs CPU tensors; input '${k}' lives on the GPU (await tensor.getData()).`, { input: k });
+      host[k] = v;
+    }
+    const timings = await this.#gpu.profile(host);
+    return timings.map((t) => ({ node: t.node, op: t.op, kernel: t.kernel, workgroups: t.workgroups, ms: t.ns / 1e6 }));
   }
 
   /** Frees the model's memory; later runs throw SessionReleasedError. Idempotent. */

@@ -38,7 +38,10 @@ describe('Conv vs the CPU reference', () => {
       const x = randomTensor(rng, 'float32', xs);
       const w = randomTensor(rng, 'float32', ws);
       const b = withBias ? randomTensor(rng, 'float32', [ws[0]!]) : undefined;
-      await checkAgainstCpu(res, node('Conv', ['x', 'w', ...(b ? ['b'] : [])], ['y'], attrs), b ? [x, w, b] : [x, w], TOL);
+      // The GPU kernels (workgroup tiles) and the CPU-adapter ones (direct where chooseTiling picks it).
+      for (const cpuAdapter of [false, true]) {
+        await checkAgainstCpu(res, node('Conv', ['x', 'w', ...(b ? ['b'] : [])], ['y'], attrs), b ? [x, w, b] : [x, w], TOL, { cpuAdapter });
+      }
     });
   }
 

@@ -12,7 +12,7 @@ export async function checkAgainstCpu(
   node: Node,
   inputs: (HostTensor | undefined)[],
   tol: CloseOptions = { rtol: 1e-5, atol: 1e-6 },
-  opts: { constInputs?: number[] } = {},
+  opts: { constInputs?: number[]; cpuAdapter?: boolean } = {},
 ): Promise<HostTensor[]> {
   const cpu = CPU_KERNELS[node.op];
   if (!cpu) throw new Error(`no CPU kernel for ${node.op}`);
@@ -35,9 +35,10 @@ export async function checkGraphAgainstCpu(
   graph: Graph,
   feeds: Record<string, HostTensor>,
   tol: CloseOptions = { rtol: 1e-5, atol: 1e-6 },
+  opts: { cpuAdapter?: boolean } = {},
 ): Promise<GpuPlanReport> {
   const expected = runGraphCpu(graph, feeds);
-  const plan = await GpuGraphPlan.create(res, graph);
+  const plan = await GpuGraphPlan.create(res, graph, opts);
   try {
     const actual = await plan.run(feeds);
     for (const [name, e] of Object.entries(expected)) {

@@ -128,8 +128,12 @@ describe('GPU epilogue fusion', () => {
     expect(fused.nodes[3]!.inputs).toEqual(['a', 'wm', '', 'skip']);
     expect(fused.nodes[3]!.attrs).toMatchObject({ residual: { value: 1 }, activation: { value: 'Tanh' } });
     const feeds = { x: randomTensor(rng, 'float32', [2, 6, 7, 5]), a: randomTensor(rng, 'float32', [3, 5, 9]), a0: randomTensor(rng, 'float32', [5, 9]) };
-    const report = await checkGraphAgainstCpu(res, g, feeds, TOL);
-    expect(report.dispatches).toBe(5);
+    for (const cpuAdapter of [false, true]) {
+      const report = await checkGraphAgainstCpu(res, g, feeds, TOL, { cpuAdapter });
+      expect(report.dispatches).toBe(5);
+      // Both matrix kernel families carry the residual epilogue.
+      expect(report.pipelines.filter((k) => k.includes(':res:')).some((k) => k.includes(':direct:'))).toBe(cpuAdapter);
+    }
   });
 
   it('fuses only one of two producers that meet in one Add (a resnet downsample block)', async () => {

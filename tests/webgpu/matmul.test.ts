@@ -1,6 +1,7 @@
 import { beforeAll, describe, it } from 'vitest';
 import { CPU_KERNELS } from '../../runtime/backends/cpu/kernels/index.js';
 import { runNodeGpu, type GpuResources } from '../../runtime/backends/webgpu/executor.js';
+import { chooseTiling } from '../../runtime/backends/webgpu/kernels/matmul.js';
 import type { DType } from '../../runtime/ir/dtype.js';
 import { DEFAULT_MAX_ELEMENTS } from '../../runtime/ir/tensor.js';
 import { allClose } from '../helpers/compare.js';
@@ -35,14 +36,28 @@ describe('MatMul vs the CPU reference', () => {
     [[6, 10], [10, 12], 'int32'],
     [[4, 9], [9, 5], 'float16'],
   ];
-  for (const [sa, sb, dtype = 'float32'] of cases) {
-    it(`${dtype} [${sa}] x [${sb}]`, async () => {
-      const rng = new Rng(sa.length * 100 + sb[0]!);
-      const a = randomTensor(rng, dtype, sa);
-      const b = randomTensor(rng, dtype, sb);
-      await checkAgainstCpu(res, node('MatMul', ['a', 'b'], ['y']), [a, b], dtype === 'float16' ? { rtol: 2e-3, atol: 1e-3 } : TOL);
-    });
+  // Each case with the GPU kernels (workgroup tiles) and the CPU-adapter ones (direct, no barriers; chooseTiling).
+  for (const cpuAdapter of [false, true]) {
+    for (const [sa, sb, dtype = 'float32'] of cases) {
+      it(`${dtype} [${sa}] x [${sb}]${cpuAdapter ? ' (CPU-adapter kernels)' : ''}`, async () => {
+        const rng = new Rng(sa.length * 100 + sb[0]!);
+        const a = randomTensor(rng, dtype, sa);
+        const b = randomTensor(rng, dtype, sb);
+        await checkAgainstCpu(res, node('MatMul', ['a', 'b'], ['y']), [a, b], dtype === 'float16' ? { rtol: 2e-3, atol: 1e-3 } : TOL, { cpuAdapter });
+      });
+    }
   }
+});
+
+describe('tiling choice', () => {
+  it('CPU adapters take the direct kernel for small K and skinny products, GPUs keep workgroup tiles', () => {
+    // mobilenet_v2's first expansion (1x1, 16 -> 96 channels on 112x112), a 7x7-map projection, a resnet 3x3.
+    expect(chooseTiling(96, 12544, 16, true).direct).toBe(true);
+    expect(chooseTiling(320, 49, 960, true).direct).toBe(true);
+    expect(chooseTiling(128, 784, 1152, true).direct).toBeFalsy();
+    for (const [m, n, k] of [[96, 12544, 16], [320, 49, 960], [128, 784, 1152]] as const) expect(chooseTiling(m, n, k, false).direct).toBeFalsy();
+    expect(chooseTiling(1, 1000, 1280, true)).toMatchObject({ wx: 64, rm: 1 }); // one row: the row kernel everywhere
+  });
 });
 
 describe('Gemm vs the CPU reference', () => {
@@ -56,7 +71,8 @@ describe('Gemm vs the CPU reference', () => {
           const b = randomTensor(rng, 'float32', transB ? [N, K] : [K, N]);
           const c = cShape && randomTensor(rng, 'float32', cShape);
           const n = node('Gemm', ['a', 'b', ...(c ? ['c'] : [])], ['y'], { transA: attr(transA), transB: attr(transB), alpha: attr(0.75, true), beta: attr(-1.5, true) });
-          await checkAgainstCpu(res, n, c ? [a, b, c] : [a, b], TOL);
+          await checkAgainstCpu(res, n, c ? [a, b, c] : [a, b], TOL, { cpuAdapter: false });
+          await checkAgainstCpu(res, n, c ? [a, b, c] : [a, b], TOL, { cpuAdapter: true });
         });
       }
     }

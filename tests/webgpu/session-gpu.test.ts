@@ -121,6 +121,36 @@ describe('WebGPU session report and memory', () => {
     }
   });
 
+  it('profile() times every dispatch of the plan on the GPU, and is refused where it cannot run', async () => {
+    const s = await InferenceSession.create(digits, { backend: 'webgpu' });
+    const cpu = await InferenceSession.create(digits, { backend: 'cpu' });
+    try {
+      await s.run({ input: batch(4) }); // plans the signature
+      await res.memory.settle();
+      const before = res.memory.stats().leasedBytes;
+      const p = await s.profile({ input: batch(4) });
+      await res.memory.settle();
+      expect(res.memory.stats().leasedBytes).toBe(before); // the query resolve and readback buffers are handed back
+      const r = s.report();
+      expect(r.gpu!.signature).toContain('[4,1,8,8]');
+      expect(p.length).toBe(r.gpu!.dispatches);
+      const planned = new Set(r.nodes.map((n) => n.name));
+      for (const d of p) {
+        expect(planned.has(d.node)).toBe(true);
+        expect(r.nodes.find((n) => n.name === d.node)!.kernels).toContain(d.kernel);
+        expect(d.ms).toBeGreaterThanOrEqual(0);
+        expect(d.workgroups.every((w) => w >= 1)).toBe(true);
+      }
+      expect(p.reduce((t, d) => t + d.ms, 0)).toBeGreaterThan(0);
+      await expect(cpu.profile({ input: batch(1) })).rejects.toThrow(InvalidArgumentError);
+      await expect(s.profile({ input: new Tensor('float32', new Float32Array(3), [3]) })).rejects.toThrow(ShapeError);
+    } finally {
+      await s.release();
+      await cpu.release();
+    }
+    await expect(s.profile({ input: batch(1) })).rejects.toThrow(SessionReleasedError);
+  });
+
   it('1,000 runs leave the live GPU bytes where they were after the first', async () => {
     const s = await InferenceSession.create(digits, { backend: 'webgpu' });
     try {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GPU_KERNELS } from '../../runtime/backends/webgpu/kernels/index.js';
 import { EW_OPS } from '../../runtime/backends/webgpu/kernels/elementwise-ops.js';
 import { generateSource } from '../../runtime/backends/webgpu/pipeline-cache.js';
-import { fullKey, type GpuTensorInfo } from '../../runtime/backends/webgpu/program.js';
+import { fullKey, type GpuTensorInfo, type KernelEnv } from '../../runtime/backends/webgpu/program.js';
 import { storageFor } from '../../runtime/backends/webgpu/storage.js';
 import type { DType } from '../../runtime/ir/dtype.js';
 import type { Node } from '../../runtime/ir/graph.js';
@@ -20,7 +20,7 @@ const ENV = SNAPSHOT_ENV;
 type Spec = [DType, number[], number[]?];
 
 /** The WGSL (by full key) of every program the kernel plans for `n` on inputs of these dtypes and shapes. */
-export function sourcesFor(n: Node, inputs: (Spec | undefined)[]): [string, string][] {
+export function sourcesFor(n: Node, inputs: (Spec | undefined)[], env: KernelEnv = ENV): [string, string][] {
   const infos = inputs.map((s): GpuTensorInfo | undefined =>
     s && { dtype: s[0], shape: s[1], storage: storageFor(s[0], ENV.f16, true), ...(s[2] ? { value: tensorFromNumbers(s[0], s[1], s[2]) } : {}) });
   const outs = OP_SCHEMAS[n.op]!.infer({
@@ -29,14 +29,14 @@ export function sourcesFor(n: Node, inputs: (Spec | undefined)[]): [string, stri
     symbol: (h) => h,
   });
   const outputs = outs.map((o) => ({ dtype: o.dtype, shape: o.shape as number[], storage: storageFor(o.dtype, ENV.f16, false) }));
-  const plan = GPU_KERNELS[n.op]!.plan(n, infos, outputs, ENV);
+  const plan = GPU_KERNELS[n.op]!.plan(n, infos, outputs, env);
   return plan.calls.map((c) => [fullKey(c.program), generateSource(c.program, ENV.f16)]);
 }
 
-function snapshotAll(cases: [string, Node, (Spec | undefined)[]][]): void {
+function snapshotAll(cases: [string, Node, (Spec | undefined)[]][], env: KernelEnv = ENV): void {
   for (const [title, n, inputs] of cases) {
     it(title, () => {
-      for (const [key, src] of sourcesFor(n, inputs)) expect(src).toMatchSnapshot(key);
+      for (const [key, src] of sourcesFor(n, inputs, env)) expect(src).toMatchSnapshot(key);
     });
   }
 }
@@ -78,6 +78,11 @@ describe('matrix WGSL', () => {
     ['Conv 1x1 (GEMM)', node('Conv', ['x', 'w'], ['y']), [['float32', [1, 16, 8, 8]], ['float32', [32, 16, 1, 1]]]],
     ['Conv depthwise + HardSwish', node('Conv', ['x', 'w', 'b'], ['y'], { group: attr(8), pads: attr([1, 1, 1, 1]), ...act('HardSwish') }), [['float32', [1, 8, 9, 9]], ['float32', [8, 1, 3, 3]], ['float32', [8]]]],
   ]);
+  // The CPU-adapter kernels (GpuContext.cpuAdapter): direct, barrier-free products, with a fused residual.
+  snapshotAll([
+    ['Conv 1x1 direct (CPU adapter) + bias + residual + Relu', node('Conv', ['x', 'w', 'b', 'r'], ['y'], { residual: attr(1), ...act('Relu') }), [['float32', [1, 16, 8, 8]], ['float32', [32, 16, 1, 1]], ['float32', [32]], ['float32', [1, 32, 8, 8]]]],
+    ['Conv 3x3 direct (CPU adapter, implicit GEMM)', node('Conv', ['x', 'w'], ['y'], { pads: attr([1, 1, 1, 1]) }), [['float32', [1, 3, 16, 16]], ['float32', [8, 3, 3, 3]]]],
+  ], { ...ENV, cpuAdapter: true });
 });
 
 describe('pool, reduction and normalization WGSL', () => {

@@ -52,13 +52,19 @@ export class GpuContext {
   readonly limits: Readonly<GpuLimits>;
   /** Whether f16 arithmetic and f16 storage arrays are available in WGSL ('shader-f16'). */
   readonly hasF16: boolean;
+  /**
+   * The adapter runs shaders on the CPU (SwiftShader, or the browser's fallback adapter): kernels that suit a CPU
+   * (no workgroup barriers) are chosen where they measured faster there; see kernels/matmul.ts chooseTiling.
+   */
+  readonly cpuAdapter: boolean;
   private lostInfo: { reason: string; message: string } | undefined;
   private readonly lostListeners = new Set<(e: DeviceError) => void>();
   private uncaptured: GPUError | undefined;
 
-  constructor(device: GPUDevice, adapterInfo: GpuContext['adapterInfo']) {
+  constructor(device: GPUDevice, adapterInfo: GpuContext['adapterInfo'], fallbackAdapter = false) {
     this.device = device;
     this.adapterInfo = adapterInfo;
+    this.cpuAdapter = fallbackAdapter || /swiftshader/i.test(`${adapterInfo.architecture} ${adapterInfo.description}`);
     this.features = new Set([...device.features].map(String));
     this.hasF16 = this.features.has('shader-f16');
     const limits = {} as GpuLimits;
@@ -230,7 +236,8 @@ export async function createDevice(opts: DeviceOptions = {}): Promise<GpuContext
     throw new DeviceError('NO_ADAPTER', `The GPU adapter refused to create a device: ${(e as Error)?.message ?? e}`, {}, { cause: e });
   }
   const info = adapter.info ?? ({} as GPUAdapterInfo);
-  const ctx = new GpuContext(device, { vendor: info.vendor ?? '', architecture: info.architecture ?? '', description: info.description ?? '' });
+  const fallback = Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter);
+  const ctx = new GpuContext(device, { vendor: info.vendor ?? '', architecture: info.architecture ?? '', description: info.description ?? '' }, fallback);
   // The device must not outlive its GPU instance and adapter (in Node, Dawn tears the device down when they are
   // garbage-collected): the context keeps them referenced.
   keepAlive.set(ctx, [gpu, adapter]);

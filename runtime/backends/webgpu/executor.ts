@@ -54,11 +54,26 @@ export interface GpuTensorRef {
 }
 
 type Action =
-  | { kind: 'dispatch'; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; workgroups: [number, number, number] }
+  | { kind: 'dispatch'; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; workgroups: [number, number, number]; node: Node; key: string }
   | { kind: 'copy'; src: Range; dst: Range };
+
+/** GPUBufferUsage.QUERY_RESOLVE | COPY_SRC (the numbers: Node has no GPUBufferUsage global). */
+const QUERY_RESOLVE_USAGE = 0x0200 | 0x0004;
+
+/** One dispatch of a profiled run (GpuGraphPlan.profile). */
+export interface GpuDispatchTiming {
+  node: string;
+  op: string;
+  kernel: string;
+  workgroups: [number, number, number];
+  /** GPU time between the dispatch's pass start and end, in nanoseconds. */
+  ns: number;
+}
 
 export interface GpuPlanOptions {
   maxElements?: number;
+  /** Overrides GpuContext.cpuAdapter for kernel choice (tests cover both kernel families on one device). */
+  cpuAdapter?: boolean;
   /** Where initializers live: a store shared by the model's plans uploads each weight once. Default: the plan's own buffers. */
   weights?: GpuWeightStore;
   /** The model's default-domain opset, named in UnsupportedOpError. */
@@ -130,7 +145,7 @@ export class GpuGraphPlan {
     device.pushErrorScope('validation');
     let failure: unknown;
     try {
-      await plan.build(opts.maxElements ?? DEFAULT_MAX_ELEMENTS, opts.opset ?? 0);
+      await plan.build(opts.maxElements ?? DEFAULT_MAX_ELEMENTS, opts.opset ?? 0, opts.cpuAdapter ?? res.ctx.cpuAdapter);
     } catch (e) {
       failure = e;
     }
@@ -159,10 +174,10 @@ export class GpuGraphPlan {
     return { dtype: v.dtype, shape: v.shape, storage: this.storage.get(name)!, value };
   }
 
-  private async build(maxElements: number, opset: number): Promise<void> {
+  private async build(maxElements: number, opset: number, cpuAdapter: boolean): Promise<void> {
     const { ctx, memory, pipelines } = this.res;
     const g = this.graph;
-    const env: KernelEnv = { f16: ctx.hasF16, limits: ctx.limits, maxElements };
+    const env: KernelEnv = { f16: ctx.hasF16, limits: ctx.limits, maxElements, cpuAdapter };
     const unsupported: UnsupportedNode[] = [];
     const readOnly = new Set([...g.inputs.map((i) => i.name), ...Object.keys(g.initializers)].filter((v) => !Object.hasOwn(this.bound, v)));
 
@@ -313,7 +328,7 @@ export class GpuGraphPlan {
       const uSize = packed[i]!.byteLength;
       entries.push({ binding: call.tensors.length, resource: { buffer: uniformLease!.buffer, offset: offsets[i]!, size: uSize } });
       const bindGroup = ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: np.node.name });
-      this.actions.push({ kind: 'dispatch', pipeline, bindGroup, workgroups: run.workgroups });
+      this.actions.push({ kind: 'dispatch', pipeline, bindGroup, workgroups: run.workgroups, node: np.node, key: call.program.key });
     }
   }
 
@@ -377,6 +392,59 @@ export class GpuGraphPlan {
       pass.dispatchWorkgroups(...a.workgroups);
     }
     pass?.end();
+  }
+
+  /**
+   * One profiled run: every dispatch in its own compute pass with GPU timestamps at its start and end (needs the
+   * 'timestamp-query' feature; throws MISSING_FEATURE without it). Returns each dispatch's GPU time in order, with
+   * its node and kernel key. Separate passes cost a little extra, so the sum is near, not equal to, a normal run.
+   */
+  async profile(feeds: Readonly<Record<string, HostTensor>>): Promise<GpuDispatchTiming[]> {
+    if (this.disposed) throw new InternalError('profile() on a disposed GPU plan');
+    const { ctx, memory } = this.res;
+    ctx.check({}, ['timestamp-query']);
+    const dispatches = this.actions.filter((a) => a.kind === 'dispatch');
+    if (!dispatches.length) return [];
+    this.writeInputs(feeds);
+    const count = dispatches.length * 2;
+    let querySet: GPUQuerySet | undefined;
+    let resolve: GpuBufferLease | undefined;
+    try {
+      const timestamps = await ctx.scoped('profiling the model', () => {
+        querySet = ctx.device.createQuerySet({ type: 'timestamp', count });
+        resolve = memory.acquire(count * 8, QUERY_RESOLVE_USAGE, 'edgekit-profile');
+        const encoder = ctx.device.createCommandEncoder();
+        let q = 0;
+        for (const a of this.actions) {
+          if (a.kind === 'copy') {
+            encoder.copyBufferToBuffer(a.src.buffer, a.src.offset, a.dst.buffer, a.dst.offset, a.src.size);
+            continue;
+          }
+          const pass = encoder.beginComputePass({ timestampWrites: { querySet: querySet!, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } });
+          q += 2;
+          pass.setPipeline(a.pipeline);
+          pass.setBindGroup(0, a.bindGroup);
+          pass.dispatchWorkgroups(...a.workgroups);
+          pass.end();
+        }
+        encoder.resolveQuerySet(querySet!, 0, count, resolve!.buffer, 0);
+        const finish = memory.encodeReadback(encoder, resolve!.buffer, 0, count * 8);
+        ctx.device.queue.submit([encoder.finish()]);
+        return finish;
+      });
+      const bytes = await timestamps();
+      const ticks = new BigUint64Array(bytes.buffer, bytes.byteOffset, count);
+      return dispatches.map((a, i) => ({
+        node: a.node.name,
+        op: a.node.op,
+        kernel: a.key,
+        workgroups: [...a.workgroups] as [number, number, number],
+        ns: Number(ticks[2 * i + 1]! - ticks[2 * i]!),
+      }));
+    } finally {
+      querySet?.destroy();
+      if (resolve) memory.release(resolve);
+    }
   }
 
   /** The buffer range a graph value lives in (undefined for folded constants and values no kernel binds). */
@@ -503,7 +571,7 @@ export async function runNodeGpu(
   res: GpuResources,
   node: Node,
   inputs: readonly (HostTensor | undefined)[],
-  opts: { constInputs?: readonly number[]; maxElements?: number } = {},
+  opts: { constInputs?: readonly number[]; maxElements?: number; cpuAdapter?: boolean } = {},
 ): Promise<HostTensor[]> {
   const names = inputs.map((t, i) => (t ? `input_${i}` : ''));
   // An omitted optional output ('') stays omitted: kernels skip work nobody reads.
@@ -527,7 +595,7 @@ export async function runNodeGpu(
   });
   // Training-domain schemas too (runtime/train/infer.ts), so single training ops run here as well.
   const sorted = inferTrainShapes(validateAndSort(g));
-  const plan = await GpuGraphPlan.create(res, sorted, { maxElements: opts.maxElements });
+  const plan = await GpuGraphPlan.create(res, sorted, { maxElements: opts.maxElements, cpuAdapter: opts.cpuAdapter });
   try {
     const out = await plan.run(feeds);
     // Omitted outputs come back as undefined in their positions.

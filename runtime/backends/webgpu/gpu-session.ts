@@ -2,7 +2,7 @@ import { UnsupportedOpError } from '../../errors.js';
 import type { Graph } from '../../ir/graph.js';
 import { specialize } from '../../ir/passes/index.js';
 import { DEFAULT_MAX_ELEMENTS, type HostTensor } from '../../ir/tensor.js';
-import { GpuGraphPlan, type GpuPlanReport, type GpuResources, type GpuTensorRef } from './executor.js';
+import { GpuGraphPlan, type GpuDispatchTiming, type GpuPlanReport, type GpuResources, type GpuTensorRef } from './executor.js';
 import { gpuKernelFor } from './kernels/index.js';
 import type { GpuBufferLease, MemoryStats } from './memory.js';
 import { bindValueInputs, valueInputs, valueKey } from './value-inputs.js';
@@ -149,6 +149,25 @@ export class GpuSession {
         keep.filter(keepable),
       );
       return { host: { ...direct, ...r.host }, gpu: r.gpu };
+    } finally {
+      const left = this.#inflight.get(plan)! - 1;
+      if (left) this.#inflight.set(plan, left);
+      else {
+        this.#inflight.delete(plan);
+        if (this.#retired.delete(plan)) plan.dispose();
+      }
+    }
+  }
+
+  /** One profiled run (GpuGraphPlan.profile) of the plan for these host feeds: GPU time per dispatch. */
+  async profile(feeds: Record<string, HostTensor>): Promise<GpuDispatchTiming[]> {
+    const shapes = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.shape]));
+    const plan = await this.#planFor(shapes, feeds);
+    this.#last = plan;
+    const baked = new Set(this.#valueNames);
+    this.#inflight.set(plan, (this.#inflight.get(plan) ?? 0) + 1);
+    try {
+      return await plan.profile(Object.fromEntries(Object.entries(feeds).filter(([k]) => !baked.has(k))));
     } finally {
       const left = this.#inflight.get(plan)! - 1;
       if (left) this.#inflight.set(plan, left);

@@ -25,6 +25,8 @@ export interface KernelEnv {
   f16: boolean;
   limits: Readonly<GpuLimits>;
   maxElements: number;
+  /** The adapter runs shaders on the CPU (GpuContext.cpuAdapter). */
+  cpuAdapter?: boolean;
 }
 
 export type Uniforms = Record<string, number | readonly number[]>;

@@ -51,7 +51,7 @@ function windowValues(g: ConvGeometry): Record<string, number> {
 }
 
 /** Implicit GEMM (or the plain GEMM of a 1x1 conv). */
-function gemmConv(g: ConvGeometry, x: GpuTensorInfo, wt: GpuTensorInfo, bias: GpuTensorInfo | undefined, y: GpuTensorInfo, act: Activation | undefined, residual: GpuTensorInfo | undefined): ProgramSpec {
+function gemmConv(g: ConvGeometry, x: GpuTensorInfo, wt: GpuTensorInfo, bias: GpuTensorInfo | undefined, y: GpuTensorInfo, act: Activation | undefined, residual: GpuTensorInfo | undefined, cpuAdapter: boolean): ProgramSpec {
   const cg = g.c / g.group;
   const ocg = g.oc / g.group;
   const pointwise = g.kh === 1 && g.kw === 1 && g.stride.every((s) => s === 1) && g.pad.every((p) => p === 0) && g.group === 1;
@@ -89,7 +89,7 @@ fn conv_input(b_base: u32, k: u32, p: u32) -> ${acc} {
       },
     };
   }
-  return matmulProgram(wt, x, y, dims, extras);
+  return matmulProgram(wt, x, y, dims, extras, cpuAdapter);
 }
 
 /** Depthwise: output channel oc reads input channel oc / multiplier only. */
@@ -157,7 +157,7 @@ const conv: GpuKernel = {
     }
     if (g.n * g.group > env.limits.maxComputeWorkgroupsPerDimension) throw new GpuUnsupported(`Conv with ${g.n * g.group} (batch x groups) exceeds one dispatch`);
     if (sizeOfShape(y!.shape) === 0) return { calls: [] };
-    return { calls: [{ program: gemmConv(g, x!, wt!, bias, y!, act, residual), tensors }] };
+    return { calls: [{ program: gemmConv(g, x!, wt!, bias, y!, act, residual, env.cpuAdapter ?? false), tensors }] };
   },
 };
 

@@ -28,6 +28,11 @@ export interface MatMulTiling {
   rn: number;
   /** Depth of a K slice. */
   tk: number;
+  /**
+   * No workgroup memory and no barriers: each invocation reads its RM rows of A and RN columns of B straight from
+   * storage for every k (tk unused).
+   */
+  direct?: boolean;
 }
 
 /**
@@ -36,9 +41,18 @@ export interface MatMulTiling {
  * (one side under 64) computes 2x4 outputs per invocation (1x4 when M <= 16, where a second row would be mostly
  * padding): against 1x2 it cut mobilenet_v2's warm run by about a quarter and resnet18's by a third on SwiftShader
  * (bench notes in the README); to be re-checked on real GPUs, where it means fewer workgroups for small layers.
+ *
+ * On a CPU adapter (SwiftShader) a workgroup barrier is a switch between the workgroup's coroutines, and a tiled
+ * workgroup costs about 2 ms before it multiplies anything; the direct kernel (no workgroup memory, 4x4 outputs per
+ * invocation, 64 invocations) has no such cost but reuses less. Measured per layer with `edgekit profile`
+ * (SwiftShader, 2 cores): direct wins wherever K <= 64 (mobilenet_v2's expansion 1x1 convs 3-14x faster, resnet18's
+ * 7x7 stem 1.4x) and wherever one side is under 64 with K <= 1024 (projections on 7x7 and 14x14 maps, 1.3-3.6x);
+ * tiled keeps the large 3x3 convs (2x faster than direct there: its im2col gathers are shared by 64 rows). GPU
+ * adapters keep the tiled kernels until this is measured on one.
  */
-export function chooseTiling(m: number, n: number): MatMulTiling {
+export function chooseTiling(m: number, n: number, k = Infinity, cpuAdapter = false): MatMulTiling {
   if (m <= 4) return { wx: 64, wy: 1, rm: 1, rn: 1, tk: 32 };
+  if (cpuAdapter && (k <= 64 || ((m < 64 || n < 64) && k <= 1024))) return { wx: 16, wy: 4, rm: 4, rn: 4, tk: 0, direct: true };
   if (m >= 64 && n >= 128) return { wx: 16, wy: 16, rm: 4, rn: 8, tk: 16 };
   if (m >= 64 && n >= 64) return { wx: 16, wy: 16, rm: 4, rn: 4, tk: 16 };
   return { wx: 16, wy: 16, rm: m > 16 ? 2 : 1, rn: 4, tk: 16 };
@@ -80,8 +94,8 @@ export function matmulBatch(batch: number[], aBatch: number[], bBatch: number[],
   return { batchShape: bc.shape, aBatchStrides: bc.strides[0]!.map((s) => s * aSize), bBatchStrides: bc.strides[1]!.map((s) => s * bSize) };
 }
 
-export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorInfo, d: MatMulDims, extras: MatMulExtras = {}): ProgramSpec {
-  const t = chooseTiling(d.m, d.n);
+export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorInfo, d: MatMulDims, extras: MatMulExtras = {}, cpuAdapter = false): ProgramSpec {
+  const t = chooseTiling(d.m, d.n, d.k, cpuAdapter);
   const tm = t.wy * t.rm;
   const tn = t.wx * t.rn;
   const threads = t.wx * t.wy;
@@ -109,7 +123,7 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
     ...(loader?.uniforms ?? []),
     ...activationUniforms(extras.activation),
   ];
-  const tilingKey = `${t.wx}x${t.wy}:${t.rm}x${t.rn}:k${t.tk}`;
+  const tilingKey = `${t.wx}x${t.wy}:${t.rm}x${t.rn}:${t.direct ? 'direct' : `k${t.tk}`}`;
   return {
     key: `matmul:${tilingKey}:b${rank}:${hasC ? 'c' : 'noc'}:${extras.residual ? 'res:' : ''}${activationKey(extras.activation)}${loader ? `:${loader.key}` : ''}`,
     bindings,
@@ -117,15 +131,10 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
     workgroupSize: [t.wx, t.wy, 1],
     source(sb) {
       const cvt = (name: string, v: string) => (sb.scalarType(name) === acc ? v : `${acc}(${v})`);
-      const loadB = loader ? `${loader.define(sb, acc)}(b_base, k, n)` : cvt('b', sb.load('b', 'b_base + k * u.b_stride_k + n * u.b_stride_n'));
-      sb.helper(`var<workgroup> a_tile: array<${acc}, ${tm * t.tk}>; // [TM=${tm}, TK=${t.tk}]`);
-      sb.helper(`var<workgroup> b_tile: array<${acc}, ${t.tk * tn}>; // [TK=${t.tk}, TN=${tn}]`);
-      const batchCoords = sb.coordsFn('batch_coords', 'batch_shape', rank);
-      const reads: string[] = [];
-      for (let r = 0; r < t.rm; r++) reads.push(`let a_${r} = a_tile[(lid.y + ${r * t.wy}u) * ${t.tk}u + kk];`);
-      for (let c = 0; c < t.rn; c++) reads.push(`let b_${c} = b_tile[kk * ${tn}u + lid.x + ${c * t.wx}u];`);
-      for (let r = 0; r < t.rm; r++) for (let c = 0; c < t.rn; c++) reads.push(`acc[${r * t.rn + c}] = acc[${r * t.rn + c}] + a_${r} * b_${c};`);
-      // Epilogue: alpha, beta * C, activation, store.
+      const loaderFn = loader ? loader.define(sb, acc) : '';
+      const loadBAt = (n: string) => (loader ? `${loaderFn}(b_base, k, ${n})` : cvt('b', sb.load('b', `b_base + k * u.b_stride_k + ${n} * u.b_stride_n`)));
+      const loadB = loadBAt('n');
+      // Epilogue: alpha, beta * C, residual, activation, store.
       let v = acc === 'f32' ? `${acc}(u.alpha) * acc_value` : 'acc_value';
       if (hasC) v = `${v} + ${acc}(u.beta) * ${cvt('c', sb.load('c', 'c_base + m * u.c_stride_m + n * u.c_stride_n'))}`;
       if (extras.residual) v = `${v} + ${cvt('r', sb.load('r', 'y_index'))}`;
@@ -135,6 +144,51 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
   let activated = ${activationExpr(sb, extras.activation, 'v', acc)};
   return ${outT === acc ? 'activated' : `${outT}(activated)`};
 }`);
+      const batchCoords = sb.coordsFn('batch_coords', 'batch_shape', rank);
+      const prologue = `let bc = ${batchCoords}(wid.z);
+  let a_base = ${sb.offset('bc', 'a_batch_strides', rank)};
+  let b_base = ${sb.offset('bc', 'b_batch_strides', rank)};
+  let c_base = ${sb.offset('bc', 'c_batch_strides', rank)};
+  let y_base = wid.z * u.m * u.n;
+  let row0 = wid.y * ${tm}u;
+  let col0 = wid.x * ${tn}u;`;
+      if (t.direct) {
+        // Rows and columns of this invocation, clamped into the matrix so the k loop needs no bounds checks
+        // (edge invocations compute duplicates that the store masks off).
+        const lines: string[] = [];
+        for (let r = 0; r < t.rm; r++) lines.push(`let a_row_${r} = a_base + min(row0 + lid.y * ${t.rm}u + ${r}u, u.m - 1u) * u.a_stride_m;`);
+        for (let c = 0; c < t.rn; c++) lines.push(`let n_${c} = min(col0 + lid.x * ${t.rn}u + ${c}u, u.n - 1u);`);
+        const body: string[] = [];
+        for (let r = 0; r < t.rm; r++) body.push(`let a_${r} = ${cvt('a', sb.load('a', `a_row_${r} + k * u.a_stride_k`))};`);
+        for (let c = 0; c < t.rn; c++) body.push(`let b_${c} = ${loadBAt(`n_${c}`)};`);
+        for (let r = 0; r < t.rm; r++) for (let c = 0; c < t.rn; c++) body.push(`acc[${r * t.rn + c}] = acc[${r * t.rn + c}] + a_${r} * b_${c};`);
+        const stores: string[] = [];
+        for (let r = 0; r < t.rm; r++) {
+          for (let c = 0; c < t.rn; c++) {
+            stores.push(
+              `{`,
+              `    let m = row0 + lid.y * ${t.rm}u + ${r}u;`,
+              `    let n = col0 + lid.x * ${t.rn}u + ${c}u;`,
+              `    if (m < u.m && n < u.n) { ${sb.store('y', 'y_base + m * u.n + n', `epilogue(acc[${r * t.rn + c}], c_base, m, n, y_base + m * u.n + n)`)} }`,
+              `  }`,
+            );
+          }
+        }
+        sb.main(`${prologue}
+  ${lines.join('\n  ')}
+  var acc: array<${acc}, ${t.rm * t.rn}>;
+  for (var k = 0u; k < u.k; k = k + 1u) {
+    ${body.join('\n    ')}
+  }
+  ${stores.join('\n  ')}`);
+        return;
+      }
+      sb.helper(`var<workgroup> a_tile: array<${acc}, ${tm * t.tk}>; // [TM=${tm}, TK=${t.tk}]`);
+      sb.helper(`var<workgroup> b_tile: array<${acc}, ${t.tk * tn}>; // [TK=${t.tk}, TN=${tn}]`);
+      const reads: string[] = [];
+      for (let r = 0; r < t.rm; r++) reads.push(`let a_${r} = a_tile[(lid.y + ${r * t.wy}u) * ${t.tk}u + kk];`);
+      for (let c = 0; c < t.rn; c++) reads.push(`let b_${c} = b_tile[kk * ${tn}u + lid.x + ${c * t.wx}u];`);
+      for (let r = 0; r < t.rm; r++) for (let c = 0; c < t.rn; c++) reads.push(`acc[${r * t.rn + c}] = acc[${r * t.rn + c}] + a_${r} * b_${c};`);
       const stores: string[] = [];
       for (let r = 0; r < t.rm; r++) {
         for (let c = 0; c < t.rn; c++) {
@@ -147,13 +201,7 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
           );
         }
       }
-      sb.main(`let bc = ${batchCoords}(wid.z);
-  let a_base = ${sb.offset('bc', 'a_batch_strides', rank)};
-  let b_base = ${sb.offset('bc', 'b_batch_strides', rank)};
-  let c_base = ${sb.offset('bc', 'c_batch_strides', rank)};
-  let y_base = wid.z * u.m * u.n;
-  let row0 = wid.y * ${tm}u;
-  let col0 = wid.x * ${tn}u;
+      sb.main(`${prologue}
   let tid = lid.y * ${t.wx}u + lid.x;
   var acc: array<${acc}, ${t.rm * t.rn}>;
   let slices = (u.k + ${t.tk - 1}u) / ${t.tk}u;
@@ -228,13 +276,13 @@ const matmul: GpuKernel = {
     const batch = g.batch as number[];
     checkBatch(node, sizeOfShape(batch), env.limits.maxComputeWorkgroupsPerDimension);
     const dims: MatMulDims = { ...matmulBatch(batch, aBatch, bBatch, m * k, k * n), m, n, k, aStride: [k, 1], bStride: [n, 1] };
-    const program = matmulProgram(a!, b!, y!, dims, { activation: activationFromNode(node), residual });
+    const program = matmulProgram(a!, b!, y!, dims, { activation: activationFromNode(node), residual }, env.cpuAdapter);
     return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, ...(residual ? [{ input: RESIDUAL_INPUT }] : []), { output: 0 }] }] };
   },
 };
 
 const gemm: GpuKernel = {
-  plan(node, inputs, [y]): KernelPlan {
+  plan(node, inputs, [y], env): KernelPlan {
     const [a, b, c] = inputs;
     const residual = residualFromNode(node, inputs, y!);
     checkTypes(node, a!, b!);
@@ -260,7 +308,7 @@ const gemm: GpuKernel = {
       c: cInfo,
       activation: activationFromNode(node),
       residual,
-    });
+    }, env.cpuAdapter);
     return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, ...(c ? [{ input: 2 }] : []), ...(residual ? [{ input: RESIDUAL_INPUT }] : []), { output: 0 }] }] };
   },
 };
