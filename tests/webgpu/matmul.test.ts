@@ -50,13 +50,14 @@ describe('MatMul vs the CPU reference', () => {
 });
 
 describe('tiling choice', () => {
-  it('CPU adapters take the direct kernel for small K and skinny products, GPUs keep workgroup tiles', () => {
-    // mobilenet_v2's first expansion (1x1, 16 -> 96 channels on 112x112), a 7x7-map projection, a resnet 3x3.
-    expect(chooseTiling(96, 12544, 16, true).direct).toBe(true);
-    expect(chooseTiling(320, 49, 960, true).direct).toBe(true);
-    expect(chooseTiling(128, 784, 1152, true).direct).toBeFalsy();
-    for (const [m, n, k] of [[96, 12544, 16], [320, 49, 960], [128, 784, 1152]] as const) expect(chooseTiling(m, n, k, false).direct).toBeFalsy();
-    expect(chooseTiling(1, 1000, 1280, true)).toMatchObject({ wx: 64, rm: 1 }); // one row: the row kernel everywhere
+  it('CPU adapters take the direct kernel (rows per invocation growing with M), GPUs keep workgroup tiles', () => {
+    expect(chooseTiling(96, 12544, true)).toMatchObject({ direct: true, rm: 8, rn: 4 });
+    expect(chooseTiling(256, 196, true)).toMatchObject({ direct: true, rm: 16 });
+    expect(chooseTiling(16, 3136, true)).toMatchObject({ direct: true, rm: 4 });
+    expect(chooseTiling(1, 1000, true)).toMatchObject({ direct: true, wx: 64, rm: 1 });
+    expect(chooseTiling(96, 12544, false)).toMatchObject({ rm: 4, rn: 8, tk: 16 });
+    expect(chooseTiling(1, 1000, false)).toMatchObject({ wx: 64, rm: 1, tk: 32 });
+    for (const [m, n] of [[96, 12544], [320, 49], [20, 150], [1, 7]] as const) expect(chooseTiling(m, n, false).direct).toBeFalsy();
   });
 });
 

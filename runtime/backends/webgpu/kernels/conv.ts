@@ -87,6 +87,34 @@ fn conv_input(b_base: u32, k: u32, p: u32) -> ${acc} {
 }`);
         return 'conv_input';
       },
+      direct(sb, acc, columns) {
+        // Per column: the window's top-left corner. Per (c, kh, kw): one offset shared by every column.
+        const value = (c: number) => sb.load('b', `select(0u, x_c + u32(ih_${c}) * u.in_w + u32(iw_${c}), inside_${c})`);
+        return {
+          columns: [
+            (c, n) => `let ih0_${c} = i32((${n} / u.out_w) * u.stride_h) - i32(u.pad_h);`,
+            (c, n) => `let iw0_${c} = i32((${n} % u.out_w) * u.stride_w) - i32(u.pad_w);`,
+          ],
+          open: `let chans = u.k / (u.k_h * u.k_w);
+  var k = 0u;
+  for (var c = 0u; c < chans; c = c + 1u) {
+  let x_c = b_base + c * u.in_h * u.in_w;
+  for (var kh = 0u; kh < u.k_h; kh = kh + 1u) {
+  let dh = i32(kh * u.dil_h);
+  for (var kw = 0u; kw < u.k_w; kw = kw + 1u) {
+    let dw = i32(kw * u.dil_w);
+    ${Array.from({ length: columns }, (_, c) => [
+      `let ih_${c} = ih0_${c} + dh;`,
+      `let iw_${c} = iw0_${c} + dw;`,
+      `let inside_${c} = ih_${c} >= 0 && iw_${c} >= 0 && ih_${c} < i32(u.in_h) && iw_${c} < i32(u.in_w);`,
+    ].join('\n    ')).join('\n    ')}`,
+          close: `k = k + 1u;
+  }
+  }
+  }`,
+          load: (c) => `select(${acc}(0), ${sb.scalarType('b') === acc ? value(c) : `${acc}(${value(c)})`}, inside_${c})`,
+        };
+      },
     };
   }
   return matmulProgram(wt, x, y, dims, extras, cpuAdapter);

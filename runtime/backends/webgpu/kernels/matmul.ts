@@ -42,17 +42,20 @@ export interface MatMulTiling {
  * padding): against 1x2 it cut mobilenet_v2's warm run by about a quarter and resnet18's by a third on SwiftShader
  * (bench notes in the README); to be re-checked on real GPUs, where it means fewer workgroups for small layers.
  *
- * On a CPU adapter (SwiftShader) a workgroup barrier is a switch between the workgroup's coroutines, and a tiled
- * workgroup costs about 2 ms before it multiplies anything; the direct kernel (no workgroup memory, 4x4 outputs per
- * invocation, 64 invocations) has no such cost but reuses less. Measured per layer with `edgekit profile`
- * (SwiftShader, 2 cores): direct wins wherever K <= 64 (mobilenet_v2's expansion 1x1 convs 3-14x faster, resnet18's
- * 7x7 stem 1.4x) and wherever one side is under 64 with K <= 1024 (projections on 7x7 and 14x14 maps, 1.3-3.6x);
- * tiled keeps the large 3x3 convs (2x faster than direct there: its im2col gathers are shared by 64 rows). GPU
- * adapters keep the tiled kernels until this is measured on one.
+ * A CPU adapter (SwiftShader) always gets the direct kernel: no workgroup memory, no barriers, RM x 4 outputs per
+ * invocation. There a barrier is a switch between the workgroup's coroutines: a tiled workgroup costs about 2 ms
+ * before it multiplies anything, and compiling a tiled kernel takes 1.5-2 s against 0.2 s for a direct one (which
+ * is most of a cold start). Measured with `edgekit profile` on SwiftShader (2 cores), GPU ms per run, tiled ->
+ * direct: mobilenet_v2 3087 -> 940, resnet18 7700 -> 4320, squeezenet1_1 1340 -> 860. RM grows with M (4, 8, 16)
+ * because the im2col gathers of B are shared by the RM rows; 16x4 beat 4x4, 8x4, 8x8 and 4x8 on resnet18. GPU
+ * adapters keep the tiled kernels until they are measured on one.
  */
-export function chooseTiling(m: number, n: number, k = Infinity, cpuAdapter = false): MatMulTiling {
+export function chooseTiling(m: number, n: number, cpuAdapter = false): MatMulTiling {
+  if (cpuAdapter) {
+    if (m <= 4) return { wx: 64, wy: 1, rm: 1, rn: 4, tk: 0, direct: true };
+    return { wx: 16, wy: 4, rm: m <= 16 ? 4 : m < 128 ? 8 : 16, rn: 4, tk: 0, direct: true };
+  }
   if (m <= 4) return { wx: 64, wy: 1, rm: 1, rn: 1, tk: 32 };
-  if (cpuAdapter && (k <= 64 || ((m < 64 || n < 64) && k <= 1024))) return { wx: 16, wy: 4, rm: 4, rn: 4, tk: 0, direct: true };
   if (m >= 64 && n >= 128) return { wx: 16, wy: 16, rm: 4, rn: 8, tk: 16 };
   if (m >= 64 && n >= 64) return { wx: 16, wy: 16, rm: 4, rn: 4, tk: 16 };
   return { wx: 16, wy: 16, rm: m > 16 ? 2 : 1, rn: 4, tk: 16 };
@@ -73,6 +76,13 @@ export interface MatMulDims {
   bStride: [number, number];
 }
 
+export interface DirectLoader {
+  columns: ((c: number, n: string) => string)[];
+  open: string;
+  close: string;
+  load(c: number): string;
+}
+
 export interface MatMulExtras {
   alpha?: number;
   beta?: number;
@@ -85,7 +95,17 @@ export interface MatMulExtras {
    * Computes B[k, n] instead of reading a stored matrix (Conv's implicit im2col). `define` adds a WGSL function
    * `fn(b_base: u32, k: u32, n: u32) -> <acc type>` and returns its name; it is called only for k < K, n < N.
    */
-  bLoader?: { key: string; uniforms: UniformDecl[]; values: Uniforms; define(sb: ShaderBuilder, acc: ComputeType): string };
+  bLoader?: {
+    key: string;
+    uniforms: UniformDecl[];
+    values: Uniforms;
+    define(sb: ShaderBuilder, acc: ComputeType): string;
+    /**
+     * The direct kernel's form (optional): statements per column (given its clamped index name), loop header(s)
+     * that define `k` and whatever the loads share, their closing, and the load of column c's B[k, n].
+     */
+    direct?(sb: ShaderBuilder, acc: ComputeType, columns: number): DirectLoader;
+  };
 }
 
 /** Batch strides of batched MatMul operands: broadcast batch dims collapsed (broadcast.ts), in elements. */
@@ -95,7 +115,7 @@ export function matmulBatch(batch: number[], aBatch: number[], bBatch: number[],
 }
 
 export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorInfo, d: MatMulDims, extras: MatMulExtras = {}, cpuAdapter = false): ProgramSpec {
-  const t = chooseTiling(d.m, d.n, d.k, cpuAdapter);
+  const t = chooseTiling(d.m, d.n, cpuAdapter);
   const tm = t.wy * t.rm;
   const tn = t.wx * t.rn;
   const threads = t.wx * t.wy;
@@ -158,29 +178,31 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
         const lines: string[] = [];
         for (let r = 0; r < t.rm; r++) lines.push(`let a_row_${r} = a_base + min(row0 + lid.y * ${t.rm}u + ${r}u, u.m - 1u) * u.a_stride_m;`);
         for (let c = 0; c < t.rn; c++) lines.push(`let n_${c} = min(col0 + lid.x * ${t.rn}u + ${c}u, u.n - 1u);`);
+        // B through the loader's direct form (conv: the window walked by nested loops, no per-element decode).
+        const direct = loader?.direct?.(sb, acc, t.rn) ?? {
+          columns: [],
+          open: 'for (var k = 0u; k < u.k; k = k + 1u) {',
+          close: '}',
+          load: (c: number) => loadBAt(`n_${c}`),
+        };
+        for (let c = 0; c < t.rn; c++) lines.push(...direct.columns.map((f) => f(c, `n_${c}`)));
         const body: string[] = [];
         for (let r = 0; r < t.rm; r++) body.push(`let a_${r} = ${cvt('a', sb.load('a', `a_row_${r} + k * u.a_stride_k`))};`);
-        for (let c = 0; c < t.rn; c++) body.push(`let b_${c} = ${loadBAt(`n_${c}`)};`);
+        for (let c = 0; c < t.rn; c++) body.push(`let b_${c} = ${direct.load(c)};`);
         for (let r = 0; r < t.rm; r++) for (let c = 0; c < t.rn; c++) body.push(`acc[${r * t.rn + c}] = acc[${r * t.rn + c}] + a_${r} * b_${c};`);
-        const stores: string[] = [];
-        for (let r = 0; r < t.rm; r++) {
-          for (let c = 0; c < t.rn; c++) {
-            stores.push(
-              `{`,
-              `    let m = row0 + lid.y * ${t.rm}u + ${r}u;`,
-              `    let n = col0 + lid.x * ${t.rn}u + ${c}u;`,
-              `    if (m < u.m && n < u.n) { ${sb.store('y', 'y_base + m * u.n + n', `epilogue(acc[${r * t.rn + c}], c_base, m, n, y_base + m * u.n + n)`)} }`,
-              `  }`,
-            );
-          }
-        }
         sb.main(`${prologue}
   ${lines.join('\n  ')}
   var acc: array<${acc}, ${t.rm * t.rn}>;
-  for (var k = 0u; k < u.k; k = k + 1u) {
+  ${direct.open}
     ${body.join('\n    ')}
-  }
-  ${stores.join('\n  ')}`);
+  ${direct.close}
+  for (var r = 0u; r < ${t.rm}u; r = r + 1u) {
+    let m = row0 + lid.y * ${t.rm}u + r;
+    for (var c = 0u; c < ${t.rn}u; c = c + 1u) {
+      let n = col0 + lid.x * ${t.rn}u + c;
+      if (m < u.m && n < u.n) { ${sb.store('y', 'y_base + m * u.n + n', `epilogue(acc[r * ${t.rn}u + c], c_base, m, n, y_base + m * u.n + n)`)} }
+    }
+  }`);
         return;
       }
       sb.helper(`var<workgroup> a_tile: array<${acc}, ${tm * t.tk}>; // [TM=${tm}, TK=${t.tk}]`);
@@ -189,18 +211,15 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
       for (let r = 0; r < t.rm; r++) reads.push(`let a_${r} = a_tile[(lid.y + ${r * t.wy}u) * ${t.tk}u + kk];`);
       for (let c = 0; c < t.rn; c++) reads.push(`let b_${c} = b_tile[kk * ${tn}u + lid.x + ${c * t.wx}u];`);
       for (let r = 0; r < t.rm; r++) for (let c = 0; c < t.rn; c++) reads.push(`acc[${r * t.rn + c}] = acc[${r * t.rn + c}] + a_${r} * b_${c};`);
-      const stores: string[] = [];
-      for (let r = 0; r < t.rm; r++) {
-        for (let c = 0; c < t.rn; c++) {
-          stores.push(
-            `{`,
-            `    let m = row0 + lid.y + ${r * t.wy}u;`,
-            `    let n = col0 + lid.x + ${c * t.wx}u;`,
-            `    if (m < u.m && n < u.n) { ${sb.store('y', 'y_base + m * u.n + n', `epilogue(acc[${r * t.rn + c}], c_base, m, n, y_base + m * u.n + n)`)} }`,
-            `  }`,
-          );
-        }
-      }
+      // The stores as loops, not unrolled: SwiftShader compiled the tiled kernels (split into coroutines at their
+      // barriers) about a quarter faster with this short tail (1.6-1.9 s instead of 2.1-2.7 s each for 4x8).
+      const stores = [`for (var r = 0u; r < ${t.rm}u; r = r + 1u) {
+    let m = row0 + lid.y + r * ${t.wy}u;
+    for (var c = 0u; c < ${t.rn}u; c = c + 1u) {
+      let n = col0 + lid.x + c * ${t.wx}u;
+      if (m < u.m && n < u.n) { ${sb.store('y', 'y_base + m * u.n + n', `epilogue(acc[r * ${t.rn}u + c], c_base, m, n, y_base + m * u.n + n)`)} }
+    }
+  }`];
       sb.main(`${prologue}
   let tid = lid.y * ${t.wx}u + lid.x;
   var acc: array<${acc}, ${t.rm * t.rn}>;
