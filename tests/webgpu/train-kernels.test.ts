@@ -28,10 +28,10 @@ function trainNode(op: string, inputs: string[], outputs: string[], attrs: Recor
   return { name: `${op}_test`, op, domain: TRAIN_DOMAIN, inputs, outputs, attrs };
 }
 
-async function check(op: string, xs: (HostTensor | undefined)[], attrs: Record<string, Attr> = {}, opts: { consts?: number[]; outputs?: string[]; tol?: CloseOptions } = {}): Promise<HostTensor[]> {
+async function check(op: string, xs: (HostTensor | undefined)[], attrs: Record<string, Attr> = {}, opts: { consts?: number[]; outputs?: string[]; tol?: CloseOptions; cpuAdapter?: boolean } = {}): Promise<HostTensor[]> {
   const node = trainNode(op, xs.map((x, i) => (x ? `x${i}` : '')), opts.outputs ?? ['y'], attrs);
   const expected = runTrainNodeCpu(node, xs, { maxElements: 1e8 });
-  const actual = await runNodeGpu(res, node, xs, { constInputs: opts.consts });
+  const actual = await runNodeGpu(res, node, xs, { constInputs: opts.consts, cpuAdapter: opts.cpuAdapter });
   node.outputs.forEach((o, i) => {
     if (!o) return;
     const r = allClose(actual[i]!, expected[i]!, opts.tol ?? TOL);
@@ -90,7 +90,8 @@ describe('Conv gradients', () => {
       const y = runTrainNodeCpu({ name: 'conv', op: 'Conv', domain: '', inputs: ['x', 'w'], outputs: ['y'], attrs: c.attrs }, [f32(c.x), f32(c.w)], { maxElements: 1e8 })[0]!;
       const dy = f32(y.shape);
       await check('ConvGradInput', [dy, f32(c.w), i64(c.x)], c.attrs, { consts: [2] });
-      await check('ConvGradWeight', [f32(c.x), dy, i64(c.w)], c.attrs, { consts: [2] });
+      // The tiled GPU kernel and the CPU-adapter one (barrier-free 4x4 blocks).
+      for (const cpuAdapter of [false, true]) await check('ConvGradWeight', [f32(c.x), dy, i64(c.w)], c.attrs, { consts: [2], cpuAdapter });
     }
   });
 });

@@ -15,7 +15,8 @@ import { floatOnly, twoD } from './common.js';
  *     kernel gathers (no atomics, no scatter races). A 1x1 stride-1 Conv is the transposed GEMM it reduces to.
  *   dW[m, c, t] = sum over (n, p) of dY[n, m, p] X[n, g(m) C/g + c, tap(p, t)]
  *     per group a GEMM [M/g, K] = dY [M/g, N P] x col^T, K = C/g kh kw, tiled 16 x 16 through workgroup memory
- *     with the im2col operand gathered from X on the fly (no col buffer); one invocation per dW element.
+ *     with the im2col operand gathered from X on the fly (no col buffer); one invocation per dW element. CPU
+ *     adapters get a barrier-free form instead (gradWeightDirectProgram).
  * The shape inputs are read from the planned output shape and never uploaded.
  */
 
@@ -170,6 +171,74 @@ function gradWeightProgram(g: Geometry, x: GpuTensorInfo, dy: GpuTensorInfo, dw:
   };
 }
 
+/**
+ * dW on a CPU adapter (GpuContext.cpuAdapter): the same GEMM without workgroup memory or barriers, which cost a
+ * coroutine switch each on SwiftShader. Each invocation owns a 4 x 4 block of dW (4 output channels x 4 taps),
+ * decodes its taps once, and walks (n, oh, ow) in nested loops, so the reduction has no divisions.
+ */
+const DR = 4;
+
+function gradWeightDirectProgram(g: Geometry, x: GpuTensorInfo, dy: GpuTensorInfo, dw: GpuTensorInfo): ProgramSpec {
+  const mg = g.m / g.group;
+  const k = (g.c / g.group) * g.kh * g.kw;
+  const WX = 16;
+  const WY = 4;
+  return {
+    key: 'train:conv-grad-weight:direct4x4',
+    bindings: [{ name: 'x', type: x.storage }, { name: 'dy', type: dy.storage }, { name: 'dw', type: dw.storage }],
+    uniforms: UNIFORMS,
+    workgroupSize: [WX, WY, 1],
+    source(b) {
+      const rows = Array.from({ length: DR }, (_, r) => r);
+      const lines = [
+        'let group = i32(wid.z);',
+        'let window = u.k_h * u.k_w;',
+        'let k_total = u.chans_per_group * window;',
+        'let positions = u.out_h * u.out_w;',
+        'let in_plane = u.in_h * u.in_w;',
+        `let m0 = i32(wid.y) * ${WY * DR} + i32(lid.y) * ${DR};`,
+        `let k0 = i32(wid.x) * ${WX * DR} + i32(lid.x) * ${DR};`,
+        ...rows.map((r) => `let dy_m_${r} = (group * u.out_per_group + min(m0 + ${r}, u.out_per_group - 1)) * positions;`),
+        ...rows.flatMap((j) => [
+          `let kc_${j} = min(k0 + ${j}, k_total - 1);`,
+          `let x_c_${j} = (group * u.chans_per_group + kc_${j} / window) * in_plane;`,
+          `let dh_${j} = ((kc_${j} % window) / u.k_w) * u.dil_h - u.pad_h;`,
+          `let dw_${j} = (kc_${j} % u.k_w) * u.dil_w - u.pad_w;`,
+        ]),
+        `var acc: array<f32, ${DR * DR}>;`,
+        'for (var n = 0; n < u.batch; n = n + 1) {',
+        '  let dy_n = n * u.out_chans * positions;',
+        '  let x_n = n * u.chans * in_plane;',
+        '  for (var oh = 0; oh < u.out_h; oh = oh + 1) {',
+        ...rows.flatMap((j) => [`    let ih_${j} = oh * u.stride_h + dh_${j};`, `    let row_ok_${j} = ih_${j} >= 0 && ih_${j} < u.in_h;`]),
+        '    for (var ow = 0; ow < u.out_w; ow = ow + 1) {',
+        '      let p = dy_n + oh * u.out_w + ow;',
+        ...rows.map((r) => `      let d_${r} = ${b.loadAs('dy', `u32(p + dy_m_${r})`, 'f32')};`),
+        ...rows.flatMap((j) => [
+          `      let iw_${j} = ow * u.stride_w + dw_${j};`,
+          `      let in_${j} = row_ok_${j} && iw_${j} >= 0 && iw_${j} < u.in_w;`,
+          `      let x_${j} = select(0.0, ${b.loadAs('x', `u32(select(0, x_n + x_c_${j} + ih_${j} * u.in_w + iw_${j}, in_${j}))`, 'f32')}, in_${j});`,
+        ]),
+        ...rows.flatMap((r) => rows.map((j) => `      acc[${r * DR + j}] = acc[${r * DR + j}] + d_${r} * x_${j};`)),
+        '    }',
+        '  }',
+        '}',
+        `for (var r = 0; r < ${DR}; r = r + 1) {`,
+        `  for (var j = 0; j < ${DR}; j = j + 1) {`,
+        '    if (m0 + r < u.out_per_group && k0 + j < k_total) {',
+        `      ${b.store('dw', 'u32((group * u.out_per_group + m0 + r) * k_total + k0 + j)', convert(computeTypeOf(dw.storage), 'f32', `acc[r * ${DR} + j]`))}`,
+        '    }',
+        '  }',
+        '}',
+      ];
+      b.main(lines.join('\n  '));
+    },
+    run() {
+      return { workgroups: [Math.ceil(k / (WX * DR)), Math.ceil(mg / (WY * DR)), g.group], uniforms: values(g, sizeOfShape([g.m, k])) };
+    },
+  };
+}
+
 const convGradInput: GpuKernel = {
   hostInputs: [2],
   plan(node, [dy, wt], [dx]) {
@@ -192,7 +261,8 @@ const convGradWeight: GpuKernel = {
     if (tiles.some((t) => t > env.limits.maxComputeWorkgroupsPerDimension)) {
       throw new GpuUnsupported(`ConvGradWeight of W [${dw!.shape.join(', ')}] needs more than ${env.limits.maxComputeWorkgroupsPerDimension} workgroups along one dimension`);
     }
-    return { calls: [{ program: gradWeightProgram(g, x!, dy!, dw!), tensors: [{ input: 0 }, { input: 1 }, { output: 0 }] }] };
+    const program = env.cpuAdapter ? gradWeightDirectProgram(g, x!, dy!, dw!) : gradWeightProgram(g, x!, dy!, dw!);
+    return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, { output: 0 }] }] };
   },
 };
 
