@@ -8,9 +8,10 @@ export async function runContender(name, modelUrl, inputName, dims, runs) {
   const bytes = new Uint8Array(await (await fetch(modelUrl)).arrayBuffer());
   let run;
   const t0 = performance.now();
-  if (name === 'edgekit-webgpu') {
+  if (name === 'edgekit-webgpu' || name === 'edgekit-webgpu-f16w') {
     const ek = await import('/dist/browser/edgekit.js');
-    const session = await ek.InferenceSession.create(bytes, { backend: 'webgpu' });
+    // -f16w: the opt-in half-precision weights (SessionOptions.weightPrecision), float32 arithmetic.
+    const session = await ek.InferenceSession.create(bytes, { backend: 'webgpu', ...(name === 'edgekit-webgpu-f16w' ? { weightPrecision: 'float16' } : {}) });
     const input = new ek.Tensor('float32', data, dims);
     run = async () => { const out = await session.run({ [inputName]: input }); return out[session.outputNames[0]].data; };
   } else {
@@ -35,5 +36,5 @@ export async function runContender(name, modelUrl, inputName, dims, runs) {
   }
   times.sort((a, b) => a - b);
   const q = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
-  return { cold, load: loaded - t0, firstRun, median: q(0.5), p90: q(0.9), peakGpuBytes: globalThis.__gpuMem.peak, out: Array.from(first.slice(0, 5)) };
+  return { cold, load: loaded - t0, firstRun, median: q(0.5), p90: q(0.9), peakGpuBytes: globalThis.__gpuMem.peak, out: Array.from(first.slice(0, 5)), full: Array.from(first) };
 }

@@ -18,7 +18,7 @@ const MODELS = {
   resnet18: { path: 'tests/fixtures/generated/resnet18.onnx', input: 'input', dims: [1, 3, 224, 224] },
 };
 const models = opt('--models', 'squeezenet1_1,mobilenet_v2,resnet18').split(',');
-const contenders = opt('--contenders', 'edgekit-webgpu,ort-webgpu,ort-jsep,ort-wasm').split(',');
+const contenders = opt('--contenders', 'edgekit-webgpu,edgekit-webgpu-f16w,ort-webgpu,ort-jsep,ort-wasm').split(',');
 const runs = Number(opt('--runs', '20'));
 
 const { server, origin } = await serveRepo();
@@ -52,6 +52,18 @@ try {
       await page.close();
     }
   }
+  // Output agreement with onnxruntime-web's wasm backend (float32 on the CPU): max|d| / max|ref| and top-1.
+  for (const r of results) {
+    const ref = results.find((x) => x.model === r.model && x.contender === 'ort-wasm' && x.full);
+    if (r.full && ref) {
+      let d = 0, m = 0;
+      r.full.forEach((v, i) => { d = Math.max(d, Math.abs(v - ref.full[i])); m = Math.max(m, Math.abs(ref.full[i])); });
+      const top = (a) => a.reduce((b, v, i) => (v > a[b] ? i : b), 0);
+      r.relErrVsWasm = m ? d / m : d;
+      r.top1AgreesWithWasm = top(r.full) === top(ref.full);
+    }
+  }
+  for (const r of results) delete r.full;
   const machine = { host: hostname(), cpu: cpus()[0]?.model, cores: cpus().length, adapter, chromium: execFileSync('/usr/bin/chromium', ['--version']).toString().trim() };
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const file = `bench/results/${stamp}.json`;
@@ -66,16 +78,17 @@ try {
 
 function table(rows) {
   const lines = [
-    '| model | contender | cold ms | first run ms | warm median ms | p90 ms | peak GPU MiB | cold × | warm × | mem × | first/warm |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| model | contender | cold ms | first run ms | warm median ms | p90 ms | peak GPU MiB | cold × | warm × | mem × | first/warm | rel. err vs wasm |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
-    if (r.error) { lines.push(`| ${r.model} | ${r.contender} | error: ${r.error.slice(0, 80)} | | | | | | | | |`); continue; }
+    if (r.error) { lines.push(`| ${r.model} | ${r.contender} | error: ${r.error.slice(0, 80)} | | | | | | | | | |`); continue; }
     const ratio = (k) => { const b = best(rows, r.model, k); return b ? (r[k] / b).toFixed(2) : '-'; };
     const mem = ratio('peakGpuBytes');
     lines.push(
       `| ${r.model} | ${r.contender} | ${r.cold.toFixed(1)} | ${r.firstRun.toFixed(1)} | ${r.median.toFixed(2)} | ${r.p90.toFixed(2)} | ` +
-        `${(r.peakGpuBytes / 2 ** 20).toFixed(1)} | ${ratio('cold')} | ${ratio('median')} | ${mem} | ${(r.firstRun / r.median).toFixed(2)} |`,
+        `${(r.peakGpuBytes / 2 ** 20).toFixed(1)} | ${ratio('cold')} | ${ratio('median')} | ${mem} | ${(r.firstRun / r.median).toFixed(2)} | ` +
+        `${r.relErrVsWasm === undefined ? '-' : `${r.relErrVsWasm.toExponential(1)}${r.top1AgreesWithWasm ? '' : ' (top-1 differs)'}`} |`,
     );
   }
   return lines.join('\n');
@@ -90,10 +103,10 @@ function best(rows, model, k) {
 /** EdgeKit against the issue's targets, one line per model. */
 function targets(rows) {
   const lines = ['Targets (EdgeKit / better onnxruntime-web WebGPU variant): warm <= 0.5, cold <= 0.3, memory <= 0.7, first run <= 1.5x warm'];
-  for (const r of rows.filter((x) => x.contender === 'edgekit-webgpu' && !x.error)) {
+  for (const r of rows.filter((x) => x.contender.startsWith('edgekit-webgpu') && !x.error)) {
     const check = (label, v, limit) => `${label} ${v === undefined ? '-' : v.toFixed(2)} ${v !== undefined && v <= limit ? 'met' : 'NOT met'}`;
     const ratio = (k) => { const b = best(rows, r.model, k); return b ? r[k] / b : undefined; };
-    lines.push(`- ${r.model}: ${[check('warm', ratio('median'), 0.5), check('cold', ratio('cold'), 0.3), check('memory', ratio('peakGpuBytes'), 0.7), check('first/warm', r.firstRun / r.median, 1.5)].join('; ')}`);
+    lines.push(`- ${r.model} (${r.contender}): ${[check('warm', ratio('median'), 0.5), check('cold', ratio('cold'), 0.3), check('memory', ratio('peakGpuBytes'), 0.7), check('first/warm', r.firstRun / r.median, 1.5)].join('; ')}`);
   }
   return lines.join('\n');
 }

@@ -34,6 +34,14 @@ export interface SessionOptions {
    * Per output: { logits: 'gpu-buffer' }. WebGPU sessions only.
    */
   preferredOutputLocation?: OutputLocation | Record<string, OutputLocation>;
+  /**
+   * WebGPU: the precision weights are kept in on the GPU. 'float32' (default) keeps the model's values exactly.
+   * 'float16' stores the large float32 weights of Conv, ConvTranspose, Gemm and MatMul (256 elements or more, all
+   * within float16's range) in half precision: their GPU memory halves, each value is rounded to float16 (a relative
+   * change of at most 2^-11), and every computation stays float32. Biases, small tensors and everything else stay
+   * float32. Nothing changes on the CPU backend, which rejects the option.
+   */
+  weightPrecision?: 'float32' | 'float16';
 }
 
 export type OutputLocation = 'cpu' | 'gpu-buffer';
@@ -171,6 +179,12 @@ export class InferenceSession {
     const backend = chooseBackend(options);
     const maxElements = options.maxTensorElements ?? DEFAULT_MAX_ELEMENTS;
     checkOutputLocation(options.preferredOutputLocation, backend);
+    if (options.weightPrecision !== undefined && options.weightPrecision !== 'float32' && options.weightPrecision !== 'float16') {
+      throw new InvalidArgumentError(`weightPrecision must be 'float32' or 'float16', not '${String(options.weightPrecision)}'.`);
+    }
+    if (options.weightPrecision === 'float16' && backend !== 'webgpu') {
+      throw new InvalidArgumentError("weightPrecision 'float16' applies to the webgpu backend; the CPU backend keeps the model's float32 weights.");
+    }
     const { bytes, externalData } = await loadModelSource(model, options.externalData);
     const imported = await importOnnx(bytes, { externalData, maxTensorElements: maxElements });
     const has = backend === 'cpu' ? (n: { op: string; domain: string }) => Boolean(CPU_KERNELS[n.op]) : (n: { op: string; domain: string }) => Boolean(gpuKernelFor(n));
@@ -184,7 +198,7 @@ export class InferenceSession {
     const { graph, stats } = optimize(imported.graph, maxElements);
     if (backend === 'cpu') return new InferenceSession(imported, graph, stats, backend, maxElements, undefined, options.preferredOutputLocation);
     const res = await gpuResourcesNow();
-    const session = await GpuSession.create(res, graph, { maxElements, opset: imported.opset });
+    const session = await GpuSession.create(res, graph, { maxElements, opset: imported.opset, weightPrecision: options.weightPrecision });
     return new InferenceSession(imported, graph, stats, backend, maxElements, { session, res }, options.preferredOutputLocation);
   }
 

@@ -6,7 +6,9 @@ import { attr, buildGraph, i64, node } from '../helpers/ir-builder.js';
 import { Rng, randomTensor } from '../helpers/random.js';
 import { gpuForTests } from '../helpers/webgpu-env.js';
 import { checkGraphAgainstCpu } from './ew-harness.js';
-import { GpuGraphPlan } from '../../runtime/backends/webgpu/executor.js';
+import { GpuGraphPlan, halfPrecisionWeights } from '../../runtime/backends/webgpu/executor.js';
+import { allClose } from '../helpers/compare.js';
+import { runGraphCpu } from '../../runtime/backends/cpu/executor.js';
 
 /** Epilogue fusion of the GPU plan (fusion.ts): fewer dispatches, the same numbers as the unfused CPU reference. */
 let res: GpuResources;
@@ -171,5 +173,50 @@ describe('GPU epilogue fusion', () => {
       outputs: ['y'],
     });
     expect(fuseForGpu(g).nodes.map((n) => n.op)).toEqual(['Conv', 'Add', 'Conv', 'Add', 'Conv', 'Add']);
+  });
+});
+
+describe("weightPrecision 'float16'", () => {
+  it('halves only large, in-range float32 weights that matrix kernels alone read', async () => {
+    const big = randomTensor(rng, 'float32', [16, 8, 3, 3]);
+    const huge = randomTensor(rng, 'float32', [16, 8, 3, 3]);
+    (huge.data as Float32Array)[5] = 1e6; // beyond float16's range: stays float32
+    const g = buildGraph({
+      inputs: [['x', 'float32', [1, 8, 6, 6]]],
+      initializers: {
+        big, huge, small: randomTensor(rng, 'float32', [16, 8, 1, 1]), bias: randomTensor(rng, 'float32', [16]),
+        shared: randomTensor(rng, 'float32', [16, 8, 3, 3]), fc: randomTensor(rng, 'float32', [16, 32]),
+      },
+      nodes: [
+        node('Conv', ['x', 'big', 'bias'], ['a'], { pads: attr([1, 1, 1, 1]) }),
+        node('Conv', ['x', 'huge'], ['b'], { pads: attr([1, 1, 1, 1]) }),
+        node('Conv', ['x', 'small'], ['c']),
+        node('Conv', ['x', 'shared'], ['d'], { pads: attr([1, 1, 1, 1]) }),
+        node('Add', ['shared', 'shared'], ['e']), // 'shared' also read elementwise: stays float32
+        node('GlobalAveragePool', ['a'], ['p']),
+        node('Flatten', ['p'], ['f']),
+        node('MatMul', ['f', 'fc'], ['y']),
+      ],
+      outputs: ['y', 'b', 'c', 'd', 'e'],
+    });
+    expect([...halfPrecisionWeights(g)].sort()).toEqual(['big', 'fc']);
+    expect([...halfPrecisionWeights(g, { big: 1 })]).toEqual(['fc']); // externally bound (trained) weights never
+    const feeds = { x: randomTensor(rng, 'float32', [1, 8, 6, 6]) };
+    const expected = await checkGraphAgainstCpu(res, g, feeds, TOL); // float32: exact tolerance
+    const plan = await GpuGraphPlan.create(res, g, { weightPrecision: 'float16' });
+    try {
+      expect(plan.report().weightBytes).toBeLessThan(expected.weightBytes);
+      const out = await plan.run(feeds);
+      // Weights rounded to float16 (relative 2^-11 each): results agree to about 1e-3.
+      const cpu = runGraphCpu(g, feeds);
+      for (const k of ['y', 'b', 'c', 'd', 'e']) {
+        const r = allClose(out[k]!, cpu[k]!, { rtol: 5e-3, atol: 5e-3 });
+        expect(r.ok, `${k}: ${r.ok ? '' : r.message}`).toBe(true);
+      }
+      // Outputs that read only float32 weights are exact.
+      for (const k of ['b', 'c', 'e']) expect(allClose(out[k]!, cpu[k]!, TOL).ok).toBe(true);
+    } finally {
+      plan.dispose();
+    }
   });
 });

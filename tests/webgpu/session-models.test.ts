@@ -78,6 +78,31 @@ describe('fixture models on WebGPU (public SDK)', () => {
     }, 120_000);
   });
 
+  it("weightPrecision 'float16': half the resident weight bytes, same top-1 as onnxruntime-node, arithmetic float32", async () => {
+    const bytes = readBytes(requireGenerated('resnet18'));
+    const input: HostTensor = { dtype: 'float32', shape: [1, 3, 224, 224], data: seededNormal(3 * 224 * 224, 1235) };
+    const full = await InferenceSession.create(bytes, { backend: 'webgpu' });
+    const half = await InferenceSession.create(bytes, { backend: 'webgpu', weightPrecision: 'float16' });
+    try {
+      const fr = full.report();
+      const hr = half.report();
+      // Conv and Gemm weights halve; biases stay float32. resnet18's weights are almost all conv/fc kernels.
+      expect(hr.weightBytes).toBeLessThan(fr.weightBytes * 0.51);
+      expect(hr.weightBytes).toBeGreaterThan(fr.weightBytes * 0.49);
+      const ours = await runGpu(half, { input });
+      const ref = await runModelOrt(bytes, { input });
+      const err = relativeError(ours.output!, ref.output!);
+      // float16 weights (relative rounding <= 2^-11 each): measured 1e-3 here; bounded at 1e-2.
+      expect(err, `relative error ${err}`).toBeLessThan(1e-2);
+      expect(argmaxRows(ours.output!)).toEqual(argmaxRows(ref.output!));
+      console.log(`resnet18 with float16 weights: resident weights ${(hr.weightBytes / 2 ** 20).toFixed(1)} MiB (float32: ${(fr.weightBytes / 2 ** 20).toFixed(1)} MiB), relative error ${err.toExponential(1)}`);
+    } finally {
+      await full.release();
+      await half.release();
+    }
+    await expect(InferenceSession.create(bytes, { backend: 'cpu', weightPrecision: 'float16' })).rejects.toThrow(/webgpu backend/);
+  }, 120_000);
+
   afterAll(() => {
     console.log(`models (webgpu): ${matched.length}/4 match onnxruntime-node within ${REL_TOL} (${matched.join(', ')})`);
   });

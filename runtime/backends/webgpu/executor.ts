@@ -70,8 +70,45 @@ export interface GpuDispatchTiming {
   ns: number;
 }
 
+/** Matrix-kernel weight slots: (op, input index) whose initializer may be kept in half precision. */
+const HALF_WEIGHT_SLOTS: Readonly<Record<string, readonly number[]>> = { Conv: [1], ConvTranspose: [1], Gemm: [0, 1], MatMul: [0, 1] };
+/** Smaller weights stay float32: they cost little memory and may be scalars with meaning (epsilons, scales). */
+const HALF_WEIGHT_MIN_ELEMENTS = 256;
+const F16_MAX = 65504;
+
+/**
+ * The float32 initializers that weightPrecision 'float16' stores in half precision: read only by matrix kernels
+ * (Conv, ConvTranspose, Gemm, MatMul) as a weight operand, at least HALF_WEIGHT_MIN_ELEMENTS elements, every value
+ * within float16's finite range (a weight that would overflow stays float32). Computation stays float32.
+ */
+export function halfPrecisionWeights(g: Graph, bound: Readonly<Record<string, unknown>> = {}): Set<string> {
+  const slots = new Map<string, boolean>();
+  for (const n of g.nodes) {
+    n.inputs.forEach((v, i) => {
+      if (!v || !g.initializers[v] || Object.hasOwn(bound, v)) return;
+      const ok = n.domain === '' && (HALF_WEIGHT_SLOTS[n.op]?.includes(i) ?? false);
+      slots.set(v, (slots.get(v) ?? true) && ok);
+    });
+  }
+  const out = new Set<string>();
+  for (const [v, ok] of slots) {
+    const t = g.initializers[v]!;
+    if (!ok || t.dtype !== 'float32' || t.data.length < HALF_WEIGHT_MIN_ELEMENTS) continue;
+    let inRange = true;
+    for (const x of t.data as Float32Array) if (!(Math.abs(x) <= F16_MAX)) { inRange = false; break; }
+    if (inRange) out.add(v);
+  }
+  return out;
+}
+
 export interface GpuPlanOptions {
   maxElements?: number;
+  /**
+   * 'float16' keeps large float32 weights of matrix kernels in half precision on the GPU (half their memory; values
+   * rounded to float16, about 3 significant digits; arithmetic stays float32): see halfPrecisionWeights.
+   * Default 'float32'.
+   */
+  weightPrecision?: 'float32' | 'float16';
   /** Overrides GpuContext.cpuAdapter for kernel choice (tests cover both kernel families on one device). */
   cpuAdapter?: boolean;
   /** Where initializers live: a store shared by the model's plans uploads each weight once. Default: the plan's own buffers. */
@@ -145,7 +182,7 @@ export class GpuGraphPlan {
     device.pushErrorScope('validation');
     let failure: unknown;
     try {
-      await plan.build(opts.maxElements ?? DEFAULT_MAX_ELEMENTS, opts.opset ?? 0, opts.cpuAdapter ?? res.ctx.cpuAdapter);
+      await plan.build(opts.maxElements ?? DEFAULT_MAX_ELEMENTS, opts.opset ?? 0, opts.cpuAdapter ?? res.ctx.cpuAdapter, opts.weightPrecision ?? 'float32');
     } catch (e) {
       failure = e;
     }
@@ -174,12 +211,13 @@ export class GpuGraphPlan {
     return { dtype: v.dtype, shape: v.shape, storage: this.storage.get(name)!, value };
   }
 
-  private async build(maxElements: number, opset: number, cpuAdapter: boolean): Promise<void> {
+  private async build(maxElements: number, opset: number, cpuAdapter: boolean, weightPrecision: 'float32' | 'float16'): Promise<void> {
     const { ctx, memory, pipelines } = this.res;
     const g = this.graph;
     const env: KernelEnv = { f16: ctx.hasF16, limits: ctx.limits, maxElements, cpuAdapter };
     const unsupported: UnsupportedNode[] = [];
     const readOnly = new Set([...g.inputs.map((i) => i.name), ...Object.keys(g.initializers)].filter((v) => !Object.hasOwn(this.bound, v)));
+    const half = weightPrecision === 'float16' ? halfPrecisionWeights(g, this.bound) : new Set<string>();
 
     // 1. Storage of every value, and each node's kernel plan.
     const nodePlans: { node: Node; calls: ProgramCall[]; scratch: GpuTensorInfo[]; constants: HostTensor[]; hostInputs: Set<number> }[] = [];
@@ -195,7 +233,7 @@ export class GpuGraphPlan {
           if (!v || this.storage.has(v)) continue;
           const info = g.values[v];
           if (!info) throw new InternalError(`value '${v}' has no inferred type`);
-          this.storage.set(v, storageFor(info.dtype, ctx.hasF16, readOnly.has(v)));
+          this.storage.set(v, storageFor(half.has(v) ? 'float16' : info.dtype, ctx.hasF16, readOnly.has(v)));
         }
         const inputs = node.inputs.map((v) => (v ? this.info(v) : undefined));
         const outputs = node.outputs.map((v) => (v ? this.info(v) : undefined));

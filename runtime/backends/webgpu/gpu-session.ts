@@ -14,6 +14,8 @@ export interface GpuSessionOptions {
   opset?: number;
   /** Plans (input-shape signatures) kept at once; the least recently used is disposed beyond it. Default 8. */
   maxPlans?: number;
+  /** GpuPlanOptions.weightPrecision. */
+  weightPrecision?: 'float32' | 'float16';
 }
 
 /** Per-run feed: host tensors, or GPU-resident ones from an earlier run's kept outputs. */
@@ -51,7 +53,7 @@ export class GpuSession {
   private constructor(res: GpuResources, graph: Graph, opts: GpuSessionOptions) {
     this.#res = res;
     this.#graph = graph;
-    this.#opts = { maxElements: opts.maxElements ?? DEFAULT_MAX_ELEMENTS, opset: opts.opset ?? 0, maxPlans: opts.maxPlans ?? 8 };
+    this.#opts = { maxElements: opts.maxElements ?? DEFAULT_MAX_ELEMENTS, opset: opts.opset ?? 0, maxPlans: opts.maxPlans ?? 8, weightPrecision: opts.weightPrecision ?? 'float32' };
     this.#valueNames = valueInputs(graph);
     this.#weights = new GpuWeightStore(res.memory);
   }
@@ -97,8 +99,8 @@ export class GpuSession {
       const bound = bindValueInputs(this.#graph, feeds, this.#valueNames);
       const inputShapes: Record<string, readonly number[]> = {};
       for (const i of bound.inputs) if (shapes[i.name]) inputShapes[i.name] = shapes[i.name]!;
-      const { maxElements, opset } = this.#opts;
-      p = (async () => GpuGraphPlan.create(this.#res, specialize(bound, inputShapes, maxElements), { maxElements, opset, weights: this.#weights }))();
+      const { maxElements, opset, weightPrecision } = this.#opts;
+      p = (async () => GpuGraphPlan.create(this.#res, specialize(bound, inputShapes, maxElements), { maxElements, opset, weights: this.#weights, weightPrecision }))();
       this.#plans.set(key, p);
       p.catch(() => this.#plans.get(key) === p && this.#plans.delete(key));
       while (this.#plans.size > this.#opts.maxPlans) {

@@ -52,6 +52,8 @@ export function storageBytes(s: StorageType, count: number): number {
 export function encodeForGpu(t: HostTensor, s: StorageType): ArrayBufferView {
   const d = t.dtype;
   if (s === 'f16' || s === 'f16x2') {
+    // float32 weights kept in half precision on request (GpuPlanOptions.weightPrecision): rounded to nearest even.
+    if (d === 'float32') return Uint16Array.from(t.data as Float32Array, f32ToF16Bits);
     if (d !== 'float16') throw new DTypeError(`cannot store ${d} as ${s}`);
     return t.data as Uint16Array; // f16x2 is the same bytes, little-endian pairs
   }
