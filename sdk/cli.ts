@@ -9,12 +9,13 @@ import { EdgeKitError, InferenceSession, Tensor, type Backend } from './node.js'
 
 const USAGE = `usage:
   edgekit inspect <model.onnx> [--backend cpu|webgpu]
-  edgekit run <model.onnx> [--backend cpu|webgpu] [--input name=file.bin]... [--dim symbol=value]... [--runs N]
-  edgekit profile <model.onnx> [--input name=file.bin]... [--dim symbol=value]... [--runs N]
+  edgekit run <model.onnx> [--backend cpu|webgpu] [--input name=file.bin]... [--dim symbol=value]... [--runs N] [--weights float16]
+  edgekit profile <model.onnx> [--input name=file.bin]... [--dim symbol=value]... [--runs N] [--weights float16]
     (WebGPU with timestamp queries: GPU time per dispatch, the median of N profiled runs, and totals per op)
-Raw input files hold the input's dtype little-endian; inputs not given get seeded random values.`;
+Raw input files hold the input's dtype little-endian; inputs not given get seeded random values.
+--weights float16 keeps large matrix weights in half precision on the GPU (SessionOptions.weightPrecision).`;
 
-interface Args { cmd?: string; model?: string; backend: Backend; inputs: Record<string, string>; dims: Record<string, number>; runs: number }
+interface Args { cmd?: string; model?: string; backend: Backend; inputs: Record<string, string>; dims: Record<string, number>; runs: number; weights?: 'float32' | 'float16' }
 
 function parse(argv: string[]): Args {
   const a: Args = { backend: 'cpu', inputs: {}, dims: {}, runs: 1 };
@@ -28,6 +29,7 @@ function parse(argv: string[]): Args {
     };
     if (k === '--backend') a.backend = v() as Backend;
     else if (k === '--runs') a.runs = Math.max(1, Number(v()));
+    else if (k === '--weights') a.weights = v() as Args['weights'];
     else if (k === '--input') { const [n, f] = v().split('='); a.inputs[n!] = f!; }
     else if (k === '--dim') { const [n, d] = v().split('='); a.dims[n!] = Number(d); }
     else if (k === '-h' || k === '--help') a.cmd = 'help';
@@ -75,7 +77,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (a.cmd === 'profile') a.backend = 'webgpu';
   const t0 = performance.now();
-  const session = await InferenceSession.create(a.model, { backend: a.backend });
+  const session = await InferenceSession.create(a.model, { backend: a.backend, ...(a.weights ? { weightPrecision: a.weights } : {}) });
   const tLoad = performance.now() - t0;
   if (a.cmd === 'inspect') {
     const r = session.report();

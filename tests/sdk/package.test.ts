@@ -84,4 +84,14 @@ describe('the built package', () => {
     const run = execFileSync(process.execPath, [cli, 'run', model, '--dim', 'N=3', '--runs', '2'], { encoding: 'utf8' });
     expect(run).toMatch(/logits: float32\[3, 10\]/);
   });
+
+  it('the CLI profiles a model on WebGPU: a line per dispatch and totals per op', () => {
+    const cli = join(root, 'dist/node/cli.js');
+    const env = { ...process.env };
+    if (env.EDGEKIT_GPU !== 'hardware' && !env.VK_ICD_FILENAMES) env.VK_ICD_FILENAMES = '/usr/lib/chromium/vk_swiftshader_icd.json';
+    const out = execFileSync(process.execPath, [cli, 'profile', model, '--dim', 'N=2', '--runs', '2'], { encoding: 'utf8', env });
+    expect(out).toMatch(/^\s+[\d.]+ ms\s+[\d.]+%\s+Conv\s+\S+\s+\[\d+x\d+x\d+\] matmul:/m);
+    expect(out).toMatch(/per op \(median of 2 profiled runs, \d+ dispatches, [\d.]+ ms GPU in all\):/);
+    expect(out).toMatch(/^\s+[\d.]+ ms\s+[\d.]+%\s+Conv x\d+$/m);
+  }, 60_000);
 });
