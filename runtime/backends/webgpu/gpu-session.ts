@@ -142,23 +142,10 @@ export class GpuSession {
     for (const o of [...fetch, ...keep]) if (baked.has(o) && host[o]) direct[o] = host[o]!;
     // An output that is a fed input or a folded constant has no buffer of the plan's: it comes back on the host.
     const keepable = (o: string) => !direct[o] && !(o in plan.graph.initializers) && !(o in host) && !(o in gpu);
-    this.#inflight.set(plan, (this.#inflight.get(plan) ?? 0) + 1);
-    try {
-      const r = await plan.execute(
-        planHost,
-        gpu,
-        [...fetch, ...keep.filter((o) => !keepable(o))].filter((o) => !direct[o]),
-        keep.filter(keepable),
-      );
-      return { host: { ...direct, ...r.host }, gpu: r.gpu };
-    } finally {
-      const left = this.#inflight.get(plan)! - 1;
-      if (left) this.#inflight.set(plan, left);
-      else {
-        this.#inflight.delete(plan);
-        if (this.#retired.delete(plan)) plan.dispose();
-      }
-    }
+    const r = await this.#using(plan, () =>
+      plan.execute(planHost, gpu, [...fetch, ...keep.filter((o) => !keepable(o))].filter((o) => !direct[o]), keep.filter(keepable)),
+    );
+    return { host: { ...direct, ...r.host }, gpu: r.gpu };
   }
 
   /** One profiled run (GpuGraphPlan.profile) of the plan for these host feeds: GPU time per dispatch. */
@@ -167,9 +154,14 @@ export class GpuSession {
     const plan = await this.#planFor(shapes, feeds);
     this.#last = plan;
     const baked = new Set(this.#valueNames);
+    return this.#using(plan, () => plan.profile(Object.fromEntries(Object.entries(feeds).filter(([k]) => !baked.has(k)))));
+  }
+
+  /** Runs `work` on `plan` counted as in flight, so a plan evicted meanwhile is disposed only after it. */
+  async #using<T>(plan: GpuGraphPlan, work: () => Promise<T>): Promise<T> {
     this.#inflight.set(plan, (this.#inflight.get(plan) ?? 0) + 1);
     try {
-      return await plan.profile(Object.fromEntries(Object.entries(feeds).filter(([k]) => !baked.has(k))));
+      return await work();
     } finally {
       const left = this.#inflight.get(plan)! - 1;
       if (left) this.#inflight.set(plan, left);
