@@ -4,9 +4,8 @@
 // bench/results/. The issue's targets are against "the faster onnxruntime-web WebGPU variant": each ratio divides by
 // the better (smaller) of ort-webgpu and ort-jsep on that metric, so a contender that fails a model or is worse on
 // one metric never flatters EdgeKit on it. Options: --models a,b --runs N --contenders x,y
-import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { cpus, hostname } from 'node:os';
+import { benchMachine } from './machine.mjs';
 import { launchChromium, serveRepo } from '../scripts/browser.mjs';
 
 const args = process.argv.slice(2);
@@ -25,13 +24,7 @@ const { server, origin } = await serveRepo();
 const browser = await launchChromium();
 const results = [];
 try {
-  const probe = await browser.newPage();
-  await probe.goto(`${origin}/bench/page.html`);
-  const adapter = await probe.evaluate(async () => {
-    const a = await navigator.gpu?.requestAdapter();
-    return a ? { vendor: a.info?.vendor, architecture: a.info?.architecture, description: a.info?.description } : null;
-  });
-  await probe.close();
+  const machine = await benchMachine(browser, origin);
   for (const m of models) {
     const spec = MODELS[m];
     if (!spec || !existsSync(spec.path)) { console.error(`skipping ${m}: ${spec ? spec.path + ' is missing (run npm test once to generate it)' : 'unknown model'}`); continue; }
@@ -64,7 +57,6 @@ try {
     }
   }
   for (const r of results) delete r.full;
-  const machine = { host: hostname(), cpu: cpus()[0]?.model, cores: cpus().length, adapter, chromium: execFileSync('/usr/bin/chromium', ['--version']).toString().trim() };
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const file = `bench/results/${stamp}.json`;
   writeFileSync(file, JSON.stringify({ machine, runs, results }, null, 2));
@@ -104,7 +96,7 @@ function best(rows, model, k) {
 function targets(rows) {
   const lines = ['Targets (EdgeKit / better onnxruntime-web WebGPU variant): warm <= 0.5, cold <= 0.3, memory <= 0.7, first run <= 1.5x warm'];
   for (const r of rows.filter((x) => x.contender.startsWith('edgekit-webgpu') && !x.error)) {
-    const check = (label, v, limit) => `${label} ${v === undefined ? '-' : v.toFixed(2)} ${v !== undefined && v <= limit ? 'met' : 'NOT met'}`;
+    const check = (label, v, limit) => (v === undefined ? `${label} - (no onnxruntime-web WebGPU result)` : `${label} ${v.toFixed(2)} ${v <= limit ? 'met' : 'NOT met'}`);
     const ratio = (k) => { const b = best(rows, r.model, k); return b ? r[k] / b : undefined; };
     lines.push(`- ${r.model} (${r.contender}): ${[check('warm', ratio('median'), 0.5), check('cold', ratio('cold'), 0.3), check('memory', ratio('peakGpuBytes'), 0.7), check('first/warm', r.firstRun / r.median, 1.5)].join('; ')}`);
   }

@@ -24,9 +24,8 @@
 // Output: a markdown table and bench/results/train-<timestamp>.json.
 // Options: --cases transfer,mobilenet --contenders edgekit-webgpu,tfjs-webgpu (also edgekit-cpu, tfjs-cpu) --runs N
 //   (warm epochs, default 3). Run after npm run build.
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { cpus, hostname } from 'node:os';
+import { benchMachine } from './machine.mjs';
 import { launchChromium, pageLog, serveRepo } from '../scripts/browser.mjs';
 import { CASES, missing } from './train-cases.mjs';
 
@@ -43,13 +42,7 @@ const browser = await launchChromium();
 const results = [];
 const work = {};
 try {
-  const probe = await browser.newPage();
-  await probe.goto(`${origin}/bench/page.html`);
-  const adapter = await probe.evaluate(async () => {
-    const a = await navigator.gpu?.requestAdapter();
-    return a ? { vendor: a.info?.vendor, architecture: a.info?.architecture, description: a.info?.description } : null;
-  });
-  await probe.close();
+  const machine = await benchMachine(browser, origin);
   for (const c of cases) {
     const why = missing(c);
     if (why) { console.error(`skipping ${c}: ${why}`); continue; }
@@ -76,7 +69,6 @@ try {
       await page.close();
     }
   }
-  const machine = { host: hostname(), cpu: cpus()[0]?.model, cores: cpus().length, adapter, chromium: execFileSync('/usr/bin/chromium', ['--version']).toString().trim() };
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const file = `bench/results/train-${stamp}.json`;
   writeFileSync(file, JSON.stringify({ machine, runs, work, target: `EdgeKit warm step <= ${TARGET} x ${REFERENCE}`, results }, null, 2));
