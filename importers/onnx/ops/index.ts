@@ -4,6 +4,7 @@ import { DIRECT_ADAPTERS, MAX_OPSET, MIN_OPSET } from './direct.js';
 import { INPUT_ADAPTERS } from './legacy-inputs.js';
 import { NN_ADAPTERS } from './legacy-nn.js';
 import { RESIZE_ADAPTERS } from './legacy-resize.js';
+import { RNN_ADAPTERS } from './rnn.js';
 import { V1_ADAPTERS } from './legacy-v1.js';
 
 export type { AdapterContext, OpAdapter } from './adapter.js';
@@ -14,7 +15,7 @@ export { MAX_OPSET, MIN_OPSET } from './direct.js';
 const ALL: OpAdapter[] = [
   // Constant-1..21 nodes become initializers (import.ts), so they emit no IR op.
   { op: 'Constant', since: MIN_OPSET, until: MAX_OPSET, targets: [] },
-  ...DIRECT_ADAPTERS, ...INPUT_ADAPTERS, ...NN_ADAPTERS, ...RESIZE_ADAPTERS, ...V1_ADAPTERS,
+  ...DIRECT_ADAPTERS, ...INPUT_ADAPTERS, ...NN_ADAPTERS, ...RESIZE_ADAPTERS, ...V1_ADAPTERS, ...RNN_ADAPTERS,
 ];
 
 /** An adapter is usable only when every IR op it emits exists: the importer never claims an op the IR lacks. */
