@@ -9,7 +9,7 @@ import { DEFAULT_MAX_ELEMENTS } from '../runtime/ir/tensor.js';
 import { acquireDevice } from '../runtime/backends/webgpu/device.js';
 import { gpuResources, type GpuResources } from '../runtime/backends/webgpu/executor.js';
 import { GpuSession, type GpuFeed } from '../runtime/backends/webgpu/gpu-session.js';
-import { gpuKernelFor } from '../runtime/backends/webgpu/kernels/index.js';
+import { nodesWithoutGpuSupport } from '../runtime/backends/webgpu/support.js';
 import type { HostTensor } from '../runtime/ir/tensor.js';
 import { validateFeeds } from './feeds.js';
 import { setSessionInternals } from './internal.js';
@@ -42,6 +42,13 @@ export interface SessionOptions {
    * float32. Nothing changes on the CPU backend, which rejects the option.
    */
   weightPrecision?: 'float32' | 'float16';
+  /**
+   * Fixes symbolic input dims by name at load (onnxruntime-web's option), e.g. `{ batch: 1, sequence: 128 }`:
+   * `inputMetadata` shows the numbers, feeds of any other size are refused with a ShapeError, and on WebGPU the
+   * plan for those shapes (pipelines, arena, weights) is made inside `create`, so the first run costs no more than
+   * the next. A name the model's inputs do not use is an InvalidArgumentError (it is most likely a typo).
+   */
+  freeDimensionOverrides?: Record<string, number>;
 }
 
 export type OutputLocation = 'cpu' | 'gpu-buffer';
@@ -80,6 +87,14 @@ export interface GpuPlanSummary {
   activationBytes: number;
   activationLowerBound: number;
   pipelines: number;
+  /**
+   * Plans run one after another per run, and the GPU-to-host synchronisations between them: 1 and 0 unless a shape
+   * depends on values the model computes (a Range to a computed length, NonZero), whose values are read back at a
+   * stage boundary (runtime/backends/webgpu/staged-plan.ts). `readbackValues` names them.
+   */
+  stages: number;
+  readbacks: number;
+  readbackValues: string[];
   requiredLimits: Record<string, number>;
   features: string[];
   /** The device's memory manager: live and peak bytes of every EdgeKit GPU buffer on it. */
@@ -187,14 +202,15 @@ export class InferenceSession {
     }
     const { bytes, externalData } = await loadModelSource(model, options.externalData);
     const imported = await importOnnx(bytes, { externalData, maxTensorElements: maxElements });
-    const has = backend === 'cpu' ? (n: { op: string; domain: string }) => Boolean(CPU_KERNELS[n.op]) : (n: { op: string; domain: string }) => Boolean(gpuKernelFor(n));
-    const missing = imported.graph.nodes.filter((n) => !has(n));
+    // Can every node run once shapes are known? (For WebGPU: a kernel, or a plan-time op such as Shape.)
+    const missing =
+      backend === 'cpu'
+        ? imported.graph.nodes.filter((n) => !CPU_KERNELS[n.op]).map((n) => ({ op: n.op, domain: n.domain, opset: imported.opset, node: n.name, reason: 'no CPU kernel' }))
+        : nodesWithoutGpuSupport(imported.graph.nodes, imported.opset);
     if (missing.length) {
-      throw new UnsupportedOpError(
-        missing.map((n) => ({ op: n.op, domain: n.domain, opset: imported.opset, node: n.name, reason: `no ${backend === 'cpu' ? 'CPU' : 'WebGPU'} kernel` })),
-        backend === 'webgpu' ? "EdgeKit never falls back to the CPU per node: use { backend: 'cpu' } for this model, or replace these ops." : '',
-      );
+      throw new UnsupportedOpError(missing, backend === 'webgpu' ? "EdgeKit never falls back to the CPU per node: use { backend: 'cpu' } for this model, or replace these ops." : '');
     }
+    if (options.freeDimensionOverrides) fixFreeDimensions(imported.graph, options.freeDimensionOverrides);
     const { graph, stats } = optimize(imported.graph, maxElements);
     if (backend === 'cpu') return new InferenceSession(imported, graph, stats, backend, maxElements, undefined, options.preferredOutputLocation);
     const res = await gpuResourcesNow();
@@ -288,6 +304,9 @@ export class InferenceSession {
               activationBytes: g.arenaBytes,
               activationLowerBound: g.lowerBound,
               pipelines: g.pipelines.length,
+              stages: g.stages,
+              readbacks: g.readbacks,
+              readbackValues: [...g.readbackValues],
               requiredLimits: { ...g.requiredLimits },
               features: g.features,
               liveBytes: g.memory.liveBytes,
@@ -337,4 +356,17 @@ function checkOutputLocation(loc: SessionOptions['preferredOutputLocation'], bac
     if (v !== 'cpu' && v !== 'gpu-buffer') throw new InvalidArgumentError(`preferredOutputLocation must be 'cpu' or 'gpu-buffer', got ${JSON.stringify(v)}.`);
     if (v === 'gpu-buffer' && backend !== 'webgpu') throw new InvalidArgumentError("preferredOutputLocation 'gpu-buffer' needs a WebGPU session ({ backend: 'webgpu' }).");
   }
+}
+
+/** Replaces the named symbolic dims of the graph's inputs (freeDimensionOverrides), in place, before optimizing. */
+function fixFreeDimensions(graph: Graph, overrides: Record<string, number>): void {
+  const used = new Set(graph.inputs.flatMap((i) => (i.shape ?? []).filter((d): d is string => typeof d === 'string')));
+  for (const [name, n] of Object.entries(overrides)) {
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`freeDimensionOverrides.${name} must be a non-negative integer, got ${String(n)}.`);
+    if (!used.has(name)) {
+      const known = [...used].map((d) => `'${d}'`).join(', ');
+      throw new InvalidArgumentError(`freeDimensionOverrides names '${name}', which no input of this model uses; its symbolic dims are ${known || 'none (every input shape is fixed)'}.`);
+    }
+  }
+  graph.inputs = graph.inputs.map((i) => ({ ...i, shape: i.shape?.map((d) => (typeof d === 'string' && d in overrides ? overrides[d]! : d)) }));
 }

@@ -2,11 +2,12 @@ import { InferenceSession, Tensor } from '../../sdk/node.js';
 import type { HostTensor } from '../../runtime/ir/tensor.js';
 
 /**
- * Runs an ONNX model on EdgeKit's CPU backend through the public SDK (import, graph optimization, feed validation,
- * per-shape plans): the one entry point the conformance and real-model suites use.
+ * Runs an ONNX model on one of EdgeKit's backends through the public SDK (import, graph optimization, feed
+ * validation, per-shape plans): the one entry point the conformance and real-model suites use, so they test what a
+ * user's `InferenceSession.create(bytes, { backend })` then `run` does.
  */
-export async function runModelCpu(bytes: Uint8Array, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
-  const session = await InferenceSession.create(bytes, { backend: 'cpu' });
+export async function runModel(bytes: Uint8Array, feeds: Record<string, HostTensor>, backend: 'cpu' | 'webgpu'): Promise<Record<string, HostTensor>> {
+  const session = await InferenceSession.create(bytes, { backend });
   try {
     const tensors: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) tensors[name] = new Tensor(t.dtype, t.data, t.shape);
@@ -18,6 +19,10 @@ export async function runModelCpu(bytes: Uint8Array, feeds: Record<string, HostT
     await session.release();
   }
 }
+
+export const runModelCpu = (bytes: Uint8Array, feeds: Record<string, HostTensor>) => runModel(bytes, feeds, 'cpu');
+/** WebGPU: import tests/helpers/webgpu-env.ts first (it points Dawn at SwiftShader when there is no GPU). */
+export const runModelWebGpu = (bytes: Uint8Array, feeds: Record<string, HostTensor>) => runModel(bytes, feeds, 'webgpu');
 
 /** Runs the same model in onnxruntime-node (the reference the real-model tests compare against). */
 export async function runModelOrt(bytes: Uint8Array, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {

@@ -1,18 +1,15 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GpuGraphPlan, type GpuResources } from '../../runtime/backends/webgpu/executor.js';
-import { importOnnx } from '../../importers/onnx/index.js';
-import { bindValueInputs, valueInputs } from '../../runtime/backends/webgpu/value-inputs.js';
-import { optimize, specialize } from '../../runtime/ir/passes/index.js';
-import type { HostTensor } from '../../runtime/ir/tensor.js';
 import { gpuForTests } from '../helpers/webgpu-env.js';
+import { runModelWebGpu } from '../helpers/run-model.js';
 import { loadExpectedPass } from '../conformance/expectations.js';
 import { listCases, runCase, type CaseResult } from '../conformance/harness.js';
 
 /**
  * The ONNX node conformance cases on the WebGPU backend, through the same harness as the CPU suite
- * (tests/conformance/harness.ts): import, optimize, specialize to the feed shapes, plan on the GPU, run. The
+ * (tests/conformance/harness.ts) and the public path a user takes: InferenceSession.create(bytes, { backend:
+ * 'webgpu' }) then run, with the model's inputs as its file declares them (symbolic dims included). The
  * candidates are the cases the CPU backend passes. Cases listed in conformance-expected-pass.txt must pass;
  * the others may be unsupported (a node with no GPU kernel for its types) but never wrong unless
  * conformance-known-failures.json says why. Regenerate the list with EDGEKIT_UPDATE_GPU_EXPECTED_PASS=1.
@@ -30,26 +27,10 @@ const expected = new Set(
 const known: Record<string, string> = existsSync(KNOWN_FILE) ? JSON.parse(readFileSync(KNOWN_FILE, 'utf8')) : {};
 const results = new Map<string, CaseResult>();
 
-let res: GpuResources;
+// Fails the suite loudly when WebGPU cannot be brought up (no quiet skip); sessions then share this device.
 beforeAll(async () => {
-  res = await gpuForTests();
+  await gpuForTests();
 });
-
-async function runModelGpu(bytes: Uint8Array, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
-  const { graph: optimized } = optimize((await importOnnx(bytes)).graph);
-  // Inputs whose values shape the computation (a fed Reshape shape, Slice starts...) are baked into the plan.
-  const baked = valueInputs(optimized);
-  const graph = bindValueInputs(optimized, feeds, baked);
-  const shapes: Record<string, number[]> = {};
-  for (const i of graph.inputs) if (feeds[i.name]) shapes[i.name] = feeds[i.name]!.shape;
-  const plan = await GpuGraphPlan.create(res, specialize(graph, shapes));
-  try {
-    const rest = Object.fromEntries(Object.entries(feeds).filter(([k]) => !baked.includes(k)));
-    return { ...Object.fromEntries(baked.map((k) => [k, feeds[k]!])), ...(await plan.run(rest)) };
-  } finally {
-    plan.dispose();
-  }
-}
 
 describe('ONNX conformance (webgpu)', () => {
   it('has candidate cases (the ONNX test data and the CPU expected-pass list)', () => {
@@ -66,7 +47,7 @@ describe('ONNX conformance (webgpu)', () => {
 
   for (const info of candidates) {
     it(info.id, async () => {
-      const r = await runCase(info.dir, runModelGpu, info);
+      const r = await runCase(info.dir, runModelWebGpu, info);
       results.set(info.id, r);
       if (known[info.id]) {
         if (r.status === 'passed') expect.fail(`${info.id} now passes; remove it from ${KNOWN_FILE}`);

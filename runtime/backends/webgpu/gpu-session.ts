@@ -1,9 +1,10 @@
-import { UnsupportedOpError } from '../../errors.js';
+import { EdgeKitError, UnsupportedOpError } from '../../errors.js';
 import type { Graph } from '../../ir/graph.js';
 import { specialize } from '../../ir/passes/index.js';
 import { DEFAULT_MAX_ELEMENTS, type HostTensor } from '../../ir/tensor.js';
-import { GpuGraphPlan, type GpuDispatchTiming, type GpuPlanReport, type GpuResources, type GpuTensorRef } from './executor.js';
-import { gpuKernelFor } from './kernels/index.js';
+import type { GpuDispatchTiming, GpuResources, GpuTensorRef } from './executor.js';
+import { planGpuGraph, type GpuRunnable, type GpuStagedReport } from './staged-plan.js';
+import { nodesWithoutGpuSupport } from './support.js';
 import type { GpuBufferLease, MemoryStats } from './memory.js';
 import { bindValueInputs, valueInputs, valueKey } from './value-inputs.js';
 import { GpuWeightStore } from './weights.js';
@@ -21,7 +22,7 @@ export interface GpuSessionOptions {
 /** Per-run feed: host tensors, or GPU-resident ones from an earlier run's kept outputs. */
 export type GpuFeed = HostTensor | (GpuTensorRef & { onGpu: true });
 
-export interface GpuSessionReport extends GpuPlanReport {
+export interface GpuSessionReport extends GpuStagedReport {
   /** The signature (input shapes, baked values) of the plan reported. */
   signature: string;
   /** Bytes of weights resident on the GPU (shared by all plans). */
@@ -41,13 +42,13 @@ export class GpuSession {
   readonly #graph: Graph;
   readonly #opts: Required<GpuSessionOptions>;
   readonly #valueNames: string[];
-  readonly #plans = new Map<string, Promise<GpuGraphPlan>>();
+  readonly #plans = new Map<string, Promise<GpuRunnable>>();
   readonly #weights: GpuWeightStore;
   /** Runs in flight per plan: an evicted plan is disposed only after its last run (disposal frees its buffers). */
-  readonly #inflight = new Map<GpuGraphPlan, number>();
-  readonly #retired = new Set<GpuGraphPlan>();
+  readonly #inflight = new Map<GpuRunnable, number>();
+  readonly #retired = new Set<GpuRunnable>();
   #lastKey = '';
-  #last: GpuGraphPlan | undefined;
+  #last: GpuRunnable | undefined;
   #disposed = false;
 
   private constructor(res: GpuResources, graph: Graph, opts: GpuSessionOptions) {
@@ -64,21 +65,27 @@ export class GpuSession {
    */
   static async create(res: GpuResources, graph: Graph, opts: GpuSessionOptions = {}): Promise<GpuSession> {
     res.ctx.assertAlive();
-    const missing = graph.nodes.filter((n) => !gpuKernelFor(n));
+    const missing = nodesWithoutGpuSupport(graph.nodes, opts.opset ?? 0);
     if (missing.length) {
-      throw new UnsupportedOpError(
-        missing.map((n) => ({ op: n.op, domain: n.domain, opset: opts.opset ?? 0, node: n.name, reason: 'no WebGPU kernel' })),
-        "These ops have no WebGPU kernel; EdgeKit does not fall back to the CPU per node. Use { backend: 'cpu' } for this model, or replace the ops.",
-      );
+      throw new UnsupportedOpError(missing, "These ops have no WebGPU kernel; EdgeKit does not fall back to the CPU per node. Use { backend: 'cpu' } for this model, or replace the ops.");
     }
     const s = new GpuSession(res, graph, opts);
     if (!s.#valueNames.length) {
+      // Symbolic dims are taken as 1 for the load-time plan. When every dim is fixed (by the model or by
+      // freeDimensionOverrides) this is the plan the runs use; otherwise it still validates every kernel against
+      // the model's types and attributes and compiles the pipelines. A guessed 1 can be a shape the model rejects
+      // (a Reshape that needs an even length): that plan is then skipped, not the model, and the first run plans.
+      const guessed = graph.inputs.some((i) => (i.shape ?? []).some((d) => typeof d !== 'number'));
       const shapes = Object.fromEntries(graph.inputs.map((i) => [i.name, (i.shape ?? []).map((d) => (typeof d === 'number' ? d : 1))]));
       try {
         s.#last = await s.#planFor(shapes, {});
       } catch (e) {
-        s.dispose();
-        throw e;
+        const shapeOnly = guessed && e instanceof EdgeKitError && !(e instanceof UnsupportedOpError) && (e.code === 'SHAPE_MISMATCH' || e.code === 'INVALID_ARGUMENT');
+        if (!shapeOnly) {
+          s.dispose();
+          throw e;
+        }
+        s.#lastKey = '';
       }
     }
     return s;
@@ -89,7 +96,7 @@ export class GpuSession {
     return this.#valueNames.length ? `${sig} | ${valueKey(feeds, this.#valueNames)}` : sig;
   }
 
-  #planFor(shapes: Record<string, readonly number[]>, feeds: Record<string, HostTensor>): Promise<GpuGraphPlan> {
+  #planFor(shapes: Record<string, readonly number[]>, feeds: Record<string, HostTensor>): Promise<GpuRunnable> {
     const key = this.#key(shapes, feeds);
     let p = this.#plans.get(key);
     if (p) {
@@ -100,7 +107,7 @@ export class GpuSession {
       const inputShapes: Record<string, readonly number[]> = {};
       for (const i of bound.inputs) if (shapes[i.name]) inputShapes[i.name] = shapes[i.name]!;
       const { maxElements, opset, weightPrecision } = this.#opts;
-      p = (async () => GpuGraphPlan.create(this.#res, specialize(bound, inputShapes, maxElements), { maxElements, opset, weights: this.#weights, weightPrecision }))();
+      p = (async () => planGpuGraph(this.#res, specialize(bound, inputShapes, maxElements), { maxElements, opset, weights: this.#weights, weightPrecision }))();
       this.#plans.set(key, p);
       p.catch(() => this.#plans.get(key) === p && this.#plans.delete(key));
       while (this.#plans.size > this.#opts.maxPlans) {
@@ -158,7 +165,7 @@ export class GpuSession {
   }
 
   /** Runs `work` on `plan` counted as in flight, so a plan evicted meanwhile is disposed only after it. */
-  async #using<T>(plan: GpuGraphPlan, work: () => Promise<T>): Promise<T> {
+  async #using<T>(plan: GpuRunnable, work: () => Promise<T>): Promise<T> {
     this.#inflight.set(plan, (this.#inflight.get(plan) ?? 0) + 1);
     try {
       return await work();
@@ -172,7 +179,7 @@ export class GpuSession {
     }
   }
 
-  #retire(plan: GpuGraphPlan): void {
+  #retire(plan: GpuRunnable): void {
     if (this.#inflight.has(plan)) this.#retired.add(plan);
     else plan.dispose();
   }

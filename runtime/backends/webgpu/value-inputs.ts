@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import type { Graph } from '../../ir/graph.js';
 import type { HostTensor } from '../../ir/tensor.js';
 import { gpuKernelFor } from './kernels/index.js';
+import { PLAN_TIME_OPS } from './support.js';
 
 /**
  * Graph inputs whose VALUES a GPU plan needs, not just their shapes: a Reshape's target shape, Slice's starts,
@@ -9,11 +10,12 @@ import { gpuKernelFor } from './kernels/index.js';
  * and dispatch, so such inputs are baked into the plan as constants and the plan is keyed by their values as well
  * as by the input shapes (the session's plan cache must do that; see bindValueInputs).
  *
- * A value is needed when a GPU kernel reads it on the host (GpuKernel.hostInputs: always baked), or when a node
- * without a GPU kernel reads it, which must then fold into a constant: only small integer inputs are baked for
- * that (shape arithmetic such as Range(0, n)); a float tensor feeding an op the GPU lacks stays an input and the
- * plan reports the op as unsupported rather than computing it on the CPU behind the user's back. Needs propagate
- * backwards through the nodes computing a needed value.
+ * A value is needed when a GPU kernel reads it on the host (GpuKernel.hostInputs) or a node without a kernel reads
+ * it (an If's condition), directly or through the nodes computing it; a Shape or Size node needs only its input's
+ * shape, so needs stop there. Only small integer inputs (shape arithmetic such as Range(0, n), Reshape targets,
+ * Slice starts) are baked: the whole plan then folds them. Any other needed value, a float tensor whose maximum
+ * becomes a length, is computed on the GPU and read back at a stage boundary (staged-plan.ts), so a plan is not
+ * remade for every distinct tensor of data.
  */
 const SMALL = 64;
 
@@ -27,13 +29,15 @@ export function valueInputs(g: Graph): string[] {
     n.inputs.forEach((v, i) => {
       if (!v) return;
       if (kernel?.hostInputs?.includes(i)) hostRead.add(v);
-      else if (!kernel) folded.add(v);
+      else if (!kernel && !(n.domain === '' && PLAN_TIME_OPS.has(n.op))) folded.add(v); // Shape/Size read no values
     });
   }
   const close = (seed: Set<string>) => {
     const stack = [...seed];
     while (stack.length) {
-      for (const v of producer.get(stack.pop()!)?.inputs ?? []) {
+      const p = producer.get(stack.pop()!);
+      if (p && p.domain === '' && PLAN_TIME_OPS.has(p.op)) continue; // a Shape's value needs only its input's shape
+      for (const v of p?.inputs ?? []) {
         if (v && !seed.has(v)) {
           seed.add(v);
           stack.push(v);
@@ -51,7 +55,7 @@ export function valueInputs(g: Graph): string[] {
   };
   return g.inputs
     .map((i) => i.name)
-    .filter((name) => !(name in g.initializers) && (hostRead.has(name) || (folded.has(name) && smallInt(name))));
+    .filter((name) => !(name in g.initializers) && (hostRead.has(name) || folded.has(name)) && smallInt(name));
 }
 
 /**

@@ -1,0 +1,25 @@
+import type { UnsupportedNode } from '../../errors.js';
+import type { Node } from '../../ir/graph.js';
+import { gpuKernelFor } from './kernels/index.js';
+
+/**
+ * The load-time question for the WebGPU backend: can this node run once shapes are known? A plan is made per
+ * input-shape signature with every shape concrete (ir/passes specialize), so a node runs on the GPU when
+ *  - it has a kernel (which may read some inputs on the host at plan time: GpuKernel.hostInputs), or
+ *  - it only reads shapes: Shape and Size are constants of every plan, folded when the plan is made. They read no
+ *    tensor data, so they never need a kernel, whatever their input is.
+ * Whether a node's kernel accepts its dtypes and attributes is decided when a plan is made (the first one at load
+ * time, see GpuSession.create), where every node that fails is listed in one UnsupportedOpError.
+ */
+export const PLAN_TIME_OPS: ReadonlySet<string> = new Set(['Shape', 'Size']);
+
+export function gpuCanRun(node: Pick<Node, 'op' | 'domain'>): boolean {
+  return Boolean(gpuKernelFor(node)) || (node.domain === '' && PLAN_TIME_OPS.has(node.op));
+}
+
+/** Every node of `nodes` that can never run on the GPU, as UnsupportedOpError entries. */
+export function nodesWithoutGpuSupport(nodes: readonly Node[], opset: number): UnsupportedNode[] {
+  return nodes
+    .filter((n) => !gpuCanRun(n))
+    .map((n) => ({ op: n.op, domain: n.domain, opset: n.domain === '' ? opset : 1, node: n.name, reason: 'no WebGPU kernel' }));
+}

@@ -1,0 +1,141 @@
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { HostTensor } from '../../runtime/ir/tensor.js';
+import { InferenceSession, InvalidArgumentError, ShapeError, Tensor } from '../../sdk/node.js';
+import { allClose } from '../helpers/compare.js';
+import { Rng } from '../helpers/random.js';
+import { runModelOrt } from '../helpers/run-model.js';
+import { gpuForTests } from '../helpers/webgpu-env.js';
+import { FIXTURES, readBytes } from '../models/fixture-files.js';
+
+/**
+ * Dynamic shapes through the public API, on models exported by torch.onnx with dynamic axes
+ * (scripts/fixtures/dynamic_fixture.py): Shape -> Gather -> Concat -> Reshape chains, GroupNorm's reshapes, Resize
+ * to computed sizes, old opsets, and a shape that depends on tensor data. Each runs at several input shapes through
+ * InferenceSession.create(bytes, { backend }) then run, on WebGPU and on the CPU, against onnxruntime-node.
+ */
+
+const dir = join(FIXTURES, 'dynamic');
+const model = (name: string) => readBytes(join(dir, `${name}.onnx`));
+
+function randomTensor(shape: number[], seed: number): HostTensor {
+  const rng = new Rng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  return { dtype: 'float32', shape, data: Float32Array.from({ length: n }, () => rng.uniform()) };
+}
+
+const toTensors = (feeds: Record<string, HostTensor>) => Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new Tensor(t.dtype, t.data, t.shape)]));
+
+async function expectMatchesOrt(session: InferenceSession, bytes: Uint8Array, feeds: Record<string, HostTensor>, rtol: number): Promise<void> {
+  const want = await runModelOrt(bytes, feeds);
+  const got = await session.run(toTensors(feeds));
+  for (const [name, ref] of Object.entries(want)) {
+    const t = got[name]!.toHost();
+    expect(t.shape).toEqual(ref.shape);
+    const r = allClose(t, ref, { rtol, atol: rtol });
+    expect(r.ok, `${name} at ${JSON.stringify(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.shape])))}: ${r.message}`).toBe(true);
+  }
+}
+
+beforeAll(async () => {
+  await gpuForTests();
+});
+
+const backends = [
+  ['webgpu', 1e-3],
+  ['cpu', 1e-4],
+] as const;
+
+describe.each(backends)('exported dynamic-shape models on %s', (backend, rtol) => {
+  it.each(['vit-block-op17', 'vit-block-op11'])('%s (attention with reshapes from x.shape) at batch 1-3, seq 1-9', async (name) => {
+    const bytes = model(name);
+    const session = await InferenceSession.create(bytes, { backend });
+    try {
+      expect(session.inputMetadata[0]!.shape).toEqual(['batch', 'seq', 12]);
+      let seed = 1;
+      for (const [b, t] of [[1, 7], [2, 5], [3, 9], [1, 1], [2, 5]] as const) {
+        await expectMatchesOrt(session, bytes, { tokens: randomTensor([b, t, 12], seed++) }, rtol);
+      }
+      if (backend === 'webgpu') {
+        const gpu = session.report().gpu!;
+        expect(gpu.signature).toBe('[2,5,12]');
+        // Shape arithmetic folded when the plan was made: no stage boundary, no readback.
+        expect(gpu.stages).toBe(1);
+        expect(gpu.readbacks).toBe(0);
+        expect(session.report().nodes.some((n) => n.op === 'Shape')).toBe(false);
+      }
+    } finally {
+      await session.release();
+    }
+  });
+
+  it('unet-groupnorm-op13 (GroupNorm reshapes, Resize to computed sizes, skip Concat) at several image sizes', async () => {
+    const bytes = model('unet-groupnorm-op13');
+    const session = await InferenceSession.create(bytes, { backend });
+    try {
+      let seed = 10;
+      for (const [b, h, w] of [[1, 8, 8], [2, 6, 10], [1, 16, 4]] as const) {
+        await expectMatchesOrt(session, bytes, { image: randomTensor([b, 4, h, w], seed++) }, rtol);
+      }
+    } finally {
+      await session.release();
+    }
+  });
+
+  it('ragged-op13: a Slice end and a Range limit computed from the data (the longest row of the mask)', async () => {
+    const bytes = model('ragged-op13');
+    const session = await InferenceSession.create(bytes, { backend });
+    try {
+      let seed = 20;
+      for (const [b, t, lengths] of [[2, 9, [5, 7]], [3, 6, [1, 6, 2]], [2, 9, [5, 7]], [1, 4, [3]]] as const) {
+        const mask = Float32Array.from({ length: b * t }, (_, i) => (i % t < (lengths[Math.floor(i / t)] as number) ? 1 : 0));
+        const feeds: Record<string, HostTensor> = { x: randomTensor([b, t, 6], seed++), mask: { dtype: 'float32', shape: [b, t], data: mask } };
+        await expectMatchesOrt(session, bytes, feeds, rtol);
+      }
+      if (backend === 'webgpu') {
+        const gpu = session.report().gpu!;
+        // n is read back once, between the two stages' submits.
+        expect(gpu.stages).toBe(2);
+        expect(gpu.readbacks).toBe(1);
+        expect(gpu.readbackValues.length).toBeGreaterThan(0);
+      }
+    } finally {
+      await session.release();
+    }
+  });
+});
+
+describe('freeDimensionOverrides', () => {
+  it('fixes symbolic dims at load: metadata shows them, the plan (pipelines included) is made inside create', async () => {
+    const bytes = model('vit-block-op17');
+    const session = await InferenceSession.create(bytes, { backend: 'webgpu', freeDimensionOverrides: { batch: 2, seq: 6 } });
+    try {
+      expect(session.inputMetadata[0]!.shape).toEqual([2, 6, 12]);
+      const before = session.report().gpu!;
+      expect(before.signature).toBe('[2,6,12]');
+      expect(before.pipelines).toBeGreaterThan(0);
+      await expectMatchesOrt(session, bytes, { tokens: randomTensor([2, 6, 12], 3) }, 1e-3);
+      await expect(session.run({ tokens: new Tensor('float32', new Float32Array(3 * 6 * 12), [3, 6, 12]) })).rejects.toThrow(ShapeError);
+    } finally {
+      await session.release();
+    }
+  });
+
+  it('fixes only the named dims; the others stay symbolic', async () => {
+    const bytes = model('vit-block-op17');
+    const session = await InferenceSession.create(bytes, { backend: 'cpu', freeDimensionOverrides: { batch: 1 } });
+    try {
+      expect(session.inputMetadata[0]!.shape).toEqual([1, 'seq', 12]);
+      await expectMatchesOrt(session, bytes, { tokens: randomTensor([1, 4, 12], 4) }, 1e-4);
+    } finally {
+      await session.release();
+    }
+  });
+
+  it('rejects a name no input uses, and values that are not sizes', async () => {
+    const bytes = model('vit-block-op17');
+    await expect(InferenceSession.create(bytes, { backend: 'webgpu', freeDimensionOverrides: { batch_size: 1 } })).rejects.toThrow(/batch_size.*'batch', 'seq'/);
+    await expect(InferenceSession.create(bytes, { backend: 'cpu', freeDimensionOverrides: { batch: -1 } })).rejects.toThrow(InvalidArgumentError);
+    await expect(InferenceSession.create(bytes, { backend: 'cpu', freeDimensionOverrides: { batch: 1.5 } })).rejects.toThrow(InvalidArgumentError);
+  });
+});
