@@ -49,6 +49,12 @@ export interface SessionOptions {
    * the next. A name the model's inputs do not use is an InvalidArgumentError (it is most likely a typo).
    */
   freeDimensionOverrides?: Record<string, number>;
+  /**
+   * Most iterations one ONNX Loop may run on the CPU backend before the run throws an InvalidArgumentError (a loop
+   * whose condition never turns false must not hang the caller). Default 1,000,000. On WebGPU loops are unrolled
+   * into the plan, at most 4096 body copies (an UnsupportedOpError beyond).
+   */
+  maxLoopIterations?: number;
 }
 
 export type OutputLocation = 'cpu' | 'gpu-buffer';
@@ -163,6 +169,7 @@ export class InferenceSession {
     maxElements: number,
     gpu?: { session: GpuSession; res: GpuResources },
     outputLocation?: SessionOptions['preferredOutputLocation'],
+    maxLoopIterations?: number,
   ) {
     this.#model = model;
     this.#graph = graph;
@@ -173,7 +180,7 @@ export class InferenceSession {
     const meta = (v: { name: string; dtype: DType; shape?: Dim[] }): ValueMetadata => ({ name: v.name, isTensor: true, type: v.dtype, shape: [...(v.shape ?? [])] });
     this.inputMetadata = Object.freeze(graph.inputs.map(meta));
     this.outputMetadata = Object.freeze(graph.outputs.map((o) => meta(graph.values[o.name] ?? o)));
-    if (backend === 'cpu') this.#cpu = new CpuSession(graph, { maxElements });
+    if (backend === 'cpu') this.#cpu = new CpuSession(graph, { maxElements, maxLoopIterations });
     this.#gpu = gpu?.session;
     this.#res = gpu?.res;
     this.#outputLocation = outputLocation;
@@ -200,6 +207,8 @@ export class InferenceSession {
     if (options.weightPrecision === 'float16' && backend !== 'webgpu') {
       throw new InvalidArgumentError("weightPrecision 'float16' applies to the webgpu backend; the CPU backend keeps the model's float32 weights.");
     }
+    const loops = options.maxLoopIterations;
+    if (loops !== undefined && (!Number.isInteger(loops) || loops < 1)) throw new InvalidArgumentError(`maxLoopIterations must be a positive integer, not ${String(loops)}.`);
     const { bytes, externalData } = await loadModelSource(model, options.externalData);
     const imported = await importOnnx(bytes, { externalData, maxTensorElements: maxElements });
     // Can every node run once shapes are known? (For WebGPU: a kernel, or a plan-time op such as Shape.)
@@ -212,7 +221,7 @@ export class InferenceSession {
     }
     if (options.freeDimensionOverrides) fixFreeDimensions(imported.graph, options.freeDimensionOverrides);
     const { graph, stats } = optimize(imported.graph, maxElements);
-    if (backend === 'cpu') return new InferenceSession(imported, graph, stats, backend, maxElements, undefined, options.preferredOutputLocation);
+    if (backend === 'cpu') return new InferenceSession(imported, graph, stats, backend, maxElements, undefined, options.preferredOutputLocation, options.maxLoopIterations);
     const res = await gpuResourcesNow();
     const session = await GpuSession.create(res, graph, { maxElements, opset: imported.opset, weightPrecision: options.weightPrecision });
     return new InferenceSession(imported, graph, stats, backend, maxElements, { session, res }, options.preferredOutputLocation);

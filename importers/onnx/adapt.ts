@@ -5,6 +5,7 @@ import { OP_SCHEMAS, type InferInput } from '../../runtime/ir/ops/index.js';
 import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { AdapterUnsupported, findAdapter, listSupportedOps, MAX_OPSET, MIN_OPSET, type AdapterContext } from './ops/index.js';
 import type { PGraph, PNode } from './proto.js';
+import { validateAndSort } from '../../runtime/ir/validate.js';
 
 /** What the file declares about a value (graph inputs/outputs and value_info), for adapters that need a rank. */
 export type DeclaredTypes = Map<string, { rank?: number; dtype?: DType }>;
@@ -17,12 +18,19 @@ const domainOf = (n: PNode) => (n.domain === 'ai.onnx' ? '' : n.domain ?? '');
  * structural check refuses. Every such node goes into one UnsupportedOpError.
  */
 export function checkSupport(g: PGraph, opsets: Record<string, number>): void {
-  const opset = opsets[''] ?? 1;
   const unsupported: UnsupportedNode[] = [];
+  collectUnsupported(g, opsets, '', unsupported);
+  if (unsupported.length) throw new UnsupportedOpError(unsupported);
+}
+
+/** The support check of one graph's nodes, and (control flow) of every subgraph body, named `<node>/<body node>`. */
+function collectUnsupported(g: PGraph, opsets: Record<string, number>, prefix: string, unsupported: UnsupportedNode[]): void {
+  const opset = opsets[''] ?? 1;
   (g.node ?? []).forEach((n, i) => {
     const op = n.opType ?? '';
     const domain = domainOf(n);
-    const node = n.name || `${op}_${i}`;
+    const node = prefix + (n.name || `${op}_${i}`);
+    for (const a of n.attribute ?? []) for (const sub of a.g ? [a.g] : a.graphs ?? []) collectUnsupported(sub, opsets, `${node}/`, unsupported);
     const add = (reason?: string) => unsupported.push({ op, domain, opset: domain === '' ? opset : opsets[domain] ?? 0, node, ...(reason ? { reason } : {}) });
     if (domain !== '') return add(`domain '${domain}' is not supported`);
     if (opset < MIN_OPSET || opset > MAX_OPSET) return add(`opset ${opset} is outside ${MIN_OPSET}-${MAX_OPSET}`);
@@ -34,7 +42,6 @@ export function checkSupport(g: PGraph, opsets: Record<string, number>): void {
     const why = adapter.check?.(n, opset);
     if (why) add(why);
   });
-  if (unsupported.length) throw new UnsupportedOpError(unsupported);
 }
 
 /**
@@ -68,6 +75,8 @@ export function adaptNodes(graph: Graph, opset: number, declared: DeclaredTypes)
     rankOf: (v) => typeOf(v)?.shape?.length ?? declared.get(v)?.rank,
     dtypeOf: (v) => typeOf(v)?.dtype ?? declared.get(v)?.dtype,
     constantValue: (v) => initializers[v],
+    // Control-flow bodies: the same rewrite, then validated and sorted like the main graph (validate.ts).
+    subgraph: (body) => validateAndSort(adaptNodes(body, opset, declared)),
   };
   const nodes: Node[] = [];
   const unsupported: UnsupportedNode[] = [];

@@ -27,7 +27,10 @@ export function decodeGraph(g: PGraph, dec: TensorDecoders, path = 'main'): Grap
   // Sparse initializers (IR v6+) are densified: the IR has dense tensors only.
   for (const s of g.sparseInitializer ?? []) addInitializer(s.values?.name, () => dec.sparse(s));
   // IR v3 lists initializers among the inputs too; they are constants, not user inputs.
-  const inputs = (g.input ?? []).filter((v) => !((v.name ?? '') in initializers)).map((v) => valueInfo(v, `input of graph '${gname}'`));
+  // A control-flow body may leave its inputs' element type out (ONNX function expansions do): the node's inputs give
+  // it, so a placeholder stands in (ir/ops/control-flow.ts types body inputs from the node).
+  const bodyInput = (v: PValueInfo) => (path !== 'main' && v.name && !v.type?.tensorType?.elemType ? { name: v.name, dtype: 'float32' as const } : undefined);
+  const inputs = (g.input ?? []).filter((v) => !((v.name ?? '') in initializers)).map((v) => bodyInput(v) ?? valueInfo(v, `input of graph '${gname}'`));
   const seen = new Set<string>();
   for (const i of inputs) {
     if (seen.has(i.name)) throw new InvalidGraphError(`Graph '${gname}' lists input '${i.name}' twice.`, { value: i.name });
@@ -58,6 +61,8 @@ export function decodeGraph(g: PGraph, dec: TensorDecoders, path = 'main'): Grap
     }
   };
   nodes.forEach(reads);
+  // A body output may be a value of an enclosing graph, passed through.
+  for (const o of outputs) if (!defined.has(o.name)) outer.add(o.name);
   if (path !== 'main') graph.outerScope = [...outer];
   return graph;
 }

@@ -1,30 +1,51 @@
 import { EdgeKitError, InternalError } from '../errors.js';
 import type { Graph, ValueInfo } from './graph.js';
 import { OP_SCHEMAS } from './ops/index.js';
-import type { InferInput } from './ops/schema.js';
+import type { InferInput, InferredOutput } from './ops/schema.js';
+import type { HostTensor } from './tensor.js';
 
 /**
  * Shape and dtype inference over a sorted graph. Fills `graph.values` for every value; symbolic dims flow through,
  * and dims that depend on runtime values get fresh symbols (`<node>_d<k>`). Errors name the node.
+ * `outer` gives the types (and constant values) of the enclosing graphs' values a subgraph body reads
+ * (`g.outerScope`); control-flow schemas infer their bodies through it, at any depth.
  */
-export function inferShapes(g: Graph): Graph {
+export function inferShapes(g: Graph, outer?: (name: string) => InferInput | undefined): Graph {
   const values: Record<string, ValueInfo> = {};
+  const outerConst: Record<string, HostTensor> = {};
+  for (const name of g.outerScope ?? []) {
+    const t = outer?.(name);
+    if (!t) continue;
+    values[name] = { name, dtype: t.dtype, shape: t.shape ? [...t.shape] : undefined };
+    if (t.value) outerConst[name] = t.value;
+  }
   for (const i of g.inputs) values[i.name] = { ...i, shape: i.shape ? [...i.shape] : undefined };
   for (const [k, t] of Object.entries(g.initializers)) values[k] = { name: k, dtype: t.dtype, shape: [...t.shape] };
   let counter = 0;
+  const lookup = (v: string): InferInput | undefined => {
+    const info = values[v];
+    if (!info) return undefined;
+    const value = g.initializers[v] ?? (v in g.initializers ? undefined : outerConst[v]);
+    return { dtype: info.dtype, shape: info.shape, ...(value ? { value } : {}) };
+  };
+  // A body sees this graph's values (and, through `outer`, the enclosing ones); its own names shadow them.
+  const inferBody = (body: Graph, inputs: InferInput[]): InferredOutput[] => {
+    const typed: Graph = { ...body, inputs: body.inputs.map((i, k) => ({ name: i.name, dtype: inputs[k]?.dtype ?? i.dtype, shape: inputs[k] ? inputs[k]!.shape : i.shape })) };
+    const scope = (name: string) => lookup(name) ?? outer?.(name);
+    const inferred = inferShapes(typed, scope);
+    return body.outputs.map((o) => {
+      const v = inferred.values[o.name] ?? scope(o.name);
+      if (!v) throw new InternalError(`Body '${body.name}' output '${o.name}' has no inferred type.`);
+      return { dtype: v.dtype, shape: v.shape };
+    });
+  };
   for (const node of g.nodes) {
     const schema = OP_SCHEMAS[node.op];
     if (!schema || node.domain !== '') throw new InternalError(`No IR schema for ${node.domain}::${node.op} reached shape inference.`);
-    const inputs: (InferInput | undefined)[] = node.inputs.map((v) => {
-      if (v === '') return undefined;
-      const info = values[v];
-      if (!info) return undefined;
-      const value = g.initializers[v];
-      return { dtype: info.dtype, shape: info.shape, ...(value ? { value } : {}) };
-    });
+    const inputs: (InferInput | undefined)[] = node.inputs.map((v) => (v === '' ? undefined : lookup(v)));
     let outs;
     try {
-      outs = schema.infer({ node, inputs, symbol: (hint) => `${hint || node.name || node.op}_${counter++}` });
+      outs = schema.infer({ node, inputs, symbol: (hint) => `${hint || node.name || node.op}_${counter++}`, inferBody });
     } catch (e) {
       if (e instanceof EdgeKitError) {
         // Same error class and code, with the node named so the user can find it in the model.

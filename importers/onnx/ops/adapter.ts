@@ -1,5 +1,5 @@
 import type { DType } from '../../../runtime/ir/dtype.js';
-import type { Node } from '../../../runtime/ir/graph.js';
+import type { Graph, Node } from '../../../runtime/ir/graph.js';
 import type { HostTensor } from '../../../runtime/ir/tensor.js';
 import type { PNode } from '../proto.js';
 
@@ -22,6 +22,8 @@ export interface AdapterContext {
   dtypeOf(value: string): DType | undefined;
   /** The value of a constant input (an initializer or a Constant node's output), else undefined. */
   constantValue(value: string): HostTensor | undefined;
+  /** A control-flow body (If/Loop/Scan graph attribute) rewritten into IR form the same way, validated and sorted. */
+  subgraph(body: Graph): Graph;
 }
 
 /**

@@ -6,6 +6,7 @@ import { NN_ADAPTERS } from './legacy-nn.js';
 import { RESIZE_ADAPTERS } from './legacy-resize.js';
 import { RNN_ADAPTERS } from './rnn.js';
 import { V1_ADAPTERS } from './legacy-v1.js';
+import { CONTROL_FLOW_ADAPTERS } from './control-flow.js';
 
 export type { AdapterContext, OpAdapter } from './adapter.js';
 export { AdapterUnsupported } from './helpers.js';
@@ -16,6 +17,7 @@ const ALL: OpAdapter[] = [
   // Constant-1..21 nodes become initializers (import.ts), so they emit no IR op.
   { op: 'Constant', since: MIN_OPSET, until: MAX_OPSET, targets: [] },
   ...DIRECT_ADAPTERS, ...INPUT_ADAPTERS, ...NN_ADAPTERS, ...RESIZE_ADAPTERS, ...V1_ADAPTERS, ...RNN_ADAPTERS,
+  ...CONTROL_FLOW_ADAPTERS,
 ];
 
 /** An adapter is usable only when every IR op it emits exists: the importer never claims an op the IR lacks. */

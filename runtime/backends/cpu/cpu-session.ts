@@ -11,10 +11,12 @@ export class CpuSession {
   readonly #graph: Graph;
   readonly #maxElements: number;
   readonly #plans = new Map<string, Graph>();
+  readonly #maxLoopIterations: number | undefined;
 
-  constructor(graph: Graph, opts: { maxElements?: number } = {}) {
+  constructor(graph: Graph, opts: { maxElements?: number; maxLoopIterations?: number } = {}) {
     this.#graph = graph;
     this.#maxElements = opts.maxElements ?? DEFAULT_MAX_ELEMENTS;
+    this.#maxLoopIterations = opts.maxLoopIterations;
   }
 
   planFor(feeds: Record<string, HostTensor>): Graph {
@@ -34,7 +36,7 @@ export class CpuSession {
     const plan = this.planFor(feeds);
     const result: Record<string, HostTensor> = {};
     const computed = outputs.filter((o) => !(o in plan.initializers) && !(o in feeds));
-    Object.assign(result, runGraphCpu(plan, feeds, computed, { maxElements: this.#maxElements }));
+    Object.assign(result, runGraphCpu(plan, feeds, computed, { maxElements: this.#maxElements, maxLoopIterations: this.#maxLoopIterations }));
     for (const o of outputs) {
       if (o in plan.initializers) result[o] = plan.initializers[o]!;
       else if (o in feeds) result[o] = feeds[o]!;

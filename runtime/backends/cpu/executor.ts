@@ -1,11 +1,16 @@
 import { EdgeKitError, InternalError, UnsupportedOpError } from '../../errors.js';
 import type { Graph, Node } from '../../ir/graph.js';
+import { nodeReads } from '../../ir/validate.js';
 import { DEFAULT_MAX_ELEMENTS, type HostTensor } from '../../ir/tensor.js';
 import type { CpuKernelContext } from './kernel.js';
 import { CPU_KERNELS } from './kernels/index.js';
 
 export interface CpuRunOptions {
   maxElements?: number;
+  /** Values of the enclosing graphs, for a control-flow body (Graph.outerScope). */
+  outer?: (name: string) => HostTensor | undefined;
+  /** CpuKernelContext.maxLoopIterations. */
+  maxLoopIterations?: number;
 }
 
 /** Runs one node on the CPU reference. Errors are re-thrown with the node named. */
@@ -38,19 +43,30 @@ export function runGraphCpu(
   outputs: readonly string[] = g.outputs.map((o) => o.name),
   opts: CpuRunOptions = {},
 ): Record<string, HostTensor> {
-  const ctx: CpuKernelContext = { maxElements: opts.maxElements ?? DEFAULT_MAX_ELEMENTS };
   const env = new Map<string, HostTensor>();
   for (const [k, t] of Object.entries(g.initializers)) env.set(k, t);
   for (const [k, t] of Object.entries(feeds)) env.set(k, t);
+  const lookup = (v: string) => env.get(v) ?? opts.outer?.(v);
+  const ctx: CpuKernelContext = {
+    maxElements: opts.maxElements ?? DEFAULT_MAX_ELEMENTS,
+    maxLoopIterations: opts.maxLoopIterations,
+    // A body runs nested, seeing this graph's live values and, through them, every enclosing scope.
+    runBody: (body, bodyFeeds) => {
+      const names = body.outputs.map((o) => o.name);
+      const r = runGraphCpu(body, bodyFeeds, names, { ...opts, outer: lookup });
+      return names.map((n) => r[n]!);
+    },
+  };
 
   const wanted = new Set(outputs);
   const lastUse = new Map<string, number>();
-  g.nodes.forEach((n, i) => n.inputs.forEach((v) => v && lastUse.set(v, i)));
+  // nodeReads: a value a body reads from this graph stays alive until its control-flow node ran.
+  g.nodes.forEach((n, i) => nodeReads(n).forEach((v) => lastUse.set(v, i)));
 
   g.nodes.forEach((node, i) => {
     const ins = node.inputs.map((v) => {
       if (v === '') return undefined;
-      const t = env.get(v);
+      const t = lookup(v);
       if (!t) throw new InternalError(`Value '${v}' read by node '${node.name}' was not computed.`);
       return t;
     });
@@ -61,14 +77,14 @@ export function runGraphCpu(
       if (!t) throw new InternalError(`${node.op} kernel returned no tensor for output ${k} ('${name}').`);
       env.set(name, t);
     });
-    for (const v of node.inputs) {
+    for (const v of nodeReads(node)) {
       if (v && lastUse.get(v) === i && !wanted.has(v) && !(v in g.initializers) && !(v in feeds)) env.delete(v);
     }
   });
 
   const result: Record<string, HostTensor> = {};
   for (const o of outputs) {
-    const t = env.get(o);
+    const t = lookup(o);
     if (!t) throw new InternalError(`Output '${o}' was not computed.`);
     result[o] = t;
   }

@@ -1,9 +1,16 @@
-import type { Node } from '../../ir/graph.js';
+import type { Graph, Node } from '../../ir/graph.js';
 import type { HostTensor } from '../../ir/tensor.js';
 
 export interface CpuKernelContext {
   /** Largest element count any output may have (allocation-bomb guard); kernels pass it to sizeOf(). */
   maxElements: number;
+  /**
+   * Control flow (kernels/control-flow.ts): runs a body graph with the given inputs, the values of the graphs
+   * around the node visible as its outer scope; returns the body's outputs in order. Set by the graph executor.
+   */
+  runBody?(body: Graph, feeds: Record<string, HostTensor>): HostTensor[];
+  /** Most iterations one Loop may run before it throws (SessionOptions.maxLoopIterations). */
+  maxLoopIterations?: number;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { DType } from '../dtype.js';
-import type { Dim, Node } from '../graph.js';
+import type { Dim, Graph, Node } from '../graph.js';
 import type { HostTensor } from '../tensor.js';
 
 /** What shape inference knows about one input of a node. */
@@ -22,6 +22,13 @@ export interface InferContext {
   inputs: (InferInput | undefined)[];
   /** A fresh symbolic dimension, for output dims that depend on runtime values. */
   symbol(hint: string): string;
+  /**
+   * Control flow (If/Loop/Scan, ops/control-flow.ts): infers a body graph whose inputs have the given types, with
+   * the values visible at this node as its outer scope; returns the body's output types in order. Absent where the
+   * caller has no scope to offer (the importer's best-effort pass over nodes as they are rewritten): control-flow
+   * schemas then throw, leaving the outputs to the inference that runs after validation.
+   */
+  inferBody?(body: Graph, inputs: InferInput[]): InferredOutput[];
 }
 
 /**

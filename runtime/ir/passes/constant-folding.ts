@@ -1,6 +1,7 @@
 import { runNodeCpu } from '../../backends/cpu/executor.js';
 import { attrInt, type Graph, type Node } from '../graph.js';
 import { isConcrete } from '../shape.js';
+import { hasSubgraphs } from './subgraph-names.js';
 import { DEFAULT_MAX_ELEMENTS, sizeOf, tensorFromNumbers, type HostTensor } from '../tensor.js';
 
 /** Ops whose result is not a pure function of their inputs: never folded. */
@@ -19,7 +20,8 @@ export function foldConstants(g: Graph, maxElements = DEFAULT_MAX_ELEMENTS): num
   let folded = 0;
   const keep: Node[] = [];
   for (const n of g.nodes) {
-    const result = n.domain === '' && !IMPURE.has(n.op) ? tryFold(g, n, maxElements) : undefined;
+    // Control-flow nodes are not folded here: their bodies read outer values (passes/control-flow.ts lowers them).
+    const result = n.domain === '' && !IMPURE.has(n.op) && !hasSubgraphs(n) ? tryFold(g, n, maxElements) : undefined;
     if (!result) {
       keep.push(n);
       continue;

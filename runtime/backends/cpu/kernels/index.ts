@@ -8,8 +8,10 @@ import { kernels as reduce } from './reduce.js';
 import { kernels as shapeOps } from './shape-ops.js';
 import { kernels as movement } from './movement.js';
 import { kernels as resize } from './resize.js';
+import { kernels as controlFlow } from './control-flow.js';
 import { kernels as rnn } from './rnn.js';
 
 export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...elementwise, ...matmul, ...conv, ...pool, ...normalization, ...reduce, ...shapeOps, ...movement, ...resize, ...rnn,
+  ...controlFlow,
 });

@@ -1,0 +1,223 @@
+import type onnx from 'onnx-proto';
+import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
+import { graphAttr, int, ints, model, vi, type NodeSpec } from '../importer/model-builder.js';
+import { tensorProto } from './ort-single-node.js';
+import { Rng } from './random.js';
+
+/**
+ * Hand-built ONNX models with If/Loop/Scan, nested and reading outer-scope values, shared by the CPU reference
+ * tests (against onnxruntime-node) and the WebGPU tests (against the CPU backend).
+ */
+
+const FLOAT = 1;
+const INT64 = 7;
+const BOOL = 9;
+
+type GraphProto = onnx.onnx.IGraphProto;
+
+export function body(name: string, nodes: NodeSpec[], inputs: onnx.onnx.IValueInfoProto[], outputs: onnx.onnx.IValueInfoProto[], initializers: Record<string, HostTensor> = {}): GraphProto {
+  return {
+    name,
+    node: nodes.map((n, i) => ({ opType: n.op, input: n.inputs, output: n.outputs, name: n.name ?? `${name}_n${i}`, domain: '', attribute: n.attrs ?? [] })),
+    input: inputs,
+    output: outputs,
+    initializer: Object.entries(initializers).map(([k, t]) => tensorProto(k, t)),
+  };
+}
+
+const f32 = (shape: number[], values: number[]) => tensorFromNumbers('float32', shape, values);
+const i64 = (shape: number[], values: number[]) => tensorFromNumbers('int64', shape, values);
+const bool = (v: boolean) => tensorFromNumbers('bool', [], [v ? 1 : 0]);
+
+export function randomF32(rng: Rng, shape: number[]): HostTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return f32(shape, Array.from({ length: n }, () => rng.uniform(-1, 1)));
+}
+
+export interface CfCase {
+  name: string;
+  bytes: Uint8Array;
+  feeds: Record<string, HostTensor>;
+}
+
+/**
+ * A Loop (trip count from the input `n`, condition input true) whose body holds an If on the iteration number's
+ * parity; the branches read `w` (a graph input) and `scale` (an initializer) from two scopes out.
+ *   x_{i+1} = i even ? x_i + w : x_i * scale;  scan output: x_{i+1}
+ */
+export function loopWithNestedIf(rng: Rng, trips: number): CfCase {
+  const thenB = body('then', [{ op: 'Add', inputs: ['x_in', 'w'], outputs: ['then_out'] }], [], [vi('then_out', FLOAT, [2, 3])]);
+  const elseB = body('else', [{ op: 'Mul', inputs: ['x_in', 'scale'], outputs: ['else_out'] }], [], [vi('else_out', FLOAT, [2, 3])]);
+  const loopBody = body(
+    'loop_body',
+    [
+      { op: 'Mod', inputs: ['i', 'two'], outputs: ['parity'] },
+      { op: 'Equal', inputs: ['parity', 'zero'], outputs: ['even'] },
+      { op: 'If', inputs: ['even'], outputs: ['x_out'], attrs: [graphAttr('then_branch', thenB), graphAttr('else_branch', elseB)] },
+      { op: 'Identity', inputs: ['cond_in'], outputs: ['cond_out'] },
+      { op: 'Identity', inputs: ['x_out'], outputs: ['scan_out'] },
+    ],
+    [vi('i', INT64, []), vi('cond_in', BOOL, []), vi('x_in', FLOAT, [2, 3])],
+    [vi('cond_out', BOOL, []), vi('x_out', FLOAT, [2, 3]), vi('scan_out', FLOAT, [2, 3])],
+    { two: i64([], [2]), zero: i64([], [0]) },
+  );
+  const bytes = model({
+    opset: 13,
+    nodes: [{ op: 'Loop', inputs: ['n', 'go', 'x0'], outputs: ['x_final', 'xs'], attrs: [graphAttr('body', loopBody)] }],
+    inputs: [vi('n', INT64, []), vi('x0', FLOAT, [2, 3]), vi('w', FLOAT, [2, 3])],
+    outputs: [vi('x_final', FLOAT, [2, 3]), vi('xs', FLOAT, [trips, 2, 3])],
+    initializers: [tensorProto('go', bool(true)), tensorProto('scale', f32([], [0.5]))],
+  });
+  return { name: 'Loop{If} with outer values', bytes, feeds: { n: i64([], [trips]), x0: randomF32(rng, [2, 3]), w: randomF32(rng, [2, 3]) } };
+}
+
+/**
+ * A Loop with no trip count whose body decides when to stop: x doubles until its sum passes `limit` (an outer
+ * value). The scan output collects the running sums.
+ */
+export function loopUntil(): CfCase {
+  const loopBody = body(
+    'until_body',
+    [
+      { op: 'Mul', inputs: ['x_in', 'two'], outputs: ['x_out'] },
+      { op: 'ReduceSum', inputs: ['x_out'], outputs: ['s'], attrs: [int('keepdims', 0)] },
+      { op: 'Less', inputs: ['s', 'limit'], outputs: ['cond_out'] },
+      { op: 'Identity', inputs: ['s'], outputs: ['sums'] },
+    ],
+    [vi('i', INT64, []), vi('cond_in', BOOL, []), vi('x_in', FLOAT, [3])],
+    [vi('cond_out', BOOL, []), vi('x_out', FLOAT, [3]), vi('sums', FLOAT, [])],
+    { two: f32([], [2]) },
+  );
+  const bytes = model({
+    opset: 13,
+    nodes: [{ op: 'Loop', inputs: ['', '', 'x0'], outputs: ['x_final', 'sums_all'], attrs: [graphAttr('body', loopBody)] }],
+    inputs: [vi('x0', FLOAT, [3]), vi('limit', FLOAT, [])],
+    outputs: [vi('x_final', FLOAT, [3]), vi('sums_all', FLOAT, ['iterations'])],
+  });
+  return { name: 'Loop without M, stopped by its body', bytes, feeds: { x0: f32([3], [0.25, 0.5, 1]), limit: f32([], [50]) } };
+}
+
+/**
+ * Scan (opset 11) over the rows of `seq` [5, 3] read backwards, a running state [3]; its body holds a Loop (trip
+ * count 2, an outer initializer of the main graph) that adds `bias` (a graph input) to the state twice. The scan
+ * output is stacked along axis 1, reversed: [3, 5].
+ */
+export function scanWithNestedLoop(rng: Rng): CfCase {
+  const inner = body(
+    'inner_loop',
+    [
+      { op: 'Add', inputs: ['acc_in', 'bias'], outputs: ['acc_out'] },
+      { op: 'Identity', inputs: ['c_in'], outputs: ['c_out'] },
+    ],
+    [vi('j', INT64, []), vi('c_in', BOOL, []), vi('acc_in', FLOAT, [3])],
+    [vi('c_out', BOOL, []), vi('acc_out', FLOAT, [3])],
+  );
+  const scanBody = body(
+    'scan_body',
+    [
+      { op: 'Add', inputs: ['state_in', 'row'], outputs: ['summed'] },
+      { op: 'Loop', inputs: ['two_trips', '', 'summed'], outputs: ['state_out'], attrs: [graphAttr('body', inner)] },
+      { op: 'Mul', inputs: ['state_out', 'row'], outputs: ['step_out'] },
+    ],
+    [vi('state_in', FLOAT, [3]), vi('row', FLOAT, [3])],
+    [vi('state_out', FLOAT, [3]), vi('step_out', FLOAT, [3])],
+  );
+  const bytes = model({
+    opset: 11,
+    irVersion: 6,
+    nodes: [
+      {
+        op: 'Scan',
+        inputs: ['s0', 'seq'],
+        outputs: ['s_final', 'steps'],
+        attrs: [graphAttr('body', scanBody), int('num_scan_inputs', 1), ints('scan_input_directions', [1]), ints('scan_output_axes', [1]), ints('scan_output_directions', [1])],
+      },
+    ],
+    inputs: [vi('s0', FLOAT, [3]), vi('seq', FLOAT, [5, 3]), vi('bias', FLOAT, [3])],
+    outputs: [vi('s_final', FLOAT, [3]), vi('steps', FLOAT, [3, 5])],
+    initializers: [tensorProto('two_trips', i64([], [2]))],
+  });
+  return { name: 'Scan{Loop} reversed, output axis 1', bytes, feeds: { s0: randomF32(rng, [3]), seq: randomF32(rng, [5, 3]), bias: randomF32(rng, [3]) } };
+}
+
+/** Scan-8 (batch axis 0, no sequence_lens) with a batch of 2: a running sum over 3 steps. */
+export function scan8Batch(rng: Rng): CfCase {
+  const scanBody = body(
+    'sum_body',
+    [
+      { op: 'Add', inputs: ['sum_in', 'next'], outputs: ['sum_out'] },
+      { op: 'Identity', inputs: ['sum_out'], outputs: ['scan_out'] },
+    ],
+    [vi('sum_in', FLOAT, [2]), vi('next', FLOAT, [2])],
+    [vi('sum_out', FLOAT, [2]), vi('scan_out', FLOAT, [2])],
+  );
+  const bytes = model({
+    opset: 8,
+    irVersion: 3,
+    nodes: [{ op: 'Scan', inputs: ['', 'init', 'xs'], outputs: ['y', 'z'], attrs: [graphAttr('body', scanBody), int('num_scan_inputs', 1), ints('directions', [1])] }],
+    inputs: [vi('init', FLOAT, [2, 2]), vi('xs', FLOAT, [2, 3, 2])],
+    outputs: [vi('y', FLOAT, [2, 2]), vi('z', FLOAT, [2, 3, 2])],
+  });
+  return { name: 'Scan-8 batch of 2, reversed input', bytes, feeds: { init: randomF32(rng, [2, 2]), xs: randomF32(rng, [2, 3, 2]) } };
+}
+
+/**
+ * An If on a graph input whose branches give different shapes ([2] vs [3]) and read an outer value; its output
+ * shape is only known per run.
+ */
+export function ifDifferentShapes(cond: boolean): CfCase {
+  const thenB = body('then', [{ op: 'Add', inputs: ['a', 'a'], outputs: ['t'] }], [], [vi('t', FLOAT, [2])]);
+  const elseB = body('else', [{ op: 'Concat', inputs: ['a', 'one'], outputs: ['e'], attrs: [int('axis', 0)] }], [], [vi('e', FLOAT, [3])], { one: f32([1], [1]) });
+  const bytes = model({
+    opset: 13,
+    nodes: [{ op: 'If', inputs: ['c'], outputs: ['y'], attrs: [graphAttr('then_branch', thenB), graphAttr('else_branch', elseB)] }],
+    inputs: [vi('c', BOOL, []), vi('a', FLOAT, [2])],
+    outputs: [vi('y', FLOAT, ['n'])],
+  });
+  return { name: `If with differently shaped branches (cond ${cond})`, bytes, feeds: { c: bool(cond), a: f32([2], [1.5, -2]) } };
+}
+
+/** A Loop that never stops: no trip count, condition passed through as true. */
+export function endlessLoop(): CfCase {
+  const loopBody = body(
+    'forever',
+    [
+      { op: 'Identity', inputs: ['cond_in'], outputs: ['cond_out'] },
+      { op: 'Add', inputs: ['x_in', 'x_in'], outputs: ['x_out'] },
+    ],
+    [vi('i', INT64, []), vi('cond_in', BOOL, []), vi('x_in', FLOAT, [1])],
+    [vi('cond_out', BOOL, []), vi('x_out', FLOAT, [1])],
+  );
+  const bytes = model({
+    opset: 13,
+    nodes: [{ op: 'Loop', inputs: ['', 'go', 'x0'], outputs: ['x_final'], attrs: [graphAttr('body', loopBody)] }],
+    inputs: [vi('x0', FLOAT, [1])],
+    outputs: [vi('x_final', FLOAT, [1])],
+    initializers: [tensorProto('go', bool(true))],
+  });
+  return { name: 'endless Loop', bytes, feeds: { x0: f32([1], [1]) } };
+}
+
+/** A Loop with a constant trip count (an initializer) and constant-true condition: unrollable at plan time. */
+export function constantTripLoop(rng: Rng, trips: number): CfCase {
+  const loopBody = body(
+    'fixed_body',
+    [
+      { op: 'Identity', inputs: ['cond_in'], outputs: ['cond_out'] },
+      { op: 'Cast', inputs: ['i'], outputs: ['fi'], attrs: [int('to', FLOAT)] },
+      { op: 'Mul', inputs: ['w', 'fi'], outputs: ['wi'] },
+      { op: 'Add', inputs: ['x_in', 'wi'], outputs: ['x_out'] },
+      { op: 'Relu', inputs: ['x_out'], outputs: ['scan_out'] },
+    ],
+    [vi('i', INT64, []), vi('cond_in', BOOL, []), vi('x_in', FLOAT, [4])],
+    [vi('cond_out', BOOL, []), vi('x_out', FLOAT, [4]), vi('scan_out', FLOAT, [4])],
+  );
+  const bytes = model({
+    opset: 13,
+    nodes: [{ op: 'Loop', inputs: ['m', 'go', 'x0'], outputs: ['x_final', 'xs'], attrs: [graphAttr('body', loopBody)] }],
+    inputs: [vi('x0', FLOAT, [4]), vi('w', FLOAT, [4])],
+    outputs: [vi('x_final', FLOAT, [4]), vi('xs', FLOAT, [trips, 4])],
+    initializers: [tensorProto('m', i64([], [trips])), tensorProto('go', bool(true))],
+  });
+  return { name: `Loop with constant trip count ${trips}`, bytes, feeds: { x0: randomF32(rng, [4]), w: randomF32(rng, [4]) } };
+}

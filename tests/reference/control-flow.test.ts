@@ -1,0 +1,179 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError, InvalidGraphError, UnsupportedOpError } from '../../runtime/errors.js';
+import { importOnnx } from '../../importers/onnx/index.js';
+import { allClose } from '../helpers/compare.js';
+import {
+  body,
+  constantTripLoop,
+  endlessLoop,
+  ifDifferentShapes,
+  loopUntil,
+  loopWithNestedIf,
+  scan8Batch,
+  scanWithNestedLoop,
+  type CfCase,
+} from '../helpers/control-flow-models.js';
+import { Rng } from '../helpers/random.js';
+import { runModelCpu, runModelOrt } from '../helpers/run-model.js';
+import { graphAttr, int, model, vi } from '../importer/model-builder.js';
+import { InferenceSession, Tensor } from '../../sdk/node.js';
+
+/**
+ * If/Loop/Scan on the CPU reference against onnxruntime-node: nested bodies (a Loop holding an If, a Scan holding
+ * a Loop) reading values of scopes further out, data-dependent termination, directions and axes, the Scan-8 batch
+ * form; and the load-time and run-time errors (missing outer value, body signature, maxLoopIterations).
+ */
+
+const rng = new Rng(9);
+
+async function compareWithOrt(c: CfCase): Promise<void> {
+  const [ours, ref] = await Promise.all([runModelCpu(c.bytes, c.feeds), runModelOrt(c.bytes, c.feeds)]);
+  expect(Object.keys(ours).sort()).toEqual(Object.keys(ref).sort());
+  for (const [name, t] of Object.entries(ref)) {
+    const r = allClose(ours[name]!, t, { rtol: 1e-5, atol: 1e-6 });
+    expect(r.ok, `${c.name}: output '${name}': ${r.ok ? '' : r.message}`).toBe(true);
+  }
+}
+
+describe('control flow on the CPU reference vs onnxruntime-node', () => {
+  const cases = [
+    loopWithNestedIf(rng, 5),
+    loopWithNestedIf(rng, 1),
+    loopUntil(),
+    scanWithNestedLoop(rng),
+    scan8Batch(rng),
+    ifDifferentShapes(true),
+    ifDifferentShapes(false),
+    constantTripLoop(rng, 3),
+  ];
+  for (const c of cases) it(c.name, () => compareWithOrt(c));
+
+  it('a Loop with trip count 0 returns its initial values and empty scan outputs', async () => {
+    const c = loopWithNestedIf(rng, 0);
+    const ours = await runModelCpu(c.bytes, c.feeds);
+    expect(Array.from(ours.x_final!.data as Float32Array)).toEqual(Array.from(c.feeds.x0!.data as Float32Array));
+    expect(ours.xs!.shape).toEqual([0, 2, 3]);
+  });
+
+  it('infers nested bodies with outer-scope types: the Scan output shape is exact at load', async () => {
+    const c = scanWithNestedLoop(rng);
+    const m = await importOnnx(c.bytes);
+    expect(m.graph.values.steps).toMatchObject({ dtype: 'float32', shape: [3, 5] });
+    expect(m.graph.values.s_final).toMatchObject({ dtype: 'float32', shape: [3] });
+  });
+
+  it('a constant trip count with a pass-through condition gives the scan outputs a known leading dim', async () => {
+    const m = await importOnnx(constantTripLoop(rng, 3).bytes);
+    expect(m.graph.values.xs?.shape).toEqual([3, 4]);
+    const data = await importOnnx(loopWithNestedIf(rng, 5).bytes);
+    expect(typeof data.graph.values.xs?.shape?.[0]).toBe('string'); // M is a graph input: a symbol
+  });
+});
+
+describe('control-flow errors', () => {
+  it('a Loop past maxLoopIterations throws a typed error instead of hanging', async () => {
+    const c = endlessLoop();
+    const s = await InferenceSession.create(c.bytes, { backend: 'cpu', maxLoopIterations: 1000 });
+    const run = s.run({ x0: new Tensor('float32', new Float32Array([1]), [1]) });
+    await expect(run).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(run).rejects.toThrow(/maxLoopIterations = 1000/);
+    await s.release();
+  });
+
+  it('the default maxLoopIterations also stops an endless Loop', async () => {
+    const c = endlessLoop();
+    await expect(runModelCpu(c.bytes, c.feeds)).rejects.toThrow(/maxLoopIterations = 1000000/);
+  }, 60_000);
+
+  it('rejects a bad maxLoopIterations', async () => {
+    await expect(InferenceSession.create(endlessLoop().bytes, { backend: 'cpu', maxLoopIterations: 0 })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it('a body reading a value no enclosing scope defines is an InvalidGraphError at load', async () => {
+    const thenB = body('then', [{ op: 'Add', inputs: ['a', 'nowhere'], outputs: ['t'] }], [], [vi('t', 1, [2])]);
+    const elseB = body('else', [{ op: 'Neg', inputs: ['a'], outputs: ['e'] }], [], [vi('e', 1, [2])]);
+    const bytes = model({
+      nodes: [{ op: 'If', inputs: ['c'], outputs: ['y'], attrs: [graphAttr('then_branch', thenB), graphAttr('else_branch', elseB)] }],
+      inputs: [vi('c', 9, []), vi('a', 1, [2])],
+      outputs: [vi('y', 1, [2])],
+    });
+    const load = InferenceSession.create(bytes, { backend: 'cpu' });
+    await expect(load).rejects.toBeInstanceOf(InvalidGraphError);
+    await expect(load).rejects.toThrow(/nowhere/);
+  });
+
+  it('a body two levels down reading a missing value is found too', async () => {
+    const inner = body('inner', [{ op: 'Add', inputs: ['x_in', 'ghost'], outputs: ['x_out'] }, { op: 'Identity', inputs: ['c_in'], outputs: ['c_out'] }],
+      [vi('i', 7, []), vi('c_in', 9, []), vi('x_in', 1, [1])], [vi('c_out', 9, []), vi('x_out', 1, [1])]);
+    const thenB = body('then', [{ op: 'Loop', inputs: ['m', '', 'a'], outputs: ['t'], attrs: [graphAttr('body', inner)] }], [], [vi('t', 1, [1])]);
+    const elseB = body('else', [{ op: 'Neg', inputs: ['a'], outputs: ['e'] }], [], [vi('e', 1, [1])]);
+    const bytes = model({
+      nodes: [{ op: 'If', inputs: ['c'], outputs: ['y'], attrs: [graphAttr('then_branch', thenB), graphAttr('else_branch', elseB)] }],
+      inputs: [vi('c', 9, []), vi('a', 1, [1]), vi('m', 7, [])],
+      outputs: [vi('y', 1, [1])],
+    });
+    await expect(InferenceSession.create(bytes, { backend: 'cpu' })).rejects.toThrow(InvalidGraphError);
+    await expect(InferenceSession.create(bytes, { backend: 'cpu' })).rejects.toThrow(/ghost/);
+  });
+
+  it('a Loop body with the wrong number of inputs is an InvalidGraphError at load', async () => {
+    const bad = body('bad', [{ op: 'Identity', inputs: ['c_in'], outputs: ['c_out'] }, { op: 'Neg', inputs: ['x_in'], outputs: ['x_out'] }],
+      [vi('c_in', 9, []), vi('x_in', 1, [1])], [vi('c_out', 9, []), vi('x_out', 1, [1])]);
+    const bytes = model({
+      nodes: [{ op: 'Loop', inputs: ['m', '', 'x'], outputs: ['y'], attrs: [graphAttr('body', bad)] }],
+      inputs: [vi('m', 7, []), vi('x', 1, [1])],
+      outputs: [vi('y', 1, [1])],
+    });
+    const load = InferenceSession.create(bytes, { backend: 'cpu' });
+    await expect(load).rejects.toBeInstanceOf(InvalidGraphError);
+    await expect(load).rejects.toThrow(/body takes 2 input\(s\).*must take 3/);
+  });
+
+  it('If branches with a different output count than the node are an InvalidGraphError at load', async () => {
+    const two = body('then', [{ op: 'Neg', inputs: ['a'], outputs: ['t'] }, { op: 'Abs', inputs: ['a'], outputs: ['t2'] }], [], [vi('t', 1, [1]), vi('t2', 1, [1])]);
+    const one = body('else', [{ op: 'Neg', inputs: ['a'], outputs: ['e'] }], [], [vi('e', 1, [1])]);
+    const bytes = model({
+      nodes: [{ op: 'If', inputs: ['c'], outputs: ['y'], attrs: [graphAttr('then_branch', two), graphAttr('else_branch', one)] }],
+      inputs: [vi('c', 9, []), vi('a', 1, [1])],
+      outputs: [vi('y', 1, [1])],
+    });
+    await expect(InferenceSession.create(bytes, { backend: 'cpu' })).rejects.toThrow(/then_branch has 2 output\(s\) but the node has 1/);
+  });
+
+  it('a Scan body whose outputs do not match num_scan_inputs and the node is an InvalidGraphError', async () => {
+    const b = body('b', [{ op: 'Add', inputs: ['s', 'x'], outputs: ['s2'] }], [vi('s', 1, [2]), vi('x', 1, [2])], [vi('s2', 1, [2])]);
+    const bytes = model({
+      opset: 11,
+      irVersion: 6,
+      nodes: [{ op: 'Scan', inputs: ['s0', 'xs'], outputs: ['y', 'z'], attrs: [graphAttr('body', b), int('num_scan_inputs', 1)] }],
+      inputs: [vi('s0', 1, [2]), vi('xs', 1, [3, 2])],
+      outputs: [vi('y', 1, [2]), vi('z', 1, [3, 2])],
+    });
+    await expect(InferenceSession.create(bytes, { backend: 'cpu' })).rejects.toBeInstanceOf(InvalidGraphError);
+  });
+
+  it('an unsupported op inside a body is named in the UnsupportedOpError with its path', async () => {
+    const thenB = body('then', [{ op: 'NoSuchOp', inputs: ['a'], outputs: ['t'], name: 'weird' }], [], [vi('t', 1, [1])]);
+    const elseB = body('else', [{ op: 'Neg', inputs: ['a'], outputs: ['e'] }], [], [vi('e', 1, [1])]);
+    const bytes = model({
+      nodes: [{ op: 'If', inputs: ['c'], outputs: ['y'], name: 'branchy', attrs: [graphAttr('then_branch', thenB), graphAttr('else_branch', elseB)] }],
+      inputs: [vi('c', 9, []), vi('a', 1, [1])],
+      outputs: [vi('y', 1, [1])],
+    });
+    const load = InferenceSession.create(bytes, { backend: 'cpu' });
+    await expect(load).rejects.toBeInstanceOf(UnsupportedOpError);
+    await expect(load).rejects.toThrow(/branchy\/weird/);
+  });
+
+  it('Scan-8 with sequence_lens is refused with a reason', async () => {
+    const b = body('b', [{ op: 'Add', inputs: ['s', 'x'], outputs: ['s2'] }], [vi('s', 1, [2]), vi('x', 1, [2])], [vi('s2', 1, [2])]);
+    const bytes = model({
+      opset: 8,
+      irVersion: 3,
+      nodes: [{ op: 'Scan', inputs: ['lens', 's0', 'xs'], outputs: ['y'], attrs: [graphAttr('body', b), int('num_scan_inputs', 1)] }],
+      inputs: [vi('lens', 6, [1]), vi('s0', 1, [1, 2]), vi('xs', 1, [1, 3, 2])],
+      outputs: [vi('y', 1, [1, 2])],
+    });
+    await expect(InferenceSession.create(bytes, { backend: 'cpu' })).rejects.toThrow(/sequence_lens/);
+  });
+});
