@@ -130,3 +130,17 @@ describe('resampling and selection WGSL', () => {
     ['TopK largest', node('TopK', ['x', 'k'], ['v', 'i']), [['float32', [2, 10]], ['int64', [1], [3]]]],
   ]);
 });
+
+describe('recurrent WGSL', () => {
+  // One step (T = 1), so each key appears once: projection GEMM, init, step(s), finish.
+  const strs = (v: string[]) => ({ type: 'strings' as const, value: v });
+  snapshotAll([
+    ['RNN forward', node('RNN', ['x', 'w', 'r'], ['y', 'yh'], { hidden_size: attr(4) }), [['float32', [1, 2, 3]], ['float32', [1, 4, 3]], ['float32', [1, 4, 4]]]],
+    ['GRU bidirectional, bias, sequence_lens, activations', node('GRU', ['x', 'w', 'r', 'b', 'l'], ['y', 'yh'], { hidden_size: attr(4), direction: attr('bidirectional'), activations: strs(['HardSigmoid', 'Tanh', 'Sigmoid', 'Softsign']) }),
+      [['float32', [1, 2, 3]], ['float32', [2, 12, 3]], ['float32', [2, 12, 4]], ['float32', [2, 24]], ['int32', [2], [1, 1]]]],
+    ['GRU linear_before_reset, clip', node('GRU', ['x', 'w', 'r', 'b'], ['y', 'yh'], { hidden_size: attr(4), linear_before_reset: attr(1), clip: attr(1.5, true) }),
+      [['float32', [1, 2, 3]], ['float32', [1, 12, 3]], ['float32', [1, 12, 4]], ['float32', [1, 24]]]],
+    ['LSTM peepholes, initial state, input_forget', node('LSTM', ['x', 'w', 'r', 'b', '', 'h0', 'c0', 'p'], ['y', 'yh', 'yc'], { hidden_size: attr(4), input_forget: attr(1) }),
+      [['float32', [1, 2, 3]], ['float32', [1, 16, 3]], ['float32', [1, 16, 4]], ['float32', [1, 32]], undefined, ['float32', [1, 2, 4]], ['float32', [1, 2, 4]], ['float32', [1, 12]]]],
+  ]);
+});

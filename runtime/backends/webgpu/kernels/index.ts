@@ -11,6 +11,7 @@ import { kernels as cast } from './cast.js';
 import { kernels as resize } from './resize.js';
 import { kernels as convTranspose } from './conv-transpose.js';
 import { kernels as topK } from './top-k.js';
+import { kernels as rnn } from './rnn.js';
 import { kernels as generate } from './generate.js';
 import { GPU_TRAIN_KERNELS } from './train/index.js';
 import { TRAIN_DOMAIN } from '../../../train/ops/common.js';
@@ -29,6 +30,7 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...resize,
   ...convTranspose,
   ...topK,
+  ...rnn,
   ...generate,
 });
 
