@@ -44,12 +44,12 @@ function snapshotAll(cases: [string, Node, (Spec | undefined)[]][], env: KernelE
 describe('elementwise WGSL', () => {
   const cases: [string, Node, (Spec | undefined)[]][] = [];
   for (const [op, def] of Object.entries(EW_OPS)) {
-    const dtype: DType = def.kinds.includes('f') ? 'float32' : def.kinds.includes('i') ? 'int32' : 'bool';
+    const dtype: DType = def.kinds.includes('f') ? 'float32' : def.kinds.includes('i') ? 'int32' : def.kinds.includes('u') ? 'uint32' : 'bool';
     const n = Math.max(def.arity[0], Math.min(def.arity[1], 2));
     const ins: Spec[] = Array.from({ length: n }, (_, i) => [dtype, i === 0 ? [3, 8] : [8]]);
     if (def.condFirst) ins.splice(0, 1, ['bool', [3, 8]], ['float32', [8]]);
     if (op === 'Clip') ins.splice(1, 1, ['float32', []], ['float32', []]);
-    const attrs: Record<string, ReturnType<typeof attr>> = op === 'Mod' ? { fmod: attr(1) } : {};
+    const attrs: Record<string, ReturnType<typeof attr>> = op === 'Mod' ? { fmod: attr(1) } : op === 'BitShift' ? { direction: attr('LEFT') } : {};
     cases.push([`${op} (broadcast, vec4)`, node(op, ins.map((_, i) => `x${i}`), ['y'], attrs), ins]);
   }
   cases.push(

@@ -7,6 +7,7 @@ import { RESIZE_ADAPTERS } from './legacy-resize.js';
 import { RNN_ADAPTERS } from './rnn.js';
 import { V1_ADAPTERS } from './legacy-v1.js';
 import { CONTROL_FLOW_ADAPTERS } from './control-flow.js';
+import { DEFAULT_DOMAIN_ADAPTERS } from './default-domain.js';
 
 export type { AdapterContext, OpAdapter } from './adapter.js';
 export { AdapterUnsupported } from './helpers.js';
@@ -18,6 +19,7 @@ const ALL: OpAdapter[] = [
   { op: 'Constant', since: MIN_OPSET, until: MAX_OPSET, targets: [] },
   ...DIRECT_ADAPTERS, ...INPUT_ADAPTERS, ...NN_ADAPTERS, ...RESIZE_ADAPTERS, ...V1_ADAPTERS, ...RNN_ADAPTERS,
   ...CONTROL_FLOW_ADAPTERS,
+  ...DEFAULT_DOMAIN_ADAPTERS,
 ];
 
 /** An adapter is usable only when every IR op it emits exists: the importer never claims an op the IR lacks. */

@@ -1,5 +1,6 @@
+import { InvalidArgumentError } from '../../errors.js';
 import { isFloat, type DType } from '../../ir/dtype.js';
-import { attrInt, type Node } from '../../ir/graph.js';
+import { attrInt, attrString, type Node } from '../../ir/graph.js';
 
 /**
  * The CPU arithmetic of every binary elementwise op: name -> factory (node attributes and the operand type in,
@@ -23,6 +24,13 @@ function floorMod(a: number, b: number): number {
   return r !== 0 && r < 0 !== b < 0 ? r + b : r;
 }
 
+/** BitShift's required `direction`: true for LEFT. */
+export function bitShiftLeft(n: Node): boolean {
+  const d = attrString(n, 'direction', '');
+  if (d !== 'LEFT' && d !== 'RIGHT') throw new InvalidArgumentError(`BitShift direction must be LEFT or RIGHT, got '${d}'.`);
+  return d === 'LEFT';
+}
+
 export const BINARY_FNS: Readonly<Record<string, BinaryFactory>> = {
   Add: () => (a, b) => a + b,
   Sub: () => (a, b) => a - b,
@@ -31,6 +39,8 @@ export const BINARY_FNS: Readonly<Record<string, BinaryFactory>> = {
   // Integer division by zero has no defined result in ONNX; the Cast of +-inf/NaN to an integer type gives 0.
   Div: () => (a, b) => a / b,
   Mod: (n, t) => (attrInt(n, 'fmod', 0) === 1 || isFloat(t) ? (a, b) => a % b : floorMod),
+  // BitShift-11 on unsigned integers; shifting by the width or more gives 0. The output Cast wraps left shifts.
+  BitShift: (n) => (bitShiftLeft(n) ? (a, b) => (b >= 64 ? 0 : a * 2 ** b) : (a, b) => (b >= 64 ? 0 : Math.floor(a / 2 ** b))),
   Pow: () => cPow,
   PRelu: () => (x, slope) => (x < 0 ? x * slope : x),
   Equal: () => (a, b) => (a === b ? 1 : 0),

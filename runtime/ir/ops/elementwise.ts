@@ -1,6 +1,6 @@
 import { InvalidArgumentError, ShapeError } from '../../errors.js';
 import { isFloat, type DType } from '../dtype.js';
-import { attrInt, type Dim } from '../graph.js';
+import { attrInt, attrString, type Dim } from '../graph.js';
 import { broadcastMany, broadcastShapes } from '../shape.js';
 import { checkDType, checkSameDType, dimsConflict, requireInput, type TypeClass } from './math-types.js';
 import { defineOps, type InferContext, type InferredOutput, type OpSchema } from './schema.js';
@@ -52,6 +52,7 @@ export interface BinaryInfo {
 export const BINARY_OPS: Readonly<Record<string, BinaryInfo>> = {
   Add: { types: 'numeric' }, Sub: { types: 'numeric' }, Mul: { types: 'numeric' }, Div: { types: 'numeric' },
   Mod: { types: 'numeric' },
+  BitShift: { types: 'unsigned' },
   Pow: { types: 'numeric', rhs: 'numeric' },
   PRelu: { types: 'numeric', unidirectional: true },
   Equal: { types: 'numericOrBool', out: 'bool' },
@@ -105,6 +106,9 @@ function binarySchema(op: string, info: BinaryInfo): OpSchema {
       checkDType(ctx, 'first input', a.dtype, info.types);
       if (info.rhs) checkDType(ctx, 'second input', b.dtype, info.rhs);
       else checkSameDType(ctx, a.dtype, b.dtype, 'both inputs');
+      if (op === 'BitShift' && !['LEFT', 'RIGHT'].includes(attrString(ctx.node, 'direction', ''))) {
+        throw new InvalidArgumentError(`BitShift direction must be LEFT or RIGHT, got '${attrString(ctx.node, 'direction', '')}'.`);
+      }
       if (op === 'Mod' && attrInt(ctx.node, 'fmod', 0) !== 1 && isFloat(a.dtype)) {
         throw new InvalidArgumentError('Mod on floating-point inputs needs fmod=1 (ONNX Mod-13 defines fmod=0 for integers only).');
       }

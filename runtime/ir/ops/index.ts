@@ -10,11 +10,13 @@ import { schemas as movement } from './movement.js';
 import { schemas as resize } from './resize.js';
 import { schemas as controlFlow } from './control-flow.js';
 import { schemas as rnn } from './rnn.js';
+import { schemas as indexing } from './indexing.js';
 
 /** Every IR op EdgeKit knows, by name (default ONNX domain, newest-opset semantics). */
 export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
   ...elementwise, ...matmul, ...conv, ...pool, ...normalization, ...reduce, ...shapeOps, ...movement, ...resize, ...rnn,
   ...controlFlow,
+  ...indexing,
 });
 
 export type { OpSchema, InferContext, InferInput, InferredOutput } from './schema.js';

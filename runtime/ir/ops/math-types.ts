@@ -19,7 +19,9 @@ export type TypeClass =
   | 'numericOrBool'
   | 'bool'
   /** integers only */
-  | 'integer';
+  | 'integer'
+  /** unsigned integers only (BitShift) */
+  | 'unsigned';
 
 const SIGNED_INTS: readonly DType[] = ['int8', 'int16', 'int32', 'int64'];
 const UNSIGNED_INTS: readonly DType[] = ['uint8', 'uint16', 'uint32', 'uint64'];
@@ -32,6 +34,7 @@ export function inTypeClass(d: DType, cls: TypeClass): boolean {
     case 'numericOrBool': return d === 'bool' || inTypeClass(d, 'numeric');
     case 'bool': return d === 'bool';
     case 'integer': return SIGNED_INTS.includes(d) || UNSIGNED_INTS.includes(d);
+    case 'unsigned': return UNSIGNED_INTS.includes(d);
   }
 }
 
@@ -42,6 +45,7 @@ const CLASS_TEXT: Record<TypeClass, string> = {
   numericOrBool: 'a numeric type or bool',
   bool: 'bool',
   integer: 'an integer type',
+  unsigned: 'an unsigned integer type (uint8, uint16, uint32, uint64)',
 };
 
 export function checkDType(ctx: InferContext, what: string, d: DType, cls: TypeClass): void {

@@ -10,8 +10,10 @@ import { kernels as movement } from './movement.js';
 import { kernels as resize } from './resize.js';
 import { kernels as controlFlow } from './control-flow.js';
 import { kernels as rnn } from './rnn.js';
+import { kernels as indexing } from './indexing.js';
 
 export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...elementwise, ...matmul, ...conv, ...pool, ...normalization, ...reduce, ...shapeOps, ...movement, ...resize, ...rnn,
   ...controlFlow,
+  ...indexing,
 });

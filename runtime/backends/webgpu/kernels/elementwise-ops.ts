@@ -149,6 +149,8 @@ export const EW_OPS: Readonly<Record<string, EwOp>> = {
     if (variant === 'fmod' || S === 'u32') return r;
     return `select(${r}, ${r} + ${b}, (${r} != ${c(0)}) & ((${r} < ${c(0)}) != (${b} < ${c(0)})))`;
   }, { variant: (n) => (attrInt(n, 'fmod', 0) === 1 ? 'fmod' : 'floor') }),
+  // BitShift-11 (unsigned only): a shift by 32 or more gives 0 (WGSL would take the amount mod 32).
+  BitShift: binary(['u'], ({ v: [a, b], c }, variant) => `select(${a} ${variant === 'LEFT' ? '<<' : '>>'} ${b}, ${c(0)}, ${b} >= ${c(32)})`, { variant: (n) => attrString(n, 'direction', '') }),
   Pow: binary(SIGNED, ({ v: [a], S, fn, as }) => `${fn(isFloatS(S) ? 'pow' : 'pow_int')}(${a}, ${as(1)})`, { mixed: true, scalarOnly: (S) => !isFloatS(S) }),
   PRelu: binary(SIGNED, ({ v: [x, s], c }) => `select(${x} * ${s}, ${x}, ${x} >= ${c(0)})`),
   Equal: binary(['f', 'i', 'u', 'b'], ({ v: [a, b], bool }) => bool(`${a} == ${b}`), { boolOut: true }),

@@ -15,6 +15,8 @@ import { kernels as rnn } from './rnn.js';
 import { kernels as generate } from './generate.js';
 import { GPU_TRAIN_KERNELS } from './train/index.js';
 import { TRAIN_DOMAIN } from '../../../train/ops/common.js';
+import { kernels as indexing } from './indexing.js';
+import { kernels as scatter } from './scatter.js';
 
 /** Every op with a WebGPU kernel, by IR op name (default domain). One file per op family. */
 export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
@@ -32,6 +34,8 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...topK,
   ...rnn,
   ...generate,
+  ...indexing,
+  ...scatter,
 });
 
 /** The kernel for a node: default-domain ops from GPU_KERNELS, training ops ('edgekit.train') from GPU_TRAIN_KERNELS. */

@@ -1,0 +1,21 @@
+import type { OpAdapter } from './adapter.js';
+import { MAX_OPSET } from './direct.js';
+
+/**
+ * The rest of the default ONNX domain (issue #9 §4): indexing, math/layout, losses, vision and signal ops. Most are
+ * already in IR form from their first version on (later versions only added types or attributes with compatible
+ * defaults); the deprecated ones are rewritten to their successors.
+ */
+export const DEFAULT_DOMAIN_ADAPTERS: OpAdapter[] = [
+  // GatherND-12 added batch_dims (default 0); ScatterND-16/18 and ScatterElements-16/18 added `reduction` (default none).
+  { op: 'GatherND', since: 11, until: MAX_OPSET },
+  { op: 'ScatterND', since: 11, until: MAX_OPSET },
+  { op: 'ScatterElements', since: 11, until: MAX_OPSET },
+  // Scatter-9/11 (deprecated by ScatterElements-11) has the same inputs and `axis`; 11 only allowed negative indices.
+  { op: 'Scatter', since: 9, until: MAX_OPSET, targets: ['ScatterElements'], map: (n) => [{ ...n, op: 'ScatterElements' }] },
+  // OneHot-11 only added negative indices (counted from the back), which OneHot-9 leaves undefined.
+  { op: 'OneHot', since: 9, until: MAX_OPSET },
+  { op: 'EyeLike', since: 9, until: MAX_OPSET },
+  { op: 'Trilu', since: 14, until: MAX_OPSET },
+  { op: 'BitShift', since: 11, until: MAX_OPSET },
+];
