@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { HostTensor } from '../../runtime/ir/tensor.js';
+import { exportOnnx } from '../../importers/onnx/index.js';
 import { InferenceSession, InvalidArgumentError, ShapeError, Tensor } from '../../sdk/node.js';
+import { attr, buildGraph, f32, i64, node } from '../helpers/ir-builder.js';
 import { allClose } from '../helpers/compare.js';
 import { Rng } from '../helpers/random.js';
 import { runModelOrt } from '../helpers/run-model.js';
@@ -137,5 +139,80 @@ describe('freeDimensionOverrides', () => {
     await expect(InferenceSession.create(bytes, { backend: 'webgpu', freeDimensionOverrides: { batch_size: 1 } })).rejects.toThrow(/batch_size.*'batch', 'seq'/);
     await expect(InferenceSession.create(bytes, { backend: 'cpu', freeDimensionOverrides: { batch: -1 } })).rejects.toThrow(InvalidArgumentError);
     await expect(InferenceSession.create(bytes, { backend: 'cpu', freeDimensionOverrides: { batch: 1.5 } })).rejects.toThrow(InvalidArgumentError);
+  });
+});
+
+/** Models whose output sizes come from tensor data, built in the IR and written as ONNX. */
+const dataDependent = {
+  // NonZero of a thresholded score map, then the selected scores (GatherND-free: Compress on the flattened map).
+  nonzero: () =>
+    exportOnnx(
+      buildGraph({
+        inputs: [['scores', 'float32', ['n', 'm']]],
+        initializers: { half: f32([0.5], []), flat_shape: i64([-1]), zero: i64([0]), one: i64([1]) },
+        nodes: [
+          node('Greater', ['scores', 'half'], ['keep']),
+          node('NonZero', ['keep'], ['where']),
+          node('Reshape', ['keep', 'flat_shape'], ['keep_flat']),
+          node('Reshape', ['scores', 'flat_shape'], ['scores_flat']),
+          node('Compress', ['scores_flat', 'keep_flat'], ['picked']),
+          node('Compress', ['scores', 'keep_rows'], ['rows'], { axis: attr(0) }),
+          node('Slice', ['keep', 'zero', 'one', 'one'], ['keep_col']),
+          node('Reshape', ['keep_col', 'flat_shape'], ['keep_rows']),
+        ],
+        outputs: ['where', 'picked', 'rows'],
+      }),
+    ),
+  // A Reshape to a computed shape and a Range to a computed limit (as int64 from float data).
+  computedShape: () =>
+    exportOnnx(
+      buildGraph({
+        inputs: [['x', 'float32', ['n']], ['k', 'float32', [1]]],
+        initializers: { zero_i: i64([0], []), one_i: i64([1], []), minus1: i64([-1]) },
+        nodes: [
+          node('Cast', ['k'], ['k_int'], { to: attr(7) }),
+          node('Concat', ['k_int', 'minus1'], ['shape'], { axis: attr(0) }),
+          node('Reshape', ['x', 'shape'], ['grid']),
+          node('Squeeze', ['k_int'], ['limit']),
+          node('Range', ['zero_i', 'limit', 'one_i'], ['ramp']),
+        ],
+        outputs: ['grid', 'ramp'],
+      }),
+    ),
+};
+
+describe('shapes computed from tensor data (stage boundaries)', () => {
+  const nonzeroFeeds = (n: number, m: number, seed: number): Record<string, HostTensor> => ({ scores: randomTensor([n, m], seed) });
+  it.each(backends)('NonZero and Compress on %s match onnxruntime-node at sizes past one workgroup', async (backend, rtol) => {
+    const bytes = dataDependent.nonzero();
+    const session = await InferenceSession.create(bytes, { backend });
+    try {
+      let seed = 40;
+      for (const [n, m] of [[3, 4], [1, 1], [37, 29], [300, 17], [3, 4]] as const) {
+        await expectMatchesOrt(session, bytes, nonzeroFeeds(n, m, seed++), rtol);
+      }
+      // Nothing selected: empty outputs, not an error.
+      await expectMatchesOrt(session, bytes, { scores: { dtype: 'float32', shape: [4, 5], data: new Float32Array(20).fill(-1) } }, rtol);
+      if (backend === 'webgpu') {
+        const gpu = session.report().gpu!;
+        expect(gpu.readbacks).toBeGreaterThan(0);
+        expect(gpu.readbackValues.every((v) => v.endsWith('edgekit_count'))).toBe(true);
+      }
+    } finally {
+      await session.release();
+    }
+  });
+
+  it.each(backends)('a Reshape to a computed shape and a Range to a computed limit on %s', async (backend, rtol) => {
+    const bytes = dataDependent.computedShape();
+    const session = await InferenceSession.create(bytes, { backend });
+    try {
+      for (const [n, k] of [[12, 3], [12, 4], [10, 5], [12, 3]] as const) {
+        await expectMatchesOrt(session, bytes, { x: randomTensor([n], n + k), k: { dtype: 'float32', shape: [1], data: Float32Array.of(k) } }, rtol);
+      }
+      if (backend === 'webgpu') expect(session.report().gpu!.stages).toBe(2);
+    } finally {
+      await session.release();
+    }
   });
 });

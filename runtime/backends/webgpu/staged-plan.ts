@@ -8,6 +8,7 @@ import { gpuKernelFor } from './kernels/index.js';
 import type { GpuBufferLease } from './memory.js';
 import { sizeOfShape } from './program.js';
 import { decodeFromGpu, storageBytes } from './storage.js';
+import { lowerCounts } from './lower-counts.js';
 import { valueKey } from './value-inputs.js';
 
 /**
@@ -133,7 +134,8 @@ function stageGraph(g: Graph, nodes: Node[], inputs: ValueInfo[], outputs: strin
 }
 
 /** A plan for a specialized graph: one GpuGraphPlan, or stages when shapes depend on computed values. */
-export async function planGpuGraph(res: GpuResources, graph: Graph, opts: GpuPlanOptions): Promise<GpuRunnable> {
+export async function planGpuGraph(res: GpuResources, specialized: Graph, opts: GpuPlanOptions): Promise<GpuRunnable> {
+  const graph = lowerCounts(specialized);
   const split = splitStages(graph);
   if (!split) return single(await GpuGraphPlan.create(res, graph, opts));
   return StagedPlan.create(res, graph, split, opts);

@@ -8,15 +8,19 @@ import { schemas as reduce } from './reduce.js';
 import { schemas as shapeOps } from './shape-ops.js';
 import { schemas as movement } from './movement.js';
 import { schemas as resize } from './resize.js';
+import { schemas as dataDependent } from './data-dependent.js';
+import { schemas as indexing } from './indexing.js';
 import { schemas as controlFlow } from './control-flow.js';
 import { schemas as rnn } from './rnn.js';
-import { schemas as indexing } from './indexing.js';
+import { schemas as loss } from './loss.js';
 
 /** Every IR op EdgeKit knows, by name (default ONNX domain, newest-opset semantics). */
 export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
+  ...dataDependent,
   ...elementwise, ...matmul, ...conv, ...pool, ...normalization, ...reduce, ...shapeOps, ...movement, ...resize, ...rnn,
   ...controlFlow,
   ...indexing,
+  ...loss,
 });
 
 export type { OpSchema, InferContext, InferInput, InferredOutput } from './schema.js';

@@ -8,12 +8,16 @@ import { kernels as reduce } from './reduce.js';
 import { kernels as shapeOps } from './shape-ops.js';
 import { kernels as movement } from './movement.js';
 import { kernels as resize } from './resize.js';
-import { kernels as controlFlow } from './control-flow.js';
-import { kernels as rnn } from './rnn.js';
+import { kernels as dataDependent } from './data-dependent.js';
 import { kernels as indexing } from './indexing.js';
+import { kernels as rnn } from './rnn.js';
+import { kernels as controlFlow } from './control-flow.js';
+import { kernels as loss } from './loss.js';
 
 export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
+  ...dataDependent,
   ...elementwise, ...matmul, ...conv, ...pool, ...normalization, ...reduce, ...shapeOps, ...movement, ...resize, ...rnn,
-  ...controlFlow,
   ...indexing,
+  ...controlFlow,
+  ...loss,
 });

@@ -21,7 +21,7 @@ function single(program: ProgramSpec, inputs: number[], size: number): KernelPla
 }
 
 /** Gather: the output is [outer, J, inner]; element (o, j, i) reads data[o, idx[j] (+ n if negative), i]. */
-function gatherProgram(x: GpuTensorInfo, idx: GpuTensorInfo, y: GpuTensorInfo, axis: number): ProgramSpec {
+export function gatherProgram(x: GpuTensorInfo, idx: GpuTensorInfo, y: GpuTensorInfo, axis: number): ProgramSpec {
   const outer = sizeOfShape(x.shape.slice(0, axis));
   const n = x.shape[axis]!;
   const inner = sizeOfShape(x.shape.slice(axis + 1));

@@ -12,11 +12,12 @@ import { kernels as resize } from './resize.js';
 import { kernels as convTranspose } from './conv-transpose.js';
 import { kernels as topK } from './top-k.js';
 import { kernels as rnn } from './rnn.js';
-import { kernels as generate } from './generate.js';
-import { GPU_TRAIN_KERNELS } from './train/index.js';
-import { TRAIN_DOMAIN } from '../../../train/ops/common.js';
 import { kernels as indexing } from './indexing.js';
 import { kernels as scatter } from './scatter.js';
+import { kernels as generate } from './generate.js';
+import { kernels as select } from './select.js';
+import { GPU_TRAIN_KERNELS } from './train/index.js';
+import { TRAIN_DOMAIN } from '../../../train/ops/common.js';
 
 /** Every op with a WebGPU kernel, by IR op name (default domain). One file per op family. */
 export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
@@ -33,9 +34,10 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...convTranspose,
   ...topK,
   ...rnn,
-  ...generate,
   ...indexing,
   ...scatter,
+  ...generate,
+  ...select,
 });
 
 /** The kernel for a node: default-domain ops from GPU_KERNELS, training ops ('edgekit.train') from GPU_TRAIN_KERNELS. */

@@ -1,0 +1,39 @@
+import type { Graph, Node } from '../../ir/graph.js';
+import { inferShapes } from '../../ir/infer.js';
+import { tensorFromNumbers } from '../../ir/tensor.js';
+
+/**
+ * Gives every NonZero and Compress node the `count` input its WebGPU kernel needs (ir/ops/data-dependent.ts),
+ * computed on the GPU from the same data: count = ReduceSum(Cast(x != 0, int64)) over every element (NonZero),
+ * or over the condition (Compress). The count is then a value a node reads on the host, so the staged plan
+ * (staged-plan.ts) runs everything up to it, reads the one int64 back, and plans the node with its exact size.
+ * Returns the graph unchanged when there is nothing to lower.
+ */
+export function lowerCounts(g: Graph): Graph {
+  const targets = g.nodes.filter((n) => n.domain === '' && ((n.op === 'NonZero' && n.inputs.length < 2) || (n.op === 'Compress' && n.inputs.length < 3)));
+  if (!targets.length) return g;
+  const initializers = { ...g.initializers };
+  const nodes: Node[] = [];
+  for (const n of g.nodes) {
+    if (!targets.includes(n)) {
+      nodes.push(n);
+      continue;
+    }
+    const src = n.inputs[n.op === 'NonZero' ? 0 : 1]!;
+    const dtype = g.values[src]!.dtype;
+    const p = `${n.name || n.outputs[0]}/edgekit_count`;
+    const emit = (op: string, inputs: string[], out: string, attrs: Node['attrs'] = {}) => {
+      nodes.push({ name: out, op, domain: '', inputs, outputs: [out], attrs });
+      return out;
+    };
+    let flags = src;
+    if (dtype !== 'bool') {
+      initializers[`${p}/zero`] = tensorFromNumbers(dtype, [], [0]);
+      flags = emit('Not', [emit('Equal', [src, `${p}/zero`], `${p}/is_zero`)], `${p}/flags`);
+    }
+    const ones = emit('Cast', [flags], `${p}/ones`, { to: { type: 'int', value: 7 } }); // 7: TensorProto.INT64
+    const count = emit('ReduceSum', [ones], p, { keepdims: { type: 'int', value: 0 } });
+    nodes.push({ ...n, inputs: [...n.inputs, count] });
+  }
+  return inferShapes({ ...g, nodes, initializers });
+}
