@@ -3,6 +3,8 @@
  */
 export { InferenceSession } from './session.js';
 export type { Backend, SessionOptions, RunOptions, ValueMetadata, SessionReport, NodeReport, DispatchProfile } from './session.js';
+export { SessionStream } from './stream.js';
+export type { StreamOptions } from './stream.js';
 export { Tensor } from './tensor.js';
 export type { TensorType, TensorData, TensorLocation } from './tensor.js';
 export type { ModelSource } from './model-source.js';

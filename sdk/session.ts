@@ -15,6 +15,7 @@ import { validateFeeds } from './feeds.js';
 import { setSessionInternals } from './internal.js';
 import { getNodePlatform } from './platform.js';
 import { loadModelSource, type ModelSource } from './model-source.js';
+import { SessionStream, type StreamOptions } from './stream.js';
 import { Tensor } from './tensor.js';
 
 export type Backend = 'cpu' | 'webgpu';
@@ -342,6 +343,16 @@ export class InferenceSession {
     }
     const timings = await this.#gpu.profile(host);
     return timings.map((t) => ({ node: t.node, op: t.op, kernel: t.kernel, workgroups: t.workgroups, ms: t.ns / 1e6 }));
+  }
+
+  /**
+   * A stream for a stateful model run one chunk at a time: `state` maps each state input to the output that feeds
+   * it on the next chunk, e.g. `session.createStream({ state: { h0: 'hn', c0: 'cn' } })`. The state starts at zeros,
+   * stays on the GPU between chunks (WebGPU), and `reset()` starts over. See sdk/stream.ts.
+   */
+  createStream(options: StreamOptions): SessionStream {
+    if (this.#released) throw new SessionReleasedError();
+    return new SessionStream(this, options);
   }
 
   /** Frees the model's memory; later runs throw SessionReleasedError. Idempotent. */
