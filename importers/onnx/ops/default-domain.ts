@@ -18,6 +18,7 @@ export const DEFAULT_DOMAIN_ADAPTERS: OpAdapter[] = [
   { op: 'EyeLike', since: 9, until: MAX_OPSET },
   { op: 'Trilu', since: 14, until: MAX_OPSET },
   { op: 'BitShift', since: 11, until: MAX_OPSET },
+  { op: 'Einsum', since: 12, until: MAX_OPSET },
   // NegativeLogLikelihoodLoss-13 / SoftmaxCrossEntropyLoss-13 only added float16/float64 to the -12 forms.
   { op: 'NegativeLogLikelihoodLoss', since: 12, until: MAX_OPSET },
   { op: 'SoftmaxCrossEntropyLoss', since: 12, until: MAX_OPSET },

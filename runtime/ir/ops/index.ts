@@ -13,6 +13,7 @@ import { schemas as indexing } from './indexing.js';
 import { schemas as controlFlow } from './control-flow.js';
 import { schemas as rnn } from './rnn.js';
 import { schemas as loss } from './loss.js';
+import { schemas as einsum } from './einsum.js';
 
 /** Every IR op EdgeKit knows, by name (default ONNX domain, newest-opset semantics). */
 export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
@@ -21,6 +22,7 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
   ...controlFlow,
   ...indexing,
   ...loss,
+  ...einsum,
 });
 
 export type { OpSchema, InferContext, InferInput, InferredOutput } from './schema.js';

@@ -19,6 +19,7 @@ import { kernels as select } from './select.js';
 import { GPU_TRAIN_KERNELS } from './train/index.js';
 import { TRAIN_DOMAIN } from '../../../train/ops/common.js';
 import { kernels as loss } from './loss.js';
+import { kernels as einsum } from './einsum.js';
 
 /** Every op with a WebGPU kernel, by IR op name (default domain). One file per op family. */
 export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
@@ -40,6 +41,7 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...generate,
   ...select,
   ...loss,
+  ...einsum,
 });
 
 /** The kernel for a node: default-domain ops from GPU_KERNELS, training ops ('edgekit.train') from GPU_TRAIN_KERNELS. */
