@@ -28,18 +28,31 @@ export function inferShapes(g: Graph, outer?: (name: string) => InferInput | und
     const value = g.initializers[v] ?? (v in g.initializers ? undefined : outerConst[v]);
     return { dtype: info.dtype, shape: info.shape, ...(value ? { value } : {}) };
   };
-  // A body sees this graph's values (and, through `outer`, the enclosing ones); its own names shadow them.
+  let current: Graph['nodes'][number] | undefined;
+  let bodyKeys = new Map<Graph, string>();
+  // A body sees this graph's values (and, through `outer`, the enclosing ones); its own names shadow them. The
+  // node gets the body back with its inputs, outputs and values typed (a file may leave them out, and the exporter
+  // writes them); its nodes are copies, so bodies shared with the graph this one was cloned from stay as they were.
   const inferBody = (body: Graph, inputs: InferInput[]): InferredOutput[] => {
-    const typed: Graph = { ...body, inputs: body.inputs.map((i, k) => ({ name: i.name, dtype: inputs[k]?.dtype ?? i.dtype, shape: inputs[k] ? inputs[k]!.shape : i.shape })) };
+    const typed: Graph = {
+      ...body,
+      inputs: body.inputs.map((i, k) => ({ name: i.name, dtype: inputs[k]?.dtype ?? i.dtype, shape: inputs[k] ? inputs[k]!.shape : i.shape })),
+      nodes: body.nodes.map((n) => ({ ...n, attrs: { ...n.attrs } })),
+    };
     const scope = (name: string) => lookup(name) ?? outer?.(name);
     const inferred = inferShapes(typed, scope);
-    return body.outputs.map((o) => {
+    const outs = body.outputs.map((o) => {
       const v = inferred.values[o.name] ?? scope(o.name);
       if (!v) throw new InternalError(`Body '${body.name}' output '${o.name}' has no inferred type.`);
       return { dtype: v.dtype, shape: v.shape };
     });
+    const key = bodyKeys.get(body);
+    if (current && key) current.attrs[key] = { type: 'graph', value: { ...inferred, outputs: body.outputs.map((o, i) => ({ name: o.name, ...outs[i]! })) } };
+    return outs;
   };
   for (const node of g.nodes) {
+    current = node;
+    bodyKeys = new Map(Object.entries(node.attrs).flatMap(([k, a]) => (a.type === 'graph' ? [[a.value, k] as const] : [])));
     const schema = OP_SCHEMAS[node.op];
     if (!schema || node.domain !== '') throw new InternalError(`No IR schema for ${node.domain}::${node.op} reached shape inference.`);
     const inputs: (InferInput | undefined)[] = node.inputs.map((v) => (v === '' ? undefined : lookup(v)));

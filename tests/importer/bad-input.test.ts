@@ -129,13 +129,13 @@ describe('unsupported ops', () => {
     await rejects(m, UnsupportedOpError, /opset 22 is outside 1-21/);
   });
 
-  it('control flow decodes (nested graphs) and is reported as unsupported rather than crashing', async () => {
-    const branch = (op: string) => ({ name: op, node: [{ opType: op, input: ['x'], output: [`${op}_out`] }], output: [vi(`${op}_out`)] });
+  it('control flow decodes (nested graphs); an unsupported op inside a body is reported with its path rather than crashing', async () => {
+    const branch = (op: string) => ({ name: op, node: [{ opType: op, input: ['x'], output: [`${op}_out`], name: op }], output: [vi(`${op}_out`)] });
     const m = model({
-      nodes: [{ op: 'If', inputs: ['cond'], outputs: ['y'], name: 'branch', attrs: [graphAttr('then_branch', branch('Relu')), graphAttr('else_branch', branch('Neg'))] }],
+      nodes: [{ op: 'If', inputs: ['cond'], outputs: ['y'], name: 'branch', attrs: [graphAttr('then_branch', branch('Relu')), graphAttr('else_branch', branch('NotAnOnnxOp'))] }],
       inputs: [vi('cond', 9, []), vi('x', 1, [2])], outputs: [vi('y')],
     });
-    await rejects(m, UnsupportedOpError, /ai\.onnx::If \(opset 13\) at node 'branch'/);
+    await rejects(m, UnsupportedOpError, /ai\.onnx::NotAnOnnxOp \(opset 13\) at node 'branch\/NotAnOnnxOp'/);
   });
 
   it('sequence-typed inputs are refused with a clear message', async () => {

@@ -17,6 +17,8 @@ import { Rng } from '../helpers/random.js';
 import { runModelCpu, runModelOrt } from '../helpers/run-model.js';
 import { graphAttr, int, model, vi } from '../importer/model-builder.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
+import { optimize, specialize } from '../../runtime/ir/passes/index.js';
+import { runGraphCpu } from '../../runtime/backends/cpu/executor.js';
 
 /**
  * If/Loop/Scan on the CPU reference against onnxruntime-node: nested bodies (a Loop holding an If, a Scan holding
@@ -175,5 +177,65 @@ describe('control-flow errors', () => {
       outputs: [vi('y', 1, [1, 2])],
     });
     await expect(InferenceSession.create(bytes, { backend: 'cpu' })).rejects.toThrow(/sequence_lens/);
+  });
+});
+
+describe('plan-time lowering (passes/control-flow.ts, as WebGPU plans use it) computes what the nested form does', () => {
+  /** Specializes like a static plan would (the given feeds baked as constants) and runs the result on the CPU. */
+  async function lowered(c: CfCase, bake: string[]) {
+    const m = await importOnnx(c.bytes);
+    const { graph } = optimize(m.graph);
+    const baked = { ...graph, inputs: graph.inputs.filter((i) => !bake.includes(i.name)), initializers: { ...graph.initializers, ...Object.fromEntries(bake.map((b) => [b, c.feeds[b]!])) } };
+    const feeds = Object.fromEntries(Object.entries(c.feeds).filter(([k]) => !bake.includes(k)));
+    const plan = specialize(baked, Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.shape])));
+    const outs = plan.outputs.map((o) => o.name);
+    const computed = runGraphCpu(plan, feeds, outs.filter((o) => !(o in plan.initializers)));
+    for (const o of outs) if (o in plan.initializers) computed[o] = plan.initializers[o]!;
+    return { plan, computed };
+  }
+
+  const cases: [CfCase, string[], number][] = [
+    [loopWithNestedIf(rng, 5), ['n'], 5],
+    [scanWithNestedLoop(rng), [], 5],
+    [scan8Batch(rng), [], 2],
+    [constantTripLoop(rng, 3), [], 3],
+    [ifDifferentShapes(false), ['c'], 1],
+  ];
+  for (const [c, bake] of cases) {
+    it(`${c.name}: no control flow left, same outputs`, async () => {
+      const { plan, computed } = await lowered(c, bake);
+      expect(plan.nodes.filter((n) => ['If', 'Loop', 'Scan'].includes(n.op)).map((n) => n.name)).toEqual([]);
+      const ref = await runModelCpu(c.bytes, c.feeds);
+      for (const [name, t] of Object.entries(ref)) {
+        const r = allClose(computed[name]!, t, { rtol: 1e-6, atol: 1e-7 });
+        expect(r.ok, `${name}: ${r.ok ? '' : r.message}`).toBe(true);
+      }
+    });
+  }
+
+  it('an If on a value computed from data stays for the session to stage', async () => {
+    const c = ifDifferentShapes(true);
+    const m = await importOnnx(c.bytes);
+    const plan = specialize(optimize(m.graph).graph, { c: [], a: [2] });
+    expect(plan.nodes.map((n) => n.op)).toEqual(['If']);
+  });
+
+  it('a Loop whose body computes its condition cannot be planned statically: a typed error says why', async () => {
+    const m = await importOnnx(loopUntil().bytes);
+    expect(() => specialize(optimize(m.graph).graph, { x0: [3], limit: [] })).toThrow(UnsupportedOpError);
+    expect(() => specialize(optimize(m.graph).graph, { x0: [3], limit: [] })).toThrow(/computes its condition from tensor data/);
+  });
+
+  it('an endless Loop and one too long to unroll are refused at plan time', async () => {
+    const m = await importOnnx(endlessLoop().bytes);
+    expect(() => specialize(optimize(m.graph).graph, { x0: [1] })).toThrow(/would not terminate/);
+    const long = await importOnnx(constantTripLoop(rng, 2000).bytes);
+    expect(() => specialize(optimize(long.graph).graph, { x0: [4], w: [4] })).toThrow(/at most 4096/);
+  });
+
+  it('the CPU session keeps control flow nested (specialize with controlFlow: keep)', async () => {
+    const m = await importOnnx(constantTripLoop(rng, 3).bytes);
+    const plan = specialize(optimize(m.graph).graph, { x0: [4], w: [4] }, undefined, { controlFlow: 'keep' });
+    expect(plan.nodes.map((n) => n.op)).toContain('Loop');
   });
 });

@@ -25,7 +25,7 @@ export class CpuSession {
     const key = JSON.stringify(this.#graph.inputs.map((i) => shapes[i.name] ?? null));
     let plan = this.#plans.get(key);
     if (!plan) {
-      plan = specialize(this.#graph, shapes, this.#maxElements);
+      plan = specialize(this.#graph, shapes, this.#maxElements, { controlFlow: 'keep' });
       if (this.#plans.size >= 16) this.#plans.delete(this.#plans.keys().next().value!);
       this.#plans.set(key, plan);
     }

@@ -2,6 +2,7 @@ import { InternalError, UnsupportedOpError } from '../../errors.js';
 import type { Graph, Node, ValueInfo } from '../../ir/graph.js';
 import { specialize } from '../../ir/passes/index.js';
 import { isConcrete } from '../../ir/shape.js';
+import { nodeReads } from '../../ir/validate.js';
 import type { HostTensor } from '../../ir/tensor.js';
 import { GpuGraphPlan, type GpuDispatchTiming, type GpuPlanOptions, type GpuPlanReport, type GpuResources, type GpuTensorRef } from './executor.js';
 import { gpuKernelFor } from './kernels/index.js';
@@ -106,7 +107,8 @@ export function splitStages(g: Graph): StageSplit | undefined {
     }
   }
   const boundary = new Set<string>();
-  for (const n of rest) for (const v of n.inputs) if (v && producedFirst.has(v) && !hostValues.has(v)) boundary.add(v);
+  // nodeReads: a control-flow node's bodies read values of this graph by name too.
+  for (const n of rest) for (const v of nodeReads(n)) if (v && producedFirst.has(v) && !hostValues.has(v)) boundary.add(v);
   if (!hostValues.size) {
     // Nothing to learn from the data, yet nodes cannot be planned: their shapes are unknown for another reason.
     throw new UnsupportedOpError(
@@ -119,7 +121,7 @@ export function splitStages(g: Graph): StageSplit | undefined {
 
 /** The graph of one stage: `nodes`, reading `inputs`, producing `outputs`, sharing `g`'s initializers. */
 function stageGraph(g: Graph, nodes: Node[], inputs: ValueInfo[], outputs: string[], initializers = g.initializers): Graph {
-  const names = new Set([...inputs.map((i) => i.name), ...outputs, ...nodes.flatMap((n) => [...n.inputs, ...n.outputs])]);
+  const names = new Set([...inputs.map((i) => i.name), ...outputs, ...nodes.flatMap((n) => [...nodeReads(n), ...n.outputs])]);
   const values: Graph['values'] = {};
   for (const v of names) if (v && g.values[v]) values[v] = g.values[v]!;
   for (const i of inputs) values[i.name] = i;
@@ -191,7 +193,7 @@ class StagedPlan implements GpuRunnable {
     }
     const g = this.graph;
     const restNodes = this.split.rest;
-    const used = new Set(restNodes.flatMap((n) => n.inputs));
+    const used = new Set(restNodes.flatMap((n) => nodeReads(n)));
     const inputs: ValueInfo[] = [
       ...g.inputs.filter((i) => used.has(i.name) && !(i.name in values)),
       ...this.split.boundary.map((name) => ({ name, dtype: g.values[name]!.dtype, shape: [...g.values[name]!.shape!] })),

@@ -1,6 +1,7 @@
 import type { UnsupportedNode } from '../../errors.js';
 import type { Node } from '../../ir/graph.js';
 import { gpuKernelFor } from './kernels/index.js';
+import { controlFlowBodiesSupported } from '../../ir/passes/control-flow.js';
 
 /**
  * The load-time question for the WebGPU backend: can this node run once shapes are known? A plan is made per
@@ -20,6 +21,7 @@ export function gpuCanRun(node: Pick<Node, 'op' | 'domain'>): boolean {
 /** Every node of `nodes` that can never run on the GPU, as UnsupportedOpError entries. */
 export function nodesWithoutGpuSupport(nodes: readonly Node[], opset: number): UnsupportedNode[] {
   return nodes
-    .filter((n) => !gpuCanRun(n))
+    // If/Loop/Scan: lowered into the plan (ir/passes/control-flow.ts), so their bodies' nodes must run.
+    .filter((n) => !gpuCanRun(n) && !controlFlowBodiesSupported(n, gpuCanRun))
     .map((n) => ({ op: n.op, domain: n.domain, opset: n.domain === '' ? opset : 1, node: n.name, reason: 'no WebGPU kernel' }));
 }

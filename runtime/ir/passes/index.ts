@@ -5,6 +5,7 @@ import { foldConstants } from './constant-folding.js';
 import { foldConvBatchNorm } from './conv-bn.js';
 import { removeDeadCode } from './dead-code.js';
 import { removeIdentities } from './identity.js';
+import { assertControlFlowLowered, lowerControlFlow } from './control-flow.js';
 
 export { foldConstants, foldConvBatchNorm, removeDeadCode, removeIdentities };
 
@@ -61,14 +62,34 @@ export function optimize(src: Graph, maxElements = DEFAULT_MAX_ELEMENTS, opts: O
  * Specializes a graph to concrete input shapes (the plan for one shape signature): binds the symbolic dims of the
  * inputs, re-infers, and folds everything that became constant (Shape chains in particular).
  */
-export function specialize(src: Graph, inputShapes: Record<string, readonly number[]>, maxElements = DEFAULT_MAX_ELEMENTS): Graph {
+export function specialize(
+  src: Graph,
+  inputShapes: Record<string, readonly number[]>,
+  maxElements = DEFAULT_MAX_ELEMENTS,
+  opts: SpecializeOptions = {},
+): Graph {
   let g = cloneGraph(src);
   g.inputs = g.inputs.map((i) => (inputShapes[i.name] ? { ...i, shape: [...inputShapes[i.name]!] as Dim[] } : i));
   g = inferShapes(g);
-  for (let round = 0; round < 4; round++) {
-    if (!foldConstants(g, maxElements)) break;
+  const lower = opts.controlFlow !== 'keep';
+  for (let round = 0; round < 16; round++) {
+    // Control flow decided by values now constant is lowered (passes/control-flow.ts); folding its nodes may decide
+    // the next (an If inside an unrolled Loop tests the iteration number).
+    const lowered = lower ? lowerControlFlow(g) : 0;
+    if (lowered) g = inferShapes(g);
+    if (!foldConstants(g, maxElements) && !lowered) break;
     g = inferShapes(g);
   }
+  if (lower) assertControlFlowLowered(g);
   removeDeadCode(g);
   return inferShapes(g);
+}
+
+export interface SpecializeOptions {
+  /**
+   * 'lower' (default, for a static plan such as WebGPU's): If/Loop/Scan decided at plan time are inlined or
+   * unrolled, those that never can be throw UnsupportedOpError, and those waiting on computed values stay for the
+   * caller to stage. 'keep' (the CPU backend): they stay, and the executor runs their bodies nested.
+   */
+  controlFlow?: 'lower' | 'keep';
 }
