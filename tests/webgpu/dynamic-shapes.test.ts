@@ -203,6 +203,33 @@ describe('shapes computed from tensor data (stage boundaries)', () => {
     }
   });
 
+  it.each(backends)('NonMaxSuppression on %s: random detections, many classes, both box formats', async (backend) => {
+    for (const centerPointBox of [0, 1]) {
+      const bytes = exportOnnx(
+        buildGraph({
+          inputs: [['boxes', 'float32', ['batch', 'n', 4]], ['scores', 'float32', ['batch', 'classes', 'n']]],
+          initializers: { max: i64([20]), iou: f32([0.4], [1]), min_score: f32([0.1], [1]) },
+          nodes: [node('NonMaxSuppression', ['boxes', 'scores', 'max', 'iou', 'min_score'], ['selected'], { center_point_box: attr(centerPointBox) })],
+          outputs: ['selected'],
+        }),
+      );
+      const session = await InferenceSession.create(bytes, { backend });
+      try {
+        for (const [b, c, n] of [[2, 3, 200], [1, 1, 5], [3, 2, 64]] as const) {
+          const rng = new Rng(b * 100 + n + centerPointBox);
+          const boxes = Float32Array.from({ length: b * n * 4 }, (_, i) => (i % 4 < 2 ? rng.uniform(0, 10) : rng.uniform(0.5, 3) * (centerPointBox ? 1 : rng.next() < 0.5 ? -1 : 1)));
+          // Corner boxes: (y1, x1) plus a signed extent, so flipped corners occur too.
+          if (!centerPointBox) for (let i = 0; i < boxes.length; i += 4) { boxes[i + 2] = boxes[i]! + boxes[i + 2]!; boxes[i + 3] = boxes[i + 1]! + boxes[i + 3]!; }
+          const scores = Float32Array.from({ length: b * c * n }, () => rng.next());
+          await expectMatchesOrt(session, bytes, { boxes: { dtype: 'float32', shape: [b, n, 4], data: boxes }, scores: { dtype: 'float32', shape: [b, c, n], data: scores } }, 0);
+        }
+        if (backend === 'webgpu') expect(session.report().gpu!.readbacks).toBe(1);
+      } finally {
+        await session.release();
+      }
+    }
+  });
+
   it.each(backends)('a Reshape to a computed shape and a Range to a computed limit on %s', async (backend, rtol) => {
     const bytes = dataDependent.computedShape();
     const session = await InferenceSession.create(bytes, { backend });

@@ -8,14 +8,18 @@ import { controlFlowBodiesSupported } from '../../ir/passes/control-flow.js';
  * input-shape signature with every shape concrete (ir/passes specialize), so a node runs on the GPU when
  *  - it has a kernel (which may read some inputs on the host at plan time: GpuKernel.hostInputs), or
  *  - it only reads shapes: Shape and Size are constants of every plan, folded when the plan is made. They read no
- *    tensor data, so they never need a kernel, whatever their input is.
+ *    tensor data, so they never need a kernel, whatever their input is; or
+ *  - the WebGPU lowering replaces it by ops with kernels (NonMaxSuppression).
  * Whether a node's kernel accepts its dtypes and attributes is decided when a plan is made (the first one at load
  * time, see GpuSession.create), where every node that fails is listed in one UnsupportedOpError.
  */
 export const PLAN_TIME_OPS: ReadonlySet<string> = new Set(['Shape', 'Size']);
 
+/** Ops the WebGPU lowering rewrites into ops with kernels before a plan is made (lower-counts.ts). */
+export const LOWERED_OPS: ReadonlySet<string> = new Set(['NonMaxSuppression']);
+
 export function gpuCanRun(node: Pick<Node, 'op' | 'domain'>): boolean {
-  return Boolean(gpuKernelFor(node)) || (node.domain === '' && PLAN_TIME_OPS.has(node.op));
+  return Boolean(gpuKernelFor(node)) || (node.domain === '' && (PLAN_TIME_OPS.has(node.op) || LOWERED_OPS.has(node.op)));
 }
 
 /** Every node of `nodes` that can never run on the GPU, as UnsupportedOpError entries. */

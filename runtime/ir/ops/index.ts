@@ -9,6 +9,7 @@ import { schemas as shapeOps } from './shape-ops.js';
 import { schemas as movement } from './movement.js';
 import { schemas as resize } from './resize.js';
 import { schemas as dataDependent } from './data-dependent.js';
+import { schemas as nms } from './nms.js';
 import { schemas as indexing } from './indexing.js';
 import { schemas as controlFlow } from './control-flow.js';
 import { schemas as rnn } from './rnn.js';
@@ -18,6 +19,7 @@ import { schemas as einsum } from './einsum.js';
 /** Every IR op EdgeKit knows, by name (default ONNX domain, newest-opset semantics). */
 export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
   ...dataDependent,
+  ...nms,
   ...elementwise, ...matmul, ...conv, ...pool, ...normalization, ...reduce, ...shapeOps, ...movement, ...resize, ...rnn,
   ...controlFlow,
   ...indexing,

@@ -9,6 +9,7 @@ import { kernels as shapeOps } from './shape-ops.js';
 import { kernels as movement } from './movement.js';
 import { kernels as resize } from './resize.js';
 import { kernels as dataDependent } from './data-dependent.js';
+import { kernels as nms } from './nms.js';
 import { kernels as indexing } from './indexing.js';
 import { kernels as rnn } from './rnn.js';
 import { kernels as controlFlow } from './control-flow.js';
@@ -17,6 +18,7 @@ import { kernels as einsum } from './einsum.js';
 
 export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...dataDependent,
+  ...nms,
   ...elementwise, ...matmul, ...conv, ...pool, ...normalization, ...reduce, ...shapeOps, ...movement, ...resize, ...rnn,
   ...indexing,
   ...controlFlow,

@@ -16,6 +16,7 @@ import { kernels as indexing } from './indexing.js';
 import { kernels as scatter } from './scatter.js';
 import { kernels as generate } from './generate.js';
 import { kernels as select } from './select.js';
+import { kernels as nms } from './nms.js';
 import { GPU_TRAIN_KERNELS } from './train/index.js';
 import { TRAIN_DOMAIN } from '../../../train/ops/common.js';
 import { kernels as loss } from './loss.js';
@@ -40,6 +41,7 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...scatter,
   ...generate,
   ...select,
+  ...nms,
   ...loss,
   ...einsum,
 });
