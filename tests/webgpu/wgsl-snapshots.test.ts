@@ -132,15 +132,17 @@ describe('resampling and selection WGSL', () => {
 });
 
 describe('recurrent WGSL', () => {
-  // One step (T = 1), so each key appears once: projection GEMM, init, step(s), finish.
+  // One step (T = 1), so each key appears once: projection GEMM, init, step(s), finish. W and R are values (the
+  // kernel transposes them into plan-time tables).
   const strs = (v: string[]) => ({ type: 'strings' as const, value: v });
+  const w = (shape: number[]): Spec => ['float32', shape, new Array<number>(shape.reduce((a, b) => a * b, 1)).fill(0.5)];
   snapshotAll([
-    ['RNN forward', node('RNN', ['x', 'w', 'r'], ['y', 'yh'], { hidden_size: attr(4) }), [['float32', [1, 2, 3]], ['float32', [1, 4, 3]], ['float32', [1, 4, 4]]]],
+    ['RNN forward', node('RNN', ['x', 'w', 'r'], ['y', 'yh'], { hidden_size: attr(4) }), [['float32', [1, 2, 3]], w([1, 4, 3]), w([1, 4, 4])]],
     ['GRU bidirectional, bias, sequence_lens, activations', node('GRU', ['x', 'w', 'r', 'b', 'l'], ['y', 'yh'], { hidden_size: attr(4), direction: attr('bidirectional'), activations: strs(['HardSigmoid', 'Tanh', 'Sigmoid', 'Softsign']) }),
-      [['float32', [1, 2, 3]], ['float32', [2, 12, 3]], ['float32', [2, 12, 4]], ['float32', [2, 24]], ['int32', [2], [1, 1]]]],
+      [['float32', [1, 4, 3]], w([2, 12, 3]), w([2, 12, 4]), ['float32', [2, 24]], ['int32', [4], [1, 1, 0, 1]]]],
     ['GRU linear_before_reset, clip', node('GRU', ['x', 'w', 'r', 'b'], ['y', 'yh'], { hidden_size: attr(4), linear_before_reset: attr(1), clip: attr(1.5, true) }),
-      [['float32', [1, 2, 3]], ['float32', [1, 12, 3]], ['float32', [1, 12, 4]], ['float32', [1, 24]]]],
+      [['float32', [1, 2, 3]], w([1, 12, 3]), w([1, 12, 4]), ['float32', [1, 24]]]],
     ['LSTM peepholes, initial state, input_forget', node('LSTM', ['x', 'w', 'r', 'b', '', 'h0', 'c0', 'p'], ['y', 'yh', 'yc'], { hidden_size: attr(4), input_forget: attr(1) }),
-      [['float32', [1, 2, 3]], ['float32', [1, 16, 3]], ['float32', [1, 16, 4]], ['float32', [1, 32]], undefined, ['float32', [1, 2, 4]], ['float32', [1, 2, 4]], ['float32', [1, 12]]]],
+      [['float32', [1, 2, 3]], w([1, 16, 3]), w([1, 16, 4]), ['float32', [1, 32]], undefined, ['float32', [1, 2, 4]], ['float32', [1, 2, 4]], ['float32', [1, 12]]]],
   ]);
 });

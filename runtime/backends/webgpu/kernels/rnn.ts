@@ -1,7 +1,7 @@
 import { ShapeError } from '../../../errors.js';
 import type { Node } from '../../../ir/graph.js';
 import { rnnConfig, type RnnActivation, type RnnConfig } from '../../../ir/ops/rnn.js';
-import { tensorFromNumbers, tensorToNumbers } from '../../../ir/tensor.js';
+import { tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../../ir/tensor.js';
 import { dispatchLinear, GpuUnsupported, type GpuKernel, type GpuTensorInfo, type KernelPlan, type ProgramCall, type ProgramSpec, type TensorSlot } from '../program.js';
 import { computeTypeOf } from '../storage.js';
 import { convert, type BindingDecl, type ShaderBuilder, type UniformDecl } from '../wgsl/builder.js';
@@ -15,8 +15,9 @@ import { matmulProgram } from './matmul.js';
  *   1. projection: one batched GEMM (matmul.ts) for every time step and direction,
  *      proj[d, row, :] = X[row, :] W[d]^T + Wb[d]          // [D, T*B, G*H], row = X's row (t, b in X's layout)
  *   2. init: the state scratch gets initial_h / initial_c (or zeros).
- *   3. one dispatch per step s (GRU with linear_before_reset = 0: two, see below), one invocation per (d, b, j):
- *      the G recurrent dot products R[d, g*H + j, :] . h_prev, the gate activations and the state update fused,
+ *   3. one dispatch per step s (GRU with linear_before_reset = 0: two, see below), one invocation per (d, j) and
+ *      block of batch rows: the G recurrent dot products R[d, g*H + j, :] . h_prev, the gate activations and the
+ *      state update fused,
  *      writing Y[t] and the next state. The state ping-pongs between two slots of a scratch buffer (slot s % 2 read,
  *      the other written), so a step never reads what it writes.
  *   4. finish: Y_h / Y_c from the last slot (zero for a row of length 0, as the CPU reference and onnxruntime).
@@ -29,10 +30,20 @@ import { matmulProgram } from './matmul.js';
  * table. Row b runs its own length L: forward t = s, reverse t = L - 1 - s; at steps s >= L the state is carried and
  * Y[s] is written zero, so every Y element is written exactly once.
  *
+ * W and R are read on the host too (hostInputs; initializers, or fed inputs baked into the plan) and uploaded transposed
+ * as plan-time tables, W^T [D, I, G*H] and R^T [D, H, G*H], so the GEMM and the step kernels read them along rows.
+ * Each step invocation computes RB batch rows (4, 2 or 1 by batch size) of one (d, j), so every R^T value loaded
+ * serves RB rows. Measured with InferenceSession.profile() on SwiftShader (2 shared, busy cores: numbers vary about
+ * 2x run to run; best of 6), LSTM T=16 I=64, GPU ms per step dispatch. R read down its columns -> R^T (separate runs):
+ * B=1 H=32 0.17 -> 0.04, B=1 H=128 1.03 -> 0.32, B=16 H=128 7.9 -> 5.4. One row per invocation -> row blocks (same
+ * process, both R^T): B=16 H=128 15.6 -> 5.1, B=4 H=256 5.1 -> 2.9; GRU (linear_before_reset=0) B=16 H=128 3.3 -> 2.2.
+ *
  * Shapes, strides (layout 0 and 1 differ only there), the step index and activation alpha/beta are uniforms; the key
- * holds the op, the phase, the activation names, and which optional inputs/outputs exist.
- * Not measured: a persistent kernel (all steps in one dispatch with a grid-wide sync) has no portable form in WGSL
- * (no grid barrier), so the per-step dispatches stay.
+ * holds the op, the phase, the row blocking, the activation names, and which optional inputs/outputs exist.
+ * No persistent kernel: WGSL has no grid-wide barrier, so one would be a single workgroup looping over the steps
+ * with a workgroupBarrier() each, which caps the parallelism at one workgroup; on SwiftShader a barrier is a switch
+ * between the workgroup's coroutines (see matmul.ts), while a step dispatch of a small layer (H=32, B=1) measured
+ * 0.03-0.05 ms, so it was not tried.
  */
 
 const WG = 64;
@@ -152,11 +163,11 @@ function prologue(sb: ShaderBuilder, seq: boolean): string[] {
 }
 
 /** The recurrent step programs (see the file comment). */
-function stepProgram(g: RnnGeometry, p: Present, phase: Phase, r: GpuTensorInfo, bias: GpuTensorInfo | undefined, peep: GpuTensorInfo | undefined, y: GpuTensorInfo | undefined, step: number): ProgramSpec {
+function stepProgram(g: RnnGeometry, p: Present, phase: Phase, bias: GpuTensorInfo | undefined, peep: GpuTensorInfo | undefined, y: GpuTensorInfo | undefined, step: number): ProgramSpec {
   const { cfg } = g;
   const bindings: BindingDecl[] = [
     { name: 'proj', type: 'f32' },
-    { name: 'r', type: r.storage },
+    { name: 'rt', type: 'f32' },
     ...(p.bias ? [{ name: 'bias', type: bias!.storage }] : []),
     ...(p.seq ? [{ name: 'seq_lens', type: 'i32' as const }] : []),
     ...(p.peep ? [{ name: 'peep', type: peep!.storage }] : []),
@@ -165,12 +176,18 @@ function stepProgram(g: RnnGeometry, p: Present, phase: Phase, r: GpuTensorInfo,
   ];
   const uniforms: UniformDecl[] = [
     ...COMMON_UNIFORMS,
+    { name: 'invocations', type: 'u32' },
+    { name: 'blocks', type: 'u32' },
     { name: 'step', type: 'u32' },
     { name: 'clip', type: 'f32' },
     { name: 'alpha', type: 'f32', length: MAX_ACTS },
     { name: 'beta', type: 'f32', length: MAX_ACTS },
   ];
-  const flags = [cfg.op, phase, p.bias ? 'bias' : '', p.seq ? 'seq' : '', p.peep ? 'peep' : '', p.y ? 'y' : '', cfg.clip !== undefined ? 'clip' : '',
+  // Batch rows per invocation: 4 where the batch allows (4 rows share each R load), else 2 or 1.
+  const rb = g.B >= 4 ? 4 : g.B >= 2 ? 2 : 1;
+  const blocks = Math.ceil(g.B / rb);
+  const invocations = g.D * blocks * g.H;
+  const flags = [cfg.op, phase, `rb${rb}`, p.bias ? 'bias' : '', p.seq ? 'seq' : '', p.peep ? 'peep' : '', p.y ? 'y' : '', cfg.clip !== undefined ? 'clip' : '',
     cfg.linearBeforeReset ? 'lbr' : '', cfg.inputForget ? 'coupled' : ''].filter(Boolean).join(':');
   return {
     key: `rnn-step:${flags}:acts=${activationKey(cfg)}`,
@@ -184,49 +201,66 @@ function stepProgram(g: RnnGeometry, p: Present, phase: Phase, r: GpuTensorInfo,
       const L = (name: string, i: string) => sb.loadAs(name, i, 'f32');
       // Gate g's input projection plus recurrent bias Rb[d, g*H + j].
       const pre = (gate: number) => `${L('proj', `pb + ${gate}u * u.hidden`)}${p.bias ? ` + ${L('bias', `d * 2u * u.gh + u.gh + ${gate}u * u.hidden + j`)}` : ''}`;
-      // Dot products of R rows (gates listed) with the state at `src` (a slot offset of this row's H values).
-      const dots = (gates: number[], src: string) => [
-        ...gates.map((gi) => `var rec_${gi} = 0.0;`),
-        'let r_row = (d * u.gh + j) * u.hidden;',
-        `for (var k = 0u; k < u.hidden; k = k + 1u) {`,
-        `  let hk = state[${src} + row * u.hidden + k];`,
-        ...gates.map((gi) => `  rec_${gi} = rec_${gi} + ${L('r', `r_row + ${gi}u * u.hidden * u.hidden + k`)} * hk;`),
-        '}',
-      ];
-      const yStore = (v: string) => (p.y ? [sb.store('y', 't * u.y_st_t + d * u.y_st_d + bi * u.y_st_b + j', convert(computeTypeOf(y!.storage), 'f32', v))] : []);
+      // The recurrent products h_prev . R^T for RB batch rows of one (d, j): each R^T value loaded serves RB rows.
+      // R^T is stored [D, H, G*H], so neighbouring invocations (j) read neighbouring addresses at each k.
+      const gates = cfg.op === 'RNN' ? [0] : phase === 'gru_gates' ? [0, 1] : phase === 'gru_update' ? [2] : cfg.op === 'GRU' ? [0, 1, 2] : [0, 1, 2, 3];
+      const src = phase === 'gru_update' ? '3u * u.dbh' : 'cur'; // r (.) h_prev (slot 3) or h_prev
+      const rows = Array.from({ length: rb }, (_, r) => r);
+      const n = gates.length * rb;
       const lines = [
-        ...prologue(sb, p.seq),
+        sb.linearIndex('u.invocations'),
+        'let j = index % u.hidden;',
+        'let blk = index / u.hidden; // d * blocks + block',
+        'let d = blk / u.blocks;',
+        `let b0 = (blk % u.blocks) * ${rb}u;`,
         'let s = u.step;',
-        'let valid = s < len;',
-        'var t = s;',
-        'if (valid && (d == 1u || u.reverse == 1u)) { t = len - 1u - s; }',
         'let cur = (s % 2u) * u.dbh;',
         'let nxt = u.dbh - cur;',
+        ...rows.map((r) => `let h_base_${r} = ${src} + (d * u.batch + min(b0 + ${r}u, u.batch - 1u)) * u.hidden;`),
+        `var acc: array<f32, ${n}>; // [gate, row]`,
+        'for (var k = 0u; k < u.hidden; k = k + 1u) {',
+        '  let rt_row = (d * u.hidden + k) * u.gh + j;',
+        ...gates.map((gi) => `  let w_${gi} = rt[rt_row + ${gi}u * u.hidden];`),
+        ...rows.map((r) => `  let h_${r} = state[h_base_${r} + k];`),
+        ...gates.flatMap((gi, q) => rows.map((r) => `  acc[${q * rb + r}] = acc[${q * rb + r}] + w_${gi} * h_${r};`)),
+        '}',
+        `for (var r = 0u; r < ${rb}u; r = r + 1u) {`,
+        '  let bi = b0 + r;',
+        '  if (bi >= u.batch) { break; }',
+        '  let row = d * u.batch + bi;',
+        '  let si = row * u.hidden + j; // (d, b, j) within a state slot',
+        p.seq ? `  let len = min(u32(max(${sb.load('seq_lens', 'bi')}, 0)), u.seq_len);` : '  let len = u.seq_len;',
+        '  let valid = s < len;',
+        '  var t = s;',
+        '  if (valid && (d == 1u || u.reverse == 1u)) { t = len - 1u - s; }',
       ];
+      const yStore = (v: string) => (p.y ? [sb.store('y', 't * u.y_st_t + d * u.y_st_d + bi * u.y_st_b + j', convert(computeTypeOf(y!.storage), 'f32', v))] : []);
       const carry = cfg.op === 'LSTM'
         ? ['state[nxt + si] = state[cur + si];', 'state[2u * u.dbh + nxt + si] = state[2u * u.dbh + cur + si];']
         : ['state[nxt + si] = state[cur + si];'];
-      if (phase === 'gru_gates') lines.push('if (!valid) { return; }');
-      else lines.push(`if (!valid) {`, ...carry.map((c) => `  ${c}`), ...yStore('0.0').map((c) => `  ${c}`), '  return;', '}');
-      lines.push('let pb = (d * u.tb + t * u.x_st_t + bi * u.x_st_b) * u.gh + j;', 'let h_prev = state[cur + si];');
+      const body: string[] = [];
+      if (phase === 'gru_gates') body.push('if (!valid) { continue; }');
+      else body.push('if (!valid) {', ...carry.map((c) => `  ${c}`), ...yStore('0.0').map((c) => `  ${c}`), '  continue;', '}');
+      body.push('let pb = (d * u.tb + t * u.x_st_t + bi * u.x_st_b) * u.gh + j;', 'let h_prev = state[cur + si];');
+      body.push(...gates.map((gi, q) => `let rec_${gi} = acc[${q * rb}u + r];`));
       if (cfg.op === 'RNN') {
-        lines.push(...dots([0], 'cur'), `let h = ${f(0, `${pre(0)} + rec_0`)};`);
+        body.push(`let h = ${f(0, `${pre(0)} + rec_0`)};`);
       } else if (phase === 'gru_gates') {
         // z into slot 2, r (.) h_prev into slot 3.
-        lines.push(...dots([0, 1], 'cur'), `state[2u * u.dbh + si] = ${f(0, `${pre(0)} + rec_0`)};`, `state[3u * u.dbh + si] = ${f(0, `${pre(1)} + rec_1`)} * h_prev;`);
+        body.push(`state[2u * u.dbh + si] = ${f(0, `${pre(0)} + rec_0`)};`, `state[3u * u.dbh + si] = ${f(0, `${pre(1)} + rec_1`)} * h_prev;`);
       } else if (phase === 'gru_update') {
         // ht = g(Xt Wh^T + (rt (.) Ht-1) Rh^T + Rbh + Wbh); Ht = (1 - zt) ht + zt Ht-1
-        lines.push(...dots([2], '3u * u.dbh'), 'let z = state[2u * u.dbh + si];', `let cand = ${f(1, `${pre(2)} + rec_2`)};`, 'let h = (1.0 - z) * cand + z * h_prev;');
+        body.push('let z = state[2u * u.dbh + si];', `let cand = ${f(1, `${pre(2)} + rec_2`)};`, 'let h = (1.0 - z) * cand + z * h_prev;');
       } else if (cfg.op === 'GRU') {
         // linear_before_reset: ht = g(Xt Wh^T + rt (.) (Ht-1 Rh^T + Rbh) + Wbh)
         const rbh = p.bias ? ` + ${L('bias', 'd * 2u * u.gh + u.gh + 2u * u.hidden + j')}` : '';
         const wh = L('proj', 'pb + 2u * u.hidden');
-        lines.push(...dots([0, 1, 2], 'cur'), `let z = ${f(0, `${pre(0)} + rec_0`)};`, `let rg = ${f(0, `${pre(1)} + rec_1`)};`,
+        body.push(`let z = ${f(0, `${pre(0)} + rec_0`)};`, `let rg = ${f(0, `${pre(1)} + rec_1`)};`,
           `let cand = ${f(1, `${wh} + rg * (rec_2${rbh})`)};`, 'let h = (1.0 - z) * cand + z * h_prev;');
       } else {
         // LSTM gates i, o, f, c; peepholes P = [Pi, Po, Pf].
         const pp = (o: string, c: string) => (p.peep ? ` + ${L('peep', `d * 3u * u.hidden + ${o} + j`)} * ${c}` : '');
-        lines.push(...dots([0, 1, 2, 3], 'cur'), 'let c_prev = state[2u * u.dbh + cur + si];',
+        body.push('let c_prev = state[2u * u.dbh + cur + si];',
           `let ig = ${f(0, `${pre(0)} + rec_0${pp('0u', 'c_prev')}`)};`,
           cfg.inputForget ? 'let fg = 1.0 - ig;' : `let fg = ${f(0, `${pre(2)} + rec_2${pp('2u * u.hidden', 'c_prev')}`)};`,
           `let cg = ${f(1, `${pre(3)} + rec_3`)};`,
@@ -235,13 +269,14 @@ function stepProgram(g: RnnGeometry, p: Present, phase: Phase, r: GpuTensorInfo,
           `let h = og * ${act(2, 'c')};`,
           'state[2u * u.dbh + nxt + si] = c;');
       }
-      if (phase !== 'gru_gates') lines.push('state[nxt + si] = h;', ...yStore('h'));
+      if (phase !== 'gru_gates') body.push('state[nxt + si] = h;', ...yStore('h'));
+      lines.push(...body.map((l) => `  ${l}`), '}');
       sb.main(lines.join('\n  '));
     },
     run() {
       return {
-        workgroups: dispatchLinear(g.dbh, WG),
-        uniforms: { ...commonValues(g), step, clip: cfg.clip ?? 0, ...activationValues(cfg) },
+        workgroups: dispatchLinear(invocations, WG),
+        uniforms: { ...commonValues(g), invocations, blocks, step, clip: cfg.clip ?? 0, ...activationValues(cfg) },
       };
     },
   };
@@ -288,11 +323,22 @@ function finishProgram(g: RnnGeometry, seq: boolean, yh: GpuTensorInfo | undefin
   };
 }
 
+/** [D, rows, cols] -> [D, cols, rows] as float32 (a plan-time table). */
+function transposeInner(t: HostTensor, D: number, rows: number, cols: number): HostTensor {
+  const v = tensorToNumbers(t);
+  const out = new Float32Array(D * rows * cols);
+  for (let d = 0; d < D; d++) {
+    for (let i = 0; i < rows; i++) for (let k = 0; k < cols; k++) out[(d * cols + k) * rows + i] = v[(d * rows + i) * cols + k]!;
+  }
+  return { dtype: 'float32', shape: [D, cols, rows], data: out };
+}
+
 function recurrent(op: 'RNN' | 'GRU' | 'LSTM'): GpuKernel {
   return {
-    hostInputs: [4],
+    hostInputs: [1, 2, 4],
     plan(node, inputs, outputs, env): KernelPlan {
       const [x, w, r, bias, seqIn, h0, c0, peep] = inputs;
+      if (!w!.value || !r!.value) throw new GpuUnsupported(`${op} W and R must be values known when the run plans (initializers or fed inputs)`);
       const [y, yh, yc] = outputs;
       for (const t of [x, w, r, bias, h0, c0, peep]) {
         if (t && kindOf(t.dtype) !== 'f') throw new GpuUnsupported(`${op} on ${t.dtype} has no WebGPU kernel (float only)`);
@@ -304,7 +350,11 @@ function recurrent(op: 'RNN' | 'GRU' | 'LSTM'): GpuKernel {
       const G = cfg.gates;
       if (g.dbh === 0) return { calls: [] };
       // sequence_lens: its value is known here (hostInputs); checked like the CPU reference.
-      let constants: KernelPlan['constants'];
+      // W^T [D, I, G*H] and R^T [D, H, G*H], made once at plan time: the projection GEMM and the step kernels read
+      // them along rows (contiguous across invocations) instead of down columns.
+      const constants: HostTensor[] = [transposeInner(w!.value, D, G * H, g.I), transposeInner(r!.value, D, G * H, H)];
+      const WT: TensorSlot = { constant: 0 };
+      const RT: TensorSlot = { constant: 1 };
       if (seqIn) {
         if (!seqIn.value) throw new GpuUnsupported(`${op} sequence_lens must be a value known when the run plans`);
         const lens = Array.from(tensorToNumbers(seqIn.value));
@@ -313,33 +363,34 @@ function recurrent(op: 'RNN' | 'GRU' | 'LSTM'): GpuKernel {
             throw new ShapeError(`${op} sequence_lens[${b}] is ${len}; each length must lie in [0, ${T}] (the sequence length of X).`, { row: b, length: len, seqLength: T });
           }
         });
-        constants = [tensorFromNumbers('int32', [B], lens)];
+        constants.push(tensorFromNumbers('int32', [B], lens));
       }
       const p: Present = { bias: !!bias, seq: !!seqIn, peep: !!peep, y: !!y };
       const proj: GpuTensorInfo = { dtype: 'float32', shape: [D, T * B, G * H], storage: 'f32' };
       const state: GpuTensorInfo = { dtype: 'float32', shape: [g.slots, D, B, H], storage: 'f32' };
       const PROJ: TensorSlot = { scratch: 0 };
       const STATE: TensorSlot = { scratch: 1 };
-      const SEQ: TensorSlot[] = seqIn ? [{ constant: 0 }] : [];
+      const SEQ: TensorSlot[] = seqIn ? [{ constant: 2 }] : [];
       const GH = G * H;
       const calls: ProgramCall[] = [];
-      // 1. proj = X W^T + Wb for every step: batch over directions, A = X rows [T*B, I], B[k, n] = W[d, n, k].
-      const projection = matmulProgram(x!, w!, proj, {
+      // 1. proj = X W^T + Wb for every step: batch over directions, A = X rows [T*B, I], B = W^T[d] [I, G*H].
+      const wt: GpuTensorInfo = { dtype: 'float32', shape: [D, g.I, GH], storage: 'f32' };
+      const projection = matmulProgram(x!, wt, proj, {
         batchShape: [D], aBatchStrides: [0], bBatchStrides: [GH * g.I], cBatchStrides: [2 * GH],
-        m: T * B, n: GH, k: g.I, aStride: [g.I, 1], bStride: [1, g.I],
+        m: T * B, n: GH, k: g.I, aStride: [g.I, 1], bStride: [GH, 1],
       }, bias ? { c: { info: bias, strideM: 0, strideN: 1 }, beta: 1 } : {}, env.cpuAdapter);
-      calls.push({ program: projection, tensors: [{ input: 0 }, { input: 1 }, ...(bias ? [{ input: 3 }] : []), PROJ] });
+      calls.push({ program: projection, tensors: [{ input: 0 }, WT, ...(bias ? [{ input: 3 }] : []), PROJ] });
       // 2. initial state.
       calls.push({ program: initProgram(g, h0, op === 'LSTM' ? c0 : undefined), tensors: [...(h0 ? [{ input: 5 }] : []), ...(op === 'LSTM' && c0 ? [{ input: 6 }] : []), STATE] });
       // 3. the steps.
       const stepTensors = (phase: Phase): TensorSlot[] => [
-        PROJ, { input: 2 }, ...(bias ? [{ input: 3 }] : []), ...SEQ, ...(peep && op === 'LSTM' ? [{ input: 7 }] : []), STATE,
+        PROJ, RT, ...(bias ? [{ input: 3 }] : []), ...SEQ, ...(peep && op === 'LSTM' ? [{ input: 7 }] : []), STATE,
         ...(y && phase !== 'gru_gates' ? [{ output: 0 }] : []),
       ];
       const phases: Phase[] = op === 'GRU' && !cfg.linearBeforeReset ? ['gru_gates', 'gru_update'] : ['step'];
       const pp: Present = { ...p, peep: p.peep && op === 'LSTM' };
       for (let s = 0; s < T; s++) {
-        for (const phase of phases) calls.push({ program: stepProgram(g, pp, phase, r!, bias, peep, y, s), tensors: stepTensors(phase) });
+        for (const phase of phases) calls.push({ program: stepProgram(g, pp, phase, bias, peep, y, s), tensors: stepTensors(phase) });
       }
       // 4. Y_h / Y_c.
       const ycOut = op === 'LSTM' ? yc : undefined;
