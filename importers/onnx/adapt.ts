@@ -3,7 +3,7 @@ import type { DType } from '../../runtime/ir/dtype.js';
 import { attrTensor, type Graph, type Node } from '../../runtime/ir/graph.js';
 import { OP_SCHEMAS, type InferInput } from '../../runtime/ir/ops/index.js';
 import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
-import { AdapterUnsupported, findAdapter, listSupportedOps, MAX_OPSET, MIN_OPSET, type AdapterContext } from './ops/index.js';
+import { AdapterUnsupported, findAdapter, importsDomain, listSupportedOps, MAX_OPSET, MIN_OPSET, type AdapterContext } from './ops/index.js';
 import type { PGraph, PNode } from './proto.js';
 import { validateAndSort } from '../../runtime/ir/validate.js';
 
@@ -31,24 +31,26 @@ function collectUnsupported(g: PGraph, opsets: Record<string, number>, prefix: s
     const domain = domainOf(n);
     const node = prefix + (n.name || `${op}_${i}`);
     for (const a of n.attribute ?? []) for (const sub of a.g ? [a.g] : a.graphs ?? []) collectUnsupported(sub, opsets, `${node}/`, unsupported);
-    const add = (reason?: string) => unsupported.push({ op, domain, opset: domain === '' ? opset : opsets[domain] ?? 0, node, ...(reason ? { reason } : {}) });
-    if (domain !== '') return add(`domain '${domain}' is not supported`);
-    if (opset < MIN_OPSET || opset > MAX_OPSET) return add(`opset ${opset} is outside ${MIN_OPSET}-${MAX_OPSET}`);
-    const adapter = findAdapter(op, opset);
+    const version = domain === '' ? opset : opsets[domain] ?? 0;
+    const add = (reason?: string) => unsupported.push({ op, domain, opset: version, node, ...(reason ? { reason } : {}) });
+    if (!importsDomain(domain)) return add(`domain '${domain}' is not supported`);
+    if (domain === '' && (opset < MIN_OPSET || opset > MAX_OPSET)) return add(`opset ${opset} is outside ${MIN_OPSET}-${MAX_OPSET}`);
+    const adapter = findAdapter(op, version, domain);
     if (!adapter) {
-      const elsewhere = listSupportedOps().filter((r) => r.op === op).map((r) => (r.opsets[0] === r.opsets[1] ? `${r.opsets[0]}` : `${r.opsets[0]}-${r.opsets[1]}`));
+      const elsewhere = listSupportedOps().filter((r) => r.op === op && r.domain === (domain || 'ai.onnx')).map((r) => (r.opsets[0] === r.opsets[1] ? `${r.opsets[0]}` : `${r.opsets[0]}-${r.opsets[1]}`));
       return add(elsewhere.length ? `EdgeKit maps ${op} at opset(s) ${elsewhere.join(', ')} only` : undefined);
     }
-    const why = adapter.check?.(n, opset);
+    const why = adapter.check?.(n, version);
     if (why) add(why);
   });
 }
 
 /**
  * Rewrites every node into IR (newest-opset) form: Constant nodes become initializers, every other node goes through
- * its op adapter, which may add constants and helper nodes with fresh names.
+ * its op adapter, which may add constants and helper nodes with fresh names. `opsets` gives the versions the file
+ * imports of the other domains (their nodes passed checkSupport).
  */
-export function adaptNodes(graph: Graph, opset: number, declared: DeclaredTypes): Graph {
+export function adaptNodes(graph: Graph, opset: number, declared: DeclaredTypes, opsets: Record<string, number> = {}): Graph {
   const used = new Set<string>([...graph.inputs.map((i) => i.name), ...Object.keys(graph.initializers), ...graph.nodes.flatMap((n) => [...n.inputs, ...n.outputs])]);
   const initializers = { ...graph.initializers };
   const fresh = (hint: string) => {
@@ -76,7 +78,7 @@ export function adaptNodes(graph: Graph, opset: number, declared: DeclaredTypes)
     dtypeOf: (v) => typeOf(v)?.dtype ?? declared.get(v)?.dtype,
     constantValue: (v) => initializers[v],
     // Control-flow bodies: the same rewrite, then validated and sorted like the main graph (validate.ts).
-    subgraph: (body) => validateAndSort(adaptNodes(body, opset, declared)),
+    subgraph: (body) => validateAndSort(adaptNodes(body, opset, declared, opsets)),
   };
   const nodes: Node[] = [];
   const unsupported: UnsupportedNode[] = [];
@@ -85,7 +87,7 @@ export function adaptNodes(graph: Graph, opset: number, declared: DeclaredTypes)
       if (n.outputs[0]) initializers[n.outputs[0]] = constantValue(n);
       continue;
     }
-    const adapter = findAdapter(n.op, opset)!;
+    const adapter = findAdapter(n.op, n.domain === '' ? opset : opsets[n.domain] ?? 0, n.domain)!;
     try {
       const mapped = adapter.map ? adapter.map(n, ctx) : [n];
       for (const m of mapped) {

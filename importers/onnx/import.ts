@@ -87,7 +87,7 @@ async function importModel(bytes: Uint8Array, opts: ImportOptions): Promise<Impo
   const graph = decodeGraph(g, { tensor, sparse: (s) => densify(s, tensor, maxElements) });
 
   // 3. Constant nodes become initializers; every other node is rewritten into IR form.
-  const adapted = adaptNodes(graph, opset, declaredTypes(m));
+  const adapted = adaptNodes(graph, opset, declaredTypes(m), opsets);
   const constants = Object.keys(adapted.initializers).filter((k) => !(k in graph.initializers));
   const sorted = validateAndSort(adapted);
   const inferred = inferShapes(sorted);

@@ -8,6 +8,7 @@ import { RNN_ADAPTERS } from './rnn.js';
 import { V1_ADAPTERS } from './legacy-v1.js';
 import { CONTROL_FLOW_ADAPTERS } from './control-flow.js';
 import { DEFAULT_DOMAIN_ADAPTERS } from './default-domain.js';
+import { PREVIEW_TRAINING, PREVIEW_TRAINING_ADAPTERS } from './preview-training.js';
 
 export type { AdapterContext, OpAdapter } from './adapter.js';
 export { AdapterUnsupported } from './helpers.js';
@@ -27,9 +28,21 @@ function usable(a: OpAdapter): boolean {
   return (a.targets ?? [a.op]).every((t) => t in OP_SCHEMAS);
 }
 
-/** The adapter for an ONNX op at a model opset (default domain), or undefined when EdgeKit cannot import it. */
-export function findAdapter(op: string, opset: number): OpAdapter | undefined {
-  return ALL.find((a) => a.op === op && a.since <= opset && opset <= a.until && usable(a));
+/** Adapters of the other ONNX domains EdgeKit imports, by domain; `since`/`until` are versions of that domain. */
+const DOMAINS: Readonly<Record<string, OpAdapter[]>> = { [PREVIEW_TRAINING]: PREVIEW_TRAINING_ADAPTERS };
+
+/** Whether EdgeKit maps any op of `domain` ('' is the default domain). */
+export function importsDomain(domain: string): boolean {
+  return domain === '' || Object.hasOwn(DOMAINS, domain);
+}
+
+/**
+ * The adapter for an ONNX op at a model opset (the version the file imports of the op's domain; default domain
+ * unless `domain` says otherwise), or undefined when EdgeKit cannot import it.
+ */
+export function findAdapter(op: string, opset: number, domain = ''): OpAdapter | undefined {
+  const list = domain === '' ? ALL : importsDomain(domain) ? DOMAINS[domain]! : [];
+  return list.find((a) => a.op === op && a.since <= opset && opset <= a.until && usable(a));
 }
 
 /**
@@ -37,8 +50,8 @@ export function findAdapter(op: string, opset: number): OpAdapter | undefined {
  * rows, e.g. Squeeze 7–12 and 13–21), sorted by op then range, for docs/ops.md.
  */
 export function listSupportedOps(): { op: string; domain: string; opsets: [number, number] }[] {
-  return ALL.filter(usable)
-    .map((a) => ({ op: a.op, domain: 'ai.onnx', opsets: [a.since, a.until] as [number, number] }))
+  const rows = (domain: string, list: OpAdapter[]) => list.filter(usable).map((a) => ({ op: a.op, domain, opsets: [a.since, a.until] as [number, number] }));
+  return [...rows('ai.onnx', ALL), ...Object.entries(DOMAINS).flatMap(([d, list]) => rows(d, list))]
     .sort((x, y) => x.op.localeCompare(y.op) || x.opsets[0] - y.opsets[0]);
 }
 

@@ -14,6 +14,7 @@ import { kernels as indexing } from './indexing.js';
 import { kernels as rnn } from './rnn.js';
 import { kernels as controlFlow } from './control-flow.js';
 import { kernels as loss } from './loss.js';
+import { kernels as optimizers } from './optimizers.js';
 import { kernels as einsum } from './einsum.js';
 
 export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
@@ -23,5 +24,6 @@ export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...indexing,
   ...controlFlow,
   ...loss,
+  ...optimizers,
   ...einsum,
 });

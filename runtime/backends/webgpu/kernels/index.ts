@@ -20,6 +20,7 @@ import { kernels as nms } from './nms.js';
 import { GPU_TRAIN_KERNELS } from './train/index.js';
 import { TRAIN_DOMAIN } from '../../../train/ops/common.js';
 import { kernels as loss } from './loss.js';
+import { kernels as optimizers } from './optimizers.js';
 import { kernels as einsum } from './einsum.js';
 
 /** Every op with a WebGPU kernel, by IR op name (default domain). One file per op family. */
@@ -43,6 +44,7 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...select,
   ...nms,
   ...loss,
+  ...optimizers,
   ...einsum,
 });
 
