@@ -4,7 +4,10 @@ import type { Attr } from '../../runtime/ir/graph.js';
 import { runNodeCpu } from '../../runtime/backends/cpu/executor.js';
 import { DEFAULT_MAX_ELEMENTS, tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { attr } from '../helpers/ir-builder.js';
-import { compareWithOrt, inferNode, runCpuNode } from '../helpers/ort-single-node.js';
+import { compareWithOrt, inferNode, runCpuNode, runOrtNode, singleNodeModel } from '../helpers/ort-single-node.js';
+import { allClose } from '../helpers/compare.js';
+import { runModelCpu } from '../helpers/run-model.js';
+import { InferenceSession } from '../../sdk/node.js';
 import { randomTensor, Rng } from '../helpers/random.js';
 
 /**
@@ -204,5 +207,30 @@ describe('RNN shape inference', () => {
     expect(() => inferNode('RNN', { direction: attr('sideways') }, ins, 2)).toThrow(/direction/);
     expect(() => inferNode('RNN', { activations: acts(['Tanh']), direction: attr('bidirectional') }, [f(['T', 'N', 8]), f([2, 4, 8]), f([2, 4, 4])], 2)).not.toThrow();
     expect(() => inferNode('RNN', {}, [f(['T', 'N', 8]), { dtype: 'float16', shape: [1, 4, 8] }, f([1, 4, 4])], 2)).toThrow(DTypeError);
+  });
+});
+
+describe('importer and load-time checks', () => {
+  const rng = new Rng(5);
+  it('opset 1-6 forms (output_sequence) import as the newest form', async () => {
+    for (const op of ['RNN', 'GRU', 'LSTM'] as Op[]) {
+      const c: Case = { op, direction: 'bidirectional', T: 3, B: 2, I: 2, H: 3, bias: true, initialH: true };
+      const ins = makeInputs(rng, c);
+      const feeds = Object.fromEntries(ins.flatMap((t, i) => (t ? [[`in${i}`, t]] : [])));
+      const n = outputsOf(op);
+      const newest = await runModelCpu(singleNodeModel(op, attrsOf(c), ins, { outputs: n, opset: 14 }), feeds);
+      const old = await runModelCpu(singleNodeModel(op, { ...attrsOf(c), output_sequence: attr(1) }, ins, { outputs: n, opset: 6 }), feeds);
+      expect(old).toEqual(newest);
+      const ort = await runOrtNode(op, attrsOf(c), ins, { outputs: n, opset: 7 });
+      for (let i = 0; i < n; i++) expect(allClose(old[`out${i}`]!, ort[i]!, { rtol: 1e-4, atol: 1e-5 }).ok).toBe(true);
+    }
+  });
+
+  it('weights inconsistent with hidden_size fail InferenceSession.create with a ShapeError (tests/webgpu/rnn.test.ts: WebGPU)', async () => {
+    const c: Case = { op: 'LSTM', T: 3, B: 2, I: 2, H: 4 };
+    const ins = makeInputs(rng, c);
+    const bytes = singleNodeModel('LSTM', { hidden_size: attr(5) }, ins, { outputs: 3, constants: [1, 2] });
+    await expect(InferenceSession.create(bytes, { backend: 'cpu' })).rejects.toThrow(/LSTM W has shape \[1, 16, 2\]; it must be \[1, 20, 2\]/);
+    await expect(InferenceSession.create(bytes, { backend: 'cpu' })).rejects.toThrow(ShapeError);
   });
 });

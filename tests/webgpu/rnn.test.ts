@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, ShapeError, Tensor } from '../../sdk/node.js';
 import { allClose } from '../helpers/compare.js';
-import { tensorProto } from '../helpers/ort-single-node.js';
+import { singleNodeModel, tensorProto } from '../helpers/ort-single-node.js';
 import { randomTensor, Rng } from '../helpers/random.js';
 import { gpuForTests } from '../helpers/webgpu-env.js';
 
@@ -166,6 +166,31 @@ describe('RNN/GRU/LSTM on WebGPU match the CPU reference and onnxruntime', () =>
       }
     });
   }
+
+  it('float16 LSTM (weights packed two per u32 without shader-f16) matches the CPU reference', async () => {
+    const f16 = (shape: number[], scale: number) => randomTensor(rng, 'float16', shape, { lo: -scale, hi: scale });
+    const ins = [f16([4, 3, 3], 1.5), f16([2, 16, 3], 0.5), f16([2, 16, 4], 0.5), f16([2, 32], 0.5)];
+    const bytes = singleNodeModel('LSTM', { hidden_size: { type: 'int', value: 4 }, direction: { type: 'string', value: 'bidirectional' } }, ins, { outputs: 3, constants: [1, 2, 3] });
+    const gpu = await InferenceSession.create(bytes, { backend: 'webgpu' });
+    const cpu = await InferenceSession.create(bytes, { backend: 'cpu' });
+    try {
+      const feeds = { in0: ins[0]! };
+      const onGpu = await runSession(gpu, feeds);
+      expect(onGpu.out0!.dtype).toBe('float16');
+      expectClose(onGpu, await runSession(cpu, feeds), 'float16 gpu vs cpu', 2e-3);
+    } finally {
+      await gpu.release();
+      await cpu.release();
+    }
+  });
+
+  it('weights inconsistent with hidden_size are a ShapeError at load', async () => {
+    const bytes = model(rng, { op: 'GRU', I: 3, H: 4 });
+    // The same file with hidden_size 5: W [1, 12, 3] and R [1, 12, 4] no longer fit.
+    const m = P.ModelProto.decode(bytes);
+    m.graph!.node![0]!.attribute!.find((a) => a.name === 'hidden_size')!.i = 5;
+    await expect(InferenceSession.create(P.ModelProto.encode(m).finish(), { backend: 'webgpu' })).rejects.toThrow(ShapeError);
+  });
 
   it('a sequence_lens entry past the sequence length is a typed error at run', async () => {
     const s: Spec = { op: 'GRU', I: 2, H: 3, seqLens: true };
