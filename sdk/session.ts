@@ -53,7 +53,8 @@ export interface SessionOptions {
   /**
    * Most iterations one ONNX Loop may run on the CPU backend before the run throws an InvalidArgumentError (a loop
    * whose condition never turns false must not hang the caller). Default 1,000,000. On WebGPU loops are unrolled
-   * into the plan, at most 4096 body copies (an UnsupportedOpError beyond).
+   * into the plan when their iteration count is known at plan time, at most 4096 body-node copies (an
+   * UnsupportedOpError beyond).
    */
   maxLoopIterations?: number;
 }

@@ -221,3 +221,34 @@ export function constantTripLoop(rng: Rng, trips: number): CfCase {
   });
   return { name: `Loop with constant trip count ${trips}`, bytes, feeds: { x0: randomF32(rng, [4]), w: randomF32(rng, [4]) } };
 }
+
+/**
+ * A while-loop whose condition the body computes from a counter and the iteration number, never from data: no trip
+ * count (or a larger one), a carried counter k starting at 0 (an initializer), `cond = k + 1 < 5 && i < stop`;
+ * x_{i+1} = 1.5 x_i + w with `w` a graph input. Runs min(5, stop + 1) iterations; WebGPU unrolls it.
+ */
+export function loopCountedByBody(rng: Rng, stop: number): CfCase {
+  const loopBody = body(
+    'counted_body',
+    [
+      { op: 'Add', inputs: ['k_in', 'one'], outputs: ['k_out'] },
+      { op: 'Less', inputs: ['k_out', 'five'], outputs: ['below'] },
+      { op: 'Less', inputs: ['i', 'stop'], outputs: ['early'] },
+      { op: 'And', inputs: ['below', 'early'], outputs: ['cond_out'] },
+      { op: 'Mul', inputs: ['x_in', 'factor'], outputs: ['scaled'] },
+      { op: 'Add', inputs: ['scaled', 'w'], outputs: ['x_out'] },
+      { op: 'Identity', inputs: ['x_out'], outputs: ['scan_out'] },
+    ],
+    [vi('i', INT64, []), vi('cond_in', BOOL, []), vi('k_in', INT64, []), vi('x_in', FLOAT, [2])],
+    [vi('cond_out', BOOL, []), vi('k_out', INT64, []), vi('x_out', FLOAT, [2]), vi('scan_out', FLOAT, [2])],
+    { one: i64([], [1]), five: i64([], [5]), factor: f32([], [1.5]) },
+  );
+  const bytes = model({
+    opset: 13,
+    nodes: [{ op: 'Loop', inputs: ['m', '', 'k0', 'x0'], outputs: ['k_final', 'x_final', 'xs'], attrs: [graphAttr('body', loopBody)] }],
+    inputs: [vi('x0', FLOAT, [2]), vi('w', FLOAT, [2])],
+    outputs: [vi('k_final', INT64, []), vi('x_final', FLOAT, [2]), vi('xs', FLOAT, ['iterations', 2])],
+    initializers: [tensorProto('m', i64([], [100])), tensorProto('k0', i64([], [0])), tensorProto('stop', i64([], [stop]))],
+  });
+  return { name: `Loop counted by its body (stop ${stop})`, bytes, feeds: { x0: randomF32(rng, [2]), w: randomF32(rng, [2]) } };
+}

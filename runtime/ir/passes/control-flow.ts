@@ -4,12 +4,15 @@ import { bodyOf, loopConditionAlwaysTrue, scanParams } from '../ops/control-flow
 import { isConcrete, normalizeAxis } from '../shape.js';
 import { hostTensor, tensorFromNumbers, type HostTensor } from '../tensor.js';
 import { renameBodyReads, subgraphsOf } from './subgraph-names.js';
+import { runGraphCpu } from '../../backends/cpu/executor.js';
+import { nodeReads } from '../validate.js';
 
 /**
  * Control flow at plan time (for backends that run one static plan, i.e. WebGPU): with the input shapes bound and
  * constants folded (passes/index.ts specialize), an If whose condition is a constant is replaced by the nodes of the
- * branch it takes; a Loop whose trip count is a constant and whose condition provably stays true (constant true in,
- * passed through or constant true out of the body: loopConditionAlwaysTrue) is unrolled, its carried values
+ * branch it takes; a Loop whose iteration count is known at plan time (a constant trip count with a condition that
+ * stays true, or a condition the body computes from constants, the iteration number and constant-started carried
+ * values, evaluated on the CPU reference: plannedTrips) is unrolled, its carried values
  * flowing from one copy of the body to the next and its scan outputs stacked by Unsqueeze + Concat; a Scan whose
  * sequence length is concrete is unrolled the same way, each step a Gather along its scan axis (from the end where
  * its direction is 1) and each scan output stacked along its axis (reversed where its direction is 1). Copied nodes
@@ -149,11 +152,14 @@ function lowerLoop(g: Graph, names: Names, n: Node): Outcome {
   }
   let trips: number;
   if (!cond) trips = 0;
-  else if (!loopConditionAlwaysTrue(n, { dtype: 'bool', shape: [], value: tensorFromNumbers('bool', [], [1]) }, false)) {
-    return { never: "the Loop's body computes its condition from tensor data; WebGPU plans unroll only loops whose condition stays true (pass-through or constant), with a constant trip count" };
-  } else if (m === undefined) {
-    return { never: 'the Loop has no trip count and its condition never turns false: it would not terminate' };
-  } else trips = Math.max(0, m);
+  else if (loopConditionAlwaysTrue(n, { dtype: 'bool', shape: [], value: tensorFromNumbers('bool', [], [1]) }, false)) {
+    if (m === undefined) return { never: 'the Loop has no trip count and its condition never turns false: it would not terminate' };
+    trips = Math.max(0, m);
+  } else {
+    const t = plannedTrips(g, n, m ?? Infinity, Math.floor(MAX_UNROLLED_NODES / Math.max(1, body.nodes.length)));
+    if (typeof t === 'string') return { never: t };
+    trips = t;
+  }
   const count = trips * body.nodes.length;
   if (count > MAX_UNROLLED_NODES) {
     return { never: `unrolling ${trips} iterations of a ${body.nodes.length}-node body would add ${count} nodes to the plan (at most ${MAX_UNROLLED_NODES})` };
@@ -180,6 +186,70 @@ function lowerLoop(g: Graph, names: Names, n: Node): Outcome {
     if (o && trips > 0) s.stack(steps, 0, o);
   });
   return { nodes: s.nodes };
+}
+
+/**
+ * The iteration count of a Loop whose body computes its condition from constants, the iteration number and
+ * loop-carried values that start constant and are updated the same way (a counter, `i + 1 < n` with `n` constant):
+ * that slice of the body is run on the CPU reference at plan time, iteration by iteration, as the Loop would run it.
+ * Returns why not when the condition depends on anything else (tensor data) or stays true past `maxTrips`.
+ */
+function plannedTrips(g: Graph, n: Node, limit: number, maxTrips: number): number | string {
+  const body = bodyOf(n, 'body');
+  const producer = new Map<string, Node>();
+  for (const b of body.nodes) for (const o of b.outputs) if (o) producer.set(o, b);
+  const inputIndex = new Map(body.inputs.map((inp, k) => [inp.name, k] as const));
+  const nodes = new Set<Node>();
+  const carried = new Set<number>();
+  const stack = [body.outputs[0]!.name];
+  const seen = new Set<string>();
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    const k = inputIndex.get(v);
+    if (k !== undefined) {
+      if (k >= 2 && !carried.has(k - 2)) {
+        carried.add(k - 2);
+        stack.push(body.outputs[k - 1]!.name); // the carried value's update
+      }
+      continue;
+    }
+    if (v in body.initializers) continue;
+    const p = producer.get(v);
+    if (!p) {
+      if (v in g.initializers) continue;
+      return `the Loop's condition depends on '${v}', which is computed from tensor data; WebGPU plans unroll only loops whose iteration count is known when the plan is made`;
+    }
+    if (!nodes.has(p)) {
+      nodes.add(p);
+      stack.push(...nodeReads(p));
+    }
+  }
+  const state = new Map<number, HostTensor>();
+  for (const j of carried) {
+    const init = g.initializers[n.inputs[2 + j]!];
+    if (!init) return `the Loop's condition depends on loop-carried value '${body.inputs[2 + j]!.name}', whose initial value '${n.inputs[2 + j]}' is computed from tensor data`;
+    state.set(j, init);
+  }
+  const condOut = body.outputs[0]!.name;
+  const updates = [...carried].map((j) => [j, body.outputs[1 + j]!.name] as const);
+  const slice: Graph = { ...body, nodes: body.nodes.filter((b) => nodes.has(b)), outputs: [], values: {} };
+  const outer = (name: string) => g.initializers[name];
+  let cond = true;
+  let i = 0;
+  for (; i < limit && cond; i++) {
+    if (i >= maxTrips) return `the Loop runs more than ${maxTrips} iterations, more than a plan unrolls (at most ${MAX_UNROLLED_NODES} body-node copies)`;
+    const feeds: Record<string, HostTensor> = {
+      [body.inputs[0]!.name]: hostTensor('int64', [], BigInt64Array.of(BigInt(i))),
+      [body.inputs[1]!.name]: tensorFromNumbers('bool', [], [1]),
+    };
+    for (const [j, t] of state) feeds[body.inputs[2 + j]!.name] = t;
+    const out = runGraphCpu(slice, feeds, [condOut, ...updates.map(([, u]) => u)], { outer });
+    cond = Boolean(out[condOut]!.data[0]);
+    for (const [j, u] of updates) state.set(j, out[u]!);
+  }
+  return i;
 }
 
 /** Scan outputs of a zero-step Loop/Scan become empty constants of their inferred shape; else why they cannot. */
