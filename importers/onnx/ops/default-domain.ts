@@ -19,6 +19,12 @@ export const DEFAULT_DOMAIN_ADAPTERS: OpAdapter[] = [
   { op: 'Trilu', since: 14, until: MAX_OPSET },
   { op: 'BitShift', since: 11, until: MAX_OPSET },
   { op: 'Einsum', since: 12, until: MAX_OPSET },
+  // MVN-13, LRN-13 only added bfloat16; MaxUnpool-11 only added the output_shape-with-pads clarification.
+  { op: 'MeanVarianceNormalization', since: 9, until: MAX_OPSET },
+  { op: 'LRN', since: 1, until: MAX_OPSET },
+  { op: 'ReverseSequence', since: 10, until: MAX_OPSET },
+  { op: 'Det', since: 11, until: MAX_OPSET },
+  { op: 'MaxUnpool', since: 9, until: MAX_OPSET },
   // NegativeLogLikelihoodLoss-13 / SoftmaxCrossEntropyLoss-13 only added float16/float64 to the -12 forms.
   { op: 'NegativeLogLikelihoodLoss', since: 12, until: MAX_OPSET },
   { op: 'SoftmaxCrossEntropyLoss', since: 12, until: MAX_OPSET },

@@ -16,6 +16,7 @@ import { schemas as rnn } from './rnn.js';
 import { schemas as loss } from './loss.js';
 import { schemas as optimizers } from './optimizers.js';
 import { schemas as einsum } from './einsum.js';
+import { schemas as layoutMath } from './layout-math.js';
 
 /** Every IR op EdgeKit knows, by name (default ONNX domain, newest-opset semantics). */
 export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
@@ -27,6 +28,7 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
   ...loss,
   ...optimizers,
   ...einsum,
+  ...layoutMath,
 });
 
 export type { OpSchema, InferContext, InferInput, InferredOutput } from './schema.js';

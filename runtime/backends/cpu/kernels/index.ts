@@ -16,6 +16,7 @@ import { kernels as controlFlow } from './control-flow.js';
 import { kernels as loss } from './loss.js';
 import { kernels as optimizers } from './optimizers.js';
 import { kernels as einsum } from './einsum.js';
+import { kernels as layoutMath } from './layout-math.js';
 
 export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...dataDependent,
@@ -26,4 +27,5 @@ export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...loss,
   ...optimizers,
   ...einsum,
+  ...layoutMath,
 });

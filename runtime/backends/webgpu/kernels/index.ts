@@ -22,6 +22,7 @@ import { TRAIN_DOMAIN } from '../../../train/ops/common.js';
 import { kernels as loss } from './loss.js';
 import { kernels as optimizers } from './optimizers.js';
 import { kernels as einsum } from './einsum.js';
+import { kernels as layoutMath } from './layout-math.js';
 
 /** Every op with a WebGPU kernel, by IR op name (default domain). One file per op family. */
 export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
@@ -46,6 +47,7 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...loss,
   ...optimizers,
   ...einsum,
+  ...layoutMath,
 });
 
 /** The kernel for a node: default-domain ops from GPU_KERNELS, training ops ('edgekit.train') from GPU_TRAIN_KERNELS. */
