@@ -252,3 +252,30 @@ export function loopCountedByBody(rng: Rng, stop: number): CfCase {
   });
   return { name: `Loop counted by its body (stop ${stop})`, bytes, feeds: { x0: randomF32(rng, [2]), w: randomF32(rng, [2]) } };
 }
+
+/**
+ * A Loop whose trip count is computed from data: M = Cast<int64>(ReduceMax(counts)); x_{i+1} = x_i + w (w read
+ * from the main graph). WebGPU reads M back at a stage boundary and plans the unrolled rest per value.
+ */
+export function loopComputedTrips(counts: number[], rng: Rng): CfCase {
+  const loopBody = body(
+    'computed_body',
+    [
+      { op: 'Add', inputs: ['x_in', 'w'], outputs: ['x_out'] },
+      { op: 'Identity', inputs: ['c_in'], outputs: ['c_out'] },
+    ],
+    [vi('i', INT64, []), vi('c_in', BOOL, []), vi('x_in', FLOAT, [3])],
+    [vi('c_out', BOOL, []), vi('x_out', FLOAT, [3])],
+  );
+  const bytes = model({
+    opset: 13,
+    nodes: [
+      { op: 'ReduceMax', inputs: ['counts'], outputs: ['top'], attrs: [int('keepdims', 0)] },
+      { op: 'Cast', inputs: ['top'], outputs: ['m'], attrs: [int('to', INT64)] },
+      { op: 'Loop', inputs: ['m', '', 'x0'], outputs: ['x_final'], attrs: [graphAttr('body', loopBody)] },
+    ],
+    inputs: [vi('counts', FLOAT, [counts.length]), vi('x0', FLOAT, [3]), vi('w', FLOAT, [3])],
+    outputs: [vi('x_final', FLOAT, [3])],
+  });
+  return { name: `Loop with a computed trip count (${Math.max(...counts)})`, bytes, feeds: { counts: f32([counts.length], counts), x0: randomF32(rng, [3]), w: randomF32(rng, [3]) } };
+}

@@ -7,6 +7,7 @@ import {
   constantTripLoop,
   endlessLoop,
   ifDifferentShapes,
+  loopComputedTrips,
   loopCountedByBody,
   loopUntil,
   loopWithNestedIf,
@@ -50,6 +51,7 @@ describe('control flow on the CPU reference vs onnxruntime-node', () => {
     constantTripLoop(rng, 3),
     loopCountedByBody(rng, 10),
     loopCountedByBody(rng, 2),
+    loopComputedTrips([1, 3, 2], rng),
   ];
   for (const c of cases) it(c.name, () => compareWithOrt(c));
 

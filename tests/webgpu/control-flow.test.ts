@@ -7,6 +7,7 @@ import {
   constantTripLoop,
   endlessLoop,
   ifDifferentShapes,
+  loopComputedTrips,
   loopCountedByBody,
   loopUntil,
   loopWithNestedIf,
@@ -79,6 +80,19 @@ describe('control flow on WebGPU matches the CPU reference', () => {
       expect(out.xs!.dims).toEqual([trips, 2]);
       await s.release();
     }
+  });
+
+  it('a Loop whose trip count is computed from data: read back at a stage boundary, planned per value', async () => {
+    const a = loopComputedTrips([1, 3, 2], rng);
+    const s = await compareWithCpu(a);
+    expect(s.report().gpu!.readbacks).toBe(1);
+    // Same session, another count: the rest is planned again for it.
+    const b = loopComputedTrips([5, 0, 4], rng);
+    const out = await s.run(toTensors(b.feeds));
+    const ref = await runModelCpu(b.bytes, b.feeds);
+    const r = allClose(out.x_final!.toHost(), ref.x_final!, { rtol: 1e-5, atol: 1e-6 });
+    expect(r.ok, r.ok ? '' : r.message).toBe(true);
+    await s.release();
   });
 
   it('a Loop of 1 and of 0 iterations', async () => {
