@@ -230,6 +230,28 @@ describe('shapes computed from tensor data (stage boundaries)', () => {
     }
   });
 
+  it.each(backends)('Unique on %s: flattened and along an axis, sorted and in first-occurrence order', async (backend) => {
+    for (const [axis, sorted] of [[undefined, 1], [undefined, 0], [1, 1], [0, 0]] as const) {
+      const bytes = exportOnnx(
+        buildGraph({
+          inputs: [['ids', 'int64', ['a', 'b']]],
+          nodes: [node('Unique', ['ids'], ['values', 'first', 'inverse', 'counts'], { sorted: attr(sorted), ...(axis === undefined ? {} : { axis: attr(axis) }) })],
+          outputs: ['values', 'first', 'inverse', 'counts'],
+        }),
+      );
+      const session = await InferenceSession.create(bytes, { backend });
+      try {
+        for (const [a, b, range] of [[20, 25, 30], [3, 2, 2], [7, 40, 3]] as const) {
+          const rng = new Rng(a * b + range + (axis ?? 9) * 3 + sorted);
+          const ids: HostTensor = { dtype: 'int64', shape: [a, b], data: BigInt64Array.from({ length: a * b }, () => BigInt(rng.int(-range, range))) };
+          await expectMatchesOrt(session, bytes, { ids }, 0);
+        }
+      } finally {
+        await session.release();
+      }
+    }
+  });
+
   it.each(backends)('a Reshape to a computed shape and a Range to a computed limit on %s', async (backend, rtol) => {
     const bytes = dataDependent.computedShape();
     const session = await InferenceSession.create(bytes, { backend });

@@ -36,7 +36,7 @@ const DIRECT: [string, number][] = [
   ['SpaceToDepth', 1], ['Identity', 1], ['Dropout', 12], ['Shape', 1], ['Size', 1], ['ConstantOfShape', 9],
   ['Cast', 6], ['CastLike', 15], ['Range', 11], ['Clip', 11],
   // data-dependent sizes (Compress-11 only allowed a negative axis; NonZero-13 only added types)
-  ['NonZero', 9], ['Compress', 9], ['NonMaxSuppression', 10],
+  ['NonZero', 9], ['Compress', 9], ['NonMaxSuppression', 10], ['Unique', 11],
 ];
 
 export const DIRECT_ADAPTERS: OpAdapter[] = DIRECT.map(([op, since]) => ({ op, since, until: MAX_OPSET }));
