@@ -279,3 +279,34 @@ export function loopComputedTrips(counts: number[], rng: Rng): CfCase {
   });
   return { name: `Loop with a computed trip count (${Math.max(...counts)})`, bytes, feeds: { counts: f32([counts.length], counts), x0: randomF32(rng, [3]), w: randomF32(rng, [3]) } };
 }
+
+/**
+ * Data-dependent branching inside an unrolled Loop: three iterations of
+ *   x_{i+1} = sum(x_i) > 0 ? relu(y_i) * 2 : y_i - 1,   y_i = x_i * scale  (scale a graph input)
+ * The If's condition is computed from data every iteration, and its branches read y_i, a value of the Loop body.
+ */
+export function loopWithDataIf(x0: number[], scale: number): CfCase {
+  const thenB = body('pos', [{ op: 'Relu', inputs: ['y'], outputs: ['r'] }, { op: 'Mul', inputs: ['r', 'two'], outputs: ['t'] }], [], [vi('t', FLOAT, [3])], { two: f32([], [2]) });
+  const elseB = body('neg', [{ op: 'Sub', inputs: ['y', 'one'], outputs: ['e'] }], [], [vi('e', FLOAT, [3])], { one: f32([], [1]) });
+  const loopBody = body(
+    'branching_body',
+    [
+      { op: 'Mul', inputs: ['x_in', 'scale'], outputs: ['y'] },
+      { op: 'ReduceSum', inputs: ['x_in'], outputs: ['s'], attrs: [int('keepdims', 0)] },
+      { op: 'Greater', inputs: ['s', 'zero'], outputs: ['positive'] },
+      { op: 'If', inputs: ['positive'], outputs: ['x_out'], attrs: [graphAttr('then_branch', thenB), graphAttr('else_branch', elseB)] },
+      { op: 'Identity', inputs: ['c_in'], outputs: ['c_out'] },
+    ],
+    [vi('i', INT64, []), vi('c_in', BOOL, []), vi('x_in', FLOAT, [3])],
+    [vi('c_out', BOOL, []), vi('x_out', FLOAT, [3])],
+    { zero: f32([], [0]) },
+  );
+  const bytes = model({
+    opset: 13,
+    nodes: [{ op: 'Loop', inputs: ['m', '', 'x0'], outputs: ['x_final'], attrs: [graphAttr('body', loopBody)] }],
+    inputs: [vi('x0', FLOAT, [3]), vi('scale', FLOAT, [])],
+    outputs: [vi('x_final', FLOAT, [3])],
+    initializers: [tensorProto('m', i64([], [3]))],
+  });
+  return { name: `Loop{If on data} (x0 ${x0.join(',')})`, bytes, feeds: { x0: f32([3], x0), scale: f32([], [scale]) } };
+}

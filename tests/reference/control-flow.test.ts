@@ -10,6 +10,7 @@ import {
   loopComputedTrips,
   loopCountedByBody,
   loopUntil,
+  loopWithDataIf,
   loopWithNestedIf,
   scan8Batch,
   scanWithNestedLoop,
@@ -52,6 +53,8 @@ describe('control flow on the CPU reference vs onnxruntime-node', () => {
     loopCountedByBody(rng, 10),
     loopCountedByBody(rng, 2),
     loopComputedTrips([1, 3, 2], rng),
+    loopWithDataIf([0.5, -0.25, 1], 0.5),
+    loopWithDataIf([-2, 0.5, 0.25], 3),
   ];
   for (const c of cases) it(c.name, () => compareWithOrt(c));
 

@@ -10,6 +10,7 @@ import {
   loopComputedTrips,
   loopCountedByBody,
   loopUntil,
+  loopWithDataIf,
   loopWithNestedIf,
   scan8Batch,
   scanWithNestedLoop,
@@ -93,6 +94,14 @@ describe('control flow on WebGPU matches the CPU reference', () => {
     const r = allClose(out.x_final!.toHost(), ref.x_final!, { rtol: 1e-5, atol: 1e-6 });
     expect(r.ok, r.ok ? '' : r.message).toBe(true);
     await s.release();
+  });
+
+  it('an If on data inside an unrolled Loop: one readback per iteration, branches reading the body\'s values', async () => {
+    for (const [x0, scale] of [[[0.5, -0.25, 1], 0.5], [[-2, 0.5, 0.25], 3], [[0.1, 0.1, -0.3], -1]] as const) {
+      const s = await compareWithCpu(loopWithDataIf([...x0], scale));
+      expect(s.report().gpu!.readbacks).toBe(3);
+      await s.release();
+    }
   });
 
   it('a Loop of 1 and of 0 iterations', async () => {
