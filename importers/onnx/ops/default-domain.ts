@@ -25,6 +25,8 @@ export const DEFAULT_DOMAIN_ADAPTERS: OpAdapter[] = [
   { op: 'ReverseSequence', since: 10, until: MAX_OPSET },
   { op: 'Det', since: 11, until: MAX_OPSET },
   { op: 'MaxUnpool', since: 9, until: MAX_OPSET },
+  // GridSample-20 renamed the modes (linear, cubic) and allowed N-D; the IR accepts both names (2-D only).
+  { op: 'GridSample', since: 16, until: MAX_OPSET },
   // NegativeLogLikelihoodLoss-13 / SoftmaxCrossEntropyLoss-13 only added float16/float64 to the -12 forms.
   { op: 'NegativeLogLikelihoodLoss', since: 12, until: MAX_OPSET },
   { op: 'SoftmaxCrossEntropyLoss', since: 12, until: MAX_OPSET },

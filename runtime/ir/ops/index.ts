@@ -17,6 +17,7 @@ import { schemas as loss } from './loss.js';
 import { schemas as optimizers } from './optimizers.js';
 import { schemas as einsum } from './einsum.js';
 import { schemas as layoutMath } from './layout-math.js';
+import { schemas as vision } from './vision.js';
 
 /** Every IR op EdgeKit knows, by name (default ONNX domain, newest-opset semantics). */
 export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
@@ -29,6 +30,7 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
   ...optimizers,
   ...einsum,
   ...layoutMath,
+  ...vision,
 });
 
 export type { OpSchema, InferContext, InferInput, InferredOutput } from './schema.js';

@@ -17,6 +17,7 @@ import { kernels as loss } from './loss.js';
 import { kernels as optimizers } from './optimizers.js';
 import { kernels as einsum } from './einsum.js';
 import { kernels as layoutMath } from './layout-math.js';
+import { kernels as vision } from './vision.js';
 
 export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...dataDependent,
@@ -28,4 +29,5 @@ export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...optimizers,
   ...einsum,
   ...layoutMath,
+  ...vision,
 });

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { DTypeError, InvalidArgumentError, ShapeError } from '../../runtime/errors.js';
+import type { DType } from '../../runtime/ir/dtype.js';
+import type { Attr, Dim } from '../../runtime/ir/graph.js';
+import type { HostTensor } from '../../runtime/ir/tensor.js';
+import { attr } from '../helpers/ir-builder.js';
+import { compareWithOrt, inferNode } from '../helpers/ort-single-node.js';
+import { randomTensor, Rng } from '../helpers/random.js';
+
+/** GridSample (and RoiAlign): inference and the CPU reference against onnxruntime-node. */
+
+const rng = new Rng(1606);
+const x = (shape: Dim[] | undefined, dtype: DType = 'float32') => ({ dtype, shape });
+
+async function expectOrt(op: string, attrs: Record<string, Attr>, inputs: (HostTensor | undefined)[], opts: Parameters<typeof compareWithOrt>[3] = {}) {
+  const what = `${op} ${JSON.stringify(attrs)} ${JSON.stringify(inputs.map((t) => t && [t.dtype, t.shape]))}`;
+  expect(await compareWithOrt(op, attrs, inputs, { rtol: 1e-4, atol: 1e-5, ...opts }), what).toEqual([]);
+}
+
+describe('GridSample', () => {
+  it('infers [N, C, Ho, Wo] and rejects bad attributes', () => {
+    expect(inferNode('GridSample', {}, [x(['N', 3, 'H', 'W']), x(['N', 5, 7, 2])])[0]!.shape).toEqual(['N', 3, 5, 7]);
+    expect(() => inferNode('GridSample', { mode: attr('area') }, [x([1, 1, 2, 2]), x([1, 1, 1, 2])])).toThrow(InvalidArgumentError);
+    expect(() => inferNode('GridSample', { padding_mode: attr('wrap') }, [x([1, 1, 2, 2]), x([1, 1, 1, 2])])).toThrow(InvalidArgumentError);
+    expect(() => inferNode('GridSample', {}, [x([1, 1, 2, 2]), x([1, 1, 1, 3])])).toThrow(ShapeError);
+    expect(() => inferNode('GridSample', {}, [x([1, 1, 2, 2]), x([1, 1, 1, 2], 'int32')])).toThrow(DTypeError);
+  });
+
+  it('matches onnxruntime for every mode, padding mode and align_corners, with grids reaching outside', async () => {
+    for (const mode of ['bilinear', 'nearest', 'bicubic']) {
+      for (const padding_mode of ['zeros', 'border', 'reflection']) {
+        for (const align_corners of [0, 1]) {
+          const X = randomTensor(rng, 'float32', [2, 3, 5, 4]);
+          const grid = randomTensor(rng, 'float32', [2, 3, 6, 2], { lo: -1.7, hi: 1.7 });
+          await expectOrt('GridSample', { mode: attr(mode), padding_mode: attr(padding_mode), align_corners: attr(align_corners) }, [X, grid], { opset: 16 });
+        }
+      }
+    }
+  });
+});
