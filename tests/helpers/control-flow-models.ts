@@ -310,3 +310,31 @@ export function loopWithDataIf(x0: number[], scale: number): CfCase {
   });
   return { name: `Loop{If on data} (x0 ${x0.join(',')})`, bytes, feeds: { x0: f32([3], x0), scale: f32([], [scale]) } };
 }
+
+/** Loop(outer trips) { Loop(inner trips) { x + 1 } }: each loop alone unrolls, together they multiply. */
+export function nestedCountingLoops(outer: number, inner: number): CfCase {
+  const innerBody = body(
+    'inner_body',
+    [{ op: 'Identity', inputs: ['ci'], outputs: ['co'] }, { op: 'Add', inputs: ['v_in', 'one'], outputs: ['v_out'] }],
+    [vi('j', INT64, []), vi('ci', BOOL, []), vi('v_in', FLOAT, [1])],
+    [vi('co', BOOL, []), vi('v_out', FLOAT, [1])],
+    { one: f32([1], [1]) },
+  );
+  const outerBody = body(
+    'outer_body',
+    [
+      { op: 'Identity', inputs: ['c_in'], outputs: ['c_out'] },
+      { op: 'Loop', inputs: ['m_inner', '', 'u_in'], outputs: ['u_out'], attrs: [graphAttr('body', innerBody)] },
+    ],
+    [vi('i', INT64, []), vi('c_in', BOOL, []), vi('u_in', FLOAT, [1])],
+    [vi('c_out', BOOL, []), vi('u_out', FLOAT, [1])],
+  );
+  const bytes = model({
+    opset: 13,
+    nodes: [{ op: 'Loop', inputs: ['m_outer', '', 'x0'], outputs: ['x_final'], attrs: [graphAttr('body', outerBody)] }],
+    inputs: [vi('x0', FLOAT, [1])],
+    outputs: [vi('x_final', FLOAT, [1])],
+    initializers: [tensorProto('m_outer', i64([], [outer])), tensorProto('m_inner', i64([], [inner]))],
+  });
+  return { name: `nested Loops ${outer} x ${inner}`, bytes, feeds: { x0: f32([1], [0.5]) } };
+}

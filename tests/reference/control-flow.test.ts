@@ -12,6 +12,7 @@ import {
   loopUntil,
   loopWithDataIf,
   loopWithNestedIf,
+  nestedCountingLoops,
   scan8Batch,
   scanWithNestedLoop,
   type CfCase,
@@ -22,6 +23,7 @@ import { graphAttr, int, model, vi } from '../importer/model-builder.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
 import { optimize, specialize } from '../../runtime/ir/passes/index.js';
 import { runGraphCpu } from '../../runtime/backends/cpu/executor.js';
+import { tensorFromNumbers } from '../../runtime/ir/tensor.js';
 
 /**
  * If/Loop/Scan on the CPU reference against onnxruntime-node: nested bodies (a Loop holding an If, a Scan holding
@@ -241,6 +243,18 @@ describe('plan-time lowering (passes/control-flow.ts, as WebGPU plans use it) co
     expect(() => specialize(optimize(m.graph).graph, { x0: [1] })).toThrow(/would not terminate/);
     const long = await importOnnx(constantTripLoop(rng, 2000).bytes);
     expect(() => specialize(optimize(long.graph).graph, { x0: [4], w: [4] })).toThrow(/at most 4096/);
+  });
+
+  it('nested loops unroll together (7 x 9 additions) but not past the plan-size bound', async () => {
+    const small = nestedCountingLoops(7, 9);
+    const { plan, computed } = await lowered(small, []);
+    expect(plan.nodes.some((n) => n.op === 'Loop')).toBe(false);
+    expect(Array.from(computed.x_final!.data as Float32Array)).toEqual([0.5 + 63]);
+    const big = await importOnnx(nestedCountingLoops(300, 300).bytes);
+    expect(() => specialize(optimize(big.graph).graph, { x0: [1] })).toThrow(/past 65536 nodes/);
+    // The CPU runs it nested, 90,000 additions.
+    const cpu = await runModelCpu(nestedCountingLoops(300, 300).bytes, { x0: tensorFromNumbers('float32', [1], [0]) });
+    expect(Array.from(cpu.x_final!.data as Float32Array)).toEqual([90000]);
   });
 
   it('the CPU session keeps control flow nested (specialize with controlFlow: keep)', async () => {

@@ -23,6 +23,8 @@ import { nodeReads } from '../validate.js';
 
 /** Most body-node copies one unrolled Loop or Scan may add to a plan. */
 export const MAX_UNROLLED_NODES = 4096;
+/** Most nodes a plan may hold once control flow is lowered: nested loops multiply their copies. */
+export const MAX_LOWERED_PLAN_NODES = 65536;
 
 const CONTROL_FLOW = new Set(['If', 'Loop', 'Scan']);
 
@@ -319,13 +321,19 @@ export function lowerControlFlow(g: Graph): number {
   const names = new Names(g);
   const out: Node[] = [];
   let lowered = 0;
-  for (const n of g.nodes) {
+  g.nodes.forEach((n, i) => {
     const r = isControlFlow(n) ? lowerNode(g, names, n) : undefined;
     if (r && 'nodes' in r) {
       out.push(...r.nodes);
       lowered++;
+      if (out.length + g.nodes.length - i - 1 > MAX_LOWERED_PLAN_NODES) {
+        throw new UnsupportedOpError(
+          [{ op: n.op, domain: '', opset: 0, node: n.name, reason: `unrolling it (inside other unrolled control flow) takes the plan past ${MAX_LOWERED_PLAN_NODES} nodes` }],
+          "Nested loops unroll into the product of their iteration counts; use { backend: 'cpu' } for this model.",
+        );
+      }
     } else out.push(n);
-  }
+  });
   g.nodes = out;
   return lowered;
 }
