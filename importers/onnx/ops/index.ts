@@ -9,6 +9,7 @@ import { V1_ADAPTERS } from './legacy-v1.js';
 import { CONTROL_FLOW_ADAPTERS } from './control-flow.js';
 import { DEFAULT_DOMAIN_ADAPTERS } from './default-domain.js';
 import { PREVIEW_TRAINING, PREVIEW_TRAINING_ADAPTERS } from './preview-training.js';
+import { TEXT_ADAPTERS } from './text.js';
 
 export type { AdapterContext, OpAdapter } from './adapter.js';
 export { AdapterUnsupported } from './helpers.js';
@@ -20,6 +21,7 @@ const ALL: OpAdapter[] = [
   { op: 'Constant', since: MIN_OPSET, until: MAX_OPSET, targets: [] },
   ...DIRECT_ADAPTERS, ...INPUT_ADAPTERS, ...NN_ADAPTERS, ...RESIZE_ADAPTERS, ...V1_ADAPTERS, ...RNN_ADAPTERS,
   ...CONTROL_FLOW_ADAPTERS,
+  ...TEXT_ADAPTERS,
   ...DEFAULT_DOMAIN_ADAPTERS,
 ];
 

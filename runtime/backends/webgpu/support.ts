@@ -1,6 +1,6 @@
 import type { UnsupportedNode } from '../../errors.js';
 import type { Node } from '../../ir/graph.js';
-import { gpuKernelFor } from './kernels/index.js';
+import { GPU_REFUSALS, gpuKernelFor } from './kernels/index.js';
 import { controlFlowBodiesSupported } from '../../ir/passes/control-flow.js';
 
 /**
@@ -27,5 +27,5 @@ export function nodesWithoutGpuSupport(nodes: readonly Node[], opset: number): U
   return nodes
     // If/Loop/Scan: lowered into the plan (ir/passes/control-flow.ts), so their bodies' nodes must run.
     .filter((n) => !gpuCanRun(n) && !controlFlowBodiesSupported(n, gpuCanRun))
-    .map((n) => ({ op: n.op, domain: n.domain, opset: n.domain === '' ? opset : 1, node: n.name, reason: 'no WebGPU kernel' }));
+    .map((n) => ({ op: n.op, domain: n.domain, opset: n.domain === '' ? opset : 1, node: n.name, reason: (n.domain === '' && Object.hasOwn(GPU_REFUSALS, n.op) && GPU_REFUSALS[n.op]) || 'no WebGPU kernel' }));
 }

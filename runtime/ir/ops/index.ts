@@ -15,6 +15,7 @@ import { schemas as controlFlow } from './control-flow.js';
 import { schemas as rnn } from './rnn.js';
 import { schemas as loss } from './loss.js';
 import { schemas as optimizers } from './optimizers.js';
+import { schemas as text } from './text.js';
 import { schemas as einsum } from './einsum.js';
 import { schemas as layoutMath } from './layout-math.js';
 import { schemas as vision } from './vision.js';
@@ -28,6 +29,7 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
   ...indexing,
   ...loss,
   ...optimizers,
+  ...text,
   ...einsum,
   ...layoutMath,
   ...vision,

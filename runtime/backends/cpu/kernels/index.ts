@@ -15,6 +15,7 @@ import { kernels as rnn } from './rnn.js';
 import { kernels as controlFlow } from './control-flow.js';
 import { kernels as loss } from './loss.js';
 import { kernels as optimizers } from './optimizers.js';
+import { kernels as text } from './text.js';
 import { kernels as einsum } from './einsum.js';
 import { kernels as layoutMath } from './layout-math.js';
 import { kernels as vision } from './vision.js';
@@ -27,6 +28,7 @@ export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...controlFlow,
   ...loss,
   ...optimizers,
+  ...text,
   ...einsum,
   ...layoutMath,
   ...vision,

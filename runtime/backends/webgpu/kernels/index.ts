@@ -21,6 +21,7 @@ import { GPU_TRAIN_KERNELS } from './train/index.js';
 import { TRAIN_DOMAIN } from '../../../train/ops/common.js';
 import { kernels as loss } from './loss.js';
 import { kernels as optimizers } from './optimizers.js';
+import { kernels as text, refusals as textRefusals } from './text.js';
 import { kernels as einsum } from './einsum.js';
 import { kernels as layoutMath } from './layout-math.js';
 import { kernels as vision } from './vision.js';
@@ -47,10 +48,14 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...nms,
   ...loss,
   ...optimizers,
+  ...text,
   ...einsum,
   ...layoutMath,
   ...vision,
 });
+
+/** Default-domain ops that can never have a WebGPU kernel, with the reason the load-time error gives. */
+export const GPU_REFUSALS: Readonly<Record<string, string>> = Object.freeze({ ...textRefusals });
 
 /** The kernel for a node: default-domain ops from GPU_KERNELS, training ops ('edgekit.train') from GPU_TRAIN_KERNELS. */
 export function gpuKernelFor(node: { op: string; domain: string }): GpuKernel | undefined {
