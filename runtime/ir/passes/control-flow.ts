@@ -2,10 +2,10 @@ import { UnsupportedOpError } from '../../errors.js';
 import type { Graph, Node } from '../graph.js';
 import { bodyOf, loopConditionAlwaysTrue, scanParams } from '../ops/control-flow.js';
 import { isConcrete, normalizeAxis } from '../shape.js';
-import { hostTensor, tensorFromNumbers, type HostTensor } from '../tensor.js';
-import { renameBodyReads, subgraphsOf } from './subgraph-names.js';
-import { runGraphCpu } from '../../backends/cpu/executor.js';
-import { nodeReads } from '../validate.js';
+import { hostTensor, tensorFromNumbers } from '../tensor.js';
+import { Names, Splice } from './control-flow-splice.js';
+import { plannedTrips } from './control-flow-trips.js';
+import { subgraphsOf } from './subgraph-names.js';
 
 /**
  * Control flow at plan time (for backends that run one static plan, i.e. WebGPU): with the input shapes bound and
@@ -39,93 +39,6 @@ export function isControlFlow(n: Node): boolean {
 export function controlFlowBodiesSupported(node: Node, has: (n: Node) => boolean): boolean {
   if (!isControlFlow(node)) return false;
   return subgraphsOf(node).every(([, gs]) => gs.every((g) => g.nodes.every((n) => (isControlFlow(n) ? controlFlowBodiesSupported(n, has) : has(n)))));
-}
-
-/** Fresh value and node names for one graph: nothing already used in it or in its bodies. */
-class Names {
-  readonly #used = new Set<string>();
-  constructor(g: Graph) {
-    const addGraph = (x: Graph) => {
-      for (const i of x.inputs) this.#used.add(i.name);
-      for (const k of Object.keys(x.initializers)) this.#used.add(k);
-      for (const o of x.outputs) this.#used.add(o.name);
-      for (const v of x.outerScope ?? []) this.#used.add(v);
-      for (const n of x.nodes) {
-        this.#used.add(n.name);
-        for (const v of [...n.inputs, ...n.outputs]) if (v) this.#used.add(v);
-        for (const [, gs] of subgraphsOf(n)) gs.forEach(addGraph);
-      }
-    };
-    addGraph(g);
-    for (const k of Object.keys(g.values)) this.#used.add(k);
-  }
-  fresh(hint: string): string {
-    let name = hint;
-    for (let i = 1; this.#used.has(name); i++) name = `${hint}_${i}`;
-    this.#used.add(name);
-    return name;
-  }
-}
-
-/** Emits the nodes of one lowering; the nodes replace the control-flow node where it stood. */
-class Splice {
-  readonly nodes: Node[] = [];
-  constructor(readonly g: Graph, readonly names: Names, readonly at: Node) {}
-
-  constant(hint: string, t: HostTensor): string {
-    const name = this.names.fresh(`${this.at.name}/${hint}`);
-    this.g.initializers[name] = t;
-    return name;
-  }
-
-  node(op: string, inputs: string[], outputs: string[], attrs: Node['attrs'] = {}): void {
-    this.nodes.push({ name: this.names.fresh(`${this.at.name}/${op}`), op, domain: '', inputs, outputs, attrs });
-  }
-
-  /**
-   * Copies `body`'s nodes with its inputs bound to `bind` (parent value names) and returns the parent names of its
-   * outputs. `want[i]`, when given, is the name output i must have (an output of the control-flow node): the body
-   * node producing it is renamed so, or an Identity is added where the output is not produced in the body.
-   */
-  inline(body: Graph, bind: string[], tag: string, want: (string | undefined)[] = []): string[] {
-    const map = new Map<string, string>();
-    body.inputs.forEach((inp, i) => map.set(inp.name, bind[i]!));
-    for (const [k, t] of Object.entries(body.initializers)) map.set(k, this.constant(`${tag}/${k}`, t));
-    const producedInBody = new Set(body.nodes.flatMap((n) => n.outputs.filter(Boolean)));
-    const claimed = new Set<string>();
-    body.outputs.forEach((o, i) => {
-      const w = want[i];
-      if (w && producedInBody.has(o.name) && !claimed.has(o.name)) {
-        map.set(o.name, w);
-        claimed.add(o.name);
-      }
-    });
-    for (const n of body.nodes) for (const o of n.outputs) if (o && !map.has(o)) map.set(o, this.names.fresh(`${this.at.name}/${tag}/${o}`));
-    const r = (v: string) => (v ? map.get(v) ?? v : v); // unmapped: a value of an enclosing scope, same name
-    for (const n of body.nodes) {
-      this.nodes.push({ ...n, name: this.names.fresh(`${this.at.name}/${tag}/${n.name}`), inputs: n.inputs.map(r), outputs: n.outputs.map(r), attrs: renameBodyReads(n, r) });
-    }
-    return body.outputs.map((o, i) => {
-      const v = r(o.name);
-      const w = want[i];
-      if (w && v !== w) {
-        this.node('Identity', [v], [w]);
-        return w;
-      }
-      return v;
-    });
-  }
-
-  /** Stacks per-step values along a new `axis` into `out` (Unsqueeze each, then one Concat). */
-  stack(steps: string[], axis: number, out: string): void {
-    const axes = this.constant('axes', tensorFromNumbers('int64', [1], [axis]));
-    const parts = steps.map((s) => {
-      const u = this.names.fresh(`${s}_unsqueezed`);
-      this.node('Unsqueeze', [s, axes], [u]);
-      return u;
-    });
-    this.node('Concat', parts, [out], { axis: { type: 'int', value: axis } });
-  }
 }
 
 const constScalar = (g: Graph, v: string | undefined): number | undefined => {
@@ -188,70 +101,6 @@ function lowerLoop(g: Graph, names: Names, n: Node): Outcome {
     if (o && trips > 0) s.stack(steps, 0, o);
   });
   return { nodes: s.nodes };
-}
-
-/**
- * The iteration count of a Loop whose body computes its condition from constants, the iteration number and
- * loop-carried values that start constant and are updated the same way (a counter, `i + 1 < n` with `n` constant):
- * that slice of the body is run on the CPU reference at plan time, iteration by iteration, as the Loop would run it.
- * Returns why not when the condition depends on anything else (tensor data) or stays true past `maxTrips`.
- */
-function plannedTrips(g: Graph, n: Node, limit: number, maxTrips: number): number | string {
-  const body = bodyOf(n, 'body');
-  const producer = new Map<string, Node>();
-  for (const b of body.nodes) for (const o of b.outputs) if (o) producer.set(o, b);
-  const inputIndex = new Map(body.inputs.map((inp, k) => [inp.name, k] as const));
-  const nodes = new Set<Node>();
-  const carried = new Set<number>();
-  const stack = [body.outputs[0]!.name];
-  const seen = new Set<string>();
-  while (stack.length) {
-    const v = stack.pop()!;
-    if (seen.has(v)) continue;
-    seen.add(v);
-    const k = inputIndex.get(v);
-    if (k !== undefined) {
-      if (k >= 2 && !carried.has(k - 2)) {
-        carried.add(k - 2);
-        stack.push(body.outputs[k - 1]!.name); // the carried value's update
-      }
-      continue;
-    }
-    if (v in body.initializers) continue;
-    const p = producer.get(v);
-    if (!p) {
-      if (v in g.initializers) continue;
-      return `the Loop's condition depends on '${v}', which is computed from tensor data; WebGPU plans unroll only loops whose iteration count is known when the plan is made`;
-    }
-    if (!nodes.has(p)) {
-      nodes.add(p);
-      stack.push(...nodeReads(p));
-    }
-  }
-  const state = new Map<number, HostTensor>();
-  for (const j of carried) {
-    const init = g.initializers[n.inputs[2 + j]!];
-    if (!init) return `the Loop's condition depends on loop-carried value '${body.inputs[2 + j]!.name}', whose initial value '${n.inputs[2 + j]}' is computed from tensor data`;
-    state.set(j, init);
-  }
-  const condOut = body.outputs[0]!.name;
-  const updates = [...carried].map((j) => [j, body.outputs[1 + j]!.name] as const);
-  const slice: Graph = { ...body, nodes: body.nodes.filter((b) => nodes.has(b)), outputs: [], values: {} };
-  const outer = (name: string) => g.initializers[name];
-  let cond = true;
-  let i = 0;
-  for (; i < limit && cond; i++) {
-    if (i >= maxTrips) return `the Loop runs more than ${maxTrips} iterations, more than a plan unrolls (at most ${MAX_UNROLLED_NODES} body-node copies)`;
-    const feeds: Record<string, HostTensor> = {
-      [body.inputs[0]!.name]: hostTensor('int64', [], BigInt64Array.of(BigInt(i))),
-      [body.inputs[1]!.name]: tensorFromNumbers('bool', [], [1]),
-    };
-    for (const [j, t] of state) feeds[body.inputs[2 + j]!.name] = t;
-    const out = runGraphCpu(slice, feeds, [condOut, ...updates.map(([, u]) => u)], { outer });
-    cond = Boolean(out[condOut]!.data[0]);
-    for (const [j, u] of updates) state.set(j, out[u]!);
-  }
-  return i;
 }
 
 /** Scan outputs of a zero-step Loop/Scan become empty constants of their inferred shape; else why they cannot. */
