@@ -27,6 +27,13 @@ export const DEFAULT_DOMAIN_ADAPTERS: OpAdapter[] = [
   { op: 'MaxUnpool', since: 9, until: MAX_OPSET },
   // GridSample-20 renamed the modes (linear, cubic) and allowed N-D; the IR accepts both names (2-D only).
   { op: 'GridSample', since: 16, until: MAX_OPSET },
+  // Signal ops in their opset-17 form (DFT-20 moved axis to an input: not imported yet).
+  { op: 'HannWindow', since: 17, until: MAX_OPSET },
+  { op: 'HammingWindow', since: 17, until: MAX_OPSET },
+  { op: 'BlackmanWindow', since: 17, until: MAX_OPSET },
+  { op: 'DFT', since: 17, until: 19 },
+  { op: 'STFT', since: 17, until: MAX_OPSET },
+  { op: 'MelWeightMatrix', since: 17, until: MAX_OPSET },
   // NegativeLogLikelihoodLoss-13 / SoftmaxCrossEntropyLoss-13 only added float16/float64 to the -12 forms.
   { op: 'NegativeLogLikelihoodLoss', since: 12, until: MAX_OPSET },
   { op: 'SoftmaxCrossEntropyLoss', since: 12, until: MAX_OPSET },

@@ -19,6 +19,7 @@ import { schemas as text } from './text.js';
 import { schemas as einsum } from './einsum.js';
 import { schemas as layoutMath } from './layout-math.js';
 import { schemas as vision } from './vision.js';
+import { schemas as signal } from './signal.js';
 
 /** Every IR op EdgeKit knows, by name (default ONNX domain, newest-opset semantics). */
 export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
@@ -33,6 +34,7 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
   ...einsum,
   ...layoutMath,
   ...vision,
+  ...signal,
 });
 
 export type { OpSchema, InferContext, InferInput, InferredOutput } from './schema.js';

@@ -19,6 +19,7 @@ import { kernels as text } from './text.js';
 import { kernels as einsum } from './einsum.js';
 import { kernels as layoutMath } from './layout-math.js';
 import { kernels as vision } from './vision.js';
+import { kernels as signal } from './signal.js';
 
 export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...dataDependent,
@@ -32,4 +33,5 @@ export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...einsum,
   ...layoutMath,
   ...vision,
+  ...signal,
 });

@@ -25,6 +25,7 @@ import { kernels as text, refusals as textRefusals } from './text.js';
 import { kernels as einsum } from './einsum.js';
 import { kernels as layoutMath } from './layout-math.js';
 import { kernels as vision } from './vision.js';
+import { kernels as signal } from './signal.js';
 
 /** Every op with a WebGPU kernel, by IR op name (default domain). One file per op family. */
 export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
@@ -52,6 +53,7 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...einsum,
   ...layoutMath,
   ...vision,
+  ...signal,
 });
 
 /** Default-domain ops that can never have a WebGPU kernel, with the reason the load-time error gives. */
