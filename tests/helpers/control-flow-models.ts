@@ -338,3 +338,37 @@ export function nestedCountingLoops(outer: number, inner: number): CfCase {
   });
   return { name: `nested Loops ${outer} x ${inner}`, bytes, feeds: { x0: f32([1], [0.5]) } };
 }
+
+/**
+ * Scan (opset 16) with two scan inputs on different axes and directions and two scan outputs on different axes:
+ * a [4, 3] scanned along axis 0 forwards, b [3, 4] along axis 1 backwards (axis -1), no state; outputs
+ * a_t * b_t stacked on axis 0 (reversed) and a_t + b_t stacked on axis -1.
+ */
+export function scanAxes(rng: Rng): CfCase {
+  const b = body(
+    'pair_body',
+    [
+      { op: 'Mul', inputs: ['at', 'bt'], outputs: ['prod'] },
+      { op: 'Add', inputs: ['at', 'bt'], outputs: ['sum'] },
+    ],
+    [vi('at', FLOAT, [3]), vi('bt', FLOAT, [3])],
+    [vi('prod', FLOAT, [3]), vi('sum', FLOAT, [3])],
+  );
+  const bytes = model({
+    opset: 16,
+    nodes: [
+      {
+        op: 'Scan',
+        inputs: ['a', 'b'],
+        outputs: ['prods', 'sums'],
+        attrs: [
+          graphAttr('body', b), int('num_scan_inputs', 2), ints('scan_input_axes', [0, -1]), ints('scan_input_directions', [0, 1]),
+          ints('scan_output_axes', [0, -1]), ints('scan_output_directions', [1, 0]),
+        ],
+      },
+    ],
+    inputs: [vi('a', FLOAT, [4, 3]), vi('b', FLOAT, [3, 4])],
+    outputs: [vi('prods', FLOAT, [4, 3]), vi('sums', FLOAT, [3, 4])],
+  });
+  return { name: 'Scan with two inputs and outputs on different axes and directions', bytes, feeds: { a: randomF32(rng, [4, 3]), b: randomF32(rng, [3, 4]) } };
+}

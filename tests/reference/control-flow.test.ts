@@ -13,6 +13,7 @@ import {
   loopWithDataIf,
   loopWithNestedIf,
   nestedCountingLoops,
+  scanAxes,
   scan8Batch,
   scanWithNestedLoop,
   type CfCase,
@@ -57,6 +58,7 @@ describe('control flow on the CPU reference vs onnxruntime-node', () => {
     loopComputedTrips([1, 3, 2], rng),
     loopWithDataIf([0.5, -0.25, 1], 0.5),
     loopWithDataIf([-2, 0.5, 0.25], 3),
+    scanAxes(rng),
   ];
   for (const c of cases) it(c.name, () => compareWithOrt(c));
 
@@ -212,6 +214,7 @@ describe('plan-time lowering (passes/control-flow.ts, as WebGPU plans use it) co
     [ifDifferentShapes(false), ['c'], 1],
     [loopCountedByBody(rng, 10), [], 5],
     [loopCountedByBody(rng, 2), [], 3],
+    [scanAxes(rng), [], 4],
   ];
   for (const [c, bake] of cases) {
     it(`${c.name}: no control flow left, same outputs`, async () => {

@@ -13,6 +13,7 @@ import {
   loopWithDataIf,
   loopWithNestedIf,
   scan8Batch,
+  scanAxes,
   scanWithNestedLoop,
   type CfCase,
 } from '../helpers/control-flow-models.js';
@@ -58,6 +59,10 @@ describe('control flow on WebGPU matches the CPU reference', () => {
 
   it('Scan{Loop} with reversed input and output, output axis 1', async () => {
     await (await compareWithCpu(scanWithNestedLoop(rng))).release();
+  });
+
+  it('Scan with two inputs and outputs on different axes and directions', async () => {
+    await (await compareWithCpu(scanAxes(rng))).release();
   });
 
   it('Scan-8 with a batch of 2', async () => {
