@@ -1,14 +1,14 @@
 import { DTypeError, InvalidArgumentError, ShapeError } from '../runtime/errors.js';
 import type { Dim, ValueInfo } from '../runtime/ir/graph.js';
-import type { HostTensor } from '../runtime/ir/tensor.js';
-import type { GpuFeed } from '../runtime/backends/webgpu/gpu-session.js';
 import { Tensor } from './tensor.js';
+import { checkElementType, nonTensorFeed, type FedValue } from './values.js';
+import { kindOf } from '../runtime/ir/value.js';
 
 /**
  * Checks user feeds against the model's inputs before anything runs: names, presence, dtype, rank, fixed dims, and
  * that one symbolic dim (e.g. 'batch') has one value across all inputs. Errors say what was expected.
  */
-export function validateFeeds(inputs: readonly ValueInfo[], feeds: unknown): Record<string, HostTensor | GpuFeed> {
+export function validateFeeds(inputs: readonly ValueInfo[], feeds: unknown): Record<string, FedValue> {
   if (!feeds || typeof feeds !== 'object' || feeds instanceof Tensor || Array.isArray(feeds)) {
     throw new InvalidArgumentError(`session.run expects an object of named tensors, e.g. { ${inputs[0]?.name ?? 'input'}: tensor }.`);
   }
@@ -18,10 +18,21 @@ export function validateFeeds(inputs: readonly ValueInfo[], feeds: unknown): Rec
     if (!expected.has(k)) throw new InvalidArgumentError(`Unknown input '${k}'. This model's inputs are ${names}.`, { input: k });
   }
   const bound = new Map<string, number>();
-  const out: Record<string, HostTensor | GpuFeed> = {};
+  const out: Record<string, FedValue> = {};
   for (const info of inputs) {
     const v = (feeds as Record<string, unknown>)[info.name];
     if (v === undefined) throw new InvalidArgumentError(`Missing input '${info.name}'. This model's inputs are ${names}.`, { input: info.name });
+    // Sequences and optionals (values.ts): arrays of Tensors, a Tensor or null.
+    if (kindOf(info) !== 'tensor') {
+      out[info.name] = nonTensorFeed(info, v, (t, where, shaped) => {
+        const h = t.gpuFeed() ?? t.toHost();
+        checkElementType(info, h, where);
+        if (shaped && info.shape) checkShape(info.name, info.shape, [...h.shape], bound);
+        return h;
+      });
+      continue;
+    }
+    if (Array.isArray(v) || v === null) throw new InvalidArgumentError(`Input '${info.name}' is a tensor; it must be fed a Tensor, not ${v === null ? 'null' : 'an array'}.`, { input: info.name });
     if (!(v instanceof Tensor)) throw new InvalidArgumentError(`Input '${info.name}' must be a Tensor.`, { input: info.name });
     const t = v.gpuFeed() ?? v.toHost(); // throws DisposedTensorError for a disposed tensor
     if (t.dtype !== info.dtype) {

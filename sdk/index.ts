@@ -6,6 +6,7 @@ export type { Backend, SessionOptions, RunOptions, ValueMetadata, SessionReport,
 export { SessionStream } from './stream.js';
 export type { StreamOptions } from './stream.js';
 export { Tensor } from './tensor.js';
+export type { SessionValue } from './values.js';
 export type { TensorType, TensorData, TensorLocation } from './tensor.js';
 export type { ModelSource } from './model-source.js';
 export {

@@ -3,7 +3,7 @@ import { CpuSession } from '../runtime/backends/cpu/cpu-session.js';
 import { CPU_KERNELS } from '../runtime/backends/cpu/kernels/index.js';
 import { DeviceError, InvalidArgumentError, SessionReleasedError, UnsupportedOpError } from '../runtime/errors.js';
 import { bytesPerElement, type DType } from '../runtime/ir/dtype.js';
-import type { Dim, Graph } from '../runtime/ir/graph.js';
+import type { Dim, Graph, ValueInfo, ValueKind } from '../runtime/ir/graph.js';
 import { optimize, type OptimizeStats } from '../runtime/ir/passes/index.js';
 import { DEFAULT_MAX_ELEMENTS } from '../runtime/ir/tensor.js';
 import { acquireDevice } from '../runtime/backends/webgpu/device.js';
@@ -12,6 +12,11 @@ import { GpuSession, type GpuFeed } from '../runtime/backends/webgpu/gpu-session
 import { nodesWithoutGpuSupport } from '../runtime/backends/webgpu/support.js';
 import type { HostTensor } from '../runtime/ir/tensor.js';
 import { validateFeeds } from './feeds.js';
+import { toSessionValue, type SessionValue } from './values.js';
+import { kindOf, type HostValue } from '../runtime/ir/value.js';
+import { SEQUENCE_KERNELS } from '../runtime/backends/cpu/kernels/sequences.js';
+import { SequenceGpuSession } from '../runtime/backends/webgpu/sequence-session.js';
+import { hasNonTensorValues } from '../runtime/ir/passes/sequences.js';
 import { setSessionInternals } from './internal.js';
 import { getNodePlatform } from './platform.js';
 import { loadModelSource, type ModelSource } from './model-source.js';
@@ -68,12 +73,16 @@ export interface RunOptions {
   preferredOutputLocation?: OutputLocation | Record<string, OutputLocation>;
 }
 
-/** onnxruntime-web's ValueMetadata shape. */
+/**
+ * onnxruntime-web's ValueMetadata shape. Sequences and optionals (sdk/values.ts) have `isTensor: false`; their
+ * `type` and `shape` describe the elements (an optional: what it holds), and `kind` says which they are.
+ */
 export interface ValueMetadata {
   name: string;
-  isTensor: true;
+  isTensor: boolean;
   type: DType;
   shape: Dim[];
+  kind: ValueKind;
 }
 
 export interface NodeReport {
@@ -158,7 +167,7 @@ export class InferenceSession {
   readonly #graph: Graph;
   readonly #stats: OptimizeStats;
   #cpu: CpuSession | undefined;
-  #gpu: GpuSession | undefined;
+  #gpu: GpuSession | SequenceGpuSession | undefined;
   #res: GpuResources | undefined;
   readonly #outputLocation: SessionOptions['preferredOutputLocation'];
   #released = false;
@@ -169,7 +178,7 @@ export class InferenceSession {
     stats: OptimizeStats,
     backend: Backend,
     maxElements: number,
-    gpu?: { session: GpuSession; res: GpuResources },
+    gpu?: { session: GpuSession | SequenceGpuSession; res: GpuResources },
     outputLocation?: SessionOptions['preferredOutputLocation'],
     maxLoopIterations?: number,
   ) {
@@ -179,7 +188,7 @@ export class InferenceSession {
     this.backend = backend;
     this.inputNames = Object.freeze(graph.inputs.map((i) => i.name));
     this.outputNames = Object.freeze(graph.outputs.map((o) => o.name));
-    const meta = (v: { name: string; dtype: DType; shape?: Dim[] }): ValueMetadata => ({ name: v.name, isTensor: true, type: v.dtype, shape: [...(v.shape ?? [])] });
+    const meta = (v: ValueInfo): ValueMetadata => ({ name: v.name, isTensor: kindOf(v) === 'tensor', type: v.dtype, shape: [...(v.shape ?? [])], kind: kindOf(v) });
     this.inputMetadata = Object.freeze(graph.inputs.map(meta));
     this.outputMetadata = Object.freeze(graph.outputs.map((o) => meta(graph.values[o.name] ?? o)));
     if (backend === 'cpu') this.#cpu = new CpuSession(graph, { maxElements, maxLoopIterations });
@@ -216,7 +225,7 @@ export class InferenceSession {
     // Can every node run once shapes are known? (For WebGPU: a kernel, or a plan-time op such as Shape.)
     const missing =
       backend === 'cpu'
-        ? imported.graph.nodes.filter((n) => !CPU_KERNELS[n.op]).map((n) => ({ op: n.op, domain: n.domain, opset: imported.opset, node: n.name, reason: 'no CPU kernel' }))
+        ? imported.graph.nodes.filter((n) => !CPU_KERNELS[n.op] && !SEQUENCE_KERNELS[n.op]).map((n) => ({ op: n.op, domain: n.domain, opset: imported.opset, node: n.name, reason: 'no CPU kernel' }))
         : nodesWithoutGpuSupport(imported.graph.nodes, imported.opset);
     if (missing.length) {
       throw new UnsupportedOpError(missing, backend === 'webgpu' ? "EdgeKit never falls back to the CPU per node: use { backend: 'cpu' } for this model, or replace these ops." : '');
@@ -225,15 +234,19 @@ export class InferenceSession {
     const { graph, stats } = optimize(imported.graph, maxElements);
     if (backend === 'cpu') return new InferenceSession(imported, graph, stats, backend, maxElements, undefined, options.preferredOutputLocation, options.maxLoopIterations);
     const res = await gpuResourcesNow();
-    const session = await GpuSession.create(res, graph, { maxElements, opset: imported.opset, weightPrecision: options.weightPrecision });
+    // Sequences and optionals: planned per fed layout as tensor graphs (runtime/backends/webgpu/sequence-session.ts).
+    const gpuOpts = { maxElements, opset: imported.opset, weightPrecision: options.weightPrecision };
+    const session = hasNonTensorValues(graph) ? await SequenceGpuSession.create(res, graph, gpuOpts) : await GpuSession.create(res, graph, gpuOpts);
     return new InferenceSession(imported, graph, stats, backend, maxElements, { session, res }, options.preferredOutputLocation);
   }
 
   /**
    * Runs the model. `feeds` maps input names to tensors. The second argument is either onnxruntime-web's fetches
-   * (an array of output names) or `{ outputs }`. Returns the requested outputs by name.
+   * (an array of output names) or `{ outputs }`. Returns the requested outputs by name. Sequence inputs take arrays
+   * of Tensors, optional inputs a Tensor, an array or null, and such outputs come back the same way (sdk/values.ts);
+   * type them with `run<Record<string, SessionValue>>(...)`.
    */
-  async run(feeds: Record<string, Tensor>, fetches?: readonly string[] | RunOptions): Promise<Record<string, Tensor>> {
+  async run<O extends Record<string, SessionValue> = Record<string, Tensor>>(feeds: Record<string, SessionValue>, fetches?: readonly string[] | RunOptions): Promise<O> {
     if (this.#released) throw new SessionReleasedError();
     const opts = Array.isArray(fetches) ? {} : ((fetches ?? {}) as RunOptions);
     const outputs = Array.isArray(fetches) ? fetches : opts.outputs ?? this.outputNames;
@@ -245,27 +258,30 @@ export class InferenceSession {
     const location = opts.preferredOutputLocation ?? this.#outputLocation;
     checkOutputLocation(location, this.backend);
     const feedsIn = validateFeeds(this.#graph.inputs, feeds);
-    const out: Record<string, Tensor> = {};
+    const out: Record<string, SessionValue> = {};
     if (this.#cpu) {
-      const host: Record<string, HostTensor> = {};
+      const host: Record<string, HostValue> = {};
       for (const [k, v] of Object.entries(feedsIn)) {
-        if ('onGpu' in v) throw new InvalidArgumentError(`Input '${k}' lives on the GPU; a CPU session needs it on the CPU (await tensor.getData()).`, { input: k });
-        host[k] = v;
+        // A sequence's elements (sdk/values.ts) must be on the CPU too.
+        for (const t of v === null ? [] : Array.isArray(v) ? v : [v]) {
+          if ('onGpu' in t) throw new InvalidArgumentError(`Input '${k}' lives on the GPU; a CPU session needs it on the CPU (await tensor.getData()).`, { input: k });
+        }
+        host[k] = v as HostValue;
       }
       const result = this.#cpu.run(host, outputs);
-      for (const o of outputs) out[o] = Tensor.fromHost(result[o]!);
-      return out;
+      for (const o of outputs) out[o] = toSessionValue(result[o]!, Tensor.fromHost);
+      return out as O;
     }
     const gpu = this.#gpu!;
     const res = this.#res!;
-    for (const [k, t] of Object.entries(feeds)) {
-      const m = t.gpuMemory();
+    for (const [k, v] of Object.entries(feeds)) {
+      const m = v instanceof Tensor ? v.gpuMemory() : Array.isArray(v) ? v.map((t) => t.gpuMemory()).find((x) => x && x !== res.memory) : undefined;
       if (m && m !== res.memory) throw new InvalidArgumentError(`Input '${k}' is a GPU tensor from another device (or from before a device loss); read it with getData() and feed a CPU tensor.`, { input: k });
     }
     const onGpu = (o: string) => (typeof location === 'string' ? location === 'gpu-buffer' : location?.[o] === 'gpu-buffer');
     const keep = outputs.filter(onGpu);
     const fetch = outputs.filter((o) => !onGpu(o));
-    const r = await gpu.run(feedsIn as Record<string, GpuFeed>, fetch, keep);
+    const r = gpu instanceof SequenceGpuSession ? await gpu.run(feedsIn, fetch, keep) : await gpu.run(feedsIn as Record<string, GpuFeed>, fetch, keep);
     if (this.#released) {
       for (const g of Object.values(r.gpu)) res.memory.release(g.lease);
       throw new SessionReleasedError();
@@ -273,9 +289,9 @@ export class InferenceSession {
     for (const o of outputs) {
       const g = r.gpu[o];
       if (g) out[o] = Tensor.fromGpu(g, res.memory);
-      else out[o] = Tensor.fromHost(r.host[o]!);
+      else out[o] = toSessionValue(r.host[o]!, Tensor.fromHost);
     }
-    return out;
+    return out as O;
   }
 
   /**
@@ -339,6 +355,7 @@ export class InferenceSession {
     if (!this.#gpu) throw new InvalidArgumentError("profile() times GPU dispatches; this session runs on the CPU (create it with { backend: 'webgpu' }).");
     const host: Record<string, HostTensor> = {};
     for (const [k, v] of Object.entries(validateFeeds(this.#graph.inputs, feeds))) {
+      if (v === null || Array.isArray(v)) throw new InvalidArgumentError(`profile() needs tensor inputs; input '${k}' is a sequence or optional.`, { input: k });
       if ('onGpu' in v) throw new InvalidArgumentError(`profile() needs CPU tensors; input '${k}' lives on the GPU (await tensor.getData()).`, { input: k });
       host[k] = v;
     }

@@ -3,6 +3,7 @@ import type { Attr, Graph } from '../../runtime/ir/graph.js';
 import type { HostTensor } from '../../runtime/ir/tensor.js';
 import { P, toNum, utf8, utf8Encode, type PAttr, type PGraph, type PSparseTensor, type PTensor } from './proto.js';
 import { tensorToProto } from './tensor.js';
+import { decodeValueType, encodeValueType } from './value-types.js';
 
 const T = P.AttributeProto.AttributeType;
 
@@ -33,6 +34,8 @@ export function decodeAttribute(a: PAttr, hooks: AttrDecodeHooks, where: string)
     case T.GRAPHS: return { type: 'graphs', value: (a.graphs ?? []).map((g) => hooks.graph(g)) };
     case T.SPARSE_TENSOR: return { type: 'tensor', value: hooks.sparse(a.sparseTensor ?? {}) };
     case T.SPARSE_TENSORS: return { type: 'tensors', value: (a.sparseTensors ?? []).map((s) => hooks.sparse(s)) };
+    // Optional's `type` (value-types.ts: tensor, sequence or optional types).
+    case T.TYPE_PROTO: return { type: 'type', value: decodeValueType(a.tp, a.name ?? '', `${where}, attribute '${a.name}'`) };
     default: {
       const what = type === T.TYPE_PROTO || type === T.TYPE_PROTOS ? 'a type' : `type ${type}`;
       throw new ModelFormatError(`${where}: attribute '${a.name}' holds ${what}, which EdgeKit does not support.`, { attribute: a.name });
@@ -56,6 +59,7 @@ function inferType(a: PAttr): number {
   if (has(a, 's')) return T.STRING;
   if (has(a, 'i')) return T.INT;
   if (has(a, 'f')) return T.FLOAT;
+  if (has(a, 'tp')) return T.TYPE_PROTO;
   // Nothing present: an empty list (all repeated fields look alike when empty).
   return T.INTS;
 }
@@ -85,5 +89,6 @@ export function encodeAttribute(name: string, a: Attr, graph: (g: Graph) => PGra
     case 'strings': return { name, type: T.STRINGS, strings: a.value.map((s) => utf8Encode.encode(s)) };
     case 'tensors': return { name, type: T.TENSORS, tensors: a.value.map((t) => tensorToProto('', t)) };
     case 'graphs': return { name, type: T.GRAPHS, graphs: a.value.map(graph) };
+    case 'type': return { name, type: T.TYPE_PROTO, tp: encodeValueType(a.value) };
   }
 }

@@ -3,7 +3,8 @@ import type { Graph, ValueInfo } from '../../runtime/ir/graph.js';
 import { encodeAttribute } from './attributes.js';
 import { irFormValidAt, MAX_OPSET, MIN_OPSET } from './ops/index.js';
 import { P, type PGraph, type PValueInfo } from './proto.js';
-import { onnxDataType, tensorToProto } from './tensor.js';
+import { tensorToProto } from './tensor.js';
+import { encodeValueType } from './value-types.js';
 
 export interface ExportOptions {
   /**
@@ -30,16 +31,8 @@ function irVersionFor(opset: number): number {
 }
 
 function valueInfoProto(v: ValueInfo): PValueInfo {
-  return {
-    name: v.name,
-    type: {
-      tensorType: {
-        elemType: onnxDataType(v.dtype),
-        // Symbolic dims (names or inferred expressions) become dim_param, which ONNX treats as opaque names.
-        ...(v.shape ? { shape: { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } : {}),
-      },
-    },
-  };
+  // Sequences and optionals keep their kind (value-types.ts).
+  return { name: v.name, type: encodeValueType(v) };
 }
 
 function graphProto(g: Graph, domains: Set<string>): PGraph {

@@ -1,9 +1,9 @@
 import { InvalidGraphError, ModelFormatError } from '../../runtime/errors.js';
-import type { Dim, Graph, Node, ValueInfo } from '../../runtime/ir/graph.js';
+import type { Graph, Node, ValueInfo } from '../../runtime/ir/graph.js';
 import type { HostTensor } from '../../runtime/ir/tensor.js';
 import { decodeAttribute } from './attributes.js';
-import { toNum, type PGraph, type PSparseTensor, type PTensor, type PValueInfo } from './proto.js';
-import { dtypeFromOnnx } from './tensor.js';
+import type { PGraph, PSparseTensor, PTensor, PValueInfo } from './proto.js';
+import { decodeValueType } from './value-types.js';
 
 /** Decodes tensor payloads (external data was fetched beforehand) and densifies sparse tensors. */
 export interface TensorDecoders {
@@ -29,7 +29,7 @@ export function decodeGraph(g: PGraph, dec: TensorDecoders, path = 'main'): Grap
   // IR v3 lists initializers among the inputs too; they are constants, not user inputs.
   // A control-flow body may leave its inputs' element type out (ONNX function expansions do): the node's inputs give
   // it, so a placeholder stands in (ir/ops/control-flow.ts types body inputs from the node).
-  const bodyInput = (v: PValueInfo) => (path !== 'main' && v.name && !v.type?.tensorType?.elemType ? { name: v.name, dtype: 'float32' as const } : undefined);
+  const bodyInput = (v: PValueInfo) => (path !== 'main' && v.name && !v.type?.tensorType?.elemType && !v.type?.sequenceType && !v.type?.optionalType ? { name: v.name, dtype: 'float32' as const } : undefined);
   const inputs = (g.input ?? []).filter((v) => !((v.name ?? '') in initializers)).map((v) => bodyInput(v) ?? valueInfo(v, `input of graph '${gname}'`));
   const seen = new Set<string>();
   for (const i of inputs) {
@@ -70,23 +70,6 @@ export function decodeGraph(g: PGraph, dec: TensorDecoders, path = 'main'): Grap
 function valueInfo(v: PValueInfo, where: string): ValueInfo {
   const name = v.name ?? '';
   if (!name) throw new ModelFormatError(`An ${where} has no name.`);
-  const tt = v.type?.tensorType;
-  if (!tt) {
-    const kind = v.type?.sequenceType ? 'a sequence' : v.type?.mapType ? 'a map' : v.type?.optionalType ? 'an optional' : 'no tensor type';
-    throw new ModelFormatError(`'${name}' (${where}) is ${kind}; EdgeKit supports tensor inputs and outputs only.`, { value: name });
-  }
-  const dtype = dtypeFromOnnx(tt.elemType, `'${name}' (${where})`);
-  if (!tt.shape) return { name, dtype };
-  const shape: Dim[] = (tt.shape.dim ?? []).map((d, i) => {
-    if (d.dimParam) return d.dimParam;
-    // dim_value and dim_param are a oneof; protobufjs reports which one is set in `value`.
-    if ((d as { value?: string }).value === 'dimValue' || (d.dimValue !== undefined && d.dimValue !== null && toNum(d.dimValue) !== 0)) {
-      const n = toNum(d.dimValue);
-      if (n < 0 || !Number.isSafeInteger(n)) throw new ModelFormatError(`'${name}' (${where}) has invalid dimension ${n}.`);
-      return n;
-    }
-    // Neither dim_value nor dim_param: an unknown size, given a stable symbol of its own.
-    return `${name}_dim${i}`;
-  });
-  return { name, dtype, shape };
+  // Tensors, sequences and optionals (value-types.ts); a sequence or optional keeps its kind.
+  return { name, ...decodeValueType(v.type, name, where) };
 }

@@ -15,6 +15,22 @@ export interface ValueInfo {
   dtype: DType;
   /** undefined: rank unknown. */
   shape?: Dim[];
+  /** undefined: a tensor. See ValueKind (ir/value.ts holds the helpers). */
+  kind?: ValueKind;
+}
+
+/**
+ * What a value holds (ONNX TypeProto): a tensor (the default), a sequence of tensors, or an optional of either. For
+ * a sequence `dtype` is every element's type and `shape` the dims all its elements share (undefined when unknown);
+ * for an optional they describe what it holds when it is not empty.
+ */
+export type ValueKind = 'tensor' | 'sequence' | 'optional-tensor' | 'optional-sequence';
+
+/** A value's full type, e.g. the `type` attribute of ONNX Optional. */
+export interface ValueType {
+  kind?: ValueKind;
+  dtype: DType;
+  shape?: Dim[];
 }
 
 export type Attr =
@@ -27,7 +43,8 @@ export type Attr =
   | { type: 'ints'; value: number[] }
   | { type: 'strings'; value: string[] }
   | { type: 'tensors'; value: HostTensor[] }
-  | { type: 'graphs'; value: Graph[] };
+  | { type: 'graphs'; value: Graph[] }
+  | { type: 'type'; value: ValueType };
 
 export interface Node {
   name: string;

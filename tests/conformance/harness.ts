@@ -2,7 +2,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import onnx from 'onnx-proto';
 import { decodeTensorProtoBytes, importOnnx } from '../../importers/onnx/index.js';
-import type { HostTensor } from '../../runtime/ir/tensor.js';
+import type { ValueKind } from '../../runtime/ir/graph.js';
+import type { HostValue } from '../../runtime/ir/value.js';
+import { decodeValueProto } from './value-protos.js';
 import { allClose, ONNX_ATOL, ONNX_RTOL } from '../helpers/compare.js';
 
 /**
@@ -16,8 +18,8 @@ export const CONFORMANCE_ROOT = '/usr/lib/python3/dist-packages/onnx/backend/tes
 export const GROUPS = ['node', 'pytorch-converted', 'pytorch-operator', 'simple'] as const;
 export type CaseGroup = (typeof GROUPS)[number];
 
-/** Executes a model on some backend: ONNX bytes and named feeds in, named outputs out. */
-export type ModelRunner = (bytes: Uint8Array, feeds: Record<string, HostTensor>) => Promise<Record<string, HostTensor>>;
+/** Executes a model on some backend: ONNX bytes and named feeds in, named outputs out (sequences as arrays, empty optionals null). */
+export type ModelRunner = (bytes: Uint8Array, feeds: Record<string, HostValue>) => Promise<Record<string, HostValue>>;
 
 export interface CaseInfo {
   /** `<group>/<case dir>`, e.g. `node/test_abs`: the key used in known-failures.json and expected-pass.txt. */
@@ -33,7 +35,10 @@ export interface CaseInfo {
   /** Declared ONNX element type (TensorProto.DataType) of each input / output, 0 when not declared. */
   inputTypes: number[];
   outputTypes: number[];
-  /** Why the harness itself cannot express this case (sequence/optional/map values), or undefined. */
+  /** What each input / output holds: a tensor, a sequence of tensors, an optional (value-protos.ts decodes their data). */
+  inputKinds: ValueKind[];
+  outputKinds: ValueKind[];
+  /** Why the harness itself cannot express this case (map or sparse values), or undefined. */
   notTensorIo?: string;
 }
 
@@ -53,8 +58,11 @@ type ValueInfo = onnx.onnx.IValueInfoProto;
 function ioKind(v: ValueInfo): string {
   const t = v.type;
   if (!t || t.tensorType) return 'tensor';
-  if (t.sequenceType) return 'sequence';
-  if (t.optionalType) return 'optional';
+  if (t.sequenceType) return t.sequenceType.elemType?.tensorType ? 'sequence' : 'sequence of non-tensors';
+  if (t.optionalType) {
+    const e = t.optionalType.elemType;
+    return e?.tensorType ? 'optional-tensor' : e?.sequenceType?.elemType?.tensorType ? 'optional-sequence' : 'optional of a map';
+  }
   if (t.mapType) return 'map';
   if (t.sparseTensorType) return 'sparse tensor';
   return 'tensor';
@@ -74,7 +82,13 @@ export function readCaseInfo(group: CaseGroup, name: string, root = CONFORMANCE_
     ops.add(`${domain}${n.opType ?? ''}`);
   }
   const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version;
-  const odd = [...inputs, ...outputs].filter((v) => ioKind(v) !== 'tensor');
+  const expressible = new Set(['tensor', 'sequence', 'optional-tensor', 'optional-sequence']);
+  const odd = [...inputs, ...outputs].filter((v) => !expressible.has(ioKind(v)));
+  const elemType = (v: ValueInfo) => {
+    const t = v.type;
+    const inner = t?.optionalType?.elemType ?? t;
+    return (inner?.sequenceType?.elemType ?? inner)?.tensorType?.elemType ?? 0;
+  };
   return {
     id: `${group}/${name}`,
     group,
@@ -83,10 +97,12 @@ export function readCaseInfo(group: CaseGroup, name: string, root = CONFORMANCE_
     opset: opset === undefined || opset === null ? 0 : Number(opset),
     inputNames: inputs.map((v) => v.name ?? ''),
     outputNames: outputs.map((v) => v.name ?? ''),
-    inputTypes: inputs.map((v) => v.type?.tensorType?.elemType ?? 0),
-    outputTypes: outputs.map((v) => v.type?.tensorType?.elemType ?? 0),
+    inputTypes: inputs.map(elemType),
+    outputTypes: outputs.map(elemType),
+    inputKinds: inputs.map((v) => (odd.includes(v) ? 'tensor' : (ioKind(v) as ValueKind))),
+    outputKinds: outputs.map((v) => (odd.includes(v) ? 'tensor' : (ioKind(v) as ValueKind))),
     notTensorIo: odd.length
-      ? `graph ${odd.map((v) => `'${v.name}' is a ${ioKind(v)}`).join(', ')}; EdgeKit's IR has tensors only`
+      ? `graph ${odd.map((v) => `'${v.name}' is a ${ioKind(v)}`).join(', ')}; EdgeKit's IR has tensors, sequences of tensors and optionals of those only`
       : undefined,
   };
 }
@@ -147,13 +163,35 @@ const ONNX_BFLOAT16 = 16;
  * tensors holding the bfloat16 bits; where the model declares bfloat16 those bits are relabelled as bfloat16
  * (HostTensor keeps bfloat16 as raw bits in a Uint16Array, so only the dtype changes).
  */
-function readTensors(dir: string, prefix: 'input' | 'output', declared: number[]): HostTensor[] {
-  const out: HostTensor[] = [];
+function readTensors(dir: string, prefix: 'input' | 'output', declared: number[], kinds: ValueKind[]): HostValue[] {
+  const out: HostValue[] = [];
   for (let i = 0; i < declared.length; i++) {
-    const t = decodeTensorProtoBytes(new Uint8Array(readFileSync(join(dir, `${prefix}_${i}.pb`))));
+    const bytes = new Uint8Array(readFileSync(join(dir, `${prefix}_${i}.pb`)));
+    const kind = kinds[i] ?? 'tensor';
+    // Sequences and optionals: SequenceProto / OptionalProto (value-protos.ts).
+    if (kind !== 'tensor') {
+      out.push(decodeValueProto(bytes, kind));
+      continue;
+    }
+    const t = decodeTensorProtoBytes(bytes);
     out.push(declared[i] === ONNX_BFLOAT16 && t.dtype === 'uint16' ? { ...t, dtype: 'bfloat16' } : t);
   }
   return out;
+}
+
+/** allClose over values: sequences element by element (same length), empty optionals equal only to empty ones. */
+function compareValues(got: HostValue, want: HostValue): { ok: boolean; message?: string } {
+  if (want === null || got === null) return got === want ? { ok: true } : { ok: false, message: `expected ${want === null ? 'an empty optional' : 'a value'}, got ${got === null ? 'an empty optional' : 'a value'}` };
+  if (Array.isArray(want) || Array.isArray(got)) {
+    if (!Array.isArray(want) || !Array.isArray(got)) return { ok: false, message: `expected ${Array.isArray(want) ? 'a sequence' : 'a tensor'}, got ${Array.isArray(got) ? 'a sequence' : 'a tensor'}` };
+    if (want.length !== got.length) return { ok: false, message: `sequence of ${got.length} element(s), expected ${want.length}` };
+    for (let i = 0; i < want.length; i++) {
+      const r = allClose(got[i]!, want[i]!, { rtol: ONNX_RTOL, atol: ONNX_ATOL });
+      if (!r.ok) return { ok: false, message: `element ${i}: ${r.message}` };
+    }
+    return { ok: true };
+  }
+  return allClose(got, want, { rtol: ONNX_RTOL, atol: ONNX_ATOL });
 }
 
 /**
@@ -171,19 +209,19 @@ export async function runCase(caseDir: string, runner: ModelRunner, info?: CaseI
 
   for (const set of sets) {
     const dir = join(meta.dir, set);
-    let inputs: HostTensor[];
-    let expected: HostTensor[];
+    let inputs: HostValue[];
+    let expected: HostValue[];
     try {
-      inputs = readTensors(dir, 'input', meta.inputTypes);
-      expected = readTensors(dir, 'output', meta.outputTypes);
+      inputs = readTensors(dir, 'input', meta.inputTypes, meta.inputKinds);
+      expected = readTensors(dir, 'output', meta.outputTypes, meta.outputKinds);
     } catch (e) {
       failures.push(`${set}: could not decode test data: ${errorText(e)}`);
       continue;
     }
-    const feeds: Record<string, HostTensor> = {};
+    const feeds: Record<string, HostValue> = {};
     meta.inputNames.forEach((name, i) => (feeds[name] = inputs[i]!));
 
-    let actual: Record<string, HostTensor>;
+    let actual: Record<string, HostValue>;
     try {
       actual = await runner(bytes, feeds);
     } catch (e) {
@@ -193,11 +231,11 @@ export async function runCase(caseDir: string, runner: ModelRunner, info?: CaseI
     }
     meta.outputNames.forEach((name, i) => {
       const got = actual[name];
-      if (!got) {
+      if (got === undefined) {
         failures.push(`${set}: output '${name}' missing (got ${Object.keys(actual).join(', ') || 'nothing'})`);
         return;
       }
-      const r = allClose(got, expected[i]!, { rtol: ONNX_RTOL, atol: ONNX_ATOL });
+      const r = compareValues(got, expected[i]!);
       if (!r.ok) failures.push(`${set}: output '${name}': ${r.message}`);
     });
   }

@@ -138,12 +138,22 @@ describe('unsupported ops', () => {
     await rejects(m, UnsupportedOpError, /ai\.onnx::NotAnOnnxOp \(opset 13\) at node 'branch\/NotAnOnnxOp'/);
   });
 
-  it('sequence-typed inputs are refused with a clear message', async () => {
-    const m = model({
+  it('sequence-typed inputs are imported with their kind; maps and sequences of maps are refused with a clear message', async () => {
+    const seq = model({
       nodes: [{ op: 'Identity', inputs: ['s'], outputs: ['y'] }],
       inputs: [{ name: 's', type: { sequenceType: { elemType: { tensorType: { elemType: 1 } } } } }], outputs: [vi('y')],
     });
-    await rejects(m, ModelFormatError, /'s' .* is a sequence/);
+    expect((await importOnnx(seq)).graph.inputs[0]).toMatchObject({ name: 's', dtype: 'float32', kind: 'sequence' });
+    const map = model({
+      nodes: [{ op: 'Identity', inputs: ['m'], outputs: ['y'] }],
+      inputs: [{ name: 'm', type: { mapType: { keyType: 7, valueType: { tensorType: { elemType: 1 } } } } }], outputs: [vi('y')],
+    });
+    await rejects(map, ModelFormatError, /'m' .* is a map/);
+    const seqOfMaps = model({
+      nodes: [{ op: 'Identity', inputs: ['s'], outputs: ['y'] }],
+      inputs: [{ name: 's', type: { sequenceType: { elemType: { mapType: { keyType: 7, valueType: { tensorType: { elemType: 1 } } } } } } }], outputs: [vi('y')],
+    });
+    await rejects(seqOfMaps, ModelFormatError, /'s' .* is a sequence of non-tensors/);
   });
 });
 

@@ -114,11 +114,15 @@ describe('attributes', () => {
     expect(m.graph.outputs[0]!.shape).toEqual([6, 1]); // Flatten(axis 0) of [2, 3] is [1, 6], transposed
   });
 
-  it('refuses type-proto attributes with a ModelFormatError', async () => {
-    for (const a of [{ name: 'tp', type: T.TYPE_PROTO }, { name: 'tps', type: T.TYPE_PROTOS }]) {
-      const bytes = model({ nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'], attrs: [a] }], inputs: [vi('x', 1, [1])], outputs: [vi('y')] });
-      await expect(importOnnx(bytes)).rejects.toThrow(/holds a type/);
-    }
+  it('decodes a type-proto attribute (Optional\'s type) and refuses type-proto lists and map types with a ModelFormatError', async () => {
+    const tps = model({ nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'], attrs: [{ name: 'tps', type: T.TYPE_PROTOS }] }], inputs: [vi('x', 1, [1])], outputs: [vi('y')] });
+    await expect(importOnnx(tps)).rejects.toThrow(/holds a type/);
+    const optional = (tp: object) =>
+      model({ opset: 18, nodes: [{ op: 'Optional', inputs: [], outputs: ['y'], attrs: [{ name: 'type', type: T.TYPE_PROTO, tp }] }], inputs: [], outputs: [{ name: 'y' }] });
+    const m = await importOnnx(optional({ sequenceType: { elemType: { tensorType: { elemType: 7, shape: { dim: [{ dimValue: 2 }] } } } } }));
+    expect(m.graph.nodes[0]!.attrs.type).toEqual({ type: 'type', value: { kind: 'sequence', dtype: 'int64', shape: [2] } });
+    expect(m.graph.outputs[0]).toMatchObject({ kind: 'optional-sequence', dtype: 'int64' });
+    await expect(importOnnx(optional({ mapType: { keyType: 7, valueType: { tensorType: { elemType: 1 } } } }))).rejects.toThrow(/is a map/);
   });
 });
 

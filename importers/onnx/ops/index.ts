@@ -8,6 +8,7 @@ import { RNN_ADAPTERS } from './rnn.js';
 import { V1_ADAPTERS } from './legacy-v1.js';
 import { CONTROL_FLOW_ADAPTERS } from './control-flow.js';
 import { DEFAULT_DOMAIN_ADAPTERS } from './default-domain.js';
+import { SEQUENCE_ADAPTERS } from './sequences.js';
 import { PREVIEW_TRAINING, PREVIEW_TRAINING_ADAPTERS } from './preview-training.js';
 import { TEXT_ADAPTERS } from './text.js';
 
@@ -23,6 +24,7 @@ const ALL: OpAdapter[] = [
   ...CONTROL_FLOW_ADAPTERS,
   ...TEXT_ADAPTERS,
   ...DEFAULT_DOMAIN_ADAPTERS,
+  ...SEQUENCE_ADAPTERS,
 ];
 
 /** An adapter is usable only when every IR op it emits exists: the importer never claims an op the IR lacks. */

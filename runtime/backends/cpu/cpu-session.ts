@@ -1,6 +1,7 @@
 import type { Graph } from '../../ir/graph.js';
 import { specialize } from '../../ir/passes/index.js';
-import { DEFAULT_MAX_ELEMENTS, type HostTensor } from '../../ir/tensor.js';
+import { DEFAULT_MAX_ELEMENTS } from '../../ir/tensor.js';
+import { isTensorValue, kindOf, type HostValue } from '../../ir/value.js';
 import { runGraphCpu } from './executor.js';
 
 /**
@@ -19,9 +20,13 @@ export class CpuSession {
     this.#maxLoopIterations = opts.maxLoopIterations;
   }
 
-  planFor(feeds: Record<string, HostTensor>): Graph {
+  planFor(feeds: Record<string, HostValue>): Graph {
     const shapes: Record<string, number[]> = {};
-    for (const i of this.#graph.inputs) if (feeds[i.name]) shapes[i.name] = feeds[i.name]!.shape;
+    // Sequences and optionals (ir/value.ts) keep their declared element type: one plan serves every length.
+    for (const i of this.#graph.inputs) {
+      const v = feeds[i.name];
+      if (isTensorValue(v) && kindOf(i) === 'tensor') shapes[i.name] = v.shape;
+    }
     const key = JSON.stringify(this.#graph.inputs.map((i) => shapes[i.name] ?? null));
     let plan = this.#plans.get(key);
     if (!plan) {
@@ -32,9 +37,9 @@ export class CpuSession {
     return plan;
   }
 
-  run(feeds: Record<string, HostTensor>, outputs: readonly string[]): Record<string, HostTensor> {
+  run(feeds: Record<string, HostValue>, outputs: readonly string[]): Record<string, HostValue> {
     const plan = this.planFor(feeds);
-    const result: Record<string, HostTensor> = {};
+    const result: Record<string, HostValue> = {};
     const computed = outputs.filter((o) => !(o in plan.initializers) && !(o in feeds));
     Object.assign(result, runGraphCpu(plan, feeds, computed, { maxElements: this.#maxElements, maxLoopIterations: this.#maxLoopIterations }));
     for (const o of outputs) {

@@ -18,8 +18,21 @@ export const PLAN_TIME_OPS: ReadonlySet<string> = new Set(['Shape', 'Size']);
 /** Ops the WebGPU lowering rewrites into ops with kernels before a plan is made (lower-counts.ts). */
 export const LOWERED_OPS: ReadonlySet<string> = new Set(['NonMaxSuppression']);
 
+/**
+ * Sequence and optional ops: resolved into tensor ops (Split, Concat, Identity, constants...) when a plan is made,
+ * for the fed sequences' lengths (ir/passes/sequences.ts, backends/webgpu/sequence-session.ts). A position computed
+ * from tensor data is refused then, naming the node.
+ */
+export const SEQUENCE_LOWERED_OPS: ReadonlySet<string> = new Set([
+  'SequenceEmpty', 'SequenceConstruct', 'SequenceInsert', 'SequenceAt', 'SequenceErase', 'SequenceLength',
+  'SplitToSequence', 'ConcatFromSequence', 'SequenceMap', 'Optional', 'OptionalHasElement', 'OptionalGetElement',
+]);
+
 export function gpuCanRun(node: Pick<Node, 'op' | 'domain'>): boolean {
-  return Boolean(gpuKernelFor(node)) || (node.domain === '' && (PLAN_TIME_OPS.has(node.op) || LOWERED_OPS.has(node.op)));
+  return (
+    Boolean(gpuKernelFor(node)) ||
+    (node.domain === '' && (PLAN_TIME_OPS.has(node.op) || LOWERED_OPS.has(node.op) || SEQUENCE_LOWERED_OPS.has(node.op)))
+  );
 }
 
 /** Every node of `nodes` that can never run on the GPU, as UnsupportedOpError entries. */

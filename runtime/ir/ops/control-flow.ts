@@ -1,6 +1,7 @@
 import { DTypeError, InternalError, InvalidGraphError, ShapeError } from '../../errors.js';
 import { attrInt, attrInts, type Dim, type Graph, type Node } from '../graph.js';
 import { normalizeAxis } from '../shape.js';
+import { kindField } from '../value.js';
 import { defineOps, type InferContext, type InferInput, type InferredOutput, type OpSchema } from './schema.js';
 
 /**
@@ -70,8 +71,10 @@ export function checkBodySignature(node: Node): void {
 /** Two types of one value from different paths: dtypes must agree, differing dims become symbols. */
 function mergeTypes(ctx: InferContext, a: InferredOutput, b: InferredOutput, what: string): InferredOutput {
   if (a.dtype !== b.dtype) throw new DTypeError(`${what}: ${a.dtype} on one path and ${b.dtype} on the other.`);
-  if (!a.shape || !b.shape || a.shape.length !== b.shape.length) return { dtype: a.dtype };
-  return { dtype: a.dtype, shape: a.shape.map((d, i) => (d === b.shape![i] ? d : ctx.symbol(`${ctx.node.name}_merged${i}`))) };
+  // Sequences and optionals (ir/value.ts): the second path's kind wins (a Loop body's output, an else branch).
+  const kind = kindField(b.kind ?? a.kind);
+  if (!a.shape || !b.shape || a.shape.length !== b.shape.length) return { dtype: a.dtype, ...kind };
+  return { dtype: a.dtype, shape: a.shape.map((d, i) => (d === b.shape![i] ? d : ctx.symbol(`${ctx.node.name}_merged${i}`))), ...kind };
 }
 
 function body(ctx: InferContext, g: Graph, inputs: InferInput[]): InferredOutput[] {
@@ -139,7 +142,7 @@ const loop: OpSchema = {
     if (carried.some((c) => !c)) throw new ShapeError('Loop-carried inputs cannot be omitted.');
     const b = bodyOf(ctx.node, 'body');
     const fixed: InferInput[] = [{ dtype: 'int64', shape: [] }, { dtype: 'bool', shape: [] }];
-    let state: InferredOutput[] = carried.map((c) => ({ dtype: c!.dtype, shape: c!.shape }));
+    let state: InferredOutput[] = carried.map((c) => ({ dtype: c!.dtype, shape: c!.shape, ...kindField(c!.kind) }));
     let outs = body(ctx, b, [...fixed, ...state]);
     const merged = state.map((s, i) => mergeTypes(ctx, s, outs[1 + i]!, `Loop-carried value ${i} ('${b.outputs[1 + i]!.name}') is`));
     if (JSON.stringify(merged) !== JSON.stringify(state)) {

@@ -1,5 +1,5 @@
 import type { DType } from '../dtype.js';
-import type { Dim, Graph, Node } from '../graph.js';
+import type { Dim, Graph, Node, ValueKind } from '../graph.js';
 import type { HostTensor } from '../tensor.js';
 
 /** What shape inference knows about one input of a node. */
@@ -9,11 +9,15 @@ export interface InferInput {
   shape?: Dim[];
   /** The value, when it is a constant (an initializer or a folded result): lets Reshape, Slice... infer exactly. */
   value?: HostTensor;
+  /** undefined: a tensor; else a sequence or optional, dtype and shape describing its elements (graph.ts ValueKind). */
+  kind?: ValueKind;
 }
 
 export interface InferredOutput {
   dtype: DType;
   shape?: Dim[];
+  /** undefined: a tensor (graph.ts ValueKind). */
+  kind?: ValueKind;
 }
 
 export interface InferContext {

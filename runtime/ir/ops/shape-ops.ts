@@ -3,6 +3,7 @@ import { isFloat, toNumbers, type DType } from '../dtype.js';
 import { attrInt, attrTensor, type Dim, type Node } from '../graph.js';
 import type { HostTensor } from '../tensor.js';
 import { dimProduct, isConcrete, normalizeAxes } from '../shape.js';
+import { kindField } from '../value.js';
 import { castTarget } from './data-onnx-types.js';
 import { dataInput, divideDims, intParam, paramLength } from './data-dims.js';
 import { defineOps, type InferContext, type InferredOutput, type OpSchema } from './schema.js';
@@ -123,7 +124,8 @@ const unsqueeze: OpSchema = {
   infer(ctx) {
     const x = dataInput(ctx, 0, 'data');
     const axesIn = dataInput(ctx, 1, 'axes');
-    const axes = intParam(ctx, axesIn, 'axes');
+    // A scalar axes is one axis: onnxruntime and the ONNX reference accept it (test_loop13_seq feeds one).
+    const axes = intParam(ctx, axesIn, 'axes', ['int64'], true);
     if (!x.shape) return [{ dtype: x.dtype }];
     if (!axes) {
       const n = paramLength(axesIn);
@@ -170,7 +172,8 @@ const identity: OpSchema = {
   op: 'Identity',
   inputs: [1, 1],
   outputs: [1, 1],
-  infer: (ctx) => [same(dataInput(ctx, 0, 'input'))],
+  // Identity-16+ also passes sequences and optionals through (ir/value.ts).
+  infer: (ctx) => [{ ...same(dataInput(ctx, 0, 'input')), ...kindField(ctx.inputs[0]?.kind) }],
 };
 
 /** Dropout-22: output like data; the optional mask is bool of the same shape. */

@@ -2,6 +2,7 @@ import { runNodeCpu } from '../../backends/cpu/executor.js';
 import { attrInt, type Graph, type Node } from '../graph.js';
 import { isConcrete } from '../shape.js';
 import { hasSubgraphs } from './subgraph-names.js';
+import { schemas as SEQUENCE_SCHEMAS } from '../ops/sequences.js';
 import { DEFAULT_MAX_ELEMENTS, sizeOf, tensorFromNumbers, type HostTensor } from '../tensor.js';
 
 /** Ops whose result is not a pure function of their inputs: never folded. */
@@ -21,7 +22,8 @@ export function foldConstants(g: Graph, maxElements = DEFAULT_MAX_ELEMENTS): num
   const keep: Node[] = [];
   for (const n of g.nodes) {
     // Control-flow nodes are not folded here: their bodies read outer values (passes/control-flow.ts lowers them).
-    const result = n.domain === '' && !IMPURE.has(n.op) && !hasSubgraphs(n) ? tryFold(g, n, maxElements) : undefined;
+    // Sequence and optional ops make no tensors to store as initializers (passes/sequences.ts resolves them).
+    const result = n.domain === '' && !IMPURE.has(n.op) && !hasSubgraphs(n) && !(n.op in SEQUENCE_SCHEMAS) ? tryFold(g, n, maxElements) : undefined;
     if (!result) {
       keep.push(n);
       continue;

@@ -1,0 +1,84 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { InferenceSession, Tensor, UnsupportedOpError } from '../../sdk/node.js';
+import type { SessionValue } from '../../sdk/values.js';
+import { allClose } from '../helpers/compare.js';
+import { runModelCpu, runModelWebGpu } from '../helpers/run-model.js';
+import { dataPositionModel, optionalIoModel, ortCases, seqIoModel } from '../helpers/sequence-models.js';
+import { gpuForTests } from '../helpers/webgpu-env.js';
+
+/**
+ * Sequence and optional values on WebGPU through the public API, against the CPU reference. A GPU plan holds
+ * tensors only: per fed layout (sequence lengths, optional presence) the graph is lowered into tensor ops when the
+ * plan is made (ir/passes/sequences.ts, backends/webgpu/sequence-session.ts); a position computed from tensor data
+ * is refused then with an UnsupportedOpError naming the node.
+ */
+
+beforeAll(async () => {
+  await gpuForTests();
+});
+
+describe('sequence and optional ops on WebGPU vs the CPU reference', () => {
+  for (const c of ortCases(11)) {
+    it(c.name, async () => {
+      const [gpu, cpu] = await Promise.all([runModelWebGpu(c.bytes, c.feeds), runModelCpu(c.bytes, c.feeds)]);
+      expect(Object.keys(gpu).sort()).toEqual(Object.keys(cpu).sort());
+      for (const [name, t] of Object.entries(cpu)) {
+        const r = allClose(gpu[name] as typeof t & object, t as typeof t & object, { rtol: 1e-5, atol: 1e-6 });
+        expect(r.ok, `${name}: ${r.message}`).toBe(true);
+      }
+    });
+  }
+});
+
+const f32 = (shape: number[], values: number[]) => new Tensor('float32', Float32Array.from(values), shape);
+const data = async (t: SessionValue) => Array.from((await (t as Tensor).getData()) as Float32Array, Number);
+
+describe('sequences and optionals through InferenceSession (webgpu)', () => {
+  it('plans per sequence length: the same session runs 0, 1 and 2 fed elements, outputs as arrays', async () => {
+    const s = await InferenceSession.create(seqIoModel(), { backend: 'webgpu' });
+    const cpu = await InferenceSession.create(seqIoModel(), { backend: 'cpu' });
+    expect(s.inputMetadata).toEqual(cpu.inputMetadata);
+    expect(s.outputMetadata).toEqual(cpu.outputMetadata);
+    const t = f32([1, 3], [7, 8, 9]);
+    const seqs = [[], [f32([2, 3], [1, 2, 3, 4, 5, 6])], [f32([1, 3], [1, 2, 3]), f32([3, 3], [0, 0, 0, 1, 1, 1, 2, 2, 2])]];
+    for (const seq of [...seqs, seqs[1]!]) {
+      const [g, c] = await Promise.all([s.run<Record<string, SessionValue>>({ seq, t }), cpu.run<Record<string, SessionValue>>({ seq, t })]);
+      const ge = g.seq_out as Tensor[];
+      const ce = c.seq_out as Tensor[];
+      expect(ge.length).toBe(seq.length + 1);
+      for (let i = 0; i < ce.length; i++) {
+        expect(ge[i]!.dims).toEqual(ce[i]!.dims);
+        expect(await data(ge[i]!)).toEqual(await data(ce[i]!));
+      }
+      expect(Number(((await (g.len as Tensor).getData()) as BigInt64Array)[0])).toBe(seq.length + 1);
+      expect(await data(g.cat!)).toEqual(await data(c.cat!));
+    }
+    // The concatenation ran on the GPU: the plan's graph holds a Concat and no sequence op.
+    const ops = s.report().nodes.map((n) => n.op);
+    expect(ops).toContain('Concat');
+    expect(ops.filter((op) => op.startsWith('Sequence'))).toEqual([]);
+    await Promise.all([s.release(), cpu.release()]);
+  });
+
+  it('an optional input fed a Tensor or null, returned the same way', async () => {
+    const s = await InferenceSession.create(optionalIoModel(), { backend: 'webgpu' });
+    const some = await s.run<Record<string, SessionValue>>({ maybe: f32([2], [1.5, -2]) });
+    expect(Boolean(((await (some.has as Tensor).getData()) as Uint8Array)[0])).toBe(true);
+    expect(await data(some.same!)).toEqual([1.5, -2]);
+    const none = await s.run<Record<string, SessionValue>>({ maybe: null });
+    expect(Boolean(((await (none.has as Tensor).getData()) as Uint8Array)[0])).toBe(false);
+    expect(none.same).toBeNull();
+    await s.release();
+  });
+
+  it('a sequence position computed from tensor data is refused when planning, naming the node and why', async () => {
+    const s = await InferenceSession.create(dataPositionModel(), { backend: 'webgpu' });
+    const err = await s.run({ x: f32([3, 4], [0, 0, 0, 1, 1, 1, 1, 1, 5, 5, 5, 5]) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsupportedOpError);
+    const u = err as UnsupportedOpError;
+    expect(u.nodes.map((n) => [n.op, n.node])).toEqual([['SequenceAt', 'pick']]);
+    expect(u.nodes[0]!.reason).toMatch(/position 'p' is computed from tensor data/);
+    expect(u.message).toMatch(/backend: 'cpu'/);
+    await s.release();
+  });
+});
