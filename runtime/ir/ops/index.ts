@@ -14,6 +14,7 @@ import { schemas as indexing } from './indexing.js';
 import { schemas as controlFlow } from './control-flow.js';
 import { schemas as rnn } from './rnn.js';
 import { schemas as loss } from './loss.js';
+import { schemas as sequences } from './sequences.js';
 import { schemas as optimizers } from './optimizers.js';
 import { schemas as text } from './text.js';
 import { schemas as einsum } from './einsum.js';
@@ -29,6 +30,7 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
   ...controlFlow,
   ...indexing,
   ...loss,
+  ...sequences,
   ...optimizers,
   ...text,
   ...einsum,
