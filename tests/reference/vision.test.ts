@@ -38,3 +38,24 @@ describe('GridSample', () => {
     }
   });
 });
+
+describe('RoiAlign', () => {
+  it('infers [R, C, oh, ow] and checks types', () => {
+    expect(inferNode('RoiAlign', { output_height: attr(3), output_width: attr(2) }, [x(['N', 4, 'H', 'W']), x(['R', 4]), x(['R'], 'int64')])[0]!.shape).toEqual(['R', 4, 3, 2]);
+    expect(() => inferNode('RoiAlign', {}, [x([1, 4, 5, 5]), x([2, 4]), x([2], 'int32')])).toThrow(DTypeError);
+    expect(() => inferNode('RoiAlign', { mode: attr('sum') }, [x([1, 4, 5, 5]), x([2, 4]), x([2], 'int64')])).toThrow(InvalidArgumentError);
+  });
+
+  it('matches onnxruntime: avg and max, sampling ratios, both coordinate modes, rois past the edges', async () => {
+    const X = randomTensor(rng, 'float32', [2, 3, 9, 7]);
+    const rois = { dtype: 'float32' as DType, shape: [4, 4], data: Float32Array.from([0, 0, 6, 8, 1.5, 2.2, 4.1, 5.9, -2, -1, 3, 4, 5, 6, 9.5, 11]) };
+    const bi = { dtype: 'int64' as DType, shape: [4], data: BigInt64Array.from([0n, 1n, 1n, 0n]) };
+    for (const mode of ['avg', 'max']) {
+      for (const ctm of ['half_pixel', 'output_half_pixel']) {
+        for (const sampling_ratio of [0, 2]) {
+          await expectOrt('RoiAlign', { mode: attr(mode), coordinate_transformation_mode: attr(ctm), sampling_ratio: attr(sampling_ratio), output_height: attr(3), output_width: attr(4), spatial_scale: attr(0.8, true) }, [X, rois, bi], { opset: 16 });
+        }
+      }
+    }
+  });
+});

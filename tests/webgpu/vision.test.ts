@@ -34,3 +34,18 @@ describe('GridSample on WebGPU', () => {
     await check('GridSample', [randomTensor(rng, 'float16', [1, 2, 4, 4]), randomTensor(rng, 'float16', [1, 3, 3, 2])], { mode: attr('linear') }, { rtol: 5e-3, atol: 5e-3 });
   });
 });
+
+describe('RoiAlign on WebGPU', () => {
+  it('avg and max, sampling ratios, both coordinate modes, rois past the edges', async () => {
+    const X = randomTensor(rng, 'float32', [2, 3, 9, 7]);
+    const rois = { dtype: 'float32' as const, shape: [5, 4], data: Float32Array.from([0, 0, 6, 8, 1.5, 2.2, 4.1, 5.9, -2, -1, 3, 4, 5, 6, 9.5, 11, 2, 2, 2.2, 2.3]) };
+    const bi = { dtype: 'int64' as const, shape: [5], data: BigInt64Array.from([0n, 1n, 1n, 0n, 1n]) };
+    for (const mode of ['avg', 'max']) {
+      for (const ctm of ['half_pixel', 'output_half_pixel']) {
+        for (const sampling_ratio of [0, 3]) {
+          await check('RoiAlign', [X, rois, bi], { mode: attr(mode), coordinate_transformation_mode: attr(ctm), sampling_ratio: attr(sampling_ratio), output_height: attr(2), output_width: attr(5), spatial_scale: attr(0.7, true) });
+        }
+      }
+    }
+  });
+});

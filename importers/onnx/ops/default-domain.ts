@@ -27,6 +27,12 @@ export const DEFAULT_DOMAIN_ADAPTERS: OpAdapter[] = [
   { op: 'MaxUnpool', since: 9, until: MAX_OPSET },
   // GridSample-20 renamed the modes (linear, cubic) and allowed N-D; the IR accepts both names (2-D only).
   { op: 'GridSample', since: 16, until: MAX_OPSET },
+  // RoiAlign-10 behaves as coordinate_transformation_mode=output_half_pixel, the attribute RoiAlign-16 added.
+  { op: 'RoiAlign', since: 16, until: MAX_OPSET },
+  {
+    op: 'RoiAlign', since: 10, until: 15,
+    map: (n) => [{ ...n, attrs: { ...n.attrs, coordinate_transformation_mode: { type: 'string', value: 'output_half_pixel' } } }],
+  },
   // Signal ops in their opset-17 form (DFT-20 moved axis to an input: not imported yet).
   { op: 'HannWindow', since: 17, until: MAX_OPSET },
   { op: 'HammingWindow', since: 17, until: MAX_OPSET },

@@ -1,5 +1,5 @@
 import { DTypeError, InvalidArgumentError, ShapeError } from '../../errors.js';
-import { attrInt, attrString, type Node } from '../graph.js';
+import { attrFloat, attrInt, attrString, type Node } from '../graph.js';
 import { dataInput } from './data-dims.js';
 import { inTypeClass } from './math-types.js';
 import { defineOps, type OpSchema } from './schema.js';
@@ -49,4 +49,51 @@ const gridSample: OpSchema = {
   },
 };
 
-export const schemas = defineOps(gridSample);
+export interface RoiAlignAttrs {
+  max: boolean;
+  outH: number;
+  outW: number;
+  samplingRatio: number;
+  scale: number;
+  /** half_pixel (RoiAlign-16 default): pixel centers at +0.5; output_half_pixel: the opset-10 behavior. */
+  halfPixel: boolean;
+}
+
+export function roiAlignAttrs(node: Node): RoiAlignAttrs {
+  const mode = attrString(node, 'mode', 'avg');
+  if (mode !== 'avg' && mode !== 'max') throw new InvalidArgumentError(`RoiAlign mode '${mode}' is not avg or max.`);
+  const ctm = attrString(node, 'coordinate_transformation_mode', 'half_pixel');
+  if (ctm !== 'half_pixel' && ctm !== 'output_half_pixel') throw new InvalidArgumentError(`RoiAlign coordinate_transformation_mode '${ctm}' is not half_pixel or output_half_pixel.`);
+  const a = {
+    max: mode === 'max',
+    outH: attrInt(node, 'output_height', 1),
+    outW: attrInt(node, 'output_width', 1),
+    samplingRatio: attrInt(node, 'sampling_ratio', 0),
+    scale: attrFloat(node, 'spatial_scale', 1),
+    halfPixel: ctm === 'half_pixel',
+  };
+  if (a.outH < 1 || a.outW < 1 || a.samplingRatio < 0) throw new InvalidArgumentError(`RoiAlign output sizes must be positive and sampling_ratio not negative.`);
+  return a;
+}
+
+/** RoiAlign-16: X [N, C, H, W], rois [R, 4] as (x1, y1, x2, y2), batch_indices [R] -> [R, C, output_height, output_width]. */
+const roiAlign: OpSchema = {
+  op: 'RoiAlign',
+  inputs: [3, 3],
+  outputs: [1, 1],
+  infer(ctx) {
+    const x = dataInput(ctx, 0, 'X');
+    const rois = dataInput(ctx, 1, 'rois');
+    const bi = dataInput(ctx, 2, 'batch_indices');
+    const a = roiAlignAttrs(ctx.node);
+    if (!inTypeClass(x.dtype, 'float')) throw new DTypeError(`RoiAlign X must be a floating-point type, got ${x.dtype}.`);
+    if (rois.dtype !== x.dtype) throw new DTypeError(`RoiAlign rois are ${rois.dtype} but X is ${x.dtype}.`);
+    if (bi.dtype !== 'int64') throw new DTypeError(`RoiAlign batch_indices must be int64, got ${bi.dtype}.`);
+    if (x.shape && x.shape.length !== 4) throw new ShapeError(`RoiAlign X must be [N, C, H, W], got [${x.shape.join(', ')}].`);
+    if (rois.shape && (rois.shape.length !== 2 || (typeof rois.shape[1] === 'number' && rois.shape[1] !== 4))) throw new ShapeError(`RoiAlign rois must be [R, 4], got [${rois.shape.join(', ')}].`);
+    const r = rois.shape?.[0] ?? bi.shape?.[0] ?? ctx.symbol(`${ctx.node.name}_rois`);
+    return [{ dtype: x.dtype, shape: [r, x.shape?.[1] ?? ctx.symbol(`${ctx.node.name}_c`), a.outH, a.outW] }];
+  },
+};
+
+export const schemas = defineOps(gridSample, roiAlign);

@@ -1,5 +1,6 @@
 import { fromNumbers, toNumbers } from '../../../ir/dtype.js';
-import { gridSampleAttrs, schemas, type GridPadding } from '../../../ir/ops/vision.js';
+import { InvalidArgumentError } from '../../../errors.js';
+import { gridSampleAttrs, roiAlignAttrs, schemas, type GridPadding } from '../../../ir/ops/vision.js';
 import { hostTensor, type HostTensor } from '../../../ir/tensor.js';
 import { outputsOf } from '../data-index.js';
 import type { CpuKernel } from '../kernel.js';
@@ -100,4 +101,67 @@ const gridSample: CpuKernel = (inputs, node, ctx) => {
   return [hostTensor(o!.dtype, o!.shape, fromNumbers(o!.dtype, out))];
 };
 
-export const kernels: Record<string, CpuKernel> = { GridSample: gridSample };
+/**
+ * RoiAlign-16 as onnxruntime defines it (and the ONNX reference follows): each output bin averages (or, for 'max',
+ * takes the largest of) sampling_ratio^2 bilinear samples (adaptive ceil(roi / bins) when 0); a sample more than
+ * one pixel outside the image is 0, one within clamps to the edge. 'max' takes, per sample, the largest of the four
+ * weighted corner values, as onnxruntime does.
+ */
+const roiAlign: CpuKernel = (inputs, node, ctx) => {
+  const [o] = outputsOf(schemas.RoiAlign, node, inputs, ctx);
+  const [x, roisT, biT] = inputs as [HostTensor, HostTensor, HostTensor];
+  const a = roiAlignAttrs(node);
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const xv = toNumbers(x.dtype, x.data);
+  const rois = toNumbers(roisT.dtype, roisT.data);
+  const bi = toNumbers(biT.dtype, biT.data);
+  const r = roisT.shape[0]!;
+  const out = new Float64Array(r * c * a.outH * a.outW);
+  const offset = a.halfPixel ? 0.5 : 0;
+  for (let q = 0; q < r; q++) {
+    const b = bi[q]!;
+    if (!(Number.isInteger(b) && b >= 0 && b < n)) throw new InvalidArgumentError(`RoiAlign batch index ${b} is outside [0, ${n}).`);
+    const [x1, y1, x2, y2] = [0, 1, 2, 3].map((k) => rois[q * 4 + k]! * a.scale - offset) as [number, number, number, number];
+    let [rw, rh] = [x2 - x1, y2 - y1];
+    if (!a.halfPixel) [rw, rh] = [Math.max(rw, 1), Math.max(rh, 1)];
+    const [bh, bw] = [rh / a.outH, rw / a.outW];
+    const gh = a.samplingRatio > 0 ? a.samplingRatio : Math.ceil(rh / a.outH);
+    const gw = a.samplingRatio > 0 ? a.samplingRatio : Math.ceil(rw / a.outW);
+    const count = Math.max(gh * gw, 1);
+    for (let ch = 0; ch < c; ch++) {
+      const plane = (b * c + ch) * h * w;
+      for (let ph = 0; ph < a.outH; ph++) {
+        for (let pw = 0; pw < a.outW; pw++) {
+          let acc = a.max ? -Infinity : 0;
+          let any = false;
+          for (let iy = 0; iy < gh; iy++) {
+            for (let ix = 0; ix < gw; ix++) {
+              const s = roiSample(xv, plane, h, w, y1 + ph * bh + ((iy + 0.5) * bh) / gh, x1 + pw * bw + ((ix + 0.5) * bw) / gw, a.max);
+              acc = a.max ? Math.max(acc, s) : acc + s;
+              any = true;
+            }
+          }
+          out[((q * c + ch) * a.outH + ph) * a.outW + pw] = a.max ? (any ? acc : 0) : acc / count;
+        }
+      }
+    }
+  }
+  return [hostTensor(o!.dtype, o!.shape, fromNumbers(o!.dtype, out))];
+};
+
+/** One bilinear sample at (y, x) of a plane; 'max' returns the largest weighted corner instead of their sum. */
+function roiSample(v: Float64Array, plane: number, h: number, w: number, y: number, x: number, max: boolean): number {
+  if (y < -1 || y > h || x < -1 || x > w) return 0;
+  y = Math.max(y, 0);
+  x = Math.max(x, 0);
+  let [yl, xl] = [Math.floor(y), Math.floor(x)];
+  let [yh, xh] = [yl + 1, xl + 1];
+  if (yl >= h - 1) [yl, yh, y] = [h - 1, h - 1, h - 1];
+  if (xl >= w - 1) [xl, xh, x] = [w - 1, w - 1, w - 1];
+  const [ly, lx] = [y - yl, x - xl];
+  const [hy, hx] = [1 - ly, 1 - lx];
+  const t = [hy * hx * v[plane + yl * w + xl]!, hy * lx * v[plane + yl * w + xh]!, ly * hx * v[plane + yh * w + xl]!, ly * lx * v[plane + yh * w + xh]!];
+  return max ? Math.max(...t) : t[0]! + t[1]! + t[2]! + t[3]!;
+}
+
+export const kernels: Record<string, CpuKernel> = { GridSample: gridSample, RoiAlign: roiAlign };

@@ -1,4 +1,4 @@
-import { gridSampleAttrs, type GridSampleAttrs } from '../../../ir/ops/vision.js';
+import { gridSampleAttrs, roiAlignAttrs, type GridSampleAttrs, type RoiAlignAttrs } from '../../../ir/ops/vision.js';
 import { dispatchLinear, sizeOfShape, type GpuKernel, type GpuTensorInfo, type ProgramSpec } from '../program.js';
 import { computeTypeOf } from '../storage.js';
 import type { ShaderBuilder } from '../wgsl/builder.js';
@@ -114,4 +114,82 @@ const gridSample: GpuKernel = {
   },
 };
 
-export const kernels: Record<string, GpuKernel> = { GridSample: gridSample };
+/**
+ * RoiAlign: one invocation per output element [R, C, oh, ow] reads its roi and batch index, derives the sampling
+ * grid (sampling_ratio, or ceil(roi / bins) when 0) and averages (or maxes) the bilinear samples, exactly as the CPU
+ * reference does. A batch index outside [0, N) gives 0 (the CPU reference rejects it).
+ */
+function roiAlignProgram(x: GpuTensorInfo, rois: GpuTensorInfo, bi: GpuTensorInfo, y: GpuTensorInfo, a: RoiAlignAttrs): ProgramSpec {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const count = sizeOfShape(y.shape);
+  const T = computeTypeOf(y.storage);
+  return {
+    key: `roi-align:${a.max ? 'max' : 'avg'}:${a.halfPixel ? 'hp' : 'ohp'}`,
+    bindings: [{ name: 'x', type: x.storage }, { name: 'rois', type: rois.storage }, { name: 'batch_indices', type: bi.storage }, { name: 'y', type: y.storage }],
+    uniforms: [
+      { name: 'count', type: 'u32' }, { name: 'n', type: 'u32' }, { name: 'c', type: 'u32' }, { name: 'h', type: 'u32' }, { name: 'w', type: 'u32' },
+      { name: 'out_h', type: 'u32' }, { name: 'out_w', type: 'u32' }, { name: 'sampling_ratio', type: 'u32' }, { name: 'scale', type: 'f32' },
+    ],
+    workgroupSize: [WG, 1, 1],
+    source(b) {
+      const px = (i: string) => b.loadAs('x', i, 'f32');
+      b.helper(`fn roi_sample(plane: u32, y_in: f32, x_in: f32) -> f32 {
+  let hf = f32(u.h);
+  let wf = f32(u.w);
+  if (y_in < -1.0 || y_in > hf || x_in < -1.0 || x_in > wf) { return 0.0; }
+  var sy = max(y_in, 0.0);
+  var sx = max(x_in, 0.0);
+  var yl = u32(floor(sy));
+  var xl = u32(floor(sx));
+  var yh = yl + 1u;
+  var xh = xl + 1u;
+  if (yl >= u.h - 1u) { yl = u.h - 1u; yh = yl; sy = f32(yl); }
+  if (xl >= u.w - 1u) { xl = u.w - 1u; xh = xl; sx = f32(xl); }
+  let ly = sy - f32(yl);
+  let lx = sx - f32(xl);
+  let t = vec4<f32>((1.0 - ly) * (1.0 - lx) * ${px('plane + yl * u.w + xl')}, (1.0 - ly) * lx * ${px('plane + yl * u.w + xh')},
+                    ly * (1.0 - lx) * ${px('plane + yh * u.w + xl')}, ly * lx * ${px('plane + yh * u.w + xh')});
+  return ${a.max ? 'max(max(t.x, t.y), max(t.z, t.w))' : 't.x + t.y + t.z + t.w'};
+}`);
+      const roi = (k: number) => `${b.loadAs('rois', `q * 4u + ${k}u`, 'f32')} * u.scale - ${a.halfPixel ? '0.5' : '0.0'}`;
+      b.main(`${b.linearIndex('u.count')}
+  let pw = index % u.out_w;
+  let ph = (index / u.out_w) % u.out_h;
+  let ch = (index / (u.out_w * u.out_h)) % u.c;
+  let q = index / (u.out_w * u.out_h * u.c);
+  let bb = i32(${b.load('batch_indices', 'q')});
+  if (bb < 0 || bb >= i32(u.n)) { ${b.store('y', 'index', `${T}(0)`)} return; }
+  let x1 = ${roi(0)};
+  let y1 = ${roi(1)};
+  var rw = ${roi(2)} - x1;
+  var rh = ${roi(3)} - y1;
+  ${a.halfPixel ? '' : 'rw = max(rw, 1.0); rh = max(rh, 1.0);'}
+  let bh = rh / f32(u.out_h);
+  let bw = rw / f32(u.out_w);
+  let gh = select(u32(ceil(rh / f32(u.out_h))), u.sampling_ratio, u.sampling_ratio > 0u);
+  let gw = select(u32(ceil(rw / f32(u.out_w))), u.sampling_ratio, u.sampling_ratio > 0u);
+  let plane = (u32(bb) * u.c + ch) * u.h * u.w;
+  var acc = ${a.max ? b.infinity(true) : '0.0'};
+  for (var iy = 0u; iy < gh; iy = iy + 1u) {
+    let sy = y1 + f32(ph) * bh + (f32(iy) + 0.5) * bh / f32(gh);
+    for (var ix = 0u; ix < gw; ix = ix + 1u) {
+      let s = roi_sample(plane, sy, x1 + f32(pw) * bw + (f32(ix) + 0.5) * bw / f32(gw));
+      acc = ${a.max ? 'max(acc, s)' : 'acc + s'};
+    }
+  }
+  ${a.max ? 'if (gh * gw == 0u) { acc = 0.0; }' : 'acc = acc / f32(max(gh * gw, 1u));'}
+  ${b.store('y', 'index', `${T}(acc)`)}`);
+    },
+    run: () => ({ workgroups: dispatchLinear(count, WG), uniforms: { count, n, c, h, w, out_h: a.outH, out_w: a.outW, sampling_ratio: a.samplingRatio, scale: a.scale } }),
+  };
+}
+
+const roiAlign: GpuKernel = {
+  plan(node, [x, rois, bi], [y]) {
+    const a = roiAlignAttrs(node);
+    if (sizeOfShape(y!.shape) === 0) return { calls: [] };
+    return { calls: [{ program: roiAlignProgram(x!, rois!, bi!, y!, a), tensors: [{ input: 0 }, { input: 1 }, { input: 2 }, { output: 0 }] }] };
+  },
+};
+
+export const kernels: Record<string, GpuKernel> = { GridSample: gridSample, RoiAlign: roiAlign };
