@@ -11,6 +11,7 @@ import { DEFAULT_DOMAIN_ADAPTERS } from './default-domain.js';
 import { SEQUENCE_ADAPTERS } from './sequences.js';
 import { PREVIEW_TRAINING, PREVIEW_TRAINING_ADAPTERS } from './preview-training.js';
 import { TEXT_ADAPTERS } from './text.js';
+import { RANDOM_ADAPTERS } from './random.js';
 
 export type { AdapterContext, OpAdapter } from './adapter.js';
 export { AdapterUnsupported } from './helpers.js';
@@ -23,6 +24,7 @@ const ALL: OpAdapter[] = [
   ...DIRECT_ADAPTERS, ...INPUT_ADAPTERS, ...NN_ADAPTERS, ...RESIZE_ADAPTERS, ...V1_ADAPTERS, ...RNN_ADAPTERS,
   ...CONTROL_FLOW_ADAPTERS,
   ...TEXT_ADAPTERS,
+  ...RANDOM_ADAPTERS,
   ...DEFAULT_DOMAIN_ADAPTERS,
   ...SEQUENCE_ADAPTERS,
 ];

@@ -17,6 +17,7 @@ import { schemas as loss } from './loss.js';
 import { schemas as sequences } from './sequences.js';
 import { schemas as optimizers } from './optimizers.js';
 import { schemas as text } from './text.js';
+import { schemas as random } from './random.js';
 import { schemas as einsum } from './einsum.js';
 import { schemas as layoutMath } from './layout-math.js';
 import { schemas as vision } from './vision.js';
@@ -33,6 +34,7 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
   ...sequences,
   ...optimizers,
   ...text,
+  ...random,
   ...einsum,
   ...layoutMath,
   ...vision,

@@ -16,6 +16,7 @@ import { kernels as controlFlow } from './control-flow.js';
 import { kernels as loss } from './loss.js';
 import { kernels as optimizers } from './optimizers.js';
 import { kernels as text } from './text.js';
+import { kernels as random } from './random.js';
 import { kernels as einsum } from './einsum.js';
 import { kernels as layoutMath } from './layout-math.js';
 import { kernels as vision } from './vision.js';
@@ -30,6 +31,7 @@ export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...loss,
   ...optimizers,
   ...text,
+  ...random,
   ...einsum,
   ...layoutMath,
   ...vision,

@@ -22,6 +22,7 @@ import { TRAIN_DOMAIN } from '../../../train/ops/common.js';
 import { kernels as loss } from './loss.js';
 import { kernels as optimizers } from './optimizers.js';
 import { kernels as text, refusals as textRefusals } from './text.js';
+import { kernels as random } from './random.js';
 import { kernels as einsum } from './einsum.js';
 import { kernels as layoutMath } from './layout-math.js';
 import { kernels as vision } from './vision.js';
@@ -50,6 +51,7 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...loss,
   ...optimizers,
   ...text,
+  ...random,
   ...einsum,
   ...layoutMath,
   ...vision,
