@@ -252,6 +252,25 @@ describe('shapes computed from tensor data (stage boundaries)', () => {
     }
   });
 
+  it('staged runs release what crosses a boundary: 300 runs over changing read-back values keep live GPU bytes flat', async () => {
+    const bytes = model('ragged-op13');
+    const session = await InferenceSession.create(bytes, { backend: 'webgpu' });
+    try {
+      const run = async (i: number) => {
+        const lengths = [1 + (i % 4), 1 + ((i * 7) % 5)];
+        const mask = Float32Array.from({ length: 2 * 6 }, (_, k) => (k % 6 < lengths[Math.floor(k / 6)]! ? 1 : 0));
+        const out = await session.run({ x: new Tensor('float32', randomTensor([2, 6, 6], i).data as Float32Array, [2, 6, 6]), mask: new Tensor('float32', mask, [2, 6]) });
+        out.pooled!.dispose();
+      };
+      for (let i = 0; i < 20; i++) await run(i); // every read-back value (n = 1..5) planned once
+      const live = session.report().gpu!.liveBytes;
+      for (let i = 20; i < 320; i++) await run(i);
+      expect(session.report().gpu!.liveBytes).toBe(live);
+    } finally {
+      await session.release();
+    }
+  });
+
   it.each(backends)('a Reshape to a computed shape and a Range to a computed limit on %s', async (backend, rtol) => {
     const bytes = dataDependent.computedShape();
     const session = await InferenceSession.create(bytes, { backend });
