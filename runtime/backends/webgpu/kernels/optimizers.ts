@@ -27,18 +27,18 @@ function uniformValues(p: OptimizerParams, size: number) {
 /** Body computing `x` and `g` (the regularized gradient) at `index`. */
 function loadXG(b: ShaderBuilder): string {
   return `${b.linearIndex('u.size')}
-  let x = ${b.load('x', 'index')};
+  let x = ${b.load('x_in', 'index')};
   let g = u.norm * x + ${b.load('grad', 'index')};`;
 }
 
 /** The learning rate and update count: element 0 of the R and T inputs. */
 function loadRT(b: ShaderBuilder): string {
-  return `let r = ${b.load('rate', '0u')};
-  let t = ${b.load('count', '0u')};`;
+  return `let r = ${b.load('learning_rate', '0u')};
+  let t = ${b.load('update_count', '0u')};`;
 }
 
 function program(key: string, bindings: string[], size: number, p: OptimizerParams, body: (b: ShaderBuilder) => string): ProgramSpec {
-  const types: Record<string, BindingDecl['type']> = { count: 'i32' };
+  const types: Record<string, BindingDecl['type']> = { update_count: 'i32' };
   return {
     key: `preview-training:${key}`,
     bindings: bindings.map((name) => ({ name, type: types[name] ?? 'f32' })),
@@ -61,7 +61,7 @@ function callsFor(p: OptimizerParams, n: number, i: number, size: number): Progr
   const T = { input: 1 };
   if (p.kind === 'Adagrad') {
     // r' = R / (1 + T decay); h' = h + g^2; x' = x - r' g / (sqrt(h') + epsilon)
-    const prog = program('adagrad', ['rate', 'count', 'x', 'grad', 'h', 'x_new', 'h_new'], size, p, (b) => `${loadXG(b)}
+    const prog = program('adagrad', ['learning_rate', 'update_count', 'x_in', 'grad', 'h', 'x_new', 'h_new'], size, p, (b) => `${loadXG(b)}
   ${loadRT(b)}
   let h = ${b.load('h', 'index')} + g * g;
   let rate = r / (1.0 + f32(t) * u.decay);
@@ -72,7 +72,7 @@ function callsFor(p: OptimizerParams, n: number, i: number, size: number): Progr
   if (p.kind === 'Momentum') {
     // v' = alpha v + (T > 0 ? beta : 1) g; x' = x - R v' (standard) or x - R (g + alpha v') (nesterov)
     const step = p.nesterov ? 'x - r * (g + u.alpha * v)' : 'x - r * v';
-    const prog = program(p.nesterov ? 'momentum-nesterov' : 'momentum', ['rate', 'count', 'x', 'grad', 'v', 'x_new', 'v_new'], size, p, (b) => `${loadXG(b)}
+    const prog = program(p.nesterov ? 'momentum-nesterov' : 'momentum', ['learning_rate', 'update_count', 'x_in', 'grad', 'v', 'x_new', 'v_new'], size, p, (b) => `${loadXG(b)}
   ${loadRT(b)}
   let v = u.alpha * ${b.load('v', 'index')} + select(1.0, u.beta, t > 0) * g;
   ${b.store('x_new', 'index', step)}
@@ -80,15 +80,15 @@ function callsFor(p: OptimizerParams, n: number, i: number, size: number): Progr
     return [{ program: prog, tensors: [R, T, X, G, state(0), out(0), out(1)] }];
   }
   // Adam. Moments: v' = alpha v + (1 - alpha) g; h' = beta h + (1 - beta) g^2.
-  const moments = program('adam-moments', ['x', 'grad', 'v', 'h', 'v_new', 'h_new'], size, p, (b) => `${loadXG(b)}
+  const moments = program('adam-moments', ['x_in', 'grad', 'v', 'h', 'v_new', 'h_new'], size, p, (b) => `${loadXG(b)}
   ${b.store('v_new', 'index', `u.alpha * ${b.load('v', 'index')} + (1.0 - u.alpha) * g`)}
   ${b.store('h_new', 'index', `u.beta * ${b.load('h', 'index')} + (1.0 - u.beta) * g * g`)}`);
   // Step: r' = T > 0 ? R sqrt(1 - beta^T) / (1 - alpha^T) : R; x' = (1 - post) (x - r' v' / (sqrt(h') + epsilon)).
-  const stepProg = program('adam-step', ['rate', 'count', 'x', 'v', 'h', 'x_new'], size, p, (b) => `${b.linearIndex('u.size')}
+  const stepProg = program('adam-step', ['learning_rate', 'update_count', 'x_in', 'v', 'h', 'x_new'], size, p, (b) => `${b.linearIndex('u.size')}
   ${loadRT(b)}
   let tf = f32(t);
   let rate = select(r, r * sqrt(1.0 - pow(u.beta, tf)) / (1.0 - pow(u.alpha, tf)), t > 0);
-  let x = ${b.load('x', 'index')};
+  let x = ${b.load('x_in', 'index')};
   ${b.store('x_new', 'index', `(1.0 - u.post) * (x - rate * ${b.load('v', 'index')} / (sqrt(${b.load('h', 'index')}) + u.epsilon))`)}`);
   return [
     { program: moments, tensors: [X, G, state(0), state(1), out(1), out(2)] },
