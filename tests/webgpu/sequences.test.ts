@@ -71,14 +71,24 @@ describe('sequences and optionals through InferenceSession (webgpu)', () => {
     await s.release();
   });
 
-  it('a sequence position computed from tensor data is refused when planning, naming the node and why', async () => {
-    const s = await InferenceSession.create(dataPositionModel(), { backend: 'webgpu' });
-    const err = await s.run({ x: f32([3, 4], [0, 0, 0, 1, 1, 1, 1, 1, 5, 5, 5, 5]) }).catch((e: unknown) => e);
+  it('a sequence position computed from tensor data is refused when planning (here at load: fixed input shapes), naming the node and why', async () => {
+    const err = await InferenceSession.create(dataPositionModel(), { backend: 'webgpu' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnsupportedOpError);
     const u = err as UnsupportedOpError;
     expect(u.nodes.map((n) => [n.op, n.node])).toEqual([['SequenceAt', 'pick']]);
     expect(u.nodes[0]!.reason).toMatch(/position 'p' is computed from tensor data/);
     expect(u.message).toMatch(/backend: 'cpu'/);
+  });
+});
+
+describe('load-time plan', () => {
+  it('a model whose fixed-shape tensor inputs feed sequences is planned inside create: the report shows the lowered plan before any run', async () => {
+    const c = ortCases(3)[0]!;
+    const s = await InferenceSession.create(c.bytes, { backend: 'webgpu' });
+    const ops = s.report().nodes.map((n) => n.op);
+    expect(ops).toContain('Concat');
+    expect(ops.some((op) => op.startsWith('Sequence') || op === 'SplitToSequence' || op === 'ConcatFromSequence')).toBe(false);
+    expect(s.report().gpu?.dispatches).toBeGreaterThan(0);
     await s.release();
   });
 });

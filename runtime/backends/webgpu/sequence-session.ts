@@ -51,14 +51,30 @@ export class SequenceGpuSession {
     this.#opts = opts;
   }
 
-  /** Checks every node can run once lowered (one UnsupportedOpError for all that cannot); plans at the first run. */
+  /**
+   * Checks every node can run once lowered (one UnsupportedOpError for all that cannot); plans at load when the
+   * inputs are fixed-shape tensors, else at the first run of each signature.
+   */
   static async create(res: GpuResources, graph: Graph, opts: GpuSessionOptions = {}): Promise<SequenceGpuSession> {
     res.ctx.assertAlive();
     const missing = nodesWithoutGpuSupport(graph.nodes, opts.opset ?? 0);
     if (missing.length) {
       throw new UnsupportedOpError(missing, "These ops have no WebGPU kernel; EdgeKit does not fall back to the CPU per node. Use { backend: 'cpu' } for this model, or replace the ops.");
     }
-    return new SequenceGpuSession(res, graph, opts);
+    const s = new SequenceGpuSession(res, graph, opts);
+    // Sequences built inside a model whose inputs are tensors of fixed shape: plan at load, as GpuSession does, so
+    // every rewrite and kernel is checked (and pipelines compile) before the first run.
+    const fixed = graph.inputs.every((i) => kindOf(i) === 'tensor' && i.shape?.every((d) => typeof d === 'number'));
+    const flat = fixed ? flattenSequenceInputs(graph, {}) : undefined;
+    if (flat && !bakedInputs(flat.graph).length) {
+      try {
+        s.#last = await s.#plan({}, flat.graph, flat.feeds, Object.fromEntries(graph.inputs.map((i) => [i.name, i.shape as number[]])), {}).session;
+      } catch (e) {
+        s.dispose();
+        throw e;
+      }
+    }
+    return s;
   }
 
   async run(
@@ -89,27 +105,8 @@ export class SequenceGpuSession {
       if ('onGpu' in tensors[n]!) throw new UnsupportedOpError([], `Input '${n}' decides the model's control flow or sequence positions (its value is read when planning); feed it as a CPU tensor.`);
     }
     const host = Object.fromEntries(baked.map((n) => [n, tensors[n] as HostTensor]));
-    const key = JSON.stringify([
-      layout,
-      flat.inputs.map((i) => (tensors[i.name] ? tensors[i.name]!.shape : null)),
-      baked.map((n) => Array.from(host[n]!.data as ArrayLike<unknown>, String)),
-    ]);
-    let lowered = this.#sessions.get(key);
-    if (lowered) this.#sessions.delete(key);
-    else {
-      const shapes = Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, t.shape]));
-      const g = lowerForPlan(bindValueInputs(flat, host, baked), shapes, this.#opts);
-      const outputs = finishSequenceLowering(g, this.#opts.opset ?? 0);
-      const session = GpuSession.create(this.#res, g, this.#opts);
-      lowered = { session, feeds: where, outputs, baked: new Set(baked) };
-      session.catch(() => this.#sessions.get(key) === lowered && this.#sessions.delete(key));
-      while (this.#sessions.size >= MAX_SIGNATURES) {
-        const [oldest, old] = this.#sessions.entries().next().value!;
-        this.#sessions.delete(oldest);
-        old.session.then((s) => s.dispose(), () => {});
-      }
-    }
-    this.#sessions.set(key, lowered);
+    const shapes = Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, t.shape]));
+    const lowered = this.#plan(layout, flat, where, shapes, host);
     const session = await lowered.session;
     this.#last = session;
     const names = (o: string): string[] => {
@@ -130,6 +127,29 @@ export class SequenceGpuSession {
       } else out[o] = f === null ? null : Array.isArray(f) ? f.map(value) : value(f);
     }
     return { host: out, gpu: r.gpu };
+  }
+
+  /** The lowered plan (and its GpuSession) for one signature: cached LRU, made on a miss. */
+  #plan(layout: Record<string, FedLayout>, flat: Graph, where: Record<string, Flattened>, shapes: Record<string, readonly number[]>, host: Record<string, HostTensor>): Lowered {
+    const baked = Object.keys(host);
+    const key = JSON.stringify([layout, flat.inputs.map((i) => shapes[i.name] ?? null), baked.map((n) => [n, Array.from(host[n]!.data as ArrayLike<unknown>, String)])]);
+    let lowered = this.#sessions.get(key);
+    if (lowered) this.#sessions.delete(key);
+    else {
+      const g = lowerForPlan(bindValueInputs(flat, host, baked), shapes, this.#opts);
+      const outputs = finishSequenceLowering(g, this.#opts.opset ?? 0);
+      const session = GpuSession.create(this.#res, g, this.#opts);
+      const made: Lowered = { session, feeds: where, outputs, baked: new Set(baked) };
+      session.catch(() => this.#sessions.get(key) === made && this.#sessions.delete(key));
+      while (this.#sessions.size >= MAX_SIGNATURES) {
+        const [oldest, old] = this.#sessions.entries().next().value!;
+        this.#sessions.delete(oldest);
+        old.session.then((s) => s.dispose(), () => {});
+      }
+      lowered = made;
+    }
+    this.#sessions.set(key, lowered);
+    return lowered;
   }
 
   async profile(_feeds: Record<string, HostTensor>): Promise<GpuDispatchTiming[]> {
