@@ -146,3 +146,29 @@ describe('recurrent WGSL', () => {
       [['float32', [1, 2, 3]], w([1, 16, 3]), w([1, 16, 4]), ['float32', [1, 32]], undefined, ['float32', [1, 2, 4]], ['float32', [1, 2, 4]], ['float32', [1, 12]]]],
   ]);
 });
+
+describe('indexing, loss, signal and vision WGSL', () => {
+  snapshotAll([
+    ['GatherND', node('GatherND', ['x', 'i'], ['y']), [['float32', [4, 5, 3]], ['int64', [6, 2]]]],
+    ['ScatterND none (copy, write)', node('ScatterND', ['x', 'i', 'u'], ['y']), [['float32', [5, 4]], ['int64', [3, 1]], ['float32', [3, 4]]]],
+    ['ScatterND add', node('ScatterND', ['x', 'i', 'u'], ['y'], { reduction: attr('add') }), [['float32', [5, 4]], ['int64', [3, 1]], ['float32', [3, 4]]]],
+    ['ScatterElements max', node('ScatterElements', ['x', 'i', 'u'], ['y'], { axis: attr(1), reduction: attr('max') }), [['float32', [3, 5]], ['int64', [3, 2]], ['float32', [3, 2]]]],
+    ['OneHot', node('OneHot', ['i', 'd', 'v'], ['y']), [['int64', [4]], ['int64', [], [6]], ['float32', [2]]]],
+    ['EyeLike', node('EyeLike', ['x'], ['y'], { k: attr(1) }), [['float32', [3, 4]]]],
+    ['Trilu lower', node('Trilu', ['x', 'k'], ['y'], { upper: attr(0) }), [['float32', [2, 3, 4]], ['int64', [], [1]]]],
+    ['Einsum matmul', node('Einsum', ['a', 'b'], ['y'], { equation: attr('ij,jk->ik') }), [['float32', [3, 4]], ['float32', [4, 5]]]],
+    ['NegativeLogLikelihoodLoss mean', node('NegativeLogLikelihoodLoss', ['x', 't', 'w'], ['y'], { reduction: attr('mean') }), [['float32', [3, 5]], ['int64', [3]], ['float32', [5]]]],
+    ['SoftmaxCrossEntropyLoss none with log_prob', node('SoftmaxCrossEntropyLoss', ['x', 't'], ['y', 'lp'], { reduction: attr('none') }), [['float32', [3, 5, 2]], ['int64', [3, 2]]]],
+    ['MeanVarianceNormalization', node('MeanVarianceNormalization', ['x'], ['y']), [['float32', [2, 3, 4, 5]]]],
+    ['LRN', node('LRN', ['x'], ['y'], { size: attr(3) }), [['float32', [1, 4, 3, 3]]]],
+    ['ReverseSequence', node('ReverseSequence', ['x', 'l'], ['y']), [['float32', [4, 3, 2]], ['int64', [3]]]],
+    ['Det', node('Det', ['x'], ['y']), [['float32', [2, 3, 3]]]],
+    ['MaxUnpool', node('MaxUnpool', ['x', 'i'], ['y'], { kernel_shape: attr([2, 2]), strides: attr([2, 2]) }), [['float32', [1, 1, 2, 2]], ['int64', [1, 1, 2, 2]]]],
+    ['GridSample bicubic reflection', node('GridSample', ['x', 'g'], ['y'], { mode: attr('bicubic'), padding_mode: attr('reflection') }), [['float32', [1, 2, 4, 4]], ['float32', [1, 3, 3, 2]]]],
+    ['RoiAlign avg', node('RoiAlign', ['x', 'r', 'b'], ['y']), [['float32', [1, 2, 5, 5]], ['float32', [2, 4]], ['int64', [2]]]],
+    ['HannWindow', node('HannWindow', ['n'], ['y']), [['int64', [], [8]]]],
+    ['DFT real', node('DFT', ['x'], ['y']), [['float32', [2, 8, 1]]]],
+    ['STFT with window', node('STFT', ['x', 's', 'w'], ['y']), [['float32', [1, 32, 1]], ['int64', [], [4]], ['float32', [8]]]],
+    ['MelWeightMatrix', node('MelWeightMatrix', ['m', 'd', 's', 'l', 'h'], ['y']), [['int64', [], [4]], ['int64', [], [16]], ['int64', [], [8000]], ['float32', [], [0]], ['float32', [], [4000]]]],
+  ]);
+});
