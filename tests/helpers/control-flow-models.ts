@@ -372,3 +372,25 @@ export function scanAxes(rng: Rng): CfCase {
   });
   return { name: 'Scan with two inputs and outputs on different axes and directions', bytes, feeds: { a: randomF32(rng, [4, 3]), b: randomF32(rng, [3, 4]) } };
 }
+
+/** A while-loop counting x up by 1 while x < limit, `limit` a graph input: its condition is data every iteration. */
+export function loopCountTo(limit: number): CfCase {
+  const loopBody = body(
+    'count_body',
+    [
+      { op: 'Add', inputs: ['x_in', 'one'], outputs: ['x_out'] },
+      { op: 'Less', inputs: ['x_out', 'limit'], outputs: ['c_out'] },
+      { op: 'Mul', inputs: ['x_out', 'x_out'], outputs: ['sq'] },
+    ],
+    [vi('i', INT64, []), vi('c_in', BOOL, []), vi('x_in', FLOAT, [1])],
+    [vi('c_out', BOOL, []), vi('x_out', FLOAT, [1]), vi('sq', FLOAT, [1])],
+    { one: f32([1], [1]) },
+  );
+  const bytes = model({
+    opset: 13,
+    nodes: [{ op: 'Loop', inputs: ['', '', 'x0'], outputs: ['x_final', 'squares'], attrs: [graphAttr('body', loopBody)] }],
+    inputs: [vi('x0', FLOAT, [1]), vi('limit', FLOAT, [1])],
+    outputs: [vi('x_final', FLOAT, [1]), vi('squares', FLOAT, ['iterations', 1])],
+  });
+  return { name: `while x < ${limit}`, bytes, feeds: { x0: f32([1], [0]), limit: f32([1], [limit]) } };
+}

@@ -153,7 +153,9 @@ const loop: OpSchema = {
     const cout = outs[0]!;
     if (cout.dtype !== 'bool') throw new DTypeError(`Loop body's condition output must be bool, not ${cout.dtype}.`);
     const mv = m?.value && m.value.data.length === 1 ? Number(m.value.data[0]) : undefined;
-    const trips: Dim = mv !== undefined && loopConditionAlwaysTrue(ctx.node, cond, !ctx.node.inputs[1]) ? Math.max(mv, 0) : ctx.symbol(`${ctx.node.name}_iterations`);
+    // No iteration at all when the condition starts false or M <= 0; exactly M when the condition stays true.
+    const none = (ctx.node.inputs[1] && scalarBool(cond) === false) || (mv !== undefined && mv <= 0);
+    const trips: Dim = none ? 0 : mv !== undefined && loopConditionAlwaysTrue(ctx.node, cond, !ctx.node.inputs[1]) ? mv : ctx.symbol(`${ctx.node.name}_iterations`);
     const scans = outs.slice(1 + n).map((o): InferredOutput => ({ dtype: o.dtype, shape: o.shape ? [trips, ...o.shape] : undefined }));
     return [...state, ...scans];
   },

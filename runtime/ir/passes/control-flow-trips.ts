@@ -8,9 +8,13 @@ import { nodeReads } from '../validate.js';
  * The iteration count of a Loop whose body computes its condition from constants, the iteration number and
  * loop-carried values that start constant and are updated the same way (a counter, `i + 1 < n` with `n` constant):
  * that slice of the body is run on the CPU reference at plan time, iteration by iteration, as the Loop would run it.
- * Returns why not when the condition depends on anything else (tensor data) or stays true past `maxTrips`.
+ * Returns why not when the condition depends on anything else (tensor data: the reason starts with DATA_DEPENDENT) or
+ * stays true past `maxTrips`. `base` is the iteration number of the first iteration (a Loop left after peeling).
  */
-export function plannedTrips(g: Graph, n: Node, limit: number, maxTrips: number): number | string {
+/** How plannedTrips' reasons start when the condition depends on tensor data (a Loop that can still be peeled). */
+export const DATA_DEPENDENT = "the Loop's condition depends on";
+
+export function plannedTrips(g: Graph, n: Node, limit: number, maxTrips: number, base = 0): number | string {
   const body = bodyOf(n, 'body');
   const producer = new Map<string, Node>();
   for (const b of body.nodes) for (const o of b.outputs) if (o) producer.set(o, b);
@@ -35,7 +39,7 @@ export function plannedTrips(g: Graph, n: Node, limit: number, maxTrips: number)
     const p = producer.get(v);
     if (!p) {
       if (v in g.initializers) continue;
-      return `the Loop's condition depends on '${v}', which is computed from tensor data; WebGPU plans unroll only loops whose iteration count is known when the plan is made`;
+      return `${DATA_DEPENDENT} '${v}', which is computed from tensor data`;
     }
     if (!nodes.has(p)) {
       nodes.add(p);
@@ -45,7 +49,7 @@ export function plannedTrips(g: Graph, n: Node, limit: number, maxTrips: number)
   const state = new Map<number, HostTensor>();
   for (const j of carried) {
     const init = g.initializers[n.inputs[2 + j]!];
-    if (!init) return `the Loop's condition depends on loop-carried value '${body.inputs[2 + j]!.name}', whose initial value '${n.inputs[2 + j]}' is computed from tensor data`;
+    if (!init) return `${DATA_DEPENDENT} loop-carried value '${body.inputs[2 + j]!.name}', whose initial value '${n.inputs[2 + j]}' is computed from tensor data`;
     state.set(j, init);
   }
   const condOut = body.outputs[0]!.name;
@@ -57,7 +61,7 @@ export function plannedTrips(g: Graph, n: Node, limit: number, maxTrips: number)
   for (; i < limit && cond; i++) {
     if (i >= maxTrips) return `the Loop runs more than ${maxTrips} iterations, more than a plan unrolls of its body`;
     const feeds: Record<string, HostTensor> = {
-      [body.inputs[0]!.name]: hostTensor('int64', [], BigInt64Array.of(BigInt(i))),
+      [body.inputs[0]!.name]: hostTensor('int64', [], BigInt64Array.of(BigInt(base + i))),
       [body.inputs[1]!.name]: tensorFromNumbers('bool', [], [1]),
     };
     for (const [j, t] of state) feeds[body.inputs[2 + j]!.name] = t;

@@ -1,10 +1,10 @@
 import { UnsupportedOpError } from '../../errors.js';
-import type { Graph, Node } from '../graph.js';
+import { attrInt, type Graph, type Node } from '../graph.js';
 import { bodyOf, loopConditionAlwaysTrue, scanParams } from '../ops/control-flow.js';
 import { isConcrete, normalizeAxis } from '../shape.js';
 import { hostTensor, tensorFromNumbers } from '../tensor.js';
 import { Names, Splice } from './control-flow-splice.js';
-import { plannedTrips } from './control-flow-trips.js';
+import { DATA_DEPENDENT, plannedTrips } from './control-flow-trips.js';
 import { subgraphsOf } from './subgraph-names.js';
 
 /**
@@ -25,6 +25,10 @@ import { subgraphsOf } from './subgraph-names.js';
 export const MAX_UNROLLED_NODES = 4096;
 /** Most nodes a plan may hold once control flow is lowered: nested loops multiply their copies. */
 export const MAX_LOWERED_PLAN_NODES = 65536;
+/** Most iterations of a Loop whose condition is computed from data (each one a stage with a readback). */
+export const MAX_PEELED_ITERATIONS = 256;
+/** Internal attribute of a Loop left after peeling: the iteration number its first iteration has. */
+const ITERATION_BASE = 'edgekit_iteration_base';
 
 const CONTROL_FLOW = new Set(['If', 'Loop', 'Scan']);
 
@@ -65,14 +69,16 @@ function lowerLoop(g: Graph, names: Names, n: Node): Outcome {
   if ((mName && m === undefined) || cond === undefined) {
     return { wait: `the Loop's ${mName && m === undefined ? 'trip count' : 'condition'} is computed from tensor data` };
   }
+  const base = attrInt(n, ITERATION_BASE, 0);
   let trips: number;
-  if (!cond) trips = 0;
+  if (!cond || (m !== undefined && m <= 0)) trips = 0;
   else if (loopConditionAlwaysTrue(n, { dtype: 'bool', shape: [], value: tensorFromNumbers('bool', [], [1]) }, false)) {
     if (m === undefined) return { never: 'the Loop has no trip count and its condition never turns false: it would not terminate' };
-    trips = Math.max(0, m);
+    trips = m;
   } else {
-    const t = plannedTrips(g, n, m ?? Infinity, Math.floor(MAX_UNROLLED_NODES / Math.max(1, body.nodes.length)));
-    if (typeof t === 'string') return { never: t };
+    const t = plannedTrips(g, n, m ?? Infinity, Math.floor(MAX_UNROLLED_NODES / Math.max(1, body.nodes.length)), base);
+    // A condition computed from data: run one iteration, and leave the rest for after its condition is read back.
+    if (typeof t === 'string') return t.startsWith(DATA_DEPENDENT) ? peelIteration(g, names, n, m, base) : { never: t };
     trips = t;
   }
   const count = trips * body.nodes.length;
@@ -86,7 +92,7 @@ function lowerLoop(g: Graph, names: Names, n: Node): Outcome {
   let carried = initial as string[];
   const scans: string[][] = Array.from({ length: k }, () => []);
   for (let i = 0; i < trips; i++) {
-    const iter = s.constant(`iteration${i}`, hostTensor('int64', [], BigInt64Array.of(BigInt(i))));
+    const iter = s.constant(`iteration${base + i}`, hostTensor('int64', [], BigInt64Array.of(BigInt(base + i))));
     // The last copy produces the node's carried outputs under their own names.
     const want = i === trips - 1 ? [undefined, ...n.outputs.slice(0, nCarried)] : [];
     const outs = s.inline(body, [iter, yes, ...carried], `iteration${i}`, want);
@@ -100,6 +106,45 @@ function lowerLoop(g: Graph, names: Names, n: Node): Outcome {
     const o = n.outputs[nCarried + j];
     if (o && trips > 0) s.stack(steps, 0, o);
   });
+  return { nodes: s.nodes };
+}
+
+/**
+ * A while-loop whose condition is computed from data, one iteration at a time: the first iteration's nodes, then the
+ * same Loop for the rest (one fewer trip, the condition and carried values that iteration computed, iteration numbers
+ * from `base + 1`), and each scan output as the first step concatenated with the rest's. The rest's condition is
+ * then a value computed from data, which the GPU session reads back at a stage boundary (staged-plan.ts) before it
+ * plans the rest, which peels again or, its condition false, ends. One readback per iteration, up to
+ * MAX_PEELED_ITERATIONS.
+ */
+function peelIteration(g: Graph, names: Names, n: Node, m: number | undefined, base: number): Outcome {
+  if (base >= MAX_PEELED_ITERATIONS) {
+    return { never: `the Loop's condition is computed from tensor data and it ran past ${MAX_PEELED_ITERATIONS} iterations, each read back on its own; WebGPU plans run at most that many` };
+  }
+  const body = bodyOf(n, 'body');
+  const nCarried = n.inputs.length - 2;
+  const k = body.outputs.length - 1 - nCarried;
+  const s = new Splice(g, names, n);
+  const iter = s.constant(`iteration${base}`, hostTensor('int64', [], BigInt64Array.of(BigInt(base))));
+  const yes = s.constant('cond', tensorFromNumbers('bool', [], [1]));
+  const outs = s.inline(body, [iter, yes, ...n.inputs.slice(2)], `iteration${base}`);
+  const restScans = n.outputs.slice(nCarried).map((o) => (o ? names.fresh(`${o}_rest`) : ''));
+  // Exporters write INT64_MAX for "no limit": beyond 2^53 the count is kept as it is (one fewer changes nothing).
+  const left = m === undefined ? '' : m > Number.MAX_SAFE_INTEGER ? n.inputs[0]! : s.constant('trips_left', hostTensor('int64', [], BigInt64Array.of(BigInt(m - 1))));
+  s.nodes.push({
+    ...n,
+    inputs: [left, outs[0]!, ...outs.slice(1, 1 + nCarried)],
+    outputs: [...n.outputs.slice(0, nCarried), ...restScans],
+    attrs: { ...n.attrs, [ITERATION_BASE]: { type: 'int', value: base + 1 } },
+  });
+  for (let j = 0; j < k; j++) {
+    const o = n.outputs[nCarried + j];
+    if (!o) continue;
+    const axes = s.constant('axes', tensorFromNumbers('int64', [1], [0]));
+    const first = names.fresh(`${o}_first`);
+    s.node('Unsqueeze', [outs[1 + nCarried + j]!, axes], [first]);
+    s.node('Concat', [first, restScans[j]!], [o], { axis: { type: 'int', value: 0 } });
+  }
   return { nodes: s.nodes };
 }
 
