@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DTypeError, InvalidArgumentError, ShapeError } from '../../runtime/errors.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
+import { exportOnnx, importOnnx } from '../../importers/onnx/index.js';
 import type { SessionValue } from '../../sdk/values.js';
 import { allClose } from '../helpers/compare.js';
 import { runModelCpu, runModelOrt } from '../helpers/run-model.js';
@@ -29,6 +30,40 @@ describe('sequence and optional ops: CPU reference vs onnxruntime-node', () => {
 
 const f32 = (shape: number[], values: number[]) => new Tensor('float32', Float32Array.from(values), shape);
 const data = async (t: SessionValue) => Array.from((await (t as Tensor).getData()) as Float32Array, Number);
+
+describe('export', () => {
+  it('exportOnnx keeps sequence and optional kinds, Optional\'s type attribute and SequenceEmpty\'s dtype; the re-imported model runs the same', async () => {
+    for (const bytes of [seqIoModel(), optionalIoModel()]) {
+      const a = await importOnnx(bytes);
+      const b = await importOnnx(exportOnnx(a.graph));
+      expect(b.graph.inputs).toEqual(a.graph.inputs);
+      expect(b.graph.outputs.map((o) => [o.name, o.kind, o.dtype])).toEqual(a.graph.outputs.map((o) => [o.name, o.kind, o.dtype]));
+    }
+    for (const c of ortCases(8).slice(3)) {
+      const again = exportOnnx((await importOnnx(c.bytes)).graph);
+      const [x, y] = await Promise.all([runModelCpu(c.bytes, c.feeds), runModelOrt(again, c.feeds)]);
+      for (const [name, t] of Object.entries(y)) expect(allClose(x[name] as typeof t, t).ok, name).toBe(true);
+    }
+  });
+
+  it('SequenceEmpty keeps its element type (int64 here): inserting an int64 tensor is fine, a float one a DTypeError', async () => {
+    const m = (elem: number) =>
+      model({
+        opset: 13,
+        nodes: [
+          { op: 'SequenceEmpty', inputs: [], outputs: ['e'], attrs: [int('dtype', 7)] },
+          { op: 'SequenceInsert', inputs: ['e', 't'], outputs: ['s'] },
+          { op: 'ConcatFromSequence', inputs: ['s'], outputs: ['y'], attrs: [int('axis', 0)] },
+        ],
+        inputs: [vi('t', elem, [2])],
+        outputs: [vi('y', elem)],
+      });
+    const s = await InferenceSession.create(m(7), { backend: 'cpu' });
+    const y = (await s.run({ t: new Tensor('int64', BigInt64Array.of(4n, 5n), [2]) })).y!;
+    expect(Array.from((await y.getData()) as BigInt64Array, Number)).toEqual([4, 5]);
+    await expect(InferenceSession.create(m(1), { backend: 'cpu' })).rejects.toThrow(DTypeError);
+  });
+});
 
 describe('sequences and optionals through InferenceSession (cpu)', () => {
   it('takes a sequence as an array of Tensors and returns sequences as arrays; one plan serves every length', async () => {

@@ -1,9 +1,10 @@
 import { DTypeError, InternalError, InvalidArgumentError, InvalidGraphError, ShapeError } from '../../errors.js';
-import { isDType, isInteger, type DType } from '../dtype.js';
+import { isInteger, type DType } from '../dtype.js';
 import { attrInt, type Dim, type Graph, type Node, type ValueKind } from '../graph.js';
 import { normalizeAxis } from '../shape.js';
 import { describeKind, kindField, kindOf, optionalOf, unwrapOptional } from '../value.js';
 import { dataInput } from './data-dims.js';
+import { castTarget } from './data-onnx-types.js';
 import { defineOps, type InferContext, type InferInput, type InferredOutput, type OpSchema } from './schema.js';
 
 /**
@@ -58,12 +59,14 @@ const sequenceEmpty: OpSchema = {
   infer: (ctx) => [seq(sequenceDtype(ctx.node))],
 };
 
-/** SequenceEmpty's `dtype` attribute, already an IR dtype name (the importer maps the ONNX code; default float32). */
+/**
+ * SequenceEmpty's element type: the `dtype` attribute, an ONNX DataType code as in the file (a dtype name is accepted
+ * too, for graphs the lowering builds), float32 when absent. Read like Cast's `to`.
+ */
 export function sequenceDtype(node: Node): DType {
   const a = node.attrs.dtype;
   if (!a) return 'float32';
-  if (a.type !== 'string' || !isDType(a.value)) throw new InternalError(`SequenceEmpty node '${node.name}' has no IR dtype attribute.`);
-  return a.value;
+  return castTarget({ ...node, attrs: { to: a } });
 }
 
 const sequenceConstruct: OpSchema = {
