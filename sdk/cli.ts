@@ -5,7 +5,7 @@
  *   edgekit profile model.onnx [--input ...] [--dim ...] [--runs N]   (WebGPU: GPU time per dispatch and per op)
  */
 import { readFile } from 'node:fs/promises';
-import { EdgeKitError, InferenceSession, Tensor, type Backend } from './node.js';
+import { EdgeKitError, InferenceSession, Tensor, type Backend, type SessionValue } from './node.js';
 
 const USAGE = `usage:
   edgekit inspect <model.onnx> [--backend cpu|webgpu]
@@ -51,6 +51,7 @@ function mulberry32(seed: number) {
 
 async function makeInput(session: InferenceSession, i: number, a: Args): Promise<Tensor> {
   const meta = session.inputMetadata[i]!;
+  if (!meta.isTensor) throw new Error(`input '${meta.name}' is a ${meta.kind} value; the CLI feeds tensors only (the SDK takes arrays of Tensors and null)`);
   const dims = meta.shape.map((d) => (typeof d === 'number' ? d : a.dims[d] ?? 1));
   const n = dims.reduce((x, y) => x * y, 1);
   const file = a.inputs[meta.name];
@@ -83,8 +84,10 @@ async function main(argv: string[]): Promise<number> {
     const r = session.report();
     console.log(`model ${a.model}: opset ${r.opset}, producer '${r.producer}', ${r.nodes.length} nodes after optimization ` +
       `(${r.optimizations.nodesBefore} before; ${r.optimizations.folded} folded, ${r.optimizations.convBn} Conv+BN fused), weights ${(r.weightBytes / 1024).toFixed(1)} KiB`);
-    for (const m of session.inputMetadata) console.log(`  input  ${m.name}: ${m.type}[${m.shape.join(', ')}]`);
-    for (const m of session.outputMetadata) console.log(`  output ${m.name}: ${m.type}[${m.shape.join(', ')}]`);
+    // Sequences and optionals show their kind around the element type (sdk/values.ts).
+    const fmt = (m: (typeof session.inputMetadata)[number]) => (m.isTensor ? `${m.type}[${m.shape.join(', ')}]` : `${m.kind}(${m.type}[${m.shape.join(', ')}])`);
+    for (const m of session.inputMetadata) console.log(`  input  ${m.name}: ${fmt(m)}`);
+    for (const m of session.outputMetadata) console.log(`  output ${m.name}: ${fmt(m)}`);
     for (const n of r.nodes) {
       const kernels = n.kernels ? `  [${n.kernels.join(' ')}]` : '';
       console.log(`  ${n.backend.padEnd(6)} ${n.op.padEnd(22)} ${n.name}  -> ${n.outputs.map((o) => `${o.dtype}[${o.shape?.join(',') ?? '?'}]`).join(', ')}${kernels}`);
@@ -121,13 +124,19 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const times: number[] = [];
-  let out: Record<string, Tensor> = {};
+  let out: Record<string, SessionValue> = {};
   for (let r = 0; r < a.runs; r++) {
     const t = performance.now();
-    out = await session.run(feeds);
+    out = await session.run<Record<string, SessionValue>>(feeds);
     times.push(performance.now() - t);
   }
-  for (const [name, t] of Object.entries(out)) {
+  // A sequence output prints one line per element, an empty optional as null.
+  const lines = Object.entries(out).flatMap(([name, v]): [string, Tensor | null][] => (Array.isArray(v) ? v.map((t, k): [string, Tensor] => [`${name}[${k}]`, t]) : [[name, v]]));
+  for (const [name, t] of lines) {
+    if (!t) {
+      console.log(`${name}: null (empty optional)`);
+      continue;
+    }
     const head = Array.from(t.data as ArrayLike<number | bigint>).slice(0, 8).map((v) => (typeof v === 'number' ? +v.toPrecision(5) : String(v)));
     console.log(`${name}: ${t.type}[${t.dims.join(', ')}] ${JSON.stringify(head)}${t.size > 8 ? ' ...' : ''}`);
   }
