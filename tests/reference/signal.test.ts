@@ -6,6 +6,11 @@ import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { attr } from '../helpers/ir-builder.js';
 import { compareWithOrt, inferNode } from '../helpers/ort-single-node.js';
 import { randomTensor, Rng } from '../helpers/random.js';
+import { importOnnx } from '../../importers/onnx/index.js';
+import { runGraphCpu } from '../../runtime/backends/cpu/executor.js';
+import { allClose } from '../helpers/compare.js';
+import { runModelOrt } from '../helpers/run-model.js';
+import { int, nodeModel } from '../importer/model-builder.js';
 
 /** Windows, DFT, STFT and MelWeightMatrix: inference and the CPU reference against onnxruntime-node (opset 17). */
 
@@ -60,5 +65,22 @@ describe('signal CPU kernels against onnxruntime', () => {
     const f = (v: number) => tensorFromNumbers('float32', [], [v]);
     await expectOrt('MelWeightMatrix', {}, [i64s(8), i64s(64), i64s(8000), f(0), f(4000)], [0, 1, 2, 3, 4]);
     await expectOrt('MelWeightMatrix', {}, [i64s(20), i64s(512), i64s(16000), f(50), f(7600)], [0, 1, 2, 3, 4]);
+  });
+});
+
+describe('DFT-20 (axis as an input) through the importer', () => {
+  it('a constant axis becomes the attribute; the default is -2', async () => {
+    const xIn = randomTensor(rng, 'float32', [2, 5, 6, 1]);
+    for (const axis of [undefined, 1, -3]) {
+      const { bytes, feeds } = nodeModel({
+        op: 'DFT', opset: 20, attrs: [int('onesided', 0)],
+        inputs: [{ name: 'x', value: xIn }, '', ...(axis === undefined ? [] : [{ name: 'axis', value: tensorFromNumbers('int64', [], [axis]), as: 'init' as const }])],
+        outputs: [{ name: 'y' }],
+      });
+      const expected = await runModelOrt(bytes, feeds);
+      const got = runGraphCpu((await importOnnx(bytes)).graph, feeds);
+      const r = allClose(got['y']!, expected['y']!, { rtol: 1e-4, atol: 1e-4 });
+      expect(r.ok, `axis ${axis}: ${r.message}`).toBe(true);
+    }
   });
 });

@@ -1,5 +1,20 @@
-import type { OpAdapter } from './adapter.js';
+import { toNumbers } from '../../../runtime/ir/dtype.js';
+import type { Node } from '../../../runtime/ir/graph.js';
+import type { AdapterContext, OpAdapter } from './adapter.js';
 import { MAX_OPSET } from './direct.js';
+import { AdapterUnsupported, trimInputs } from './helpers.js';
+
+/** DFT-20 takes `axis` as an optional scalar input (default -2); the IR keeps DFT-17's attribute, so it must be constant. */
+function dft20(n: Node, ctx: AdapterContext): Node[] {
+  const axisIn = n.inputs[2];
+  let axis = -2;
+  if (axisIn) {
+    const v = ctx.constantValue(axisIn);
+    if (!v) throw new AdapterUnsupported('DFT-20 with an axis input computed at run time (EdgeKit needs it constant)');
+    axis = toNumbers(v.dtype, v.data)[0]!;
+  }
+  return [{ ...n, inputs: trimInputs(n.inputs.slice(0, 2)), attrs: { ...n.attrs, axis: { type: 'int', value: axis } } }];
+}
 
 /**
  * The rest of the default ONNX domain (issue #9 §4): indexing, math/layout, losses, vision and signal ops. Most are
@@ -33,11 +48,12 @@ export const DEFAULT_DOMAIN_ADAPTERS: OpAdapter[] = [
     op: 'RoiAlign', since: 10, until: 15,
     map: (n) => [{ ...n, attrs: { ...n.attrs, coordinate_transformation_mode: { type: 'string', value: 'output_half_pixel' } } }],
   },
-  // Signal ops in their opset-17 form (DFT-20 moved axis to an input: not imported yet).
+  // Signal ops in their opset-17 form; DFT-20 (axis as an input) is rewritten to it.
   { op: 'HannWindow', since: 17, until: MAX_OPSET },
   { op: 'HammingWindow', since: 17, until: MAX_OPSET },
   { op: 'BlackmanWindow', since: 17, until: MAX_OPSET },
   { op: 'DFT', since: 17, until: 19 },
+  { op: 'DFT', since: 20, until: MAX_OPSET, map: dft20 },
   { op: 'STFT', since: 17, until: MAX_OPSET },
   { op: 'MelWeightMatrix', since: 17, until: MAX_OPSET },
   // NegativeLogLikelihoodLoss-13 / SoftmaxCrossEntropyLoss-13 only added float16/float64 to the -12 forms.
