@@ -107,3 +107,43 @@ describe('TfIdfVectorizer', () => {
     expect(() => inferNode('TfIdfVectorizer', { ...base('TF', 1, 2, 0), mode: attr('BM25') }, [{ dtype: 'int32', shape: [9] }])).toThrow(InvalidArgumentError);
   });
 });
+
+describe('StringConcat, StringSplit, RegexFullMatch (opset 20)', () => {
+  const ort20 = async (op: string, attrs: Record<string, Attr>, inputs: HostTensor[], outputs = 1) => {
+    const what = `${op} ${JSON.stringify(attrs)} ${JSON.stringify(inputs.map((t) => t.data))}`;
+    expect(await compareWithOrt(op, attrs, inputs, { opset: 20, outputs }), what).toEqual([]);
+  };
+
+  it('StringConcat broadcasts like numpy', async () => {
+    await ort20('StringConcat', {}, [strs([2, 3], ['a', 'b', 'c', 'd', 'e', '']), strs([3], ['x', '', 'zz'])]);
+    await ort20('StringConcat', {}, [strs([2, 1], ['p', 'q']), strs([1, 3], ['1', '2', '3'])]);
+    await ort20('StringConcat', {}, [strs([], ['é']), strs([2], ['🙂', 'ok'])]);
+    expect(() => inferNode('StringConcat', {}, [{ dtype: 'string', shape: [2] }, { dtype: 'string', shape: [3] }])).toThrow(ShapeError);
+  });
+
+  it('StringSplit with and without a delimiter, maxsplit, empty pieces and strings', async () => {
+    const xs = strs([2, 3], ['a,b,,c', '', ',lead', 'trail,', 'none', 'a,b']);
+    await ort20('StringSplit', { delimiter: attr(',') }, [xs], 2);
+    await ort20('StringSplit', { delimiter: attr(',') , maxsplit: attr(1) }, [xs], 2);
+    await ort20('StringSplit', { delimiter: attr('::') }, [strs([3], ['a::b::c', '::', 'x'])], 2);
+    const ws = strs([4], ['  hello   world ', 'one', '', ' a  b  c ']);
+    await ort20('StringSplit', {}, [ws], 2);
+    await ort20('StringSplit', { maxsplit: attr(1) }, [ws], 2);
+    // Every whitespace character separates, as the spec and Python's str.split say (onnxruntime splits on ' ' only).
+    const [y, z] = runCpuNode('StringSplit', {}, [strs([1], [' \t a\nb '])], 2);
+    expect([y!.data, y!.shape, Array.from(z!.data as BigInt64Array, Number)]).toEqual([['a', 'b'], [1, 2], [2]]);
+    expect(inferNode('StringSplit', {}, [{ dtype: 'string', shape: [2, 'n'] }], 2)).toEqual([
+      { dtype: 'string', shape: [2, 'n', 's0'] }, { dtype: 'int64', shape: [2, 'n'] },
+    ]);
+  });
+
+  it('RegexFullMatch matches whole strings; RE2 spellings EdgeKit cannot honour are refused', async () => {
+    const xs = strs([6], ['www.google.com', 'www.facebook.com', 'www.bbc.co.uk', 'abc123', 'ABC', '']);
+    for (const pattern of ['www\\.[\\w.-]+\\.\\bcom\\b', '[a-z]+\\d*', '(?P<word>[A-Z]+)', '.*', 'a|abc123', '[^.]*']) {
+      await ort20('RegexFullMatch', { pattern: attr(pattern) }, [xs]);
+    }
+    for (const bad of ['(a)\\1', '(?=a)a', '(?i)abc', '[[:alpha:]]+', '\\pL']) {
+      expect(() => runCpuNode('RegexFullMatch', { pattern: attr(bad) }, [xs]), bad).toThrow(InvalidArgumentError);
+    }
+  });
+});

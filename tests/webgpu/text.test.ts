@@ -13,7 +13,8 @@ import { gpuForTests } from '../helpers/webgpu-env.js';
 /**
  * Text ops on WebGPU through InferenceSession: integer TfIdfVectorizer against the CPU reference (every mode, gram
  * range and skip, batched rows, more outputs than a workgroup, shared columns, int64 tokens); string
- * StringNormalizer and TfIdfVectorizer refused at load, saying strings cannot live on the GPU.
+ * StringNormalizer and TfIdfVectorizer (and the opset-20 string ops) refused at load, saying strings cannot live on
+ * the GPU.
  */
 
 const rng = new Rng(9001);
@@ -71,12 +72,17 @@ describe('strings on WebGPU', () => {
     expect(err?.nodes?.[0]?.reason).toMatch(/string tensors cannot live on the GPU/);
   }
 
-  it('StringNormalizer and string TfIdfVectorizer do not load, and say why', async () => {
+  it('StringNormalizer, string TfIdfVectorizer, StringConcat, StringSplit and RegexFullMatch do not load, and say why', async () => {
     const x: HostTensor = { dtype: 'string', shape: [3], data: ['a', 'b', 'c'] };
     await refused(one('StringNormalizer', { stopwords: { type: 'strings', value: ['a'] } }, x));
     await refused(one('TfIdfVectorizer', {
       mode: attr('TF'), min_gram_length: attr(1), max_gram_length: attr(1), max_skip_count: attr(0),
       ngram_counts: attr([0]), ngram_indexes: attr([0, 1]), pool_strings: { type: 'strings', value: ['a', 'b'] },
     }, x));
+    for (const [op, inputs, outputs, attrs] of [
+      ['StringConcat', ['X', 'X'], ['Y'], {}], ['StringSplit', ['X'], ['Y', 'Z'], {}], ['RegexFullMatch', ['X'], ['Y'], { pattern: attr('a.*') }],
+    ] as const) {
+      await refused(encodeModel({ nodes: [{ op, inputs: [...inputs], outputs: [...outputs], attrs }], inputs: { X: x }, outputs: [...outputs], opsets: { '': 20 } }));
+    }
   });
 });

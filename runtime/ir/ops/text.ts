@@ -3,12 +3,14 @@ import { toNumbers } from '../dtype.js';
 import { attrFloats, attrInt, attrInts, attrString, type Dim, type Node } from '../graph.js';
 import type { HostTensor } from '../tensor.js';
 import { dataInput } from './data-dims.js';
-import { defineOps, type OpSchema } from './schema.js';
+import { broadcastOptional } from './elementwise.js';
+import { defineOps, type InferContext, type InferInput, type OpSchema } from './schema.js';
 
 /**
  * Text ops of the default domain: StringNormalizer-10 (stopword removal and case change over a [C] or [1, C]
- * string tensor; the output length depends on the data) and TfIdfVectorizer-9 (n-gram counts of string or integer
- * tokens against a pool, [C] -> [K] or [N, C] -> [N, K]). The attribute reading lives here, so the CPU and GPU
+ * string tensor; the output length depends on the data), TfIdfVectorizer-9 (n-gram counts of string or integer
+ * tokens against a pool, [C] -> [K] or [N, C] -> [N, K]), and the opset-20 StringConcat, StringSplit and
+ * RegexFullMatch. The attribute reading lives here, so the CPU and GPU
  * kernels cannot read them differently.
  */
 
@@ -185,4 +187,116 @@ const tfIdf: OpSchema = {
   },
 };
 
-export const schemas = defineOps(stringNormalizer, tfIdf);
+// ---- StringConcat, StringSplit, RegexFullMatch (opset 20) ----
+
+function stringInput(ctx: InferContext, i: number, what: string): InferInput {
+  const x = dataInput(ctx, i, what);
+  if (x.dtype !== 'string') throw new DTypeError(`${ctx.node.op} ${what} must be a string tensor, got ${x.dtype}.`, { dtype: x.dtype });
+  return x;
+}
+
+/** StringConcat-20: Z = X + Y elementwise, with numpy broadcasting. */
+const stringConcat: OpSchema = {
+  op: 'StringConcat',
+  inputs: [2, 2],
+  outputs: [1, 1],
+  infer(ctx) {
+    const x = stringInput(ctx, 0, 'X');
+    const y = stringInput(ctx, 1, 'Y');
+    return [{ dtype: 'string', shape: broadcastOptional([x.shape, y.shape], 'StringConcat X and Y') }];
+  },
+};
+
+/**
+ * StringSplit-20, as Python's str.split: with a delimiter every occurrence separates (empty pieces kept); without
+ * one (absent or ''), runs of whitespace separate and leading/trailing whitespace yields nothing. At most
+ * `maxsplit` splits (the rest stays in the last piece). An empty string has no pieces in either mode (as in
+ * onnxruntime and TensorFlow's strings.split; Python would give [''] with a delimiter).
+ */
+export function splitString(s: string, delimiter: string, maxsplit: number): string[] {
+  const out: string[] = [];
+  if (s === '') return out;
+  if (delimiter) {
+    let at = 0;
+    for (let i = s.indexOf(delimiter); i >= 0 && out.length < maxsplit; i = s.indexOf(delimiter, at)) {
+      out.push(s.slice(at, i));
+      at = i + delimiter.length;
+    }
+    out.push(s.slice(at));
+    return out;
+  }
+  const ws = /\s+/y;
+  let at = 0;
+  const skip = () => {
+    ws.lastIndex = at;
+    if (ws.test(s)) at = ws.lastIndex;
+  };
+  skip();
+  while (at < s.length) {
+    if (out.length === maxsplit) {
+      out.push(s.slice(at).replace(/\s+$/, ''));
+      break;
+    }
+    const m = /\s/.exec(s.slice(at));
+    const end = m ? at + m.index : s.length;
+    out.push(s.slice(at, end));
+    at = end;
+    skip();
+  }
+  return out;
+}
+
+export function splitParams(node: Node): { delimiter: string; maxsplit: number } {
+  const maxsplit = attrInt(node, 'maxsplit');
+  if (maxsplit !== undefined && maxsplit < 0) throw new InvalidArgumentError(`StringSplit maxsplit must be >= 0, got ${maxsplit}.`);
+  return { delimiter: attrString(node, 'delimiter', ''), maxsplit: maxsplit ?? Infinity };
+}
+
+const stringSplit: OpSchema = {
+  op: 'StringSplit',
+  inputs: [1, 1],
+  outputs: [2, 2],
+  infer(ctx) {
+    const x = stringInput(ctx, 0, 'X');
+    const { delimiter, maxsplit } = splitParams(ctx.node);
+    // Y is X's shape plus the most pieces any element splits into: known only from the data.
+    const most: Dim = x.value
+      ? (x.value.data as string[]).reduce((m, t) => Math.max(m, splitString(t, delimiter, maxsplit).length), 0)
+      : ctx.symbol(`${ctx.node.name}_pieces`);
+    return [
+      { dtype: 'string', shape: x.shape && [...x.shape, most] },
+      { dtype: 'int64', shape: x.shape && [...x.shape] },
+    ];
+  },
+};
+
+/**
+ * RegexFullMatch-20: the pattern is RE2 syntax. RE2 is (for what it accepts) a subset of JavaScript's regular
+ * expressions but for a few spellings: (?P<name>...) is translated to (?<name>...), and the constructs RE2 lacks
+ * (backreferences, lookaround) or spells differently (\C, \pN without braces, [[:alpha:]] classes, inline
+ * flags) are refused rather than given JavaScript's meaning.
+ */
+export function fullMatchRegex(node: Node): RegExp {
+  const pattern = attrString(node, 'pattern');
+  if (pattern === undefined) throw new InvalidArgumentError('RegexFullMatch needs the \'pattern\' attribute.');
+  const unsupported = /\\[1-9]|\\k<|\(\?<?[=!]|\\C|\\[pP][A-Za-z]|\[\[:|\(\?[a-zA-Z-]+[:)]/.exec(pattern);
+  if (unsupported) throw new InvalidArgumentError(`RegexFullMatch pattern '${pattern}': '${unsupported[0]}' is not supported (RE2 syntax EdgeKit cannot map onto JavaScript's).`);
+  try {
+    return new RegExp(`^(?:${pattern.replace(/\(\?P</g, '(?<')})$`, 'u');
+  } catch (e) {
+    throw new InvalidArgumentError(`RegexFullMatch pattern '${pattern}' is not a valid regular expression: ${(e as Error).message}`);
+  }
+}
+
+const regexFullMatch: OpSchema = {
+  op: 'RegexFullMatch',
+  inputs: [1, 1],
+  outputs: [1, 1],
+  infer(ctx) {
+    const x = stringInput(ctx, 0, 'X');
+    fullMatchRegex(ctx.node);
+    return [{ dtype: 'bool', shape: x.shape && [...x.shape] }];
+  },
+};
+
+export const schemas = defineOps(stringNormalizer, tfIdf, stringConcat, stringSplit, regexFullMatch);

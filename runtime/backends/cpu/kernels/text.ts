@@ -1,10 +1,12 @@
-import { normalizeStrings, schemas, stringNormalizerParams, tfIdfParams, tfIdfRow, tokensOf } from '../../../ir/ops/text.js';
+import { fullMatchRegex, normalizeStrings, schemas, splitParams, splitString, stringNormalizerParams, tfIdfParams, tfIdfRow, tokensOf } from '../../../ir/ops/text.js';
 import { hostTensor, type HostTensor } from '../../../ir/tensor.js';
+import { broadcastIndex } from '../math-broadcast.js';
 import { outputsOf } from '../data-index.js';
 import type { CpuKernel } from '../kernel.js';
 
 /**
- * CPU reference for StringNormalizer-10 and TfIdfVectorizer-9 (semantics and attribute reading in ir/ops/text.ts).
+ * CPU reference for StringNormalizer-10, TfIdfVectorizer-9, StringConcat-20, StringSplit-20 and RegexFullMatch-20
+ * (semantics and attribute reading in ir/ops/text.ts).
  * Strings never leave the CPU: these are the only kernels for string data.
  */
 
@@ -27,4 +29,37 @@ const tfIdf: CpuKernel = (inputs, node, ctx) => {
   return [hostTensor('float32', o!.shape, Float32Array.from(out))];
 };
 
-export const kernels: Record<string, CpuKernel> = { StringNormalizer: stringNormalizer, TfIdfVectorizer: tfIdf };
+const stringConcat: CpuKernel = (inputs, node, ctx) => {
+  const [o] = outputsOf(schemas.StringConcat, node, inputs, ctx);
+  const [x, y] = inputs as [HostTensor, HostTensor];
+  const n = o!.shape.reduce((a, d) => a * d, 1);
+  const xi = broadcastIndex(x.shape, o!.shape);
+  const yi = broadcastIndex(y.shape, o!.shape);
+  const xs = x.data as string[];
+  const ys = y.data as string[];
+  const out = Array.from({ length: n }, (_, i) => xs[xi ? xi[i]! : i]! + ys[yi ? yi[i]! : i]!);
+  return [{ dtype: 'string', shape: o!.shape, data: out }];
+};
+
+/** Y: the pieces of each element padded with '' to the longest split; Z: each element's piece count. */
+const stringSplit: CpuKernel = (inputs, node, ctx) => {
+  const [oy, oz] = outputsOf(schemas.StringSplit, node, inputs, ctx);
+  const { delimiter, maxsplit } = splitParams(node);
+  const pieces = (inputs[0]!.data as string[]).map((s) => splitString(s, delimiter, maxsplit));
+  const width = oy!.shape[oy!.shape.length - 1]!;
+  const y = pieces.flatMap((p) => [...p, ...new Array<string>(width - p.length).fill('')]);
+  return [
+    { dtype: 'string', shape: oy!.shape, data: y },
+    hostTensor('int64', oz!.shape, BigInt64Array.from(pieces, (p) => BigInt(p.length))),
+  ];
+};
+
+const regexFullMatch: CpuKernel = (inputs, node, ctx) => {
+  const [o] = outputsOf(schemas.RegexFullMatch, node, inputs, ctx);
+  const re = fullMatchRegex(node);
+  return [hostTensor('bool', o!.shape, Uint8Array.from(inputs[0]!.data as string[], (s) => (re.test(s) ? 1 : 0)))];
+};
+
+export const kernels: Record<string, CpuKernel> = {
+  StringNormalizer: stringNormalizer, TfIdfVectorizer: tfIdf, StringConcat: stringConcat, StringSplit: stringSplit, RegexFullMatch: regexFullMatch,
+};

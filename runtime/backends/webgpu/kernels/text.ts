@@ -4,11 +4,11 @@ import type { HostTensor } from '../../../ir/tensor.js';
 import { dispatchLinear, GpuUnsupported, type GpuKernel, type GpuTensorInfo, type ProgramSpec } from '../program.js';
 
 /**
- * Text ops on WebGPU. Strings have no GPU storage (WGSL has no string type, see storage.ts): StringNormalizer has
- * no kernel (the load-time check gives that reason, `refusals`) and a string TfIdfVectorizer is refused when its
- * plan is made. TfIdfVectorizer over int32/int64
- * tokens runs: one invocation per output element (row, column) counts the pool n-grams of that column in its row
- * (every start, and for n >= 2 every skip 0..max_skip_count), then applies the mode (TF / IDF / TFIDF, a key).
+ * Text ops on WebGPU. Strings have no GPU storage (WGSL has no string type, see storage.ts): StringNormalizer,
+ * StringConcat, StringSplit and RegexFullMatch have no kernel (the load-time check gives that reason, `refusals`)
+ * and a string TfIdfVectorizer is refused when its plan is made. TfIdfVectorizer over int32/int64 tokens runs: one
+ * invocation per output element (row, column) counts the pool n-grams of that column in its row (every start, and
+ * for n >= 2 every skip 0..max_skip_count), then applies the mode (TF / IDF / TFIDF, a key).
  * The pool is a plan-time int32 table (it is an attribute):
  *   [0 .. cols]                 first entry of each column (entries sorted by column), cols + 1 values
  *   [entries_at + 3 e ..]       entry e: n, offset of its n tokens in this table, weight (f32 bits)
@@ -114,4 +114,6 @@ const tfIdf: GpuKernel = {
 export const kernels: Record<string, GpuKernel> = { TfIdfVectorizer: tfIdf };
 
 /** Ops that can never have a WebGPU kernel, and why (the load-time error says it). */
-export const refusals: Record<string, string> = { StringNormalizer: `StringNormalizer works on strings only, and ${NO_STRINGS}` };
+export const refusals: Record<string, string> = Object.fromEntries(
+  ['StringNormalizer', 'StringConcat', 'StringSplit', 'RegexFullMatch'].map((op) => [op, `${op} works on strings only, and ${NO_STRINGS}`]),
+);
