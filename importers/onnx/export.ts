@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '../../runtime/errors.js';
 import type { Graph, ValueInfo } from '../../runtime/ir/graph.js';
 import { encodeAttribute } from './attributes.js';
 import { irFormValidAt, MAX_OPSET, MIN_OPSET } from './ops/index.js';
+import { onnxDomainOp } from './ops/preview-training.js';
 import { P, type PGraph, type PValueInfo } from './proto.js';
 import { tensorToProto } from './tensor.js';
 import { encodeValueType } from './value-types.js';
@@ -44,11 +45,14 @@ function graphProto(g: Graph, domains: Set<string>): PGraph {
     output: outputs.map(valueInfoProto),
     initializer: Object.entries(g.initializers).map(([k, t]) => tensorToProto(k, t)),
     node: g.nodes.map((n) => {
-      if (n.domain) domains.add(n.domain);
+      // IR ops named by their domain go back to that domain (ops/preview-training.ts).
+      const named = n.domain ? undefined : onnxDomainOp(n.op);
+      const domain = named?.domain ?? n.domain;
+      if (domain) domains.add(domain);
       return {
         name: n.name,
-        opType: n.op,
-        domain: n.domain,
+        opType: named?.op ?? n.op,
+        domain,
         input: n.inputs,
         output: n.outputs,
         attribute: Object.entries(n.attrs).map(([k, a]) => encodeAttribute(k, a, sub)),
@@ -73,7 +77,7 @@ export function exportOnnx(graph: Graph, opts: ExportOptions = {}): Uint8Array {
     const ops = new Set<string>();
     const collect = (gr: Graph) => {
       for (const n of gr.nodes) {
-        if (!n.domain) ops.add(n.op);
+        if (!n.domain && !onnxDomainOp(n.op)) ops.add(n.op);
         for (const a of Object.values(n.attrs)) for (const sub of a.type === 'graph' ? [a.value] : a.type === 'graphs' ? a.value : []) collect(sub);
       }
     };

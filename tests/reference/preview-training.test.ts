@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { exportOnnx, importOnnx } from '../../importers/onnx/index.js';
+import { P } from '../../importers/onnx/proto.js';
 import type { DType } from '../../runtime/ir/dtype.js';
 import type { Attr } from '../../runtime/ir/graph.js';
 import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
@@ -136,6 +138,24 @@ describe('ai.onnx.preview.training optimizers (CPU reference)', () => {
       opsets: { '': 21, [DOMAIN]: 1 },
     });
     await expect(runModelCpu(bytes, {})).rejects.toThrow(/takes|groups of n tensors/);
+  });
+
+  it('exports back to its domain: the file names ai.onnx.preview.training::Adam and runs the same', async () => {
+    const p = params([[2, 3]], 2);
+    const feeds: Record<string, HostTensor> = { R: scalar('float32', 0.1), T: scalar('int64', 3), X: p[0]!.x, G: p[0]!.g, V: p[0]!.states[0]!, H: p[0]!.states[1]! };
+    const bytes = encodeModel({
+      nodes: [{ op: 'Adam', domain: DOMAIN, inputs: ['R', 'T', 'X', 'G', 'V', 'H'], outputs: ['X2', 'V2', 'H2'], attrs: { alpha: attr(0.8, true), norm_coefficient_post: attr(0.01, true) } }],
+      inputs: feeds, outputs: ['X2', 'V2', 'H2'], opsets: { '': 21, [DOMAIN]: 1 },
+    });
+    const { graph } = await importOnnx(bytes);
+    expect(graph.nodes.map((n) => [n.domain, n.op])).toEqual([['', 'ai.onnx.preview.training.Adam']]);
+    for (const opset of [21, 13]) {
+      const again = exportOnnx(graph, { opset });
+      const m = P.ModelProto.decode(again);
+      expect(m.graph!.node!.map((n) => [n.domain, n.opType])).toEqual([[DOMAIN, 'Adam']]);
+      expect(m.opsetImport!.map((o) => [o.domain, Number(o.version)])).toEqual([['', opset], [DOMAIN, 1]]);
+      expect(await runModelCpu(again, feeds)).toEqual(await runModelCpu(bytes, feeds));
+    }
   });
 
   it('Gradient (the other op of the domain) is reported unsupported, naming the domain', async () => {

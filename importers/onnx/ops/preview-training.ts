@@ -17,3 +17,9 @@ const optimizer = (kind: OptimizerKind): OpAdapter => ({
 });
 
 export const PREVIEW_TRAINING_ADAPTERS: OpAdapter[] = [optimizer('Adagrad'), optimizer('Momentum'), optimizer('Adam')];
+
+/** The exporter's inverse: an IR op named by its domain ('ai.onnx.preview.training.Adam') as ONNX domain and op. */
+export function onnxDomainOp(irOp: string): { domain: string; op: string } | undefined {
+  const prefix = `${PREVIEW_TRAINING}.`;
+  return irOp.startsWith(prefix) ? { domain: PREVIEW_TRAINING, op: irOp.slice(prefix.length) } : undefined;
+}
