@@ -116,7 +116,7 @@ for (const op of [...supported.keys()].sort()) {
 }
 lines.push('');
 lines.push('"Unsupported" cases of a supported operator use another operator, an opset outside the listed range, or ');
-lines.push('sequence/optional values, which EdgeKit\'s IR does not have.');
+lines.push('map values, which EdgeKit\'s IR does not have (tensors, sequences of tensors and optionals of those it has).');
 
 const known = results.cases.filter((c) => c.status === 'known-failure');
 if (known.length) {
@@ -164,7 +164,7 @@ if (otherOpsets.length) {
 const sequenceCases = results.cases.filter((c) => c.status === 'unsupported' && !(c.unsupportedOps ?? []).length);
 if (sequenceCases.length) {
   lines.push('');
-  lines.push(`${sequenceCases.length} cases take or return sequence/optional values, which EdgeKit's IR does not have.`);
+  lines.push(`${sequenceCases.length} cases take or return map values (or sequences of them), which EdgeKit's IR does not have.`);
 }
 // Ops in cases that loaded (the importer accepted them) yet not listed as supported IR operators.
 const loaded = results.cases.filter((c) => c.status !== 'unsupported');
