@@ -13,7 +13,7 @@ import { FIXTURES, readBytes } from './fixture-files.js';
  * TorchScript control flow as torch.onnx exports it (scripts/fixtures/control_flow_fixture.py): a for-loop over
  * x.size(0) followed by a branch on data, and a data-driven while-loop with an If inside its body. CPU against
  * onnxruntime-node; WebGPU against the CPU where the plan can hold it (the for-loop unrolled per input shape, the
- * branch read back), and the while-loop one iteration per stage, its condition read back each time.
+ * branch on data computed both ways and selected), and the while-loop one iteration per stage, its condition read back each time.
  */
 
 const DIR = join(FIXTURES, 'control-flow');
@@ -49,6 +49,7 @@ describe('exported TorchScript control flow', () => {
         const out = await s.run({ x: new Tensor('float32', x.data, x.shape) });
         expectClose({ y: out[s.outputNames[0]!]!.toHost() }, { y: (await runModelCpu(refine, { x }))[s.outputNames[0]!]! }, 1e-4);
         expect(s.report().nodes.map((n) => n.op)).not.toContain('Loop');
+        expect(s.report().gpu!.readbacks).toBe(0); // the branch on data is computed both ways and selected
       }
     } finally {
       await s.release();

@@ -5,26 +5,33 @@ import { isConcrete, normalizeAxis } from '../shape.js';
 import { hostTensor, tensorFromNumbers } from '../tensor.js';
 import { Names, Splice } from './control-flow-splice.js';
 import { DATA_DEPENDENT, plannedTrips } from './control-flow-trips.js';
-import { subgraphsOf } from './subgraph-names.js';
+import { hasSubgraphs, subgraphsOf } from './subgraph-names.js';
+import { kindOf } from '../value.js';
 
 /**
- * Control flow at plan time (for backends that run one static plan, i.e. WebGPU): with the input shapes bound and
- * constants folded (passes/index.ts specialize), an If whose condition is a constant is replaced by the nodes of the
- * branch it takes; a Loop whose iteration count is known at plan time (a constant trip count with a condition that
- * stays true, or a condition the body computes from constants, the iteration number and constant-started carried
- * values, evaluated on the CPU reference: plannedTrips) is unrolled, its carried values
- * flowing from one copy of the body to the next and its scan outputs stacked by Unsqueeze + Concat; a Scan whose
- * sequence length is concrete is unrolled the same way, each step a Gather along its scan axis (from the end where
- * its direction is 1) and each scan output stacked along its axis (reversed where its direction is 1). Copied nodes
- * get fresh names; reads of enclosing values keep theirs. What stays is either waiting for a value computed from
- * tensor data (an If on a computed flag, a computed trip count: the GPU session reads it back and plans again,
- * backends/webgpu/staged-plan.ts) or can never be planned statically, which `assertControlFlowLowered` reports.
+ * Control flow at plan time (for backends that run one static plan, i.e. WebGPU), with the input shapes bound and
+ * constants folded (passes/index.ts specialize):
+ *  - an If whose condition is a constant is replaced by the nodes of the branch it takes; an If on data whose small
+ *    branches give equal shapes runs both and selects with Where (predicateIf);
+ *  - a Loop whose iteration count is known at plan time (a constant trip count with a condition that stays true, or
+ *    a condition the body computes from constants, the iteration number and constant-started carried values,
+ *    evaluated on the CPU reference: plannedTrips) is unrolled, carried values flowing from one copy of the body to
+ *    the next, scan outputs stacked by Unsqueeze + Concat; a Loop whose condition is data runs one iteration per
+ *    stage (peelIteration);
+ *  - a Scan whose sequence length is concrete is unrolled the same way, each step a Gather along its scan axis (from
+ *    the end where its direction is 1), each scan output stacked along its axis (reversed where its direction is 1).
+ * Copied nodes get fresh names; reads of enclosing values keep theirs. What stays is waiting for a value computed
+ * from tensor data (an If on a computed flag with branches of different shapes, a computed trip count or condition:
+ * the GPU session reads it back and plans the rest, backends/webgpu/staged-plan.ts) or can never be planned
+ * statically, which `assertControlFlowLowered` reports.
  */
 
 /** Most body-node copies one unrolled Loop or Scan may add to a plan. */
 export const MAX_UNROLLED_NODES = 4096;
 /** Most nodes a plan may hold once control flow is lowered: nested loops multiply their copies. */
 export const MAX_LOWERED_PLAN_NODES = 65536;
+/** Most nodes (both branches) of an If on data that is computed both ways and selected rather than read back. */
+export const MAX_PREDICATED_NODES = 64;
 /** Most iterations of a Loop whose condition is computed from data (each one a stage with a readback). */
 export const MAX_PEELED_ITERATIONS = 256;
 /** Internal attribute of a Loop left after peeling: the iteration number its first iteration has. */
@@ -55,9 +62,32 @@ type Outcome = { nodes: Node[] } | { wait: string } | { never: string };
 
 function lowerIf(g: Graph, names: Names, n: Node): Outcome {
   const c = constScalar(g, n.inputs[0]);
-  if (c === undefined) return { wait: `the If's condition '${n.inputs[0]}' is computed from tensor data, so the branch is not known when the plan is made` };
+  if (c === undefined) {
+    return predicateIf(g, names, n) ?? { wait: `the If's condition '${n.inputs[0]}' is computed from tensor data, so the branch is not known when the plan is made` };
+  }
   const s = new Splice(g, names, n);
   s.inline(bodyOf(n, c ? 'then_branch' : 'else_branch'), [], c ? 'then' : 'else', n.outputs);
+  return { nodes: s.nodes };
+}
+
+/**
+ * An If on data whose branches are small, hold no control flow, and give outputs of the same concrete shapes: both
+ * branches run and Where(cond, then, else) picks each output, in the same submit, instead of a readback at a stage
+ * boundary. The branch not taken computes on values it was not meant for; its results are dropped (Where never
+ * propagates the unselected operand, NaN included), and GPU kernels do not trap.
+ */
+function predicateIf(g: Graph, names: Names, n: Node): Outcome | undefined {
+  const branches = [bodyOf(n, 'then_branch'), bodyOf(n, 'else_branch')];
+  if (branches.reduce((a, b) => a + b.nodes.length, 0) > MAX_PREDICATED_NODES) return undefined;
+  if (branches.some((b) => b.nodes.some(hasSubgraphs))) return undefined;
+  // Tensors only: a sequence or optional branch (an OptionalGetElement of None) must not run when not taken.
+  if (branches.some((b) => Object.values(b.values).some((v) => kindOf(v) !== 'tensor'))) return undefined;
+  const tensors = n.outputs.every((o) => !o || (g.values[o] && kindOf(g.values[o]!) === 'tensor' && isConcrete(g.values[o]!.shape)));
+  if (!tensors) return undefined; // differing branch shapes merge to symbols
+  const s = new Splice(g, names, n);
+  const then = s.inline(branches[0]!, [], 'then');
+  const els = s.inline(branches[1]!, [], 'else');
+  n.outputs.forEach((o, i) => o && s.node('Where', [n.inputs[0]!, then[i]!, els[i]!], [o]));
   return { nodes: s.nodes };
 }
 
