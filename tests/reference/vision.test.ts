@@ -6,6 +6,8 @@ import type { HostTensor } from '../../runtime/ir/tensor.js';
 import { attr } from '../helpers/ir-builder.js';
 import { compareWithOrt, inferNode } from '../helpers/ort-single-node.js';
 import { randomTensor, Rng } from '../helpers/random.js';
+import { nodeModel, str } from '../importer/model-builder.js';
+import { checkAgainstOrt } from '../importer/ort-check.js';
 
 /** GridSample (and RoiAlign): inference and the CPU reference against onnxruntime-node. */
 
@@ -56,6 +58,21 @@ describe('RoiAlign', () => {
           await expectOrt('RoiAlign', { mode: attr(mode), coordinate_transformation_mode: attr(ctm), sampling_ratio: attr(sampling_ratio), output_height: attr(3), output_width: attr(4), spatial_scale: attr(0.8, true) }, [X, rois, bi], { opset: 16 });
         }
       }
+    }
+  });
+});
+
+describe('GridSample-16 through the importer', () => {
+  it('bilinear and bicubic become linear and cubic; the exported opset-21 model runs in onnxruntime', async () => {
+    for (const mode of ['bilinear', 'bicubic', 'nearest']) {
+      const { bytes, feeds } = nodeModel({
+        op: 'GridSample', opset: 16, attrs: [str('mode', mode), str('padding_mode', 'border')],
+        inputs: [{ name: 'x', value: randomTensor(rng, 'float32', [1, 2, 5, 6]) }, { name: 'grid', value: randomTensor(rng, 'float32', [1, 3, 4, 2], { lo: -1.2, hi: 1.2 }) }],
+        outputs: [{ name: 'y' }],
+      });
+      const { problems, imported } = await checkAgainstOrt(bytes, feeds, { rtol: 1e-4, atol: 1e-5 });
+      expect(problems, mode).toEqual([]);
+      expect(imported.graph.nodes[0]!.attrs['mode']).toEqual({ type: 'string', value: mode.replace('bi', '').replace('cubic', 'cubic') });
     }
   });
 });

@@ -1,19 +1,22 @@
-import { toNumbers } from '../../../runtime/ir/dtype.js';
-import type { Node } from '../../../runtime/ir/graph.js';
+import { attrInt, attrString, type Node } from '../../../runtime/ir/graph.js';
+import { tensorFromNumbers } from '../../../runtime/ir/tensor.js';
 import type { AdapterContext, OpAdapter } from './adapter.js';
 import { MAX_OPSET } from './direct.js';
-import { AdapterUnsupported, trimInputs } from './helpers.js';
+import { without } from './helpers.js';
 
-/** DFT-20 takes `axis` as an optional scalar input (default -2); the IR keeps DFT-17's attribute, so it must be constant. */
-function dft20(n: Node, ctx: AdapterContext): Node[] {
-  const axisIn = n.inputs[2];
-  let axis = -2;
-  if (axisIn) {
-    const v = ctx.constantValue(axisIn);
-    if (!v) throw new AdapterUnsupported('DFT-20 with an axis input computed at run time (EdgeKit needs it constant)');
-    axis = toNumbers(v.dtype, v.data)[0]!;
-  }
-  return [{ ...n, inputs: trimInputs(n.inputs.slice(0, 2)), attrs: { ...n.attrs, axis: { type: 'int', value: axis } } }];
+/** DFT-17 has `axis` as an attribute (default 1); the IR is DFT-20, which takes it as an optional scalar input. */
+function dft17(n: Node, ctx: AdapterContext): Node[] {
+  const inputs = [n.inputs[0] ?? '', n.inputs[1] ?? '', i64Scalar(ctx, `${n.name}_axis`, attrInt(n, 'axis', 1))];
+  return [{ ...n, inputs, attrs: without(n, 'axis') }];
+}
+
+const i64Scalar = (ctx: AdapterContext, hint: string, v: number) => ctx.constant(hint, tensorFromNumbers('int64', [], [v]));
+
+/** GridSample-16 names the interpolations bilinear and bicubic; the IR is GridSample-20 (linear, cubic). */
+function gridSample16(n: Node): Node[] {
+  const m = attrString(n, 'mode', 'bilinear');
+  const mode = ({ bilinear: 'linear', bicubic: 'cubic' } as Record<string, string>)[m] ?? m;
+  return [{ ...n, attrs: { ...n.attrs, mode: { type: 'string', value: mode } } }];
 }
 
 /**
@@ -40,20 +43,21 @@ export const DEFAULT_DOMAIN_ADAPTERS: OpAdapter[] = [
   { op: 'ReverseSequence', since: 10, until: MAX_OPSET },
   { op: 'Det', since: 11, until: MAX_OPSET },
   { op: 'MaxUnpool', since: 9, until: MAX_OPSET },
-  // GridSample-20 renamed the modes (linear, cubic) and allowed N-D; the IR accepts both names (2-D only).
-  { op: 'GridSample', since: 16, until: MAX_OPSET },
+  // GridSample-20 renamed the modes (linear, cubic) and allowed N-D (EdgeKit samples 2-D only).
+  { op: 'GridSample', since: 16, until: 19, map: gridSample16 },
+  { op: 'GridSample', since: 20, until: MAX_OPSET },
   // RoiAlign-10 behaves as coordinate_transformation_mode=output_half_pixel, the attribute RoiAlign-16 added.
   { op: 'RoiAlign', since: 16, until: MAX_OPSET },
   {
     op: 'RoiAlign', since: 10, until: 15,
     map: (n) => [{ ...n, attrs: { ...n.attrs, coordinate_transformation_mode: { type: 'string', value: 'output_half_pixel' } } }],
   },
-  // Signal ops in their opset-17 form; DFT-20 (axis as an input) is rewritten to it.
+  // Signal ops in their opset-17 form, DFT in its opset-20 form (DFT-17's axis attribute becomes the axis input).
   { op: 'HannWindow', since: 17, until: MAX_OPSET },
   { op: 'HammingWindow', since: 17, until: MAX_OPSET },
   { op: 'BlackmanWindow', since: 17, until: MAX_OPSET },
-  { op: 'DFT', since: 17, until: 19 },
-  { op: 'DFT', since: 20, until: MAX_OPSET, map: dft20 },
+  { op: 'DFT', since: 17, until: 19, map: dft17 },
+  { op: 'DFT', since: 20, until: MAX_OPSET },
   { op: 'STFT', since: 17, until: MAX_OPSET },
   { op: 'MelWeightMatrix', since: 17, until: MAX_OPSET },
   // NegativeLogLikelihoodLoss-13 / SoftmaxCrossEntropyLoss-13 only added float16/float64 to the -12 forms.

@@ -9,8 +9,8 @@ import { inTypeClass } from './math-types.js';
 import { defineOps, type InferContext, type InferInput, type OpSchema } from './schema.js';
 
 /**
- * Signal processing ops (ONNX opset 17 forms): HannWindow, HammingWindow, BlackmanWindow, DFT, STFT and
- * MelWeightMatrix. Complex tensors are real tensors with a trailing dim of 2 (re, im). Scalar integer inputs that
+ * Signal processing ops: HannWindow, HammingWindow, BlackmanWindow, STFT and MelWeightMatrix (opset 17 forms)
+ * and DFT-20 (axis as an optional input). Complex tensors are real tensors with a trailing dim of 2 (re, im). Scalar integer inputs that
  * decide a shape (window size, dft_length, frame_length...) must be constants for the shape to be known.
  */
 
@@ -76,10 +76,13 @@ export interface DftGeometry {
   inverse: boolean;
 }
 
-/** DFT-17 geometry for a concrete input shape [batch, ..., signal..., 1 or 2]. */
-export function dftGeometry(node: Node, shape: readonly number[], dftLength?: number): DftGeometry {
+/** DFT-20's axis input (default -2, the last signal axis); the opset-17 attribute form is rewritten to it on import. */
+export const DFT_DEFAULT_AXIS = -2;
+
+/** DFT-20 geometry for a concrete input shape [batch, ..., signal..., 1 or 2]. */
+export function dftGeometry(node: Node, shape: readonly number[], dftLength?: number, axisValue = DFT_DEFAULT_AXIS): DftGeometry {
   const r = shape.length;
-  const axis = normalizeAxis(attrInt(node, 'axis', 1), r, 'DFT axis');
+  const axis = normalizeAxis(axisValue, r, 'DFT axis');
   if (axis === 0 || axis === r - 1) throw new ShapeError(`DFT axis ${axis} must be a signal axis (not the batch or the trailing re/im axis) of [${shape.join(', ')}].`);
   const complex = shape[r - 1] === 2;
   const inverse = attrInt(node, 'inverse', 0) !== 0;
@@ -92,7 +95,7 @@ export function dftGeometry(node: Node, shape: readonly number[], dftLength?: nu
 
 const dft: OpSchema = {
   op: 'DFT',
-  inputs: [1, 2],
+  inputs: [1, 3],
   outputs: [1, 1],
   infer(ctx) {
     const x = dataInput(ctx, 0, 'input');
@@ -103,8 +106,15 @@ const dft: OpSchema = {
     const r = x.shape.length;
     const last = x.shape[r - 1];
     if (r < 3 || (typeof last === 'number' && last !== 1 && last !== 2)) throw new ShapeError(`DFT input must be [batch, ..., 1 or 2], got [${x.shape.join(', ')}].`);
-    const axis = normalizeAxis(attrInt(ctx.node, 'axis', 1), r, 'DFT axis');
+    const axisIn = ctx.inputs[2];
+    const axisValue = scalarInput(ctx, axisIn, 'axis');
     const onesided = attrInt(ctx.node, 'onesided', 0) !== 0;
+    if (axisIn && axisValue === undefined) {
+      // Which axis changes is known only at run time.
+      return [{ dtype: x.dtype, shape: x.shape.map((d, i) => (i === 0 ? d : i === r - 1 ? 2 : ctx.symbol(`${ctx.node.name}_d${i}`))) }];
+    }
+    const axis = normalizeAxis(axisValue ?? DFT_DEFAULT_AXIS, r, 'DFT axis');
+    if (axis === 0 || axis === r - 1) throw new ShapeError(`DFT axis ${axis} must be a signal axis of [${x.shape.join(', ')}].`);
     const n: Dim | undefined = lenIn ? dl : x.shape[axis];
     const outLen: Dim = typeof n === 'number' ? (onesided ? Math.floor(n / 2) + 1 : n) : ctx.symbol(`${ctx.node.name}_n`);
     return [{ dtype: x.dtype, shape: x.shape.map((d, i) => (i === axis ? outLen : i === r - 1 ? 2 : d)) }];

@@ -47,7 +47,7 @@ function transform(re: (n: number) => number, im: (n: number) => number, len: nu
 const dft: CpuKernel = (inputs, node, ctx) => {
   const [o] = outputsOf(schemas.DFT, node, inputs, ctx);
   const x = inputs[0]!;
-  const g = dftGeometry(node, x.shape, scalarValue(inputs[1]));
+  const g = dftGeometry(node, x.shape, scalarValue(inputs[1]), scalarValue(inputs[2]));
   const v = toNumbers(x.dtype, x.data);
   const c = x.shape[x.shape.length - 1]!;
   const outer = x.shape.slice(0, g.axis).reduce((a, b) => a * b, 1);

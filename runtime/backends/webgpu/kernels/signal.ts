@@ -78,10 +78,10 @@ fn twiddle(m: u32, n: u32) -> vec2<f32> {
 }
 
 const dft: GpuKernel = {
-  hostInputs: [1],
-  plan(node, [x, lenIn], [y]) {
-    const g = dftGeometry(node, x!.shape, lenIn ? scalarValue(lenIn.value) : undefined);
-    if (lenIn && !lenIn.value) throw new GpuUnsupported('DFT needs its dft_length input to be a constant');
+  hostInputs: [1, 2],
+  plan(node, [x, lenIn, axisIn], [y]) {
+    if ((lenIn && !lenIn.value) || (axisIn && !axisIn.value)) throw new GpuUnsupported('DFT needs its dft_length and axis inputs to be constants');
+    const g = dftGeometry(node, x!.shape, scalarValue(lenIn?.value), scalarValue(axisIn?.value));
     const c = x!.shape[x!.shape.length - 1]!;
     const outer = sizeOfShape(x!.shape.slice(0, g.axis));
     const inner = sizeOfShape(x!.shape.slice(g.axis + 1, -1));
