@@ -5,6 +5,8 @@ import { allClose } from '../helpers/compare.js';
 import { runModelCpu, runModelWebGpu } from '../helpers/run-model.js';
 import { dataPositionModel, optionalIoModel, ortCases, seqIoModel } from '../helpers/sequence-models.js';
 import { gpuForTests } from '../helpers/webgpu-env.js';
+import { graphAttr, int, model, vi } from '../importer/model-builder.js';
+import { seqVi } from '../helpers/sequence-models.js';
 
 /**
  * Sequence and optional values on WebGPU through the public API, against the CPU reference. A GPU plan holds
@@ -90,5 +92,27 @@ describe('load-time plan', () => {
     expect(ops.some((op) => op.startsWith('Sequence') || op === 'SplitToSequence' || op === 'ConcatFromSequence')).toBe(false);
     expect(s.report().gpu?.dispatches).toBeGreaterThan(0);
     await s.release();
+  });
+
+  it('a SequenceMap body op without a WebGPU kernel is refused at load, naming the body node', async () => {
+    // Strings have no WebGPU form: StringNormalizer runs on the CPU backend only.
+    const body = { name: 'b', input: [vi('e', 8, [1])], output: [vi('o', 8, [1])], node: [{ opType: 'StringNormalizer', input: ['e'], output: ['o'], name: 'normalize_in_body' }] };
+    const m = model({
+      opset: 17,
+      nodes: [
+        { op: 'SplitToSequence', inputs: ['x'], outputs: ['s'], attrs: [int('axis', 0)] },
+        { op: 'SequenceMap', inputs: ['s'], outputs: ['y'], attrs: [graphAttr('body', body)] },
+      ],
+      inputs: [vi('x', 8, [3])],
+      outputs: [seqVi('y', 8)],
+    });
+    const err = await InferenceSession.create(m, { backend: 'webgpu' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsupportedOpError);
+    expect((err as UnsupportedOpError).nodes.map((n) => [n.op, n.node])).toEqual([['StringNormalizer', 'normalize_in_body']]);
+    // The same model runs on the CPU backend.
+    const cpu = await InferenceSession.create(m, { backend: 'cpu' });
+    const out = await cpu.run<Record<string, SessionValue>>({ x: new Tensor('string', ['a', 'b', 'c'], [3]) });
+    expect(await Promise.all((out.y as Tensor[]).map(async (t) => Array.from((await t.getData()) as string[])))).toEqual([['a'], ['b'], ['c']]);
+    await cpu.release();
   });
 });

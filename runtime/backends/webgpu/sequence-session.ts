@@ -1,5 +1,6 @@
 import { InvalidArgumentError, UnsupportedOpError } from '../../errors.js';
-import type { Dim, Graph } from '../../ir/graph.js';
+import type { Dim, Graph, Node } from '../../ir/graph.js';
+import { sequenceMapBody } from '../../ir/ops/sequences.js';
 import { inferShapes } from '../../ir/infer.js';
 import { cloneGraph, specialize } from '../../ir/passes/index.js';
 import { finishSequenceLowering, flattenSequenceInputs, lowerSequences, type FedLayout, type Flattened } from '../../ir/passes/sequences.js';
@@ -57,7 +58,10 @@ export class SequenceGpuSession {
    */
   static async create(res: GpuResources, graph: Graph, opts: GpuSessionOptions = {}): Promise<SequenceGpuSession> {
     res.ctx.assertAlive();
-    const missing = nodesWithoutGpuSupport(graph.nodes, opts.opset ?? 0);
+    // SequenceMap bodies are unrolled into the plan, so their nodes must run too (at any depth).
+    const bodies = (nodes: readonly Node[]): Node[] =>
+      nodes.flatMap((n) => (n.op === 'SequenceMap' && n.domain === '' ? [...sequenceMapBody(n).nodes, ...bodies(sequenceMapBody(n).nodes)] : []));
+    const missing = nodesWithoutGpuSupport([...graph.nodes, ...bodies(graph.nodes)], opts.opset ?? 0);
     if (missing.length) {
       throw new UnsupportedOpError(missing, "These ops have no WebGPU kernel; EdgeKit does not fall back to the CPU per node. Use { backend: 'cpu' } for this model, or replace the ops.");
     }
