@@ -203,3 +203,29 @@ export function dataPositionModel(): Uint8Array {
     outputs: [vi('row', 1)],
   });
 }
+
+/** A Loop whose trip count comes from tensor data (Cast(ReduceMax(x))) builds a sequence of its iteration numbers. */
+export function dataLoopSequenceModel(): Uint8Array {
+  const body: onnx.onnx.IGraphProto = {
+    name: 'body',
+    input: [vi('i', 7, []), vi('c', 9, []), seqVi('s_in', 1)],
+    output: [vi('c_out', 9, []), seqVi('s_out', 1)],
+    node: [
+      { opType: 'Identity', input: ['c'], output: ['c_out'], name: 'id' },
+      { opType: 'Cast', input: ['i'], output: ['f'], name: 'cast', attribute: [int('to', 1)] },
+      { opType: 'SequenceInsert', input: ['s_in', 'f'], output: ['s_out'], name: 'ins' },
+    ],
+  };
+  return model({
+    opset: 13,
+    nodes: [
+      { op: 'ReduceMax', inputs: ['x'], outputs: ['mx'], attrs: [int('keepdims', 0)] },
+      { op: 'Cast', inputs: ['mx'], outputs: ['n'], attrs: [int('to', 7)] },
+      { op: 'SequenceEmpty', inputs: [], outputs: ['e'] },
+      { op: 'Loop', inputs: ['n', '', 'e'], outputs: ['seq'], name: 'loop', attrs: [graphAttr('body', body)] },
+      { op: 'ConcatFromSequence', inputs: ['seq'], outputs: ['y'], name: 'cat', attrs: [int('axis', 0), int('new_axis', 1)] },
+    ],
+    inputs: [vi('x', 1, [3])],
+    outputs: [vi('y', 1)],
+  });
+}

@@ -3,7 +3,7 @@ import { InferenceSession, Tensor, UnsupportedOpError } from '../../sdk/node.js'
 import type { SessionValue } from '../../sdk/values.js';
 import { allClose } from '../helpers/compare.js';
 import { runModelCpu, runModelWebGpu } from '../helpers/run-model.js';
-import { dataPositionModel, optionalIoModel, ortCases, seqIoModel } from '../helpers/sequence-models.js';
+import { dataLoopSequenceModel, dataPositionModel, optionalIoModel, ortCases, seqIoModel } from '../helpers/sequence-models.js';
 import { gpuForTests } from '../helpers/webgpu-env.js';
 import { graphAttr, int, model, vi } from '../importer/model-builder.js';
 import { seqVi } from '../helpers/sequence-models.js';
@@ -114,5 +114,18 @@ describe('load-time plan', () => {
     const out = await cpu.run<Record<string, SessionValue>>({ x: new Tensor('string', ['a', 'b', 'c'], [3]) });
     expect(await Promise.all((out.y as Tensor[]).map(async (t) => Array.from((await t.getData()) as string[])))).toEqual([['a'], ['b'], ['c']]);
     await cpu.release();
+  });
+
+  it('a sequence a Loop builds over a trip count computed from data is refused, naming its reader and the Loop (the CPU runs it)', async () => {
+    const m = dataLoopSequenceModel();
+    const x = f32([3], [1, 4, 2]);
+    const cpu = await InferenceSession.create(m, { backend: 'cpu' });
+    expect(await data((await cpu.run({ x })).y!)).toEqual([0, 1, 2, 3]);
+    await cpu.release();
+    const err = await InferenceSession.create(m, { backend: 'webgpu' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsupportedOpError);
+    const u = err as UnsupportedOpError;
+    expect(u.nodes.map((n) => [n.op, n.node])).toEqual([['ConcatFromSequence', 'cat']]);
+    expect(u.nodes[0]!.reason).toMatch(/input sequence 'seq' is not known when the plan is made \(it comes from Loop node 'loop'\)/);
   });
 });
