@@ -136,6 +136,31 @@ export function ortCases(seed = 5): SeqCase[] {
       }),
     });
   }
+  // Negative and int32 positions, an int32 split along the last axis, a Concat along a negative axis.
+  {
+    const x = f([2, 6]);
+    const i32 = (name: string, v: number[], shape = [v.length]) => tensorProto(name, tensorFromNumbers('int32', shape, v));
+    cases.push({
+      name: 'int32 split on axis -1, insert at -1, erase at 0 and -2, at(int32 -1), concat on axis -1',
+      feeds: { x },
+      bytes: model({
+        opset: 13,
+        nodes: [
+          { op: 'SplitToSequence', inputs: ['x', 'sizes'], outputs: ['s'], attrs: [int('axis', -1)] },
+          { op: 'SequenceAt', inputs: ['s', 'first'], outputs: ['a0'] },
+          { op: 'SequenceInsert', inputs: ['s', 'a0', 'minus1'], outputs: ['s2'] },
+          { op: 'SequenceErase', inputs: ['s2', 'zero'], outputs: ['s3'] },
+          { op: 'SequenceErase', inputs: ['s3', 'minus2'], outputs: ['s4'] },
+          { op: 'SequenceAt', inputs: ['s4', 'last'], outputs: ['tail'] },
+          { op: 'ConcatFromSequence', inputs: ['s4'], outputs: ['c'], attrs: [int('axis', -1)] },
+          { op: 'SequenceLength', inputs: ['s4'], outputs: ['n'] },
+        ],
+        inputs: [vi('x', 1, [2, 6])],
+        outputs: [vi('tail', 1), vi('c', 1), vi('n', 7)],
+        initializers: [i32('sizes', [1, 2, 3]), i64('first', [0], []), i64('minus1', [-1], []), i64('zero', [0], []), i64('minus2', [-2], []), i32('last', [-1], [])],
+      }),
+    });
+  }
   // Optional of a tensor and an empty Optional (type attribute): has-element flags and the element.
   {
     const x = f([2, 3]);
