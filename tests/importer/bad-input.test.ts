@@ -107,9 +107,9 @@ describe('unsupported ops', () => {
       extraOpsets: [{ domain: 'com.example', version: 1 }],
       nodes: [
         { op: 'Relu', inputs: ['x'], outputs: ['a'] },
-        { op: 'NonMaxSuppression', inputs: ['a'], outputs: ['b'], name: 'nms' },
+        { op: 'QLinearMatMul', inputs: ['a'], outputs: ['b'], name: 'qmm' },
         { op: 'FancyOp', inputs: ['b'], outputs: ['c'], name: 'custom', domain: 'com.example' },
-        { op: 'Unique', inputs: ['c'], outputs: ['y'], name: 'uniq' },
+        { op: 'ConvInteger', inputs: ['c'], outputs: ['y'], name: 'convi' },
       ],
       inputs: [vi('x', 1, [4])], outputs: [vi('y')],
       // a weight that would be an allocation bomb: the support check must come first
@@ -119,7 +119,7 @@ describe('unsupported ops', () => {
     expect(err).toBeInstanceOf(UnsupportedOpError);
     expect(err.code).toBe('UNSUPPORTED_OP');
     expect(err.nodes.map((n) => [n.op, n.domain, n.opset, n.node])).toEqual([
-      ['NonMaxSuppression', '', 13, 'nms'], ['FancyOp', 'com.example', 1, 'custom'], ['Unique', '', 13, 'uniq'],
+      ['QLinearMatMul', '', 13, 'qmm'], ['FancyOp', 'com.example', 1, 'custom'], ['ConvInteger', '', 13, 'convi'],
     ]);
     expect(err.message).toMatch(/com\.example::FancyOp \(opset 1\) at node 'custom'/);
   });
