@@ -62,6 +62,23 @@ describe('RoiAlign', () => {
   });
 });
 
+describe('GridSample-20 in 3-D', () => {
+  it('matches onnxruntime for linear and nearest, every padding mode and align_corners', async () => {
+    expect(inferNode('GridSample', {}, [x(['N', 2, 4, 5, 6]), x(['N', 3, 2, 7, 3])])[0]!.shape).toEqual(['N', 2, 3, 2, 7]);
+    expect(() => inferNode('GridSample', { mode: attr('cubic') }, [x([1, 2, 4, 5, 6]), x([1, 3, 2, 7, 3])])).toThrow(InvalidArgumentError);
+    expect(() => inferNode('GridSample', {}, [x([1, 2, 4, 5, 6]), x([1, 3, 2, 7, 2])])).toThrow(ShapeError);
+    for (const mode of ['linear', 'nearest']) {
+      for (const padding_mode of ['zeros', 'border', 'reflection']) {
+        for (const align_corners of [0, 1]) {
+          const X = randomTensor(rng, 'float32', [2, 2, 3, 4, 5]);
+          const grid = randomTensor(rng, 'float32', [2, 2, 3, 4, 3], { lo: -1.6, hi: 1.6 });
+          await expectOrt('GridSample', { mode: attr(mode), padding_mode: attr(padding_mode), align_corners: attr(align_corners) }, [X, grid], { opset: 20 });
+        }
+      }
+    }
+  });
+});
+
 describe('GridSample-16 through the importer', () => {
   it('bilinear and bicubic become linear and cubic; the exported opset-21 model runs in onnxruntime', async () => {
     for (const mode of ['bilinear', 'bicubic', 'nearest']) {

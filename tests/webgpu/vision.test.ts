@@ -35,6 +35,20 @@ describe('GridSample on WebGPU', () => {
   });
 });
 
+describe('GridSample 3-D on WebGPU', () => {
+  it('linear and nearest, every padding mode and align_corners', async () => {
+    for (const mode of ['linear', 'nearest']) {
+      for (const padding_mode of ['zeros', 'border', 'reflection']) {
+        for (const align_corners of [0, 1]) {
+          const X = randomTensor(rng, 'float32', [2, 3, 4, 5, 3]);
+          const grid = randomTensor(rng, 'float32', [2, 3, 2, 5, 3], { lo: -1.8, hi: 1.8 });
+          await check('GridSample', [X, grid], { mode: attr(mode), padding_mode: attr(padding_mode), align_corners: attr(align_corners) });
+        }
+      }
+    }
+  });
+});
+
 describe('RoiAlign on WebGPU', () => {
   it('avg and max, sampling ratios, both coordinate modes, rois past the edges', async () => {
     const X = randomTensor(rng, 'float32', [2, 3, 9, 7]);

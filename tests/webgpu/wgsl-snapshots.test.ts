@@ -165,6 +165,7 @@ describe('indexing, loss, signal and vision WGSL', () => {
     ['Det', node('Det', ['x'], ['y']), [['float32', [2, 3, 3]]]],
     ['MaxUnpool', node('MaxUnpool', ['x', 'i'], ['y'], { kernel_shape: attr([2, 2]), strides: attr([2, 2]) }), [['float32', [1, 1, 2, 2]], ['int64', [1, 1, 2, 2]]]],
     ['GridSample bicubic reflection', node('GridSample', ['x', 'g'], ['y'], { mode: attr('bicubic'), padding_mode: attr('reflection') }), [['float32', [1, 2, 4, 4]], ['float32', [1, 3, 3, 2]]]],
+    ['GridSample linear 3-D', node('GridSample', ['x', 'g'], ['y'], { mode: attr('linear') }), [['float32', [1, 2, 3, 4, 4]], ['float32', [1, 2, 3, 3, 3]]]],
     ['RoiAlign avg', node('RoiAlign', ['x', 'r', 'b'], ['y']), [['float32', [1, 2, 5, 5]], ['float32', [2, 4]], ['int64', [2]]]],
     ['HannWindow', node('HannWindow', ['n'], ['y']), [['int64', [], [8]]]],
     ['DFT real', node('DFT', ['x'], ['y']), [['float32', [2, 8, 1]]]],

@@ -5,8 +5,9 @@ import { inTypeClass } from './math-types.js';
 import { defineOps, type OpSchema } from './schema.js';
 
 /**
- * Sampling ops for vision models: GridSample (opset 16 form, 2-D: X [N, C, H, W], grid [N, Ho, Wo, 2] of (x, y)
- * in [-1, 1]; the opset-20 mode names 'linear' and 'cubic' are accepted too) and RoiAlign-16.
+ * Sampling ops for vision models: GridSample-20 (2-D: X [N, C, H, W], grid [N, Ho, Wo, 2] of (x, y) in [-1, 1]; 3-D:
+ * X [N, C, D, H, W], grid [N, Do, Ho, Wo, 3] of (x, y, z), linear and nearest only; the opset-16 mode names
+ * 'bilinear' and 'bicubic' are accepted too) and RoiAlign-16.
  */
 
 export type GridMode = 'bilinear' | 'nearest' | 'bicubic';
@@ -37,15 +38,18 @@ const gridSample: OpSchema = {
     gridSampleAttrs(ctx.node);
     if (!inTypeClass(g.dtype, 'float')) throw new DTypeError(`GridSample grid must be a floating-point type, got ${g.dtype}.`);
     if (!inTypeClass(x.dtype, 'float')) throw new DTypeError(`GridSample X must be a floating-point type here, got ${x.dtype}.`);
-    if (x.shape && x.shape.length !== 4) throw new ShapeError(`GridSample supports 2-D sampling of X [N, C, H, W]; got [${x.shape.join(', ')}].`);
-    if (g.shape && (g.shape.length !== 4 || (typeof g.shape[3] === 'number' && g.shape[3] !== 2))) {
-      throw new ShapeError(`GridSample grid must be [N, Ho, Wo, 2], got [${g.shape.join(', ')}].`);
+    const rank = x.shape?.length ?? g.shape?.length;
+    if (rank === undefined) return [{ dtype: x.dtype }];
+    if (rank !== 4 && rank !== 5) throw new ShapeError(`GridSample samples 2-D [N, C, H, W] or 3-D [N, C, D, H, W] inputs; got rank ${rank}.`);
+    if (rank === 5 && gridSampleAttrs(ctx.node).mode === 'bicubic') throw new InvalidArgumentError('GridSample cubic mode samples 2-D inputs only.');
+    const last = g.shape?.[rank - 1];
+    if ((x.shape && x.shape.length !== rank) || (g.shape && (g.shape.length !== rank || (typeof last === 'number' && last !== rank - 2)))) {
+      throw new ShapeError(`GridSample grid must be [N, out..., ${rank - 2}] for X of rank ${rank}, got [${g.shape?.join(', ')}].`);
     }
     const n = x.shape?.[0] ?? g.shape?.[0] ?? ctx.symbol(`${ctx.node.name}_n`);
     const c = x.shape?.[1] ?? ctx.symbol(`${ctx.node.name}_c`);
-    const ho = g.shape?.[1] ?? ctx.symbol(`${ctx.node.name}_h`);
-    const wo = g.shape?.[2] ?? ctx.symbol(`${ctx.node.name}_w`);
-    return [{ dtype: x.dtype, shape: [n, c, ho, wo] }];
+    const out = Array.from({ length: rank - 2 }, (_, i) => g.shape?.[i + 1] ?? ctx.symbol(`${ctx.node.name}_o${i}`));
+    return [{ dtype: x.dtype, shape: [n, c, ...out] }];
   },
 };
 

@@ -51,50 +51,56 @@ const gridSample: CpuKernel = (inputs, node, ctx) => {
   const [o] = outputsOf(schemas.GridSample, node, inputs, ctx);
   const [x, g] = inputs as [HostTensor, HostTensor];
   const { mode, padding, alignCorners } = gridSampleAttrs(node);
-  const [n, c, h, w] = x.shape as [number, number, number, number];
-  const [ho, wo] = [g.shape[1]!, g.shape[2]!];
+  // Spatial axes in input order (D,) H, W; grid component k addresses axis S - 1 - k (x is the width).
+  const S = x.shape.length - 2;
+  const [n, c] = [x.shape[0]!, x.shape[1]!];
+  const dims = x.shape.slice(2);
+  const plane = dims.reduce((p, d) => p * d, 1);
+  const outPlane = g.shape.slice(1, -1).reduce((p, d) => p * d, 1);
   const xv = toNumbers(x.dtype, x.data);
   const gv = toNumbers(g.dtype, g.data);
-  const out = new Float64Array(n * c * ho * wo);
+  const out = new Float64Array(n * c * outPlane);
   const unnorm = (v: number, size: number) => (alignCorners ? ((v + 1) / 2) * (size - 1) : ((v + 1) * size - 1) / 2);
+  const st = dims.map((_, a) => dims.slice(a + 1).reduce((p, d) => p * d, 1));
   for (let b = 0; b < n; b++) {
-    for (let i = 0; i < ho * wo; i++) {
-      const gx = gv[(b * ho * wo + i) * 2]!;
-      const gy = gv[(b * ho * wo + i) * 2 + 1]!;
+    for (let i = 0; i < outPlane; i++) {
+      const src = dims.map((d, a) => unnorm(gv[(b * outPlane + i) * S + (S - 1 - a)]!, d));
       for (let ch = 0; ch < c; ch++) {
-        const plane = (b * c + ch) * h * w;
-        const at = (yy: number, xx: number) => (yy >= 0 && yy < h && xx >= 0 && xx < w ? xv[plane + yy * w + xx]! : 0);
-        let v: number;
+        const base = (b * c + ch) * plane;
+        const at = (p: number[]) => (p.every((v, a) => v >= 0 && v < dims[a]!) ? xv[base + p.reduce((s, v, a) => s + v * st[a]!, 0)]! : 0);
+        let v = 0;
         if (mode === 'bicubic') {
-          const ix = unnorm(gx, w);
-          const iy = unnorm(gy, h);
+          const [iy, ix] = src as [number, number];
+          const [h, w] = dims as [number, number];
           const x0 = Math.floor(ix);
           const y0 = Math.floor(iy);
           const wx = cubicWeights(ix - x0);
           const wy = cubicWeights(iy - y0);
           // Each tap is padded on its own (border/reflection move it inside; zeros read it as 0).
-          const tap = (yy: number, xx: number) => {
-            if (padding === 'zeros') return at(yy, xx);
-            return at(padCoord(yy, h, padding, alignCorners), padCoord(xx, w, padding, alignCorners));
-          };
-          v = 0;
+          const tap = (yy: number, xx: number) => (padding === 'zeros' ? at([yy, xx]) : at([padCoord(yy, h, padding, alignCorners), padCoord(xx, w, padding, alignCorners)]));
           for (let r = 0; r < 4; r++) {
             let row = 0;
             for (let k = 0; k < 4; k++) row += wx[k]! * tap(y0 - 1 + r, x0 - 1 + k);
             v += wy[r]! * row;
           }
         } else {
-          const ix = padCoord(unnorm(gx, w), w, padding, alignCorners);
-          const iy = padCoord(unnorm(gy, h), h, padding, alignCorners);
-          if (mode === 'nearest') v = at(rint(iy), rint(ix));
+          const p = src.map((s, a) => padCoord(s, dims[a]!, padding, alignCorners));
+          if (mode === 'nearest') v = at(p.map(rint));
           else {
-            const x0 = Math.floor(ix);
-            const y0 = Math.floor(iy);
-            const [fx, fy] = [ix - x0, iy - y0];
-            v = (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1)) + fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1));
+            // (Bi/tri)linear: the 2^S corners, each weighted by the product of its per-axis weights.
+            const lo = p.map(Math.floor);
+            for (let corner = 0; corner < 1 << S; corner++) {
+              let wgt = 1;
+              const q = lo.map((l, a) => {
+                const up = (corner >> (S - 1 - a)) & 1;
+                wgt *= up ? p[a]! - l : 1 - (p[a]! - l);
+                return l + up;
+              });
+              v += wgt * at(q);
+            }
           }
         }
-        out[plane / (h * w) * ho * wo + i] = v;
+        out[(b * c + ch) * outPlane + i] = v;
       }
     }
   }

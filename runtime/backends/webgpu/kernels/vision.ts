@@ -4,17 +4,22 @@ import { computeTypeOf } from '../storage.js';
 import type { ShaderBuilder } from '../wgsl/builder.js';
 
 /**
- * GridSample (2-D) on WebGPU: one invocation per output element [N, C, Ho, Wo], in f32, with the same definition as
+ * GridSample (2-D and 3-D) on WebGPU: one invocation per output element [N, C, out...], in f32, with the same definition as
  * the CPU reference (runtime/backends/cpu/kernels/vision.ts): unnormalize, pad the coordinate (bilinear, nearest)
- * or each tap (bicubic), zeros outside. The mode, padding and align_corners choose the WGSL (they are in the key).
+ * or each tap (bicubic), zeros outside. The mode, padding, align_corners and spatial rank choose the WGSL (the key).
  */
 
 const WG = 64;
 
-function helpers(b: ShaderBuilder, a: GridSampleAttrs): void {
-  b.helper(`fn tap(plane: u32, yy: i32, xx: i32) -> f32 {
-  if (yy < 0 || yy >= i32(u.h) || xx < 0 || xx >= i32(u.w)) { return 0.0; }
-  return ${b.loadAs('x', 'plane + u32(yy) * u.w + u32(xx)', 'f32')};
+/** WGSL helpers for S spatial axes (input order; uniforms dims_0.. hold their sizes). */
+function helpers(b: ShaderBuilder, a: GridSampleAttrs, S: number): void {
+  const params = Array.from({ length: S }, (_, k) => `p${k}: i32`).join(', ');
+  const inside = Array.from({ length: S }, (_, k) => `p${k} < 0 || p${k} >= i32(u.dims_${k})`).join(' || ');
+  let off = 'u32(p0)';
+  for (let k = 1; k < S; k++) off = `(${off}) * u.dims_${k} + u32(p${k})`;
+  b.helper(`fn tap(base: u32, ${params}) -> f32 {
+  if (${inside}) { return 0.0; }
+  return ${b.loadAs('x', `base + ${off}`, 'f32')};
 }`);
   b.helper(`fn unnorm(v: f32, size: u32) -> f32 {
   return ${a.alignCorners ? '(v + 1.0) * 0.5 * f32(size - 1u)' : '((v + 1.0) * f32(size) - 1.0) * 0.5'};
@@ -40,17 +45,21 @@ fn reflect(v: f32, lo2: f32, hi2: f32) -> f32 {
 }
 
 function gridSampleProgram(x: GpuTensorInfo, g: GpuTensorInfo, y: GpuTensorInfo, a: GridSampleAttrs): ProgramSpec {
-  const [, c, h, w] = x.shape as [number, number, number, number];
-  const [ho, wo] = [g.shape[1]!, g.shape[2]!];
+  const S = x.shape.length - 2;
+  const c = x.shape[1]!;
+  const dims = x.shape.slice(2);
+  const outPlane = sizeOfShape(g.shape.slice(1, -1));
   const count = sizeOfShape(y.shape);
   const T = computeTypeOf(y.storage);
   return {
-    key: `grid-sample:${a.mode}:${a.padding}:${a.alignCorners ? 'ac' : 'nac'}`,
+    key: `grid-sample:${a.mode}:${a.padding}:${a.alignCorners ? 'ac' : 'nac'}:s${S}`,
     bindings: [{ name: 'x', type: x.storage }, { name: 'grid', type: g.storage }, { name: 'y', type: y.storage }],
-    uniforms: [{ name: 'count', type: 'u32' }, { name: 'c', type: 'u32' }, { name: 'h', type: 'u32' }, { name: 'w', type: 'u32' }, { name: 'hw_out', type: 'u32' }],
+    uniforms: [{ name: 'count', type: 'u32' }, { name: 'c', type: 'u32' }, { name: 'plane', type: 'u32' }, { name: 'out_plane', type: 'u32' }, { name: 'dims', type: 'u32', length: S }],
     workgroupSize: [WG, 1, 1],
     source(b) {
-      helpers(b, a);
+      helpers(b, a, S);
+      // Grid component k addresses spatial axis S - 1 - k (x is the width).
+      const src = Array.from({ length: S }, (_, k) => `let s${k} = unnorm(${b.loadAs('grid', `(bb * u.out_plane + i) * ${S}u + ${S - 1 - k}u`, 'f32')}, u.dims_${k});`);
       let body: string;
       if (a.mode === 'bicubic') {
         b.helper(`// Keys cubic convolution weights (A = -0.75) of taps -1, 0, 1, 2 at fraction t.
@@ -64,45 +73,44 @@ fn cubic_weights(t: f32) -> vec4<f32> {
   return vec4<f32>(((A * f0 - 5.0 * A) * f0 + 8.0 * A) * f0 - 4.0 * A, near0, near1, ((A * f1 - 5.0 * A) * f1 + 8.0 * A) * f1 - 4.0 * A);
 }`);
         const tapExpr = a.padding === 'zeros'
-          ? 'tap(plane, y0 - 1 + r, x0 - 1 + k)'
-          : 'tap(plane, i32(pad_coord(f32(y0 - 1 + r), u.h)), i32(pad_coord(f32(x0 - 1 + k), u.w)))';
-        body = `let ix = unnorm(gx, u.w);
-  let iy = unnorm(gy, u.h);
-  let x0 = i32(floor(ix));
-  let y0 = i32(floor(iy));
-  let wx = cubic_weights(ix - floor(ix));
-  let wy = cubic_weights(iy - floor(iy));
+          ? 'tap(base, y0 - 1 + r, x0 - 1 + k)'
+          : 'tap(base, i32(pad_coord(f32(y0 - 1 + r), u.dims_0)), i32(pad_coord(f32(x0 - 1 + k), u.dims_1)))';
+        body = `let y0 = i32(floor(s0));
+  let x0 = i32(floor(s1));
+  let wy = cubic_weights(s0 - floor(s0));
+  let wx = cubic_weights(s1 - floor(s1));
   var v = 0.0;
   for (var r = 0; r < 4; r = r + 1) {
     var row = 0.0;
     for (var k = 0; k < 4; k = k + 1) { row = row + wx[k] * ${tapExpr}; }
     v = v + wy[r] * row;
   }`;
-      } else if (a.mode === 'nearest') {
-        // WGSL round() rounds half to even, as C nearbyint does.
-        body = `let ix = pad_coord(unnorm(gx, u.w), u.w);
-  let iy = pad_coord(unnorm(gy, u.h), u.h);
-  let v = tap(plane, i32(round(iy)), i32(round(ix)));`;
       } else {
-        body = `let ix = pad_coord(unnorm(gx, u.w), u.w);
-  let iy = pad_coord(unnorm(gy, u.h), u.h);
-  let x0 = i32(floor(ix));
-  let y0 = i32(floor(iy));
-  let fx = ix - floor(ix);
-  let fy = iy - floor(iy);
-  let v = (1.0 - fy) * ((1.0 - fx) * tap(plane, y0, x0) + fx * tap(plane, y0, x0 + 1)) + fy * ((1.0 - fx) * tap(plane, y0 + 1, x0) + fx * tap(plane, y0 + 1, x0 + 1));`;
+        const padded = Array.from({ length: S }, (_, k) => `let p${k} = pad_coord(s${k}, u.dims_${k});`).join('\n  ');
+        if (a.mode === 'nearest') {
+          // WGSL round() rounds half to even, as C nearbyint does.
+          body = `${padded}
+  let v = tap(base, ${Array.from({ length: S }, (_, k) => `i32(round(p${k}))`).join(', ')});`;
+        } else {
+          const lines = [padded, ...Array.from({ length: S }, (_, k) => `let l${k} = floor(p${k});\n  let f${k} = p${k} - l${k};`), 'var v = 0.0;'];
+          for (let corner = 0; corner < 1 << S; corner++) {
+            const up = Array.from({ length: S }, (_, k) => (corner >> (S - 1 - k)) & 1);
+            const wgt = up.map((u1, k) => (u1 ? `f${k}` : `(1.0 - f${k})`)).join(' * ');
+            lines.push(`v = v + ${wgt} * tap(base, ${up.map((u1, k) => `i32(l${k})${u1 ? ' + 1' : ''}`).join(', ')});`);
+          }
+          body = lines.join('\n  ');
+        }
       }
       b.main(`${b.linearIndex('u.count')}
-  let i = index % u.hw_out;
-  let nc = index / u.hw_out;
+  let i = index % u.out_plane;
+  let nc = index / u.out_plane;
   let bb = nc / u.c;
-  let plane = nc * u.h * u.w;
-  let gx = ${b.loadAs('grid', '(bb * u.hw_out + i) * 2u', 'f32')};
-  let gy = ${b.loadAs('grid', '(bb * u.hw_out + i) * 2u + 1u', 'f32')};
+  let base = nc * u.plane;
+  ${src.join('\n  ')}
   ${body}
   ${b.store('y', 'index', `${T}(v)`)}`);
     },
-    run: () => ({ workgroups: dispatchLinear(count, WG), uniforms: { count, c, h, w, hw_out: ho * wo } }),
+    run: () => ({ workgroups: dispatchLinear(count, WG), uniforms: { count, c, plane: sizeOfShape(dims), out_plane: outPlane, dims } }),
   };
 }
 
