@@ -88,13 +88,14 @@ export function runGraphCpu(
   for (const [k, t] of Object.entries(g.initializers)) env.set(k, t);
   for (const [k, t] of Object.entries(feeds)) env.set(k, t);
   const lookup = (v: string): HostValue | undefined => (env.has(v) ? env.get(v) : opts.outer?.(v));
+  const bodyOpts: CpuRunOptions = { ...opts, outer: lookup };
   const ctx: CpuKernelContext = {
     maxElements: opts.maxElements ?? DEFAULT_MAX_ELEMENTS,
     maxLoopIterations: opts.maxLoopIterations,
     // A body runs nested, seeing this graph's live values and, through them, every enclosing scope.
     runBody: (body, bodyFeeds) => {
       const names = body.outputs.map((o) => o.name);
-      const r = runGraphCpu(body, bodyFeeds, names, { ...opts, outer: lookup });
+      const r = runGraphCpu(body, bodyFeeds, names, bodyOpts);
       return names.map((n) => r[n]!);
     },
   };
