@@ -130,3 +130,13 @@ describe('through the public session', () => {
     }
   });
 });
+
+describe('empty tensors', () => {
+  it('zero index tuples, zero updates, zero-size data', async () => {
+    await check('GatherND', [rand('float32', [3, 4]), tensorFromNumbers('int64', [0, 1], [])]);
+    await check('ScatterND', [rand('float32', [3, 4]), tensorFromNumbers('int64', [0, 1], []), rand('float32', [0, 4])]);
+    await check('ScatterElements', [rand('float32', [3, 4]), tensorFromNumbers('int64', [3, 0], []), rand('float32', [3, 0])], { axis: attr(1), reduction: attr('add') });
+    await check('OneHot', [tensorFromNumbers('int64', [0], []), tensorFromNumbers('int64', [], [4]), tensorFromNumbers('float32', [2], [0, 1])], {}, [1]);
+    await check('Trilu', [rand('float32', [0, 3, 3])]);
+  });
+});

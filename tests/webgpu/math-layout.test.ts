@@ -59,3 +59,12 @@ describe('MeanVarianceNormalization, LRN, ReverseSequence, Det, MaxUnpool on Web
     await check('MaxUnpool', [xs, I, outShape], { kernel_shape: attr([2, 2]), strides: attr([2, 2]) }, { rtol: 0, atol: 0 }, [2]);
   });
 });
+
+describe('empty tensors', () => {
+  it('Einsum over a zero-size label, Det of no matrices, MVN of an empty batch', async () => {
+    await check('Einsum', [rand('float32', [3, 0]), rand('float32', [0, 4])], { equation: attr('ij,jk->ik') });
+    await check('Einsum', [rand('float32', [0, 3])], { equation: attr('ij->j') });
+    await check('Det', [rand('float32', [0, 3, 3])]);
+    await check('MeanVarianceNormalization', [rand('float32', [0, 3, 2, 2])]);
+  });
+});
