@@ -153,6 +153,7 @@ describe('indexing, loss, signal and vision WGSL', () => {
     ['ScatterND none (copy, write)', node('ScatterND', ['x', 'i', 'u'], ['y']), [['float32', [5, 4]], ['int64', [3, 1]], ['float32', [3, 4]]]],
     ['ScatterND add', node('ScatterND', ['x', 'i', 'u'], ['y'], { reduction: attr('add') }), [['float32', [5, 4]], ['int64', [3, 1]], ['float32', [3, 4]]]],
     ['ScatterElements max', node('ScatterElements', ['x', 'i', 'u'], ['y'], { axis: attr(1), reduction: attr('max') }), [['float32', [3, 5]], ['int64', [3, 2]], ['float32', [3, 2]]]],
+    ['ScatterElements none (copy, write)', node('ScatterElements', ['x', 'i', 'u'], ['y'], { axis: attr(1) }), [['float32', [3, 5]], ['int64', [3, 2]], ['float32', [3, 2]]]],
     ['OneHot', node('OneHot', ['i', 'd', 'v'], ['y']), [['int64', [4]], ['int64', [], [6]], ['float32', [2]]]],
     ['EyeLike', node('EyeLike', ['x'], ['y'], { k: attr(1) }), [['float32', [3, 4]]]],
     ['Trilu lower', node('Trilu', ['x', 'k'], ['y'], { upper: attr(0) }), [['float32', [2, 3, 4]], ['int64', [], [1]]]],

@@ -6,12 +6,12 @@ import { computeTypeOf } from '../storage.js';
 
 /**
  * ScatterND-18 and ScatterElements-18 without atomics (WGSL has no float atomics):
- * - ScatterElements, every reduction: one invocation per output element starts from data and walks the K
- *   candidate updates along `axis` that could land on it (only those share its other coordinates), in order.
- *   Deterministic, and equal to the CPU reference even for duplicate indices.
- * - ScatterND with a reduction: the same gather formulation over the index tuples (O(size * tuples)).
- * - ScatterND 'none' (the KV-cache update): a copy of data, then one invocation per update element writes it.
- *   Duplicate indices race there; the spec leaves that case undefined.
+ * - With a reduction: one invocation per output element starts from data and folds in, in order, the updates
+ *   that could land on it: for ScatterElements the K candidates along `axis` (only those share its other
+ *   coordinates; O(size * K)), for ScatterND every index tuple (O(size * tuples)). Deterministic, and equal to the
+ *   CPU reference even for duplicate indices.
+ * - 'none' (KV-cache updates, masks): a copy of data, then one invocation per update element writes it
+ *   (O(size + updates)). Duplicate indices race there; the spec leaves that case undefined.
  * Indices outside [-n, n) are skipped (the CPU reference rejects them).
  */
 
@@ -69,13 +69,45 @@ function scatterElementsProgram(x: GpuTensorInfo, idx: GpuTensorInfo, upd: GpuTe
   };
 }
 
+/** ScatterElements 'none', second pass: update p goes to data at p's coordinates with the axis one replaced. */
+function scatterElementsWriteProgram(x: GpuTensorInfo, idx: GpuTensorInfo, upd: GpuTensorInfo, y: GpuTensorInfo, axis: number): ProgramSpec {
+  const r = x.shape.length;
+  const count = sizeOfShape(idx.shape);
+  const xs = stridesFor(x.shape);
+  return {
+    key: `scatter-elements-write:r${r}`,
+    bindings: [{ name: 'indices', type: idx.storage }, { name: 'updates', type: upd.storage }, { name: 'y', type: y.storage }],
+    uniforms: [
+      { name: 'count', type: 'u32' }, { name: 'axis_len', type: 'i32' }, { name: 'axis_stride', type: 'u32' },
+      { name: 'idx_shape', type: 'u32', length: r }, { name: 'x_strides', type: 'u32', length: r },
+    ],
+    workgroupSize: [WG, 1, 1],
+    source(b) {
+      b.main(`${b.linearIndex('u.count')}
+  let c = ${b.coordsFn('idx_coords', 'idx_shape', r)}(index);
+  var v = i32(${b.load('indices', 'index')});
+  v = select(v, v + u.axis_len, v < 0);
+  if (v < 0 || v >= u.axis_len) { return; }
+  ${b.store('y', `${b.offset('c', 'x_strides', r)} + u32(v) * u.axis_stride`, b.load('updates', 'index'))}`);
+    },
+    run() {
+      // The axis' own stride is applied to the index, so its coordinate contributes nothing.
+      return { workgroups: dispatchLinear(count, WG), uniforms: { count, axis_len: x.shape[axis]!, axis_stride: xs[axis]!, idx_shape: idx.shape, x_strides: xs.map((s, d) => (d === axis ? 0 : s)) } };
+    },
+  };
+}
+
 const scatterElements: GpuKernel = {
   plan(node, [x, idx, upd], [y]) {
     const axis = normalizeAxis(attrInt(node, 'axis', 0), x!.shape.length);
-    const size = sizeOfShape(x!.shape);
-    if (size === 0) return { calls: [] };
-    const program = scatterElementsProgram(x!, idx!, upd!, y!, axis, scatterReduction(node));
-    return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, { input: 2 }, { output: 0 }] }] };
+    const red = scatterReduction(node);
+    if (sizeOfShape(x!.shape) === 0) return { calls: [] };
+    if (red !== 'none') {
+      return { calls: [{ program: scatterElementsProgram(x!, idx!, upd!, y!, axis, red), tensors: [{ input: 0 }, { input: 1 }, { input: 2 }, { output: 0 }] }] };
+    }
+    const calls: ProgramCall[] = [{ program: copyProgram(x!, y!), tensors: [{ input: 0 }, { output: 0 }] }];
+    if (sizeOfShape(idx!.shape) > 0) calls.push({ program: scatterElementsWriteProgram(x!, idx!, upd!, y!, axis), tensors: [{ input: 1 }, { input: 2 }, { output: 0 }] });
+    return { calls };
   },
 };
 
