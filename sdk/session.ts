@@ -282,13 +282,16 @@ export class InferenceSession {
     const keep = outputs.filter(onGpu);
     const fetch = outputs.filter((o) => !onGpu(o));
     const r = gpu instanceof SequenceGpuSession ? await gpu.run(feedsIn, fetch, keep) : await gpu.run(feedsIn as Record<string, GpuFeed>, fetch, keep);
+    // Kept sequence outputs (sequence-session.ts): arrays of GPU tensors (host ones where an element is shared).
+    const seqs = 'gpuSequences' in r ? r.gpuSequences : {};
     if (this.#released) {
-      for (const g of Object.values(r.gpu)) res.memory.release(g.lease);
+      for (const g of [...Object.values(r.gpu), ...Object.values(seqs).flat()]) if ('lease' in g) res.memory.release(g.lease);
       throw new SessionReleasedError();
     }
     for (const o of outputs) {
       const g = r.gpu[o];
       if (g) out[o] = Tensor.fromGpu(g, res.memory);
+      else if (seqs[o]) out[o] = seqs[o]!.map((e) => ('lease' in e ? Tensor.fromGpu(e, res.memory) : Tensor.fromHost(e)));
       else out[o] = toSessionValue(r.host[o]!, Tensor.fromHost);
     }
     return out as O;

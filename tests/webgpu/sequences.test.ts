@@ -128,4 +128,35 @@ describe('load-time plan', () => {
     expect(u.nodes.map((n) => [n.op, n.node])).toEqual([['ConcatFromSequence', 'cat']]);
     expect(u.nodes[0]!.reason).toMatch(/input sequence 'seq' is not known when the plan is made \(it comes from Loop node 'loop'\)/);
   });
+
+  it("preferredOutputLocation 'gpu-buffer' keeps a sequence output's computed elements on the GPU; an element two outputs share comes back on the CPU", async () => {
+    const m = model({
+      opset: 13,
+      nodes: [
+        { op: 'SplitToSequence', inputs: ['x'], outputs: ['rows'], attrs: [int('axis', 0), int('keepdims', 0)] },
+        { op: 'SequenceAt', inputs: ['rows', 'zero'], outputs: ['r0'] },
+        { op: 'SequenceConstruct', inputs: ['r0', 'r0'], outputs: ['twice'] },
+      ],
+      inputs: [vi('x', 1, [3, 2])],
+      outputs: [seqVi('rows', 1, [2]), seqVi('twice', 1, [2])],
+      initializers: [{ name: 'zero', dims: [], dataType: 7, int64Data: [0] }],
+    });
+    const x = f32([3, 2], [1, 2, 3, 4, 5, 6]);
+    const s = await InferenceSession.create(m, { backend: 'webgpu', preferredOutputLocation: 'gpu-buffer' });
+    const out = await s.run<Record<string, SessionValue>>({ x });
+    const rows = out.rows as Tensor[];
+    const twice = out.twice as Tensor[];
+    expect(rows.map((t) => t.location)).toEqual(['gpu-buffer', 'gpu-buffer', 'gpu-buffer']);
+    expect(await Promise.all(rows.map(data))).toEqual([[1, 2], [3, 4], [5, 6]]);
+    expect(twice.map((t) => t.location)).toEqual(['cpu', 'cpu']);
+    expect(await Promise.all(twice.map(data))).toEqual([[1, 2], [1, 2]]);
+    // GPU-resident elements feed another session's sequence input as they are.
+    const cat = await InferenceSession.create(
+      model({ opset: 13, nodes: [{ op: 'ConcatFromSequence', inputs: ['seq'], outputs: ['y'], attrs: [int('axis', 0)] }], inputs: [seqVi('seq', 1, [2])], outputs: [vi('y', 1)] }),
+      { backend: 'webgpu' },
+    );
+    expect(await data((await cat.run({ seq: [rows[2]!, rows[0]!] })).y!)).toEqual([5, 6, 1, 2]);
+    for (const t of [...rows, ...twice]) t.dispose();
+    await Promise.all([s.release(), cat.release()]);
+  });
 });

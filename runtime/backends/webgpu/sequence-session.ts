@@ -18,8 +18,8 @@ import { nodesWithoutGpuSupport } from './support.js';
  * per run signature (each fed sequence's length and element shapes, each optional's presence, every tensor's
  * shape, and the values of small integer/bool inputs that decide control flow or positions) the graph is made into
  * a tensor graph by ir/passes/sequences.ts, interleaved with shape specialization and control-flow lowering
- * (passes/index.ts specialize), and run by a GpuSession of its own. Sequence and optional outputs come back on the
- * host as arrays / null; tensor outputs may stay on the GPU. Sessions are kept LRU (MAX_SIGNATURES); each holds
+ * (passes/index.ts specialize), and run by a GpuSession of its own. Sequence and optional outputs come back as
+ * arrays / null, their elements on the host or (gpu-buffer) on the GPU. Sessions are kept LRU (MAX_SIGNATURES); each holds
  * its own weights, which is what a model with sequences (small glue graphs, in practice) can afford.
  */
 
@@ -85,7 +85,12 @@ export class SequenceGpuSession {
     feeds: Record<string, GpuValueFeed>,
     fetch: readonly string[],
     keep: readonly string[] = [],
-  ): Promise<{ host: Record<string, HostValue>; gpu: Record<string, GpuTensorRef & { lease: GpuBufferLease }> }> {
+  ): Promise<{
+    host: Record<string, HostValue>;
+    gpu: Record<string, GpuTensorRef & { lease: GpuBufferLease }>;
+    /** Kept (gpu-buffer) sequence outputs: each element on the GPU (caller-owned lease), or on the host where shared. */
+    gpuSequences: Record<string, (HostTensor | (GpuTensorRef & { lease: GpuBufferLease }))[]>;
+  }> {
     if (this.#disposed) throw new InvalidArgumentError('This WebGPU session was disposed.');
     const layout: Record<string, FedLayout> = {};
     for (const i of this.#graph.inputs) {
@@ -118,19 +123,33 @@ export class SequenceGpuSession {
       return f === undefined ? [o] : f === null ? [] : Array.isArray(f) ? f : [f];
     };
     const runFeeds = Object.fromEntries(Object.entries(tensors).filter(([k]) => !lowered!.baked.has(k)));
-    // Sequence and optional outputs come back on the host; plain tensors where the caller asked.
+    // Kept (gpu-buffer) outputs stay on the GPU element by element. A lease has one owner: an element that two kept
+    // values share, or that a fetched output also needs, comes back on the host.
     const keepTensor = keep.filter((o) => lowered!.outputs[o] === undefined);
-    const fetchAll = [...new Set([...fetch, ...keep.filter((o) => lowered!.outputs[o] !== undefined)].flatMap(names))];
-    const r = fetchAll.length || keepTensor.length ? await session.run(runFeeds, fetchAll, keepTensor) : { host: {}, gpu: {} };
-    const out: Record<string, HostValue> = {};
+    const keepValues = keep.filter((o) => lowered!.outputs[o] !== undefined);
+    const fetchNames = new Set(fetch.flatMap(names));
+    const uses = new Map<string, number>();
+    for (const t of [...keepTensor, ...keepValues.flatMap(names)]) uses.set(t, (uses.get(t) ?? 0) + 1);
+    const keepNames = [...uses].filter(([t, n]) => n === 1 && !fetchNames.has(t)).map(([t]) => t);
+    const hostNames = [...new Set([...fetchNames, ...[...uses.keys()].filter((t) => !keepNames.includes(t))])];
+    const r = hostNames.length || keepNames.length ? await session.run(runFeeds, hostNames, keepNames) : { host: {}, gpu: {} };
     const value = (t: string): HostTensor => r.host[t] ?? host[t] ?? (tensors[t] as HostTensor);
-    for (const o of [...fetch, ...keep]) {
+    const out: Record<string, HostValue> = {};
+    const gpu: Record<string, GpuTensorRef & { lease: GpuBufferLease }> = {};
+    const gpuSequences: Record<string, (HostTensor | (GpuTensorRef & { lease: GpuBufferLease }))[]> = {};
+    for (const o of fetch) {
       const f = lowered.outputs[o];
-      if (f === undefined) {
-        if (!r.gpu[o]) out[o] = value(o);
-      } else out[o] = f === null ? null : Array.isArray(f) ? f.map(value) : value(f);
+      out[o] = f === undefined ? value(o) : f === null ? null : Array.isArray(f) ? f.map(value) : value(f);
     }
-    return { host: out, gpu: r.gpu };
+    for (const o of keep) {
+      const f = lowered.outputs[o];
+      const t = f === undefined ? o : f;
+      if (t === null) out[o] = null;
+      else if (Array.isArray(t)) gpuSequences[o] = t.map((e) => r.gpu[e] ?? value(e));
+      else if (r.gpu[t]) gpu[o] = r.gpu[t]!;
+      else out[o] = value(t);
+    }
+    return { host: out, gpu, gpuSequences };
   }
 
   /** The lowered plan (and its GpuSession) for one signature: cached LRU, made on a miss. */
