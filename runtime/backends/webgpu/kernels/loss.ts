@@ -1,5 +1,5 @@
 import { ignoreIndex, lossReduction, type LossReduction } from '../../../ir/ops/loss.js';
-import { dispatchLinear, GpuUnsupported, sizeOfShape, type GpuKernel, type GpuTensorInfo, type ProgramCall, type ProgramSpec } from '../program.js';
+import { dispatchLinear, GpuUnsupported, sizeOfShape, type GpuKernel, type GpuTensorInfo, type ProgramCall, type ProgramSpec, type TensorSlot } from '../program.js';
 import { computeTypeOf } from '../storage.js';
 import type { ShaderBuilder } from '../wgsl/builder.js';
 
@@ -8,9 +8,9 @@ import type { ShaderBuilder } from '../wgsl/builder.js';
  * [N, C, D]; a WGSL `term(p)` gives target p's (loss, weight): -logp[n, t, d] * w[t] and w[t], or zeros where t is
  * ignore_index (or not a class: a shader cannot throw; the CPU reference rejects such targets). For the softmax
  * form logp = x - logsumexp over the C classes of that position, recomputed where needed (no scratch tensor).
- * - reduction none: one invocation per target;
- * - sum / mean: one workgroup strides over all targets and tree-reduces (loss, weight) in workgroup memory; mean
- *   divides by the summed weights.
+ * - reduction none: one invocation per target writes its loss;
+ * - sum / mean: one invocation per target writes (loss, weight) to a scratch, then one workgroup strides over the
+ *   pairs and tree-reduces them in workgroup memory; mean divides by the summed weights.
  * - log_prob (softmax form's second output): one invocation per position writes its C log-probabilities.
  */
 
@@ -57,36 +57,44 @@ fn term(p: u32) -> vec2<f32> {
 }`);
 }
 
-function lossProgram(x: GpuTensorInfo, t: GpuTensorInfo, w: GpuTensorInfo | undefined, y: GpuTensorInfo, g: LossGeometry, red: LossReduction, softmax: boolean, ii: number | undefined): ProgramSpec {
+/**
+ * Per-target terms: reduction none writes each loss to y; for sum/mean each (loss, weight) pair goes to a scratch
+ * [count, 2] that lossReduceProgram folds. Either way every target is its own invocation.
+ */
+function termsProgram(x: GpuTensorInfo, t: GpuTensorInfo, w: GpuTensorInfo | undefined, out: GpuTensorInfo, g: LossGeometry, pairs: boolean, softmax: boolean, ii: number | undefined): ProgramSpec {
   const count = g.n * g.d;
-  const T = computeTypeOf(y.storage);
-  const bindings = [{ name: 'x', type: x.storage }, { name: 'labels', type: t.storage }, ...(w ? [{ name: 'weight', type: w.storage }] : []), { name: 'y', type: y.storage }];
-  const values = { count, c: g.c, d: g.d, has_ignore: ii === undefined ? 0 : 1, ignore: ii ?? 0 };
-  const key = `${softmax ? 'sce' : 'nll'}:${red}:${w ? 'w' : 'nw'}`;
-  if (red === 'none') {
-    return {
-      key,
-      bindings,
-      uniforms,
-      workgroupSize: [WG, 1, 1],
-      source(b) {
-        declareTerm(b, softmax, !!w);
-        b.main(`${b.linearIndex('u.count')}
-  ${b.store('y', 'index', `${T}(term(index).x)`)}`);
-      },
-      run: () => ({ workgroups: dispatchLinear(count, WG), uniforms: values }),
-    };
-  }
+  const T = computeTypeOf(out.storage);
   return {
-    key,
-    bindings,
+    key: `${softmax ? 'sce' : 'nll'}:${pairs ? 'terms' : 'none'}:${w ? 'w' : 'nw'}`,
+    bindings: [{ name: 'x', type: x.storage }, { name: 'labels', type: t.storage }, ...(w ? [{ name: 'weight', type: w.storage }] : []), { name: 'y', type: out.storage }],
     uniforms,
-    workgroupSize: [REDUCE_WG, 1, 1],
+    workgroupSize: [WG, 1, 1],
     source(b) {
       declareTerm(b, softmax, !!w);
+      b.main(pairs
+        ? `${b.linearIndex('u.count')}
+  let tw = term(index);
+  y[2u * index] = tw.x;
+  y[2u * index + 1u] = tw.y;`
+        : `${b.linearIndex('u.count')}
+  ${b.store('y', 'index', `${T}(term(index).x)`)}`);
+    },
+    run: () => ({ workgroups: dispatchLinear(count, WG), uniforms: { count, c: g.c, d: g.d, has_ignore: ii === undefined ? 0 : 1, ignore: ii ?? 0 } }),
+  };
+}
+
+/** Sum (or weighted mean) of the [count, 2] (loss, weight) pairs: one workgroup, strided sums, then a tree. */
+function lossReduceProgram(y: GpuTensorInfo, count: number, red: LossReduction): ProgramSpec {
+  const T = computeTypeOf(y.storage);
+  return {
+    key: `loss-reduce:${red}`,
+    bindings: [{ name: 'terms', type: 'f32' }, { name: 'y', type: y.storage }],
+    uniforms: [{ name: 'count', type: 'u32' }],
+    workgroupSize: [REDUCE_WG, 1, 1],
+    source(b) {
       b.helper(`var<workgroup> partial: array<vec2<f32>, ${REDUCE_WG}>;`);
       b.main(`var s = vec2<f32>(0.0, 0.0);
-  for (var p = lid.x; p < u.count; p = p + ${REDUCE_WG}u) { s = s + term(p); }
+  for (var p = lid.x; p < u.count; p = p + ${REDUCE_WG}u) { s = s + vec2<f32>(terms[2u * p], terms[2u * p + 1u]); }
   partial[lid.x] = s;
   workgroupBarrier();
   for (var k = ${REDUCE_WG / 2}u; k > 0u; k = k >> 1u) {
@@ -95,7 +103,7 @@ function lossProgram(x: GpuTensorInfo, t: GpuTensorInfo, w: GpuTensorInfo | unde
   }
   if (lid.x == 0u) { ${b.store('y', '0u', `${T}(${red === 'mean' ? 'partial[0].x / partial[0].y' : 'partial[0].x'})`)} }`);
     },
-    run: () => ({ workgroups: [1, 1, 1], uniforms: values }),
+    run: () => ({ workgroups: [1, 1, 1], uniforms: { count } }),
   };
 }
 
@@ -129,15 +137,19 @@ function planLoss(softmax: boolean): GpuKernel {
       const ii = ignoreIndex(node);
       if (ii !== undefined && (ii < -(2 ** 31) || ii >= 2 ** 31)) throw new GpuUnsupported(`${node.op} ignore_index ${ii} does not fit the 32 bits targets live in on the GPU`);
       const g = { n: x!.shape[0]!, c: x!.shape[1]!, d: sizeOfShape(x!.shape.slice(2)) };
+      const count = g.n * g.d;
       const calls: ProgramCall[] = [];
-      if (y && (red !== 'none' || g.n * g.d > 0)) {
-        calls.push({
-          program: lossProgram(x!, t!, w, y, g, red, softmax, ii),
-          tensors: [{ input: 0 }, { input: 1 }, ...(w ? [{ input: 2 }] : []), { output: 0 }],
-        });
+      const scratch: GpuTensorInfo[] = [];
+      const ins: TensorSlot[] = [{ input: 0 }, { input: 1 }, ...(w ? [{ input: 2 }] : [])];
+      if (y && red === 'none' && count > 0) calls.push({ program: termsProgram(x!, t!, w, y, g, false, softmax, ii), tensors: [...ins, { output: 0 }] });
+      if (y && red !== 'none') {
+        const terms: GpuTensorInfo = { dtype: 'float32', shape: [Math.max(1, 2 * count)], storage: 'f32' };
+        scratch.push(terms);
+        if (count > 0) calls.push({ program: termsProgram(x!, t!, w, terms, g, true, softmax, ii), tensors: [...ins, { scratch: 0 }] });
+        calls.push({ program: lossReduceProgram(y, count, red), tensors: [{ scratch: 0 }, { output: 0 }] });
       }
       if (lp && sizeOfShape(lp.shape) > 0) calls.push({ program: logProbProgram(x!, lp, g), tensors: [{ input: 0 }, { output: 1 }] });
-      return { calls };
+      return { calls, scratch };
     },
   };
 }
