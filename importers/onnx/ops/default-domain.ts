@@ -43,7 +43,7 @@ export const DEFAULT_DOMAIN_ADAPTERS: OpAdapter[] = [
   { op: 'ReverseSequence', since: 10, until: MAX_OPSET },
   { op: 'Det', since: 11, until: MAX_OPSET },
   { op: 'MaxUnpool', since: 9, until: MAX_OPSET },
-  // GridSample-20 renamed the modes (linear, cubic) and allowed N-D (EdgeKit samples 2-D only).
+  // GridSample-20 renamed the modes (linear, cubic) and allowed N-D (EdgeKit samples 2-D and 3-D; cubic 2-D only).
   { op: 'GridSample', since: 16, until: 19, map: gridSample16 },
   { op: 'GridSample', since: 20, until: MAX_OPSET },
   // RoiAlign-10 behaves as coordinate_transformation_mode=output_half_pixel, the attribute RoiAlign-16 added.
