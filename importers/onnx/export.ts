@@ -3,6 +3,7 @@ import type { Graph, ValueInfo } from '../../runtime/ir/graph.js';
 import { encodeAttribute } from './attributes.js';
 import { irFormValidAt, MAX_OPSET, MIN_OPSET } from './ops/index.js';
 import { onnxDomainOp } from './ops/preview-training.js';
+import { msDomainOp } from './ops/com-microsoft.js';
 import { P, type PGraph, type PValueInfo } from './proto.js';
 import { tensorToProto } from './tensor.js';
 import { encodeValueType } from './value-types.js';
@@ -46,7 +47,7 @@ function graphProto(g: Graph, domains: Set<string>): PGraph {
     initializer: Object.entries(g.initializers).map(([k, t]) => tensorToProto(k, t)),
     node: g.nodes.map((n) => {
       // IR ops named by their domain go back to that domain (ops/preview-training.ts).
-      const named = n.domain ? undefined : onnxDomainOp(n.op);
+      const named = n.domain ? undefined : onnxDomainOp(n.op) ?? msDomainOp(n.op);
       const domain = named?.domain ?? n.domain;
       if (domain) domains.add(domain);
       return {
@@ -77,7 +78,7 @@ export function exportOnnx(graph: Graph, opts: ExportOptions = {}): Uint8Array {
     const ops = new Set<string>();
     const collect = (gr: Graph) => {
       for (const n of gr.nodes) {
-        if (!n.domain && !onnxDomainOp(n.op)) ops.add(n.op);
+        if (!n.domain && !onnxDomainOp(n.op) && !msDomainOp(n.op)) ops.add(n.op);
         for (const a of Object.values(n.attrs)) for (const sub of a.type === 'graph' ? [a.value] : a.type === 'graphs' ? a.value : []) collect(sub);
       }
     };

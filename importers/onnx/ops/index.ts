@@ -12,6 +12,7 @@ import { SEQUENCE_ADAPTERS } from './sequences.js';
 import { PREVIEW_TRAINING, PREVIEW_TRAINING_ADAPTERS } from './preview-training.js';
 import { TEXT_ADAPTERS } from './text.js';
 import { RANDOM_ADAPTERS } from './random.js';
+import { COM_MICROSOFT, COM_MICROSOFT_ADAPTERS, COM_MICROSOFT_DEFAULT_DOMAIN_ADAPTERS } from './com-microsoft.js';
 
 export type { AdapterContext, OpAdapter } from './adapter.js';
 export { AdapterUnsupported } from './helpers.js';
@@ -27,6 +28,7 @@ const ALL: OpAdapter[] = [
   ...RANDOM_ADAPTERS,
   ...DEFAULT_DOMAIN_ADAPTERS,
   ...SEQUENCE_ADAPTERS,
+  ...COM_MICROSOFT_DEFAULT_DOMAIN_ADAPTERS,
 ];
 
 /** An adapter is usable only when every IR op it emits exists: the importer never claims an op the IR lacks. */
@@ -35,7 +37,7 @@ function usable(a: OpAdapter): boolean {
 }
 
 /** Adapters of the other ONNX domains EdgeKit imports, by domain; `since`/`until` are versions of that domain. */
-const DOMAINS: Readonly<Record<string, OpAdapter[]>> = { [PREVIEW_TRAINING]: PREVIEW_TRAINING_ADAPTERS };
+const DOMAINS: Readonly<Record<string, OpAdapter[]>> = { [PREVIEW_TRAINING]: PREVIEW_TRAINING_ADAPTERS, [COM_MICROSOFT]: COM_MICROSOFT_ADAPTERS };
 
 /** Whether EdgeKit maps any op of `domain` ('' is the default domain). */
 export function importsDomain(domain: string): boolean {

@@ -22,6 +22,7 @@ import { schemas as einsum } from './einsum.js';
 import { schemas as layoutMath } from './layout-math.js';
 import { schemas as vision } from './vision.js';
 import { schemas as signal } from './signal.js';
+import { schemas as contrib } from './contrib.js';
 
 /** Every IR op EdgeKit knows, by name (default ONNX domain, newest-opset semantics). */
 export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
@@ -39,6 +40,7 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
   ...layoutMath,
   ...vision,
   ...signal,
+  ...contrib,
 });
 
 export type { OpSchema, InferContext, InferInput, InferredOutput } from './schema.js';

@@ -21,6 +21,7 @@ import { kernels as einsum } from './einsum.js';
 import { kernels as layoutMath } from './layout-math.js';
 import { kernels as vision } from './vision.js';
 import { kernels as signal } from './signal.js';
+import { kernels as contrib } from './contrib.js';
 
 export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...dataDependent,
@@ -36,4 +37,5 @@ export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...layoutMath,
   ...vision,
   ...signal,
+  ...contrib,
 });

@@ -27,6 +27,7 @@ import { kernels as einsum } from './einsum.js';
 import { kernels as layoutMath } from './layout-math.js';
 import { kernels as vision } from './vision.js';
 import { kernels as signal } from './signal.js';
+import { kernels as contrib } from './contrib.js';
 
 /** Every op with a WebGPU kernel, by IR op name (default domain). One file per op family. */
 export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
@@ -56,6 +57,7 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...layoutMath,
   ...vision,
   ...signal,
+  ...contrib,
 });
 
 /** Default-domain ops that can never have a WebGPU kernel, with the reason the load-time error gives. */
