@@ -17,7 +17,7 @@ import { float, int, model, vi, type PAttr } from '../importer/model-builder.js'
 
 const MS = 'com.microsoft';
 const rng = new Rng(4321);
-const ELEM: Partial<Record<DType, number>> = { float32: 1, float16: 10, int64: 7 };
+const ELEM: Partial<Record<DType, number>> = { float32: 1, float16: 10, int64: 7, float64: 11 };
 const sessions: InferenceSession[] = [];
 
 beforeAll(async () => {
@@ -166,6 +166,18 @@ describe('com.microsoft normalizations on WebGPU', () => {
       );
     });
   }
+});
+
+describe('com.microsoft ops the WebGPU backend refuses at load (never a silent CPU fallback)', () => {
+  it('a SimplifiedLayerNormalization scale that varies outside the normalized axes', async () => {
+    const bytes = bytesOf({ op: 'SimplifiedLayerNormalization', inputs: [sym('float32', 2, 3, 4), sym('float32', 3, 1)], outputs: 1, ort: false });
+    await expect(InferenceSession.create(bytes, { backend: 'webgpu' })).rejects.toMatchObject({ code: 'UNSUPPORTED_OP', message: expect.stringContaining('scale') });
+  });
+
+  it('float64 inputs', async () => {
+    const bytes = bytesOf({ op: 'QuickGelu', inputs: [sym('float64', 2, 3)], outputs: 1, ort: false });
+    await expect(InferenceSession.create(bytes, { backend: 'webgpu' })).rejects.toMatchObject({ code: 'UNSUPPORTED_OP' });
+  });
 });
 
 describe('com.microsoft RotaryEmbedding on WebGPU', () => {
