@@ -18,4 +18,9 @@ export const EINSUM_CASES: [string, number[][]][] = [
   ['ij,jk,kl->il', [[2, 3], [3, 4], [4, 2]]],
   ['iij,kj->ik', [[3, 3, 4], [2, 4]]],
   ['abc,cd', [[2, 1, 3], [3, 2]]],
+  // Matrix products in disguise (the WebGPU kernel runs them on the tiled MatMul): transposed operands, odd sizes.
+  ['ji,jk->ik', [[5, 7], [5, 9]]],
+  ['ij,kj->ik', [[13, 6], [11, 6]]],
+  ['bji,bjk->bik', [[3, 17, 5], [3, 17, 19]]],
+  ['bij,jk->bik', [[2, 33, 7], [7, 65]]],
 ];
