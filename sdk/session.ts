@@ -112,6 +112,12 @@ export interface GpuPlanSummary {
   stages: number;
   readbacks: number;
   readbackValues: string[];
+  /**
+   * Bytes this plan uploaded for itself: constants folded for its input shapes and kernel tables specific to them.
+   * The model's weights, and tables derived only from them (an RNN's transposed matrices), are shared by every plan
+   * and counted once in the report's `weightBytes`.
+   */
+  planConstantBytes: number;
   requiredLimits: Record<string, number>;
   features: string[];
   /** The device's memory manager: live and peak bytes of every EdgeKit GPU buffer on it. */
@@ -337,6 +343,7 @@ export class InferenceSession {
               stages: g.stages,
               readbacks: g.readbacks,
               readbackValues: [...g.readbackValues],
+              planConstantBytes: g.weightBytes,
               requiredLimits: { ...g.requiredLimits },
               features: g.features,
               liveBytes: g.memory.liveBytes,

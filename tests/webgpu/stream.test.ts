@@ -105,6 +105,27 @@ describe('createStream on webgpu: memory', () => {
     }
   });
 
+  it("plans for other chunk lengths share the LSTM's transposed weight tables (uploaded once per session)", async () => {
+    const session = await InferenceSession.create(bytes, { backend: 'webgpu' });
+    try {
+      const stream = session.createStream({ state: { h0: 'hn', c0: 'cn' } });
+      const chunk = (t: number) => new Tensor('float32', new Float32Array(t * FEATURES).fill(0.5), [t, 1, FEATURES]);
+      await stream.run({ audio: chunk(2) });
+      const weights = session.report().weightBytes;
+      // W^T [1, 3, 20] and R^T [1, 5, 20]: in the session's weight store, not in each plan's own constants.
+      const tables = (3 + 5) * 4 * HIDDEN * 4;
+      expect(weights).toBeGreaterThanOrEqual(tables);
+      for (const t of [3, 5, 7, 2]) {
+        await stream.run({ audio: chunk(t) });
+        expect(session.report().gpu!.planConstantBytes).toBeLessThan(tables);
+      }
+      expect(session.report().weightBytes).toBe(weights);
+      stream.dispose();
+    } finally {
+      await session.release();
+    }
+  });
+
   it('rejects state names the model does not have, and a state whose dims no input names', async () => {
     const session = await InferenceSession.create(bytes, { backend: 'webgpu' });
     try {

@@ -220,7 +220,7 @@ export class GpuGraphPlan {
     const half = weightPrecision === 'float16' ? halfPrecisionWeights(g, this.bound) : new Set<string>();
 
     // 1. Storage of every value, and each node's kernel plan.
-    const nodePlans: { node: Node; calls: ProgramCall[]; scratch: GpuTensorInfo[]; constants: HostTensor[]; hostInputs: Set<number> }[] = [];
+    const nodePlans: { node: Node; calls: ProgramCall[]; scratch: GpuTensorInfo[]; constants: HostTensor[]; shared: Set<number>; hostInputs: Set<number> }[] = [];
     for (const node of g.nodes) {
       const fail = (reason: string) => unsupported.push({ op: node.op, domain: node.domain, opset: node.domain === '' ? opset : 1, node: node.name, reason });
       const kernel = gpuKernelFor(node);
@@ -238,7 +238,7 @@ export class GpuGraphPlan {
         const inputs = node.inputs.map((v) => (v ? this.info(v) : undefined));
         const outputs = node.outputs.map((v) => (v ? this.info(v) : undefined));
         const kp = kernel.plan(node, inputs, outputs, env);
-        nodePlans.push({ node, calls: kp.calls, scratch: kp.scratch ?? [], constants: kp.constants ?? [], hostInputs: new Set(kernel.hostInputs ?? []) });
+        nodePlans.push({ node, calls: kp.calls, scratch: kp.scratch ?? [], constants: kp.constants ?? [], shared: new Set(kp.sharedConstants ?? []), hostInputs: new Set(kernel.hostInputs ?? []) });
       } catch (e) {
         if (e instanceof GpuUnsupported) fail(e.reason);
         else if (e instanceof DTypeError) fail(e.message);
@@ -301,8 +301,12 @@ export class GpuGraphPlan {
         scratch.push({ buffer: lease.buffer, offset: 0, size: bytes });
       }
       const constants: Range[] = [];
-      for (const t of np.constants) {
+      for (const [k, t] of np.constants.entries()) {
         const storage = storageFor(t.dtype, ctx.hasF16, true);
+        if (this.weights && np.shared.has(k)) {
+          constants.push(await this.weights.get(t, storage, `edgekit-table-${np.node.name}`));
+          continue;
+        }
         const bytes = Math.max(16, align(storageBytes(storage, sizeOfShape(t.shape)), 4));
         const lease = await this.lease(bytes, `edgekit-table-${np.node.name}`);
         memory.upload(lease.buffer, 0, encodeForGpu(t, storage));

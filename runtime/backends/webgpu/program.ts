@@ -56,6 +56,12 @@ export interface KernelPlan {
   scratch?: GpuTensorInfo[];
   /** Tables computed at plan time (int32 or float32), uploaded with the weights. */
   constants?: HostTensor[];
+  /**
+   * Indices of `constants` that depend only on the model's weights (a transposed weight matrix), returned as the
+   * same HostTensor object by every plan (the kernel memoizes them): uploaded once into the session's weight store
+   * and shared by every plan, instead of a copy per input-shape signature.
+   */
+  sharedConstants?: readonly number[];
 }
 
 export interface GpuKernel {

@@ -323,8 +323,17 @@ function finishProgram(g: RnnGeometry, seq: boolean, yh: GpuTensorInfo | undefin
   };
 }
 
-/** [D, rows, cols] -> [D, cols, rows] as float32 (a plan-time table). */
+/** Transposed weights by source tensor: every plan of a session gets the same table object (KernelPlan.sharedConstants). */
+const transposed = new WeakMap<HostTensor, HostTensor>();
+
+/** [D, rows, cols] -> [D, cols, rows] as float32 (a plan-time table), made once per weight tensor. */
 function transposeInner(t: HostTensor, D: number, rows: number, cols: number): HostTensor {
+  let out = transposed.get(t);
+  if (!out) transposed.set(t, (out = transposeNow(t, D, rows, cols)));
+  return out;
+}
+
+function transposeNow(t: HostTensor, D: number, rows: number, cols: number): HostTensor {
   const v = tensorToNumbers(t);
   const out = new Float32Array(D * rows * cols);
   for (let d = 0; d < D; d++) {
@@ -397,7 +406,7 @@ function recurrent(op: 'RNN' | 'GRU' | 'LSTM'): GpuKernel {
       if (yh || ycOut) {
         calls.push({ program: finishProgram(g, !!seqIn, yh, ycOut), tensors: [...SEQ, STATE, ...(yh ? [{ output: 1 }] : []), ...(ycOut ? [{ output: 2 }] : [])] });
       }
-      return { calls, scratch: [proj, state], constants };
+      return { calls, scratch: [proj, state], constants, sharedConstants: [0, 1] };
     },
   };
 }
