@@ -26,6 +26,8 @@ const BATCHWISE = 'onnxruntime\'s CPU RNN/GRU/LSTM kernels refuse layout=1 ("Bat
 const ALIGN = 'onnx 1.12 made the expected values for align_corners downsampling by scales with an older formula; onnxruntime (like EdgeKit) differs';
 const PREVIEW_TRAINING = 'onnxruntime (an inference build) has no kernels for the ai.onnx.preview.training domain; it rejects the original model too';
 const BERNOULLI = 'Bernoulli draws random values: the expected output is numpy\'s RNG stream, which no runtime reproduces';
+const FLOAT32_DFT = 'onnxruntime computes DFT/STFT in float32: bins whose exact value is 0 (the real signal\'s Nyquist imaginary parts) come out near 1e-4, beyond the 1e-7 absolute tolerance; it misses on the original model too';
+const UNPOOL_SHAPE = 'onnxruntime writes MaxUnpool\'s indices as flat positions of the larger output_shape; the ONNX reference (and EdgeKit) keep their coordinates in the default unpooled shape, so it misses on the original model too';
 const LOCALE = 'onnxruntime builds a C++ locale for StringNormalizer\'s case handling (default en_US), which this machine has not installed; it rejects the original model too';
 const KNOWN: Record<string, string> = {
   ...Object.fromEntries(['adagrad', 'adagrad_multiple', 'adam', 'adam_multiple', 'momentum', 'momentum_multiple', 'nesterov_momentum'].map((c) => [`node/test_${c}`, PREVIEW_TRAINING])),
@@ -54,6 +56,14 @@ const KNOWN: Record<string, string> = {
   'node/test_training_dropout_default': RANDOM,
   'node/test_training_dropout_default_mask': RANDOM,
   'node/test_training_dropout_mask': RANDOM,
+  'node/test_bitshift_left_uint16': NO_ORT_KERNEL,
+  'node/test_bitshift_right_uint16': NO_ORT_KERNEL,
+  'node/test_dft': FLOAT32_DFT,
+  'node/test_dft_axis': FLOAT32_DFT,
+  'node/test_dft_inverse': FLOAT32_DFT,
+  'node/test_stft': FLOAT32_DFT,
+  'node/test_stft_with_window': FLOAT32_DFT,
+  'node/test_maxunpool_export_with_output_shape': UNPOOL_SHAPE,
   'node/test_gru_batchwise': BATCHWISE,
   'node/test_lstm_batchwise': BATCHWISE,
   'node/test_simple_rnn_batchwise': BATCHWISE,
