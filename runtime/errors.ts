@@ -19,7 +19,9 @@ export type EdgeKitErrorCode =
   | 'MISSING_FEATURE'
   | 'LIMIT_EXCEEDED'
   | 'DEVICE_LOST'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'CANCELLED'
+  | 'QUEUE_FULL';
 
 export class EdgeKitError extends Error {
   readonly code: EdgeKitErrorCode;
@@ -165,3 +167,45 @@ export function errorFromPlain(p: { name: string; code: string; message: string;
   if (p.name === 'UnsupportedOpError') Object.assign(e, { nodes: p.details.nodes ?? [] });
   return e;
 }
+
+/** Why a scheduled request was cancelled: its AbortSignal fired, or a newer request replaced it in a 'latest-only' queue. */
+export type CancelReason = 'aborted' | 'superseded';
+
+/**
+ * A scheduled request (runtime/scheduler) was cancelled before its result reached the caller. A queued request never
+ * ran; a running one ran to the end and its result was discarded (`details.running` says which).
+ */
+export class CancelledError extends EdgeKitError {
+  constructor(reason: CancelReason, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(
+      'CANCELLED',
+      reason === 'superseded'
+        ? "This request was replaced by a newer one in a 'latest-only' queue before it ran; only the latest frame is computed."
+        : details.running
+          ? 'This request was cancelled through its AbortSignal while it ran; it finished and its result was discarded.'
+          : 'This request was cancelled through its AbortSignal before it ran.',
+      { ...details, reason },
+      options,
+    );
+    this.name = 'CancelledError';
+  }
+  /** A getter over `details`, so the value survives the worker boundary (errorFromPlain). */
+  get reason(): CancelReason {
+    return this.details.reason as CancelReason;
+  }
+}
+
+/** Too many requests are waiting (runtime/scheduler's bound on pending requests): back off and submit again later. */
+export class QueueFullError extends EdgeKitError {
+  constructor(limit: number, details: Record<string, unknown> = {}) {
+    super(
+      'QUEUE_FULL',
+      `${limit} requests are already waiting${details.lane ? ` (queue '${String(details.lane)}')` : ''}; wait for some to finish before ` +
+        "submitting more, raise maxPending, or use a 'latest-only' queue for streams of frames.",
+      { ...details, limit },
+    );
+    this.name = 'QueueFullError';
+  }
+}
+
+Object.assign(byName, { CancelledError, QueueFullError });

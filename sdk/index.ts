@@ -23,3 +23,7 @@ export { sgd, adam, adamw, rmsprop } from '../runtime/train/optimizers.js';
 export type { OptimizerConfig, SgdConfig, AdamConfig, RmsPropConfig } from '../runtime/train/optimizers.js';
 export { constantLr, stepLr, cosineLr, warmup } from '../runtime/train/schedules.js';
 export type { LrSchedule } from '../runtime/train/schedules.js';
+export { CancelledError, QueueFullError } from '../runtime/errors.js';
+export type { CancelReason } from '../runtime/errors.js';
+export { Scheduler, Lane } from '../runtime/scheduler/index.js';
+export type { SchedulerOptions, LaneOptions, LaneMode, RunInfo, SubmitOptions, StepOptions, TaskPriority } from '../runtime/scheduler/index.js';
