@@ -13,6 +13,7 @@ import { PREVIEW_TRAINING, PREVIEW_TRAINING_ADAPTERS } from './preview-training.
 import { TEXT_ADAPTERS } from './text.js';
 import { RANDOM_ADAPTERS } from './random.js';
 import { COM_MICROSOFT, COM_MICROSOFT_ADAPTERS, COM_MICROSOFT_DEFAULT_DOMAIN_ADAPTERS } from './com-microsoft.js';
+import { QUANTIZE_ADAPTERS } from './quantize.js';
 
 export type { AdapterContext, OpAdapter } from './adapter.js';
 export { AdapterUnsupported } from './helpers.js';
@@ -29,6 +30,7 @@ const ALL: OpAdapter[] = [
   ...DEFAULT_DOMAIN_ADAPTERS,
   ...SEQUENCE_ADAPTERS,
   ...COM_MICROSOFT_DEFAULT_DOMAIN_ADAPTERS,
+  ...QUANTIZE_ADAPTERS,
 ];
 
 /** An adapter is usable only when every IR op it emits exists: the importer never claims an op the IR lacks. */

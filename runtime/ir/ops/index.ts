@@ -23,6 +23,7 @@ import { schemas as layoutMath } from './layout-math.js';
 import { schemas as vision } from './vision.js';
 import { schemas as signal } from './signal.js';
 import { schemas as contrib } from './contrib.js';
+import { schemas as quantize } from './quantize.js';
 
 /** Every IR op EdgeKit knows, by name (default ONNX domain, newest-opset semantics). */
 export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
@@ -41,6 +42,7 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
   ...vision,
   ...signal,
   ...contrib,
+  ...quantize,
 });
 
 export type { OpSchema, InferContext, InferInput, InferredOutput } from './schema.js';

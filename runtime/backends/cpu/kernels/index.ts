@@ -22,6 +22,7 @@ import { kernels as layoutMath } from './layout-math.js';
 import { kernels as vision } from './vision.js';
 import { kernels as signal } from './signal.js';
 import { kernels as contrib } from './contrib.js';
+import { kernels as quantize } from './quantize.js';
 
 export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...dataDependent,
@@ -38,4 +39,5 @@ export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...vision,
   ...signal,
   ...contrib,
+  ...quantize,
 });

@@ -1,0 +1,30 @@
+import type { PNode } from '../proto.js';
+import type { OpAdapter } from './adapter.js';
+import { MAX_OPSET } from './direct.js';
+
+/**
+ * Linear quantization ops (issue #11 §1). The IR holds their opset-21 form; every older version is a subset of it:
+ * QuantizeLinear/DequantizeLinear-10 only have per-tensor scales (the IR's `axis` default 1 never applies to a
+ * scalar scale), 13 added `axis`, 19 `saturate` (float8 only, which EdgeKit has no storage for), 21 `block_size`
+ * and `output_dtype`. QLinearMatMul-21 only added scale and float8 types. So the older nodes import unchanged,
+ * after a structural check that they do not use what their version lacks.
+ */
+
+const attr = (n: PNode, name: string) => (n.attribute ?? []).some((a) => a.name === name);
+
+/** QuantizeLinear/DequantizeLinear attributes that appeared after opset 10, checked against the file's opset. */
+function checkQdq(n: PNode, opset: number): string | undefined {
+  if (opset < 13 && attr(n, 'axis')) return `'axis' is not an attribute of ${n.opType}-${opset} (per-axis scales need opset 13)`;
+  if (opset < 21 && (attr(n, 'block_size') || attr(n, 'output_dtype'))) return `'block_size'/'output_dtype' need opset 21`;
+  return undefined;
+}
+
+export const QUANTIZE_ADAPTERS: OpAdapter[] = [
+  { op: 'QuantizeLinear', since: 10, until: MAX_OPSET, check: checkQdq },
+  { op: 'DequantizeLinear', since: 10, until: MAX_OPSET, check: checkQdq },
+  { op: 'DynamicQuantizeLinear', since: 11, until: MAX_OPSET },
+  { op: 'MatMulInteger', since: 10, until: MAX_OPSET },
+  { op: 'ConvInteger', since: 10, until: MAX_OPSET },
+  { op: 'QLinearMatMul', since: 10, until: MAX_OPSET },
+  { op: 'QLinearConv', since: 10, until: MAX_OPSET },
+];
