@@ -17,7 +17,7 @@ import { copyProgram, gatherView } from './copy.js';
 const WORKGROUP = 64;
 
 /** y[i] = value for every i: the fill value is a uniform of y's compute type (f16 storage converts from f32). */
-function fillProgram(y: GpuTensorInfo, value: number): ProgramSpec {
+export function fillProgram(y: GpuTensorInfo, value: number): ProgramSpec {
   const size = sizeOfShape(y.shape);
   const T = computeTypeOf(y.storage);
   const U = T === 'f16' ? 'f32' : T;

@@ -4,6 +4,8 @@ import { sliceAxis, sliceSpec } from '../../../ir/ops/data-params.js';
 import { normalizeAxis } from '../../../ir/shape.js';
 import { GpuUnsupported, sizeOfShape, stridesFor, type GpuKernel, type GpuTensorInfo, type KernelPlan, type ProgramCall } from '../program.js';
 import { constInts, copyProgram, gatherView, type CopyView } from './copy.js';
+import { fillProgram } from './generate.js';
+import { toNumbers } from '../../../ir/dtype.js';
 
 /**
  * Data movement through the strided copy (copy.ts), ONNX opset 21 forms: Transpose, Concat, Split, Slice, Expand,
@@ -143,15 +145,23 @@ const spaceToDepth: GpuKernel = {
   },
 };
 
-/** Dropout in inference is Identity; a mask output or training_mode=true has no GPU kernel (training runs elsewhere). */
+/**
+ * Dropout where it drops nothing (inference, or training_mode with ratio 0): the data passes through and the mask,
+ * when asked for, is all true. Training with a ratio above 0 draws its mask from the CPU reference's sequential
+ * generator, which a shader cannot reproduce: refused here; fine-tuning on WebGPU has its own counter-based
+ * dropout (kernels/train/dropout.ts).
+ */
 const dropout: GpuKernel = {
   hostInputs: [1, 2],
-  plan(node, [x, , training], [y]) {
-    if (node.outputs[1]) throw new GpuUnsupported('Dropout with a mask output has no WebGPU kernel');
-    if (training && constInts(training, 'Dropout', 'training_mode')!.some((v) => v !== 0)) {
-      throw new GpuUnsupported('Dropout with training_mode=true has no WebGPU kernel');
+  plan(node, [x, ratioIn, training], [y, mask]) {
+    const train = training ? constInts(training, 'Dropout', 'training_mode')!.some((v) => v !== 0) : false;
+    const ratio = ratioIn?.value ? Number(toNumbers(ratioIn.value.dtype, ratioIn.value.data)[0]) : 0.5;
+    if (train && ratio !== 0) {
+      throw new GpuUnsupported('Dropout with training_mode=true and a ratio above 0 draws a random mask: on WebGPU only fine-tuning (FineTuner) runs training-mode dropout');
     }
-    return one(x!, y!, gatherView([sizeOfShape(y!.shape)], [1]));
+    const copy = one(x!, y!, gatherView([sizeOfShape(y!.shape)], [1]));
+    if (!mask || !sizeOfShape(mask.shape)) return copy;
+    return { calls: [...copy.calls, { program: fillProgram(mask, 1), tensors: [{ output: 1 }] }] };
   },
 };
 
