@@ -24,9 +24,9 @@ export default [
     onwarn,
   },
   {
-    input: { index: 'sdk/node.ts', cli: 'sdk/cli.ts' },
+    input: { index: 'sdk/node.ts', cli: 'sdk/cli.ts', worker: 'sdk/worker/node-entry.ts' },
     output: { dir: 'dist/node', format: 'es', sourcemap: true, banner: (c) => (c.name === 'cli' ? '#!/usr/bin/env node' : '') },
-    external: (id) => id.startsWith('node:') || /^(webgpu|onnx-proto|protobufjs|long)(\/|$)/.test(id),
+    external: (id) => id.startsWith('node:') || /^(webgpu|onnx-proto|protobufjs|long|comlink)(\/|$)/.test(id),
     plugins: [ts()],
     onwarn,
   },

@@ -27,3 +27,6 @@ export { CancelledError, QueueFullError } from '../runtime/errors.js';
 export type { CancelReason } from '../runtime/errors.js';
 export { Scheduler, Lane } from '../runtime/scheduler/index.js';
 export type { SchedulerOptions, LaneOptions, LaneMode, RunInfo, SubmitOptions, StepOptions, TaskPriority } from '../runtime/scheduler/index.js';
+export { createWorker, EdgeKitWorker, WorkerSession } from './worker/client.js';
+export type { CreateWorkerOptions, WorkerRunOptions, WorkerLike } from './worker/client.js';
+export type { WorkerSessionOptions, QueueOptions } from './worker/wire.js';

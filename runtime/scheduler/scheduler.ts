@@ -12,6 +12,12 @@ export interface SchedulerOptions {
   clock?: Clock;
   /** A waiting request moves up one priority level per `agingMs` waited. Default: no aging (strict priorities). */
   agingMs?: number;
+  /**
+   * How the scheduler defers choosing what runs next after a submit or a completion. Default `queueMicrotask`:
+   * requests submitted in one synchronous turn compete. A worker passes a macrotask (`setImmediate`) so that every
+   * message already received (newer frames, cancellations) is queued before the choice.
+   */
+  dispatch?: (pick: () => void) => void;
 }
 
 export const DEFAULT_MAX_PENDING = 1024;
@@ -24,13 +30,14 @@ function positiveInt(v: unknown, name: string, allowInfinity = false): number {
 /**
  * One device's request queue. Each model (session) gets a Lane; the scheduler picks what runs next by priority,
  * then round robin across the lanes at that priority, then first-in first-out within a lane. Picking happens in a
- * microtask after a submit or a completion, so requests submitted in the same turn compete by priority.
+ * microtask after a submit or a completion (see `dispatch`), so requests submitted in the same turn compete by priority.
  */
 export class Scheduler {
   readonly concurrency: number;
   readonly maxPending: number;
   readonly #clock: Clock;
   readonly #agingMs: number | undefined;
+  readonly #dispatch: (pick: () => void) => void;
   readonly #lanes: LaneState[] = [];
   /** Id of the lane last served at each (effective) priority rank: round robin resumes after it. */
   readonly #lastServed: number[] = PRIORITIES.map(() => -1);
@@ -48,6 +55,7 @@ export class Scheduler {
     if (options.agingMs !== undefined && !(options.agingMs > 0)) throw new InvalidArgumentError(`agingMs must be a positive number of milliseconds, not ${String(options.agingMs)}.`);
     this.#clock = options.clock ?? systemClock;
     this.#agingMs = options.agingMs;
+    this.#dispatch = options.dispatch ?? queueMicrotask;
     this.#host = {
       enqueue: (lane, req, bypassBound) => this.#enqueue(lane, req, bypassBound),
       dequeue: (lane, req) => this.#dequeue(lane, req),
@@ -133,7 +141,7 @@ export class Scheduler {
   #schedulePump(): void {
     if (this.#pumpScheduled) return;
     this.#pumpScheduled = true;
-    queueMicrotask(() => {
+    this.#dispatch(() => {
       this.#pumpScheduled = false;
       while (this.#running < this.concurrency) {
         const next = this.#pick();

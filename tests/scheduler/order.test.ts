@@ -174,6 +174,24 @@ describe('scheduler: fairness', () => {
     expect(late.value).toBe('chat');
   });
 
+  it('`dispatch` decides when the next request is chosen: everything submitted before it competes', async () => {
+    const picks: (() => void)[] = [];
+    const s = new Scheduler({ dispatch: (pick) => picks.push(pick) });
+    const t = new Trace();
+    const bg = s.lane({ priority: 'background' });
+    const p = [bg.submit(t.task('bg'))];
+    await flush();
+    expect(t.started()).toEqual([]); // not chosen yet, however many microtasks pass
+    p.push(s.lane({ priority: 'user-blocking' }).submit(t.task('blk')));
+    expect(picks).toHaveLength(1); // one pending choice, not one per submit
+    picks.shift()!();
+    expect(t.started()).toEqual(['blk']);
+    await flush();
+    picks.shift()!();
+    await Promise.all(p);
+    expect(t.started()).toEqual(['blk', 'bg']);
+  });
+
   it('idle() resolves once nothing waits or runs', async () => {
     const s = new Scheduler();
     const g = gate();

@@ -1,0 +1,206 @@
+import { transfer, wrap, type Endpoint, type Remote } from 'comlink';
+import { CancelledError, InvalidArgumentError, SessionReleasedError } from '../../runtime/errors.js';
+import type { SchedulerOptions, TaskPriority } from '../../runtime/scheduler/index.js';
+import type { ModelSource } from '../model-source.js';
+import type { Backend, DispatchProfile, RunOptions, SessionReport, ValueMetadata } from '../session.js';
+import type { Tensor } from '../tensor.js';
+import type { SessionValue } from '../values.js';
+import type { WorkerHost } from './host.js';
+import { nodeEndpoint, type NodeMessagePort } from './node-endpoint.js';
+import { decodeValue, encodeValue, fromWireError, type SessionInfo, type WireValue, type WorkerSessionOptions } from './wire.js';
+
+export interface WorkerRunOptions extends RunOptions {
+  /** This run's priority; default the session's ('user-visible' unless createSession said otherwise). */
+  priority?: TaskPriority;
+  /** Aborting rejects the run with CancelledError (a running one finishes in the worker; its result is dropped). */
+  signal?: AbortSignal;
+  /**
+   * Inputs are transferred by default: each fed tensor's ArrayBuffer moves to the worker and is detached here (the
+   * Tensor's data becomes empty; a buffer shared with other arrays is detached for them too). `copy: true` sends
+   * copies and leaves the caller's tensors intact.
+   */
+  copy?: boolean;
+}
+
+/** A browser Worker, a MessagePort, or a Node worker_threads Worker (or anything with their messaging shape). */
+export type WorkerLike = Endpoint | (NodeMessagePort & { terminate?(): unknown; once?(event: 'exit', l: () => void): unknown });
+
+export interface CreateWorkerOptions extends Pick<SchedulerOptions, 'concurrency' | 'maxPending' | 'agingMs'> {
+  /** A worker already started on EdgeKit's worker entry. Default: start one on `url`. */
+  worker?: WorkerLike;
+  /** The worker entry to start. Default in Node: the package's `dist/node/worker.js`. Browsers must pass it. */
+  url?: string | URL;
+}
+
+/** A worker's sessions as the main thread sees them. */
+interface Connection {
+  remote: Remote<WorkerHost>;
+  /** Rejects once the worker is gone (terminated, crashed): every call races it. */
+  gone: Promise<never>;
+  nextRequest(): number;
+}
+
+async function call<T>(c: Connection, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await Promise.race([fn(), c.gone]);
+  } catch (e) {
+    throw fromWireError(e);
+  }
+}
+
+/**
+ * An InferenceSession that lives in a worker: the same members (inputNames, inputMetadata, run, profile, release),
+ * except that report() returns a Promise. Runs queue in the worker's scheduler with the other sessions there.
+ * Outputs are always CPU tensors whose buffers were transferred from the worker.
+ */
+export class WorkerSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly inputMetadata: readonly ValueMetadata[];
+  readonly outputMetadata: readonly ValueMetadata[];
+  readonly backend: Backend;
+  readonly #c: Connection;
+  readonly #id: number;
+  #released = false;
+
+  /** @internal made by EdgeKitWorker.createSession */
+  constructor(c: Connection, info: SessionInfo) {
+    this.#c = c;
+    this.#id = info.id;
+    this.backend = info.backend;
+    this.inputNames = Object.freeze(info.inputNames);
+    this.outputNames = Object.freeze(info.outputNames);
+    this.inputMetadata = Object.freeze(info.inputMetadata);
+    this.outputMetadata = Object.freeze(info.outputMetadata);
+  }
+
+  /** As InferenceSession.run; fed tensors are transferred (detached here) unless `{ copy: true }`. */
+  async run<O extends Record<string, SessionValue> = Record<string, Tensor>>(feeds: Record<string, SessionValue>, fetches?: readonly string[] | WorkerRunOptions): Promise<O> {
+    if (this.#released) throw new SessionReleasedError();
+    const opts: WorkerRunOptions = Array.isArray(fetches) ? { outputs: fetches } : ((fetches ?? {}) as WorkerRunOptions);
+    if (opts.preferredOutputLocation !== undefined && opts.preferredOutputLocation !== 'cpu') {
+      throw new InvalidArgumentError("A worker session returns CPU tensors; preferredOutputLocation 'gpu-buffer' is not available across the worker boundary yet.");
+    }
+    const { signal } = opts;
+    if (signal?.aborted) throw new CancelledError('aborted', { running: false }, { cause: signal.reason });
+    const buffers = new Set<ArrayBuffer>();
+    const wire: Record<string, WireValue> = {};
+    // Encode everything before sending: a bad feed must not leave some buffers detached.
+    for (const [k, v] of Object.entries(feeds)) wire[k] = encodeValue(v, k, buffers, opts.copy ?? false);
+    const requestId = signal ? this.#c.nextRequest() : undefined;
+    const onAbort = () => void this.#c.remote.cancel(requestId!).catch(() => undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const out = await call(this.#c, () =>
+        this.#c.remote.run(this.#id, transfer(wire, [...buffers]), { outputs: opts.outputs ? [...opts.outputs] : undefined, priority: opts.priority, requestId }),
+      );
+      const result: Record<string, SessionValue> = {};
+      for (const [k, v] of Object.entries(out)) result[k] = decodeValue(v);
+      return result as O;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** As InferenceSession.report, but asynchronous (it is computed in the worker). */
+  async report(): Promise<SessionReport> {
+    if (this.#released) throw new SessionReleasedError();
+    return call(this.#c, () => this.#c.remote.report(this.#id));
+  }
+
+  async profile(feeds: Record<string, Tensor>): Promise<DispatchProfile[]> {
+    if (this.#released) throw new SessionReleasedError();
+    const buffers = new Set<ArrayBuffer>();
+    const wire: Record<string, WireValue> = {};
+    for (const [k, v] of Object.entries(feeds)) wire[k] = encodeValue(v, k, buffers, true);
+    return call(this.#c, () => this.#c.remote.profile(this.#id, transfer(wire, [...buffers])));
+  }
+
+  /** Frees the model in the worker; runs still waiting reject with SessionReleasedError. Idempotent. */
+  async release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    await call(this.#c, () => this.#c.remote.release(this.#id)).catch((e: unknown) => {
+      if (!(e instanceof SessionReleasedError)) throw e;
+    });
+  }
+}
+
+/** A worker hosting sessions behind one scheduler (one device shared by its models). */
+export class EdgeKitWorker {
+  readonly #c: Connection;
+  readonly #terminate: () => Promise<void>;
+
+  /** @internal made by createWorker */
+  constructor(c: Connection, terminate: () => Promise<void>) {
+    this.#c = c;
+    this.#terminate = terminate;
+  }
+
+  /**
+   * Loads a model in the worker. Bytes are transferred (the caller's ArrayBuffer is detached); paths and URLs are
+   * read by the worker. `priority`, `queue` ('fifo' | 'latest-only') and `maxPending` set this session's queue.
+   */
+  async createSession(model: ModelSource, options: WorkerSessionOptions = {}): Promise<WorkerSession> {
+    const src = model instanceof URL ? model.href : model;
+    const buffers = src instanceof Uint8Array ? [src.buffer as ArrayBuffer] : src instanceof ArrayBuffer ? [src] : [];
+    const info = await call(this.#c, () => this.#c.remote.createSession(buffers.length ? transfer(src, buffers) : src, options));
+    return new WorkerSession(this.#c, info);
+  }
+
+  /** Stops the worker; calls still pending reject with SessionReleasedError. */
+  terminate(): Promise<void> {
+    return this.#terminate();
+  }
+}
+
+function isNodePort(w: WorkerLike): w is NodeMessagePort {
+  return typeof (w as NodeMessagePort).on === 'function' && typeof (w as Endpoint).addEventListener !== 'function';
+}
+
+/**
+ * Starts a worker (a worker_threads Worker in Node, a module Worker in browsers) that hosts sessions behind one
+ * scheduler; `concurrency`, `maxPending` and `agingMs` configure it (runtime/scheduler).
+ */
+export async function createWorker(options: CreateWorkerOptions = {}): Promise<EdgeKitWorker> {
+  const { worker: given, url, concurrency, maxPending, agingMs } = options;
+  const schedulerOptions = { concurrency, maxPending, agingMs };
+  let worker = given;
+  if (!worker) {
+    const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+    const entry = url ?? new URL('./worker.js', import.meta.url);
+    if (isNode) {
+      // Not a static import: the browser bundle must not contain node:* modules.
+      const specifier = 'node:worker_threads';
+      const wt = (await import(/* @vite-ignore */ specifier)) as typeof import('node:worker_threads');
+      worker = new wt.Worker(entry instanceof URL ? entry : new URL(entry, `file://${process.cwd()}/`)) as unknown as WorkerLike;
+    } else {
+      if (!url) throw new InvalidArgumentError('In a browser, createWorker needs the URL of EdgeKit\'s worker entry: createWorker({ url }).');
+      worker = new Worker(entry, { type: 'module' }) as unknown as WorkerLike;
+    }
+  }
+  const endpoint = isNodePort(worker) ? nodeEndpoint(worker) : worker;
+  let markGone!: (e: unknown) => void;
+  const gone = new Promise<never>((_, reject) => (markGone = reject));
+  gone.catch(() => undefined);
+  const w = worker as { once?(event: string, l: (...a: unknown[]) => void): unknown; addEventListener?(t: string, l: (e: unknown) => void): unknown; terminate?(): unknown };
+  if (typeof w.once === 'function') {
+    w.once('exit', () => markGone(new SessionReleasedError()));
+    w.once('error', () => markGone(new SessionReleasedError()));
+  } else if (typeof w.addEventListener === 'function') {
+    w.addEventListener('error', () => markGone(new SessionReleasedError()));
+  }
+  let request = 0;
+  const c: Connection = { remote: wrap<WorkerHost>(endpoint), gone, nextRequest: () => ++request };
+  const terminate = async () => {
+    markGone(new SessionReleasedError());
+    await w.terminate?.();
+  };
+  try {
+    await call(c, () => c.remote.configure(schedulerOptions));
+  } catch (e) {
+    await terminate();
+    throw e;
+  }
+  return new EdgeKitWorker(c, terminate);
+}

@@ -1,0 +1,146 @@
+import { InvalidArgumentError, SessionReleasedError } from '../../runtime/errors.js';
+import { Scheduler, type Lane, type SchedulerOptions } from '../../runtime/scheduler/index.js';
+import { sessionInternals } from '../internal.js';
+import type { ModelSource } from '../model-source.js';
+import { InferenceSession, type DispatchProfile, type SessionReport } from '../session.js';
+import type { Tensor } from '../tensor.js';
+import type { SessionValue } from '../values.js';
+import { decodeValue, encodeValue, toWireError, type SessionInfo, type WireRunOptions, type WireValue, type WorkerSessionOptions } from './wire.js';
+import { transfer } from 'comlink';
+
+interface Hosted {
+  session: InferenceSession;
+  lane: Lane;
+  /** Buffers of the model's weights: an output that aliases one is copied, never transferred away. */
+  weights: WeakSet<ArrayBufferLike>;
+}
+
+/** Runs `fn`; any error leaves as a WireError so the client re-creates its class. */
+async function guarded<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw toWireError(e);
+  }
+}
+
+function disposeOutputs(out: Record<string, SessionValue>): void {
+  for (const v of Object.values(out)) for (const t of v === null ? [] : Array.isArray(v) ? v : [v]) t.dispose();
+}
+
+/**
+ * The worker side: InferenceSessions by id, each with its own lane on one Scheduler, so every session of this
+ * worker shares the device one request at a time (by default), by priority and in turn. Exposed with comlink by
+ * the worker entry; the client (client.ts) is its only caller.
+ */
+/**
+ * The worker's scheduler picks in a macrotask: a CPU run blocks the worker's thread, and the messages that arrived
+ * meanwhile (newer frames, cancellations, other sessions' runs) must all be queued before the next choice.
+ */
+const afterMessages = (pick: () => void): void => {
+  if (typeof setImmediate === 'function') setImmediate(pick);
+  else setTimeout(pick, 0);
+};
+
+export class WorkerHost {
+  #scheduler = new Scheduler({ dispatch: afterMessages });
+  readonly #sessions = new Map<number, Hosted>();
+  readonly #requests = new Map<number, AbortController>();
+  #nextId = 1;
+
+  /** Replaces the scheduler before any session exists (createWorker's options). */
+  configure(options: SchedulerOptions): Promise<void> {
+    return guarded(() => {
+      if (this.#sessions.size) throw new InvalidArgumentError('configure() must come before the first session.');
+      this.#scheduler = new Scheduler({ dispatch: afterMessages, ...options });
+    });
+  }
+
+  createSession(model: ModelSource, options: WorkerSessionOptions = {}): Promise<SessionInfo> {
+    return guarded(async () => {
+      const { priority, queue, maxPending, ...sessionOptions } = options;
+      const id = this.#nextId++;
+      // The lane first: bad queue options fail before the model is loaded.
+      const lane = this.#scheduler.lane({ name: `session-${id}`, priority, mode: queue, maxPending });
+      let session: InferenceSession;
+      try {
+        session = await InferenceSession.create(model, sessionOptions);
+      } catch (e) {
+        await lane.dispose();
+        throw e;
+      }
+      const weights = new WeakSet<ArrayBufferLike>();
+      for (const t of Object.values(sessionInternals(session).graph.initializers)) {
+        if (!Array.isArray(t.data)) weights.add((t.data as Exclude<typeof t.data, string[]>).buffer);
+      }
+      this.#sessions.set(id, { session, lane, weights });
+      return {
+        id,
+        backend: session.backend,
+        inputNames: [...session.inputNames],
+        outputNames: [...session.outputNames],
+        inputMetadata: session.inputMetadata.map((m) => ({ ...m, shape: [...m.shape] })),
+        outputMetadata: session.outputMetadata.map((m) => ({ ...m, shape: [...m.shape] })),
+      };
+    });
+  }
+
+  run(id: number, feeds: Record<string, WireValue>, options: WireRunOptions = {}): Promise<Record<string, WireValue>> {
+    // Registered before the first await: a cancel() sent right after this call finds it (messages arrive in order).
+    const controller = options.requestId === undefined ? undefined : new AbortController();
+    if (controller) this.#requests.set(options.requestId!, controller);
+    return guarded(async () => {
+      try {
+        const h = this.#get(id);
+        const inputs: Record<string, SessionValue> = {};
+        for (const [k, v] of Object.entries(feeds)) inputs[k] = decodeValue(v);
+        const out = await h.lane.submit(() => h.session.run<Record<string, SessionValue>>(inputs, options.outputs ? { outputs: options.outputs } : undefined), {
+          priority: options.priority,
+          signal: controller?.signal,
+          onDiscard: disposeOutputs,
+        });
+        const buffers = new Set<ArrayBuffer>();
+        const wire: Record<string, WireValue> = {};
+        for (const [k, v] of Object.entries(out)) wire[k] = encodeValue(v, k, buffers, false, (b) => h.weights.has(b));
+        return transfer(wire, [...buffers]);
+      } finally {
+        if (options.requestId !== undefined) this.#requests.delete(options.requestId);
+      }
+    });
+  }
+
+  /** Aborts a run the client gave a signal; unknown ids (already answered) are ignored. */
+  cancel(requestId: number): void {
+    this.#requests.get(requestId)?.abort();
+  }
+
+  report(id: number): Promise<SessionReport> {
+    return guarded(() => this.#get(id).session.report());
+  }
+
+  profile(id: number, feeds: Record<string, WireValue>): Promise<DispatchProfile[]> {
+    return guarded(async () => {
+      const h = this.#get(id);
+      const inputs: Record<string, Tensor> = {};
+      for (const [k, v] of Object.entries(feeds)) inputs[k] = decodeValue(v) as Tensor;
+      return h.lane.submit(() => h.session.profile(inputs), { priority: 'user-visible' });
+    });
+  }
+
+  /** Waiting runs reject with SessionReleasedError; the model's memory is freed once the running one finished. */
+  release(id: number): Promise<void> {
+    return guarded(async () => {
+      const h = this.#sessions.get(id);
+      if (!h) return;
+      this.#sessions.delete(id);
+      await h.lane.dispose();
+      await h.session.release();
+    });
+  }
+
+  #get(id: number): Hosted {
+    const h = this.#sessions.get(id);
+    if (!h) throw new SessionReleasedError();
+    return h;
+  }
+}

@@ -1,0 +1,95 @@
+import { InvalidArgumentError, errorFromPlain, errorToPlain } from '../../runtime/errors.js';
+import type { TaskPriority } from '../../runtime/scheduler/index.js';
+import type { SessionOptions, ValueMetadata, Backend } from '../session.js';
+import { Tensor, type TensorData, type TensorType } from '../tensor.js';
+import type { SessionValue } from '../values.js';
+
+/**
+ * What crosses the worker boundary: tensors as `{ type, dims, data }` (data's buffer in the transfer list unless
+ * copied), sequences as arrays, optionals as null, and errors as `{ edgekitError: errorToPlain(e) }` so the other
+ * side re-creates the same class (comlink alone keeps only message and name).
+ */
+export interface WireTensor {
+  type: TensorType;
+  dims: number[];
+  data: TensorData;
+}
+export type WireValue = WireTensor | WireTensor[] | null;
+
+export interface WireError {
+  edgekitError: ReturnType<typeof errorToPlain>;
+}
+
+/** Where a worker session's requests queue (runtime/scheduler): its lane's priority, mode and bound. */
+export interface QueueOptions {
+  /** Default priority of this session's requests. Default 'user-visible'. */
+  priority?: TaskPriority;
+  /** 'latest-only' for streams of frames: a newer run replaces the waiting one (CancelledError 'superseded'). */
+  queue?: 'fifo' | 'latest-only';
+  /** Most runs of this session waiting at once (QueueFullError beyond). */
+  maxPending?: number;
+}
+
+export type WorkerSessionOptions = SessionOptions & QueueOptions;
+
+export interface SessionInfo {
+  id: number;
+  backend: Backend;
+  inputNames: string[];
+  outputNames: string[];
+  inputMetadata: ValueMetadata[];
+  outputMetadata: ValueMetadata[];
+}
+
+export interface WireRunOptions {
+  outputs?: string[];
+  priority?: TaskPriority;
+  /** Set when the caller passed a signal: `cancel(requestId)` aborts it. */
+  requestId?: number;
+}
+
+export function toWireError(e: unknown): WireError {
+  return { edgekitError: errorToPlain(e) };
+}
+
+export function fromWireError(e: unknown): unknown {
+  if (typeof e === 'object' && e !== null && 'edgekitError' in e) {
+    const back = errorFromPlain((e as WireError).edgekitError);
+    return back;
+  }
+  return e;
+}
+
+function isTransferable(buffer: ArrayBufferLike): buffer is ArrayBuffer {
+  return typeof SharedArrayBuffer === 'undefined' || !(buffer instanceof SharedArrayBuffer);
+}
+
+/**
+ * A tensor for the wire. Its buffer joins `transfer` (detaching it on this side) unless `copy`, or unless `keep`
+ * says the buffer must stay (a model weight an output aliases). Strings are always copied.
+ */
+export function encodeTensor(t: Tensor, name: string, transfer: Set<ArrayBuffer>, copy: boolean, keep?: (b: ArrayBufferLike) => boolean): WireTensor {
+  if (t.location !== 'cpu') {
+    throw new InvalidArgumentError(`'${name}' is a GPU tensor; a worker session takes CPU tensors (await tensor.getData() and make a CPU Tensor).`, { input: name });
+  }
+  let data = t.data;
+  if (Array.isArray(data)) return { type: t.type, dims: [...t.dims], data: [...data] };
+  const view = data as Exclude<TensorData, string[]>;
+  if (copy || !isTransferable(view.buffer) || keep?.(view.buffer)) data = view.slice() as TensorData;
+  const buffer = (data as Exclude<TensorData, string[]>).buffer;
+  if (isTransferable(buffer)) transfer.add(buffer);
+  return { type: t.type, dims: [...t.dims], data };
+}
+
+export function encodeValue(v: SessionValue, name: string, transfer: Set<ArrayBuffer>, copy: boolean, keep?: (b: ArrayBufferLike) => boolean): WireValue {
+  if (v === null) return null;
+  if (Array.isArray(v)) return v.map((t, i) => encodeTensor(t, `${name}[${i}]`, transfer, copy, keep));
+  if (!(v instanceof Tensor)) throw new InvalidArgumentError(`Feed '${name}' must be an EdgeKit Tensor, an array of Tensors or null.`, { input: name });
+  return encodeTensor(v, name, transfer, copy, keep);
+}
+
+export function decodeValue(w: WireValue): SessionValue {
+  if (w === null) return null;
+  if (Array.isArray(w)) return w.map((t) => new Tensor(t.type, t.data, t.dims));
+  return new Tensor(w.type, w.data, w.dims);
+}
