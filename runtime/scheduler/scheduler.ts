@@ -55,6 +55,7 @@ export class Scheduler {
     if (options.agingMs !== undefined && !(options.agingMs > 0)) throw new InvalidArgumentError(`agingMs must be a positive number of milliseconds, not ${String(options.agingMs)}.`);
     this.#clock = options.clock ?? systemClock;
     this.#agingMs = options.agingMs;
+    if (options.dispatch !== undefined && typeof options.dispatch !== 'function') throw new InvalidArgumentError('dispatch must be a function that calls its argument later.');
     this.#dispatch = options.dispatch ?? queueMicrotask;
     this.#host = {
       enqueue: (lane, req, bypassBound) => this.#enqueue(lane, req, bypassBound),

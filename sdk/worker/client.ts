@@ -160,7 +160,8 @@ function isNodePort(w: WorkerLike): w is NodeMessagePort {
 
 /**
  * Starts a worker (a worker_threads Worker in Node, a module Worker in browsers) that hosts sessions behind one
- * scheduler; `concurrency`, `maxPending` and `agingMs` configure it (runtime/scheduler).
+ * scheduler; `concurrency`, `maxPending` and `agingMs` configure it (runtime/scheduler). In Node a live worker keeps
+ * the process running: call terminate() when done.
  */
 export async function createWorker(options: CreateWorkerOptions = {}): Promise<EdgeKitWorker> {
   const { worker: given, url, concurrency, maxPending, agingMs } = options;
@@ -184,11 +185,13 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<E
   const gone = new Promise<never>((_, reject) => (markGone = reject));
   gone.catch(() => undefined);
   const w = worker as { once?(event: string, l: (...a: unknown[]) => void): unknown; addEventListener?(t: string, l: (e: unknown) => void): unknown; terminate?(): unknown };
+  // A worker that crashed (its entry failed to load, an uncaught error) rejects every call with that error; one
+  // that exited or was terminated, with SessionReleasedError: its sessions are gone.
   if (typeof w.once === 'function') {
+    w.once('error', (e) => markGone(e));
     w.once('exit', () => markGone(new SessionReleasedError()));
-    w.once('error', () => markGone(new SessionReleasedError()));
   } else if (typeof w.addEventListener === 'function') {
-    w.addEventListener('error', () => markGone(new SessionReleasedError()));
+    w.addEventListener('error', (e) => markGone(new Error(`The EdgeKit worker failed: ${(e as { message?: string }).message ?? 'unknown error'}`)));
   }
   let request = 0;
   const c: Connection = { remote: wrap<WorkerHost>(endpoint), gone, nextRequest: () => ++request };

@@ -159,6 +159,12 @@ describe('worker sessions (worker_threads) against a main-thread CPU session', (
     await Promise.all(sessions.map((s) => s.release()));
   });
 
+  it('a worker whose entry cannot load rejects createWorker with the reason', async () => {
+    const err = await createWorker({ url: new URL('./no-such-entry.mjs', import.meta.url) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(String((err as Error).message)).toMatch(/no-such-entry/);
+  });
+
   it('a worker terminated mid-run rejects its pending calls with a typed error, and a new worker works', async () => {
     const w = await createWorker({ url: ENTRY });
     const s = await w.createSession(MODEL, { backend: 'cpu' });
