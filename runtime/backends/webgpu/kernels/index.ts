@@ -28,6 +28,8 @@ import { kernels as layoutMath } from './layout-math.js';
 import { kernels as vision } from './vision.js';
 import { kernels as signal } from './signal.js';
 import { kernels as contrib } from './contrib.js';
+import { kernels as quantize } from './quantize.js';
+import { kernels as quantMatMul } from './quant-matmul.js';
 
 /** Every op with a WebGPU kernel, by IR op name (default domain). One file per op family. */
 export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
@@ -58,6 +60,8 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...vision,
   ...signal,
   ...contrib,
+  ...quantize,
+  ...quantMatMul,
 });
 
 /** Default-domain ops that can never have a WebGPU kernel, with the reason the load-time error gives. */
