@@ -5,7 +5,7 @@ import { findGpu } from '../../runtime/backends/webgpu/device.js';
 import { ShaderBuilder } from '../../runtime/backends/webgpu/wgsl/builder.js';
 import type { DType } from '../../runtime/ir/dtype.js';
 import type { Attr } from '../../runtime/ir/graph.js';
-import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
+import { tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
 import { allClose } from '../helpers/compare.js';
 import { attr } from '../helpers/ir-builder.js';
@@ -36,6 +36,8 @@ const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const ints = (dtype: DType, shape: number[], lo = RANGE[dtype]![0], hi = RANGE[dtype]![1]) =>
   tensorFromNumbers(dtype, shape, Array.from({ length: count(shape) }, () => rng.int(lo, hi)));
 const floats = (shape: number[], lo = -1, hi = 1) => tensorFromNumbers('float32', shape, Array.from({ length: count(shape) }, () => rng.uniform(lo, hi)));
+/** The values of a float32 tensor as float16 (rounded to nearest even). */
+const asFloat16 = (t: HostTensor) => tensorFromNumbers('float16', t.shape, tensorToNumbers(t));
 const zp = (dtype: DType, shape: number[]) => ints(dtype, shape, dtype === 'int8' ? -6 : 118, dtype === 'int8' ? 6 : 138);
 const a = (v: number | number[] | string) => attr(v);
 
@@ -142,6 +144,14 @@ describe('QuantizeLinear / DequantizeLinear on WebGPU', () => {
     for (const dt of ['int8', 'uint8', 'int16'] as DType[]) await check({ op: 'QuantizeLinear', inputs: [x, one, zp(dt, [])], ort: true });
     await check({ op: 'QuantizeLinear', inputs: [x, one], ort: true });
     await check({ op: 'QuantizeLinear', attrs: { output_dtype: a(3) }, inputs: [x, one], ort: true });
+  });
+
+  it('float16 inputs and scales (f16 output rounded once, as on the CPU)', async () => {
+    const h = asFloat16;
+    await check({ op: 'QuantizeLinear', inputs: [h(floats([4, 9], -2, 2)), h(floats([9], 0.01, 0.05)), zp('int8', [9])], ort: true });
+    await check({ op: 'DequantizeLinear', inputs: [ints('uint8', [4, 9]), h(floats([], 0.01, 0.05)), zp('uint8', [])], ort: true });
+    const q = [ints('uint8', [3, 8]), h(floats([], 0.01, 0.03)), zp('uint8', []), ints('uint8', [8, 5]), h(floats([], 0.01, 0.03)), zp('uint8', []), h(floats([], 0.05, 0.2)), zp('uint8', [])];
+    await check({ op: 'QLinearMatMul', inputs: q });
   });
 
   it('int32 dequantization (a QLinear bias) and a missing zero point', async () => {

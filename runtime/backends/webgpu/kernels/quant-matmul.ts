@@ -215,7 +215,8 @@ const matmulInteger: GpuKernel = {
 
 function requireF32Scales(node: Node, inputs: (GpuTensorInfo | undefined)[], idx: number[]): void {
   for (const i of idx) {
-    if (inputs[i]!.dtype !== 'float32') throw new GpuUnsupported(`${node.op} with ${inputs[i]!.dtype} scales has no WebGPU kernel yet (float32 only)`);
+    const d = inputs[i]!.dtype;
+    if (d !== 'float32' && d !== 'float16') throw new GpuUnsupported(`${node.op} with ${d} scales has no WebGPU kernel (float32 and float16 do)`);
   }
 }
 

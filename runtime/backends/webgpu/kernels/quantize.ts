@@ -1,7 +1,9 @@
 import type { DType } from '../../../ir/dtype.js';
 import { QUANT_RANGE, quantLayout, type QuantLayout } from '../../../ir/ops/quantize.js';
 import { dispatchLinear, GpuUnsupported, sizeOfShape, type GpuKernel, type GpuTensorInfo, type ProgramCall, type ProgramSpec } from '../program.js';
+import { computeTypeOf } from '../storage.js';
 import type { ShaderBuilder } from '../wgsl/builder.js';
+import { castExpr } from './cast.js';
 import { int32Constant, scalarTypeOf } from './quant-dot.js';
 
 /**
@@ -91,7 +93,7 @@ function quantizeProgram(x: GpuTensorInfo, s: GpuTensorInfo, z: GpuTensorInfo, y
 function dequantizeProgram(x: GpuTensorInfo, s: GpuTensorInfo, z: GpuTensorInfo, y: GpuTensorInfo, l: QuantLayout, hasZp: boolean): ProgramSpec {
   const size = sizeOfShape(y.shape);
   return {
-    key: 'dequantize-linear',
+    key: `dequantize-linear:${y.dtype}`,
     bindings: [{ name: 'x', type: x.storage }, { name: 's', type: s.storage }, { name: 'z', type: z.storage }, { name: 'y', type: y.storage }],
     uniforms: [{ name: 'size', type: 'u32' }, ...SCALE_UNIFORMS, { name: 'zp_stride', type: 'u32' }],
     workgroupSize: [WG, 1, 1],
@@ -101,20 +103,22 @@ function dequantizeProgram(x: GpuTensorInfo, s: GpuTensorInfo, z: GpuTensorInfo,
       b.main(`${b.linearIndex('u.size')}
   let j = ${si}(index);
   let q = i32(${b.load('x', 'index')}) - i32(${b.load('z', 'j * u.zp_stride')});
-  ${b.store('y', 'index', `f32(q) * ${b.loadAs('s', 'j', 'f32')}`)}`);
+  // A float16 output is rounded to float16 once (kept in f32 registers without shader-f16), as the CPU rounds it.
+  ${b.store('y', 'index', castExpr(b, `f32(q) * ${b.loadAs('s', 'j', 'f32')}`, 'f32', y.dtype, computeTypeOf(y.storage)))}`);
     },
     run: () => ({ workgroups: dispatchLinear(size, WG), uniforms: { size, ...scaleUniforms(l), zp_stride: hasZp ? 1 : 0 } }),
   };
 }
 
-function requireF32(op: string, what: string, t: GpuTensorInfo): void {
-  if (t.dtype !== 'float32') throw new GpuUnsupported(`${op} with a ${t.dtype} ${what} has no WebGPU kernel yet (float32 only)`);
+/** float32 and float16 (f16 storage, or f32 registers without shader-f16) are the scale/input types the GPU takes. */
+function requireFloat(op: string, what: string, t: GpuTensorInfo): void {
+  if (t.dtype !== 'float32' && t.dtype !== 'float16') throw new GpuUnsupported(`${op} with a ${t.dtype} ${what} has no WebGPU kernel (float32 and float16 do)`);
 }
 
 const quantizeLinear: GpuKernel = {
   plan(node, [x, s, z], [y]) {
-    requireF32(node.op, 'input', x!);
-    requireF32(node.op, 'scale', s!);
+    requireFloat(node.op, 'input', x!);
+    requireFloat(node.op, 'scale', s!);
     if (sizeOfShape(y!.shape) === 0) return { calls: [] };
     const l = layoutFor(node, x!, s!, z);
     // Without a zero point, a table of zeros shaped like the scale stands in (the output is then uint8 or output_dtype).
@@ -130,7 +134,7 @@ const quantizeLinear: GpuKernel = {
 
 const dequantizeLinear: GpuKernel = {
   plan(node, [x, s, z], [y]) {
-    requireF32(node.op, 'scale', s!);
+    requireFloat(node.op, 'scale', s!);
     if (sizeOfShape(y!.shape) === 0) return { calls: [] };
     const l = layoutFor(node, x!, s!, z);
     const zero: GpuTensorInfo = { dtype: 'int32', shape: [1], storage: 'i32' };
@@ -208,7 +212,7 @@ function dynamicQuantizeProgram(x: GpuTensorInfo, s: GpuTensorInfo, z: GpuTensor
 
 const dynamicQuantizeLinear: GpuKernel = {
   plan(node, [x], [y, s, z]) {
-    requireF32(node.op, 'input', x!);
+    if (x!.dtype !== 'float32') throw new GpuUnsupported(`DynamicQuantizeLinear of ${x!.dtype} has no WebGPU kernel`);
     const calls: ProgramCall[] = [{ program: rangeProgram(x!, s!, z!), tensors: [{ input: 0 }, { output: 1 }, { output: 2 }] }];
     if (sizeOfShape(x!.shape) > 0) {
       calls.push({ program: dynamicQuantizeProgram(x!, s!, z!, y!), tensors: [{ input: 0 }, { output: 1 }, { output: 2 }, { output: 0 }] });
