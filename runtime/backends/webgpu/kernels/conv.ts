@@ -1,11 +1,11 @@
 import { attrInt, type Node } from '../../../ir/graph.js';
 import { concreteWindow, readWindowAttrs } from '../../../ir/ops/conv-geometry.js';
 import {
-  dispatchLinear, GpuUnsupported, sizeOfShape,
+  dispatchLinear, GpuUnsupported, sizeOfShape, stridesFor,
   type GpuKernel, type GpuTensorInfo, type KernelEnv, type KernelPlan, type ProgramSpec,
 } from '../program.js';
 import { computeTypeOf } from '../storage.js';
-import type { UniformDecl } from '../wgsl/builder.js';
+import { convert, type UniformDecl } from '../wgsl/builder.js';
 import { activationExpr, activationFromNode, activationKey, activationUniforms, activationValues, residualFromNode, RESIDUAL_INPUT, type Activation } from './epilogue.js';
 import { kindOf } from './elementwise.js';
 import { matmulProgram, type MatMulDims, type MatMulExtras } from './matmul.js';
@@ -17,6 +17,7 @@ import { matmulProgram, type MatMulDims, type MatMulExtras } from './matmul.js';
  * - everything else (groups, dilations, strides, pads): implicit GEMM per (image, group), M = OC/G output channels,
  *   N = OH*OW positions, K = C/G*KH*KW, with B[k, p] gathered from X on the fly (no im2col buffer).
  * Bias, a fused residual add and the fused activation are applied in the epilogue, in that order.
+ * Three or more spatial axes (3-D conv) run on a direct N-D kernel (convNd below): one invocation per output.
  */
 
 interface ConvGeometry {
@@ -28,7 +29,7 @@ interface ConvGeometry {
 
 function geometry(node: Node, x: GpuTensorInfo, wt: GpuTensorInfo, y: GpuTensorInfo): ConvGeometry {
   const spatial = x.shape.length - 2;
-  if (spatial !== 1 && spatial !== 2) throw new GpuUnsupported(`Conv with ${spatial} spatial dimension(s) has no WebGPU kernel (1-D and 2-D only)`);
+  if (spatial !== 1 && spatial !== 2) throw new GpuUnsupported(`Conv with ${spatial} spatial dimension(s) has no WebGPU kernel (1-D and 2-D here; 3-D and more on the direct N-D kernel)`);
   const win = readWindowAttrs(node, spatial, wt.shape.slice(2));
   const cw = concreteWindow(x.shape.slice(2), win);
   const two = <T>(v: T[], d: T): [T, T] => (spatial === 1 ? [d, v[0]!] : [v[0]!, v[1]!]);
@@ -195,12 +196,92 @@ function depthwiseConv(g: ConvGeometry, x: GpuTensorInfo, wt: GpuTensorInfo, bia
   };
 }
 
+/**
+ * Conv of any number of spatial axes (used for 3 and more): invocation = (n, oc, output position) over
+ * Y [N, OC, O_0, ..., O_{R-1}]; the window is one flat tap index t decoded row-major over the kernel, matching W's
+ * layout [OC, C/G, K_0, ..., K_{R-1}], so the input offset and bounds are computed once per tap and shared by the
+ * C/G channels of the group. The rank is in the key; every size is a uniform.
+ */
+function convNdProgram(node: Node, x: GpuTensorInfo, wt: GpuTensorInfo, bias: GpuTensorInfo | undefined, y: GpuTensorInfo, act: Activation | undefined, residual: GpuTensorInfo | undefined): ProgramSpec {
+  const inShape = x.shape.slice(2);
+  const R = inShape.length;
+  const win = readWindowAttrs(node, R, wt.shape.slice(2));
+  const cw = concreteWindow(inShape, win);
+  const group = attrInt(node, 'group', 1);
+  const outShape = y.shape.slice(2);
+  const outSpatial = sizeOfShape(outShape);
+  const size = sizeOfShape(y.shape);
+  const axes = Array.from({ length: R }, (_, d) => d);
+  const WG = 64;
+  const acc = 'f32';
+  return {
+    key: `conv-direct-nd:r${R}:${bias ? 'bias' : 'nobias'}:${residual ? 'res:' : ''}${activationKey(act)}`,
+    bindings: [
+      { name: 'x', type: x.storage }, { name: 'w', type: wt.storage }, ...(bias ? [{ name: 'bias', type: bias.storage }] : []),
+      ...(residual ? [{ name: 'r', type: residual.storage }] : []), { name: 'y', type: y.storage },
+    ],
+    uniforms: [
+      ...['size', 'out_c', 'in_c', 'group_in', 'group_out', 'out_spatial', 'in_spatial', 'taps'].map((name): UniformDecl => ({ name, type: 'i32' })),
+      ...['in_shape', 'out_shape', 'kernel', 'stride', 'dil', 'pad', 'in_strides'].map((name): UniformDecl => ({ name, type: 'i32', length: R })),
+      ...activationUniforms(act),
+    ],
+    workgroupSize: [WG, 1, 1],
+    source(b) {
+      const f = (name: string, i: string) => b.loadAs(name, i, acc);
+      const outT = computeTypeOf(y.storage);
+      b.main(`${b.linearIndex('u32(u.size)')}
+  var rest_o = i32(index) % u.out_spatial;
+  ${axes.slice().reverse().map((d) => `let o_${d} = rest_o % u.out_shape_${d}; rest_o = rest_o / u.out_shape_${d};`).join('\n  ')}
+  let oc = (i32(index) / u.out_spatial) % u.out_c;
+  let n = i32(index) / (u.out_spatial * u.out_c);
+  let c0 = (oc / u.group_out) * u.group_in; // the group's first input channel
+  let x_base = (n * u.in_c + c0) * u.in_spatial;
+  let w_base = oc * u.group_in * u.taps;
+  var sum = ${bias ? f('bias', 'u32(oc)') : `${acc}(0)`};
+  for (var t = 0; t < u.taps; t = t + 1) {
+    var rest_t = t;
+    var at = 0;
+    var inside = true;
+    ${axes.slice().reverse().map((d) => [
+      `let k_${d} = rest_t % u.kernel_${d}; rest_t = rest_t / u.kernel_${d};`,
+      `let i_${d} = o_${d} * u.stride_${d} + k_${d} * u.dil_${d} - u.pad_${d};`,
+      `inside = inside && i_${d} >= 0 && i_${d} < u.in_shape_${d};`,
+      `at = at + i_${d} * u.in_strides_${d};`,
+    ].join('\n    ')).join('\n    ')}
+    if (!inside) { continue; }
+    for (var cl = 0; cl < u.group_in; cl = cl + 1) {
+      sum = sum + ${f('x', 'u32(x_base + cl * u.in_spatial + at)')} * ${f('w', 'u32(w_base + cl * u.taps + t)')};
+    }
+  }
+  ${residual ? `sum = sum + ${f('r', 'index')};` : ''}
+  ${b.store('y', 'index', convert(outT, acc, activationExpr(b, act, 'sum', acc)))}`);
+    },
+    run() {
+      return {
+        workgroups: dispatchLinear(size, WG),
+        uniforms: {
+          size, out_c: y.shape[1]!, in_c: x.shape[1]!, group_in: x.shape[1]! / group, group_out: y.shape[1]! / group,
+          out_spatial: outSpatial, in_spatial: sizeOfShape(inShape), taps: sizeOfShape(win.kernel),
+          in_shape: inShape, out_shape: outShape, kernel: win.kernel, stride: win.strides, dil: win.dilations, pad: cw.padsBegin,
+          in_strides: stridesFor(inShape), ...activationValues(act),
+        },
+      };
+    },
+  };
+}
+
 const conv: GpuKernel = {
   plan(node, inputs, [y], env: KernelEnv): KernelPlan {
     const [x, wt, bias] = inputs;
     const residual = residualFromNode(node, inputs, y!);
     const res = residual ? [{ input: RESIDUAL_INPUT }] : [];
     if (kindOf(x!.dtype) !== 'f') throw new GpuUnsupported(`Conv on ${x!.dtype} has no WebGPU kernel (float only)`);
+    if (x!.shape.length > 4) {
+      const program = convNdProgram(node, x!, wt!, bias, y!, activationFromNode(node), residual);
+      if (sizeOfShape(y!.shape) === 0) return { calls: [] };
+      if (Math.max(sizeOfShape(x!.shape), sizeOfShape(y!.shape)) > 0x7fffffff) throw new GpuUnsupported('Conv tensors too large for 32-bit indexing');
+      return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, ...(bias ? [{ input: 2 }] : []), ...res, { output: 0 }] }] };
+    }
     const g = geometry(node, x!, wt!, y!);
     const act = activationFromNode(node);
     const tensors = [{ input: 1 }, { input: 0 }, ...(bias ? [{ input: 2 }] : []), ...res, { output: 0 }];

@@ -8,7 +8,7 @@ import { RowLayout, rowView, type RowView } from './rows.js';
 
 /**
  * Softmax-13 / LogSoftmax-13 / Hardmax-13 and the normalizations (LayerNormalization-17, InstanceNormalization-6,
- * GroupNormalization-21, BatchNormalization-15 in inference) on the row skeleton (rows.ts). Statistics are two
+ * GroupNormalization-21, BatchNormalization-15 in inference and training) on the row skeleton (rows.ts). Statistics are two
  * passes (mean, then the mean of squared deviations), never E[x^2] - E[x]^2, which cancels badly in f32.
  * Softmax subtracts the row maximum before exponentiating; LogSoftmax is x - max - log(sum), not log(softmax).
  */
@@ -251,15 +251,91 @@ function batchNormProgram(x: GpuTensorInfo, params: GpuTensorInfo[], y: GpuTenso
   };
 }
 
+/**
+ * BatchNormalization-15 with training_mode=1, pass 1: per channel (rows of X [N, C, inner] reduced over N and
+ * inner) the batch mean and population variance, two passes as above, into f32 scratch; with the optional outputs,
+ * running_mean = input_mean * momentum + mean * (1 - momentum), and the same for the variance (ONNX spec).
+ */
+function batchStatsProgram(x: GpuTensorInfo, view: RowView, running: { mean: GpuTensorInfo; input: GpuTensorInfo }[], momentum: number): ProgramSpec {
+  const layout = new RowLayout(view);
+  const names = [['input_mean', 'running_mean'], ['input_var', 'running_var']] as const;
+  return {
+    key: `batchnorm-stats:${running.length}:${layout.key}`,
+    bindings: [
+      { name: 'x', type: x.storage },
+      { name: 'batch_mean', type: 'f32' },
+      { name: 'batch_var', type: 'f32' },
+      ...running.flatMap((r, i) => [{ name: names[i]![0], type: r.input.storage }, { name: names[i]![1], type: r.mean.storage }]),
+    ],
+    uniforms: [...layout.uniforms(), { name: 'momentum', type: 'f32' }],
+    workgroupSize: layout.workgroupSize,
+    source(b) {
+      const rc = layout.code(b);
+      const load = (off: string) => b.loadAs('x', off, 'f32');
+      const lines = [
+        ...rc.head(),
+        ...rc.reduce('sum', 'f32', '0.0', (a, v) => `${a} + ${v}`, load),
+        'let mean = sum / f32(u.row_len);',
+        ...rc.reduce('sq', 'f32', '0.0', (a, v) => `${a} + ${v}`, (off) => `(${load(off)} - mean) * (${load(off)} - mean)`),
+        'let variance = sq / f32(u.row_len);',
+        rc.once('batch_mean[row] = mean;'),
+        rc.once('batch_var[row] = variance;'),
+      ];
+      running.forEach((r, i) => {
+        const [input, out] = names[i]!;
+        const batch = i === 0 ? 'mean' : 'variance';
+        const value = `${b.loadAs(input, 'row', 'f32')} * u.momentum + ${batch} * (1.0 - u.momentum)`;
+        lines.push(rc.once(b.store(out, 'row', convert(computeTypeOf(r.mean.storage), 'f32', value))));
+      });
+      b.main(lines.join('\n  '));
+    },
+    run() {
+      return { workgroups: layout.workgroups(), uniforms: { ...layout.values(), momentum } };
+    },
+  };
+}
+
 const batchNorm: GpuKernel = {
   plan(node, [x, ...params], outputs) {
     floatOnly('BatchNormalization', x!);
-    if (attrInt(node, 'training_mode', 0) !== 0 || outputs.slice(1).some(Boolean)) {
-      throw new GpuUnsupported('BatchNormalization in training mode has no WebGPU kernel (inference only)');
+    const training = attrInt(node, 'training_mode', 0) !== 0;
+    if (!training && outputs.slice(1).some(Boolean)) {
+      throw new GpuUnsupported('BatchNormalization with running_mean/running_var outputs but training_mode=0 has no WebGPU kernel');
     }
+    if (outputs.length > 3) throw new GpuUnsupported('BatchNormalization with saved_mean/saved_var outputs (opset < 14) has no WebGPU kernel');
+    if (x!.shape.length < 2) throw new GpuUnsupported('BatchNormalization needs an input of rank 2 or more');
     if (sizeOfShape(x!.shape) === 0) return { calls: [] };
-    const program = batchNormProgram(x!, params as GpuTensorInfo[], outputs[0]!, attrFloat(node, 'epsilon', 1e-5));
-    return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, { input: 2 }, { input: 3 }, { input: 4 }, { output: 0 }] }] };
+    const epsilon = attrFloat(node, 'epsilon', 1e-5);
+    if (!training) {
+      const program = batchNormProgram(x!, params as GpuTensorInfo[], outputs[0]!, epsilon);
+      return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, { input: 2 }, { input: 3 }, { input: 4 }, { output: 0 }] }] };
+    }
+    // Training: statistics into scratch [C] (f32), then the inference kernel normalizes with them.
+    const [n, c] = [x!.shape[0]!, x!.shape[1]!];
+    const inner = sizeOfShape(x!.shape.slice(2));
+    const view = rowView([n, c, inner], [0, 2]);
+    const running: { mean: GpuTensorInfo; input: GpuTensorInfo }[] = [];
+    const runningSlots: TensorSlot[] = [];
+    const [, runMean, runVar] = outputs;
+    if (runVar && !runMean) throw new GpuUnsupported('BatchNormalization with running_var but no running_mean output has no WebGPU kernel');
+    if (runMean) {
+      running.push({ mean: runMean, input: params[2]! });
+      runningSlots.push({ input: 3 }, { output: 1 });
+    }
+    if (runVar) {
+      running.push({ mean: runVar, input: params[3]! });
+      runningSlots.push({ input: 4 }, { output: 2 });
+    }
+    const stat: GpuTensorInfo = { dtype: 'float32', shape: [c], storage: 'f32' };
+    const stats = batchStatsProgram(x!, view, running, attrFloat(node, 'momentum', 0.9));
+    const norm = batchNormProgram(x!, [params[0]!, params[1]!, stat, stat], outputs[0]!, epsilon);
+    return {
+      scratch: [stat, { ...stat }],
+      calls: [
+        { program: stats, tensors: [{ input: 0 }, { scratch: 0 }, { scratch: 1 }, ...runningSlots] },
+        { program: norm, tensors: [{ input: 0 }, { input: 1 }, { input: 2 }, { scratch: 0 }, { scratch: 1 }, { output: 0 }] },
+      ],
+    };
   },
 };
 
