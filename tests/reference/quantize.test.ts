@@ -5,6 +5,7 @@ import type { DType } from '../../runtime/ir/dtype.js';
 import type { Attr } from '../../runtime/ir/graph.js';
 import { roundHalfEven } from '../../runtime/ir/ops/quantize.js';
 import { tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
+import { InferenceSession } from '../../sdk/node.js';
 import { attr } from '../helpers/ir-builder.js';
 import { compareWithOrt, inferNode, runCpuNode, singleNodeModel } from '../helpers/ort-single-node.js';
 import { Rng } from '../helpers/random.js';
@@ -279,6 +280,18 @@ describe('bad quantization parameters get typed errors', () => {
       sc([1], []), { dtype: 'uint8', shape: [] },
     ])).toThrow(ShapeError);
   });
+  it('at load: a constant zero scale, a per-axis scale of the wrong length, a blocked scale of the wrong shape', async () => {
+    const x = tensorFromNumbers('float32', [2, 4], [1, 2, 3, 4, 5, 6, 7, 8]);
+    const load = (attrs: Record<string, Attr>, s: HostTensor) =>
+      InferenceSession.create(singleNodeModel('QuantizeLinear', attrs, [x, s, tensorFromNumbers('int8', s.shape, new Array(s.data.length).fill(0))], { constants: [1, 2] }), { backend: 'cpu' });
+    await expect(load({}, tensorFromNumbers('float32', [], [0]))).rejects.toThrow(InvalidArgumentError);
+    await expect(load({}, tensorFromNumbers('float32', [3], [1, 1, 1]))).rejects.toThrow(ShapeError);
+    await expect(load({ block_size: a(3) }, tensorFromNumbers('float32', [2, 1], [1, 1]))).rejects.toThrow(ShapeError);
+    const ok = await load({ block_size: a(3) }, tensorFromNumbers('float32', [2, 2], [1, 1, 1, 1]));
+    expect(ok.inputNames).toEqual(['in0']);
+    await ok.release();
+  });
+
   it('the importer refuses an opset-10 QuantizeLinear carrying an axis', async () => {
     const bytes = singleNodeModel('QuantizeLinear', { axis: a(0) }, [tensorFromNumbers('float32', [2], [1, 2]), tensorFromNumbers('float32', [], [1])], { opset: 10 });
     await expect(importOnnx(bytes)).rejects.toThrow(UnsupportedOpError);
