@@ -10,6 +10,7 @@ import { schemas as movement } from './movement.js';
 import { schemas as resize } from './resize.js';
 import { schemas as dataDependent } from './data-dependent.js';
 import { schemas as nms } from './nms.js';
+import { schemas as unique } from './unique.js';
 import { schemas as indexing } from './indexing.js';
 import { schemas as controlFlow } from './control-flow.js';
 import { schemas as rnn } from './rnn.js';
@@ -29,6 +30,7 @@ import { schemas as quantize } from './quantize.js';
 export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
   ...dataDependent,
   ...nms,
+  ...unique,
   ...elementwise, ...matmul, ...conv, ...pool, ...normalization, ...reduce, ...shapeOps, ...movement, ...resize, ...rnn,
   ...controlFlow,
   ...indexing,

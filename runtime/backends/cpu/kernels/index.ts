@@ -10,6 +10,7 @@ import { kernels as movement } from './movement.js';
 import { kernels as resize } from './resize.js';
 import { kernels as dataDependent } from './data-dependent.js';
 import { kernels as nms } from './nms.js';
+import { kernels as unique } from './unique.js';
 import { kernels as indexing } from './indexing.js';
 import { kernels as rnn } from './rnn.js';
 import { kernels as controlFlow } from './control-flow.js';
@@ -27,6 +28,7 @@ import { kernels as quantize } from './quantize.js';
 export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...dataDependent,
   ...nms,
+  ...unique,
   ...elementwise, ...matmul, ...conv, ...pool, ...normalization, ...reduce, ...shapeOps, ...movement, ...resize, ...rnn,
   ...indexing,
   ...controlFlow,

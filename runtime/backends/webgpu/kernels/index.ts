@@ -17,6 +17,7 @@ import { kernels as scatter } from './scatter.js';
 import { kernels as generate } from './generate.js';
 import { kernels as select } from './select.js';
 import { kernels as nms } from './nms.js';
+import { kernels as unique } from './unique.js';
 import { GPU_TRAIN_KERNELS } from './train/index.js';
 import { TRAIN_DOMAIN } from '../../../train/ops/common.js';
 import { kernels as loss } from './loss.js';
@@ -51,6 +52,7 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...generate,
   ...select,
   ...nms,
+  ...unique,
   ...loss,
   ...optimizers,
   ...text,
