@@ -212,6 +212,17 @@ describe('MatMulInteger / QLinearMatMul on WebGPU', () => {
   }
 });
 
+describe('QLinearMatMul per-row parameters on WebGPU', () => {
+  it('per-row a and y scales and zero points (CPU reference only: onnxruntime takes scalars)', async () => {
+    const inputs = [
+      ints('int8', [5, 12]), floats([5], 0.01, 0.03), zp('int8', [5]),
+      ints('int8', [12, 3]), floats([3], 0.01, 0.03), zp('int8', [3]),
+      floats([5], 0.05, 0.2), zp('int8', [5]),
+    ];
+    await check({ op: 'QLinearMatMul', inputs });
+  });
+});
+
 describe('ConvInteger / QLinearConv on WebGPU', () => {
   const geoms: [string, number[], number[], Record<string, Attr>][] = [
     ['3x3 pads', [2, 3, 6, 5], [4, 3, 3, 3], { pads: a([1, 1, 1, 1]) }],
