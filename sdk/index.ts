@@ -30,3 +30,5 @@ export type { SchedulerOptions, LaneOptions, LaneMode, RunInfo, SubmitOptions, S
 export { createWorker, EdgeKitWorker, WorkerSession } from './worker/client.js';
 export type { CreateWorkerOptions, WorkerRunOptions, WorkerLike } from './worker/client.js';
 export type { WorkerSessionOptions, QueueOptions } from './worker/wire.js';
+export { WorkerFineTuner } from './worker/tuner-client.js';
+export type { WorkerFitOptions } from './worker/tuner-client.js';

@@ -32,15 +32,26 @@ export interface CreateWorkerOptions extends Pick<SchedulerOptions, 'concurrency
   url?: string | URL;
 }
 
-/** A worker's sessions as the main thread sees them. */
-interface Connection {
+/** @internal A worker's sessions as the main thread sees them. */
+export interface Connection {
   remote: Remote<WorkerHost>;
   /** Rejects once the worker is gone (terminated, crashed): every call races it. */
   gone: Promise<never>;
   nextRequest(): number;
 }
 
-async function call<T>(c: Connection, fn: () => Promise<T>): Promise<T> {
+/** @internal The connection and id behind a WorkerSession (for WorkerFineTuner). */
+const links = new WeakMap<object, { c: Connection; id: number; released: () => boolean }>();
+
+export function workerSessionLink(session: unknown): { c: Connection; id: number } {
+  const link = typeof session === 'object' && session !== null ? links.get(session) : undefined;
+  if (!link) throw new InvalidArgumentError('Expected a WorkerSession (from EdgeKitWorker.createSession).');
+  if (link.released()) throw new SessionReleasedError();
+  return link;
+}
+
+/** @internal Calls the worker; errors come back as their own classes, and a gone worker rejects. */
+export async function call<T>(c: Connection, fn: () => Promise<T>): Promise<T> {
   try {
     return await Promise.race([fn(), c.gone]);
   } catch (e) {
@@ -72,6 +83,7 @@ export class WorkerSession {
     this.outputNames = Object.freeze(info.outputNames);
     this.inputMetadata = Object.freeze(info.inputMetadata);
     this.outputMetadata = Object.freeze(info.outputMetadata);
+    links.set(this, { c, id: info.id, released: () => this.#released });
   }
 
   /** As InferenceSession.run; fed tensors are transferred (detached here) unless `{ copy: true }`. */

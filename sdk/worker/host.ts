@@ -7,6 +7,11 @@ import type { Tensor } from '../tensor.js';
 import type { SessionValue } from '../values.js';
 import { decodeValue, encodeValue, toWireError, type SessionInfo, type WireRunOptions, type WireValue, type WorkerSessionOptions } from './wire.js';
 import { transfer } from 'comlink';
+import type { ExportOptions } from '../../importers/onnx/index.js';
+import type { TaskPriority } from '../../runtime/scheduler/index.js';
+import type { EvaluationMetrics, FineTunerOptions, FitResult } from '../fine-tuner/options.js';
+import { HostedTuner, type ProgressCallback, type WireFitOptions } from './tuner-host.js';
+import type { WireTree } from './wire.js';
 
 interface Hosted {
   session: InferenceSession;
@@ -46,6 +51,7 @@ export class WorkerHost {
   #scheduler = new Scheduler({ dispatch: afterMessages });
   readonly #sessions = new Map<number, Hosted>();
   readonly #requests = new Map<number, AbortController>();
+  readonly #tuners = new Map<number, HostedTuner>();
   #nextId = 1;
 
   /** Replaces the scheduler before any session exists (createWorker's options). */
@@ -136,6 +142,56 @@ export class WorkerHost {
       await h.lane.dispose();
       await h.session.release();
     });
+  }
+
+  /** A FineTuner on a hosted session; its work queues in the session's lane. Returns the tuner's id. */
+  createTuner(sessionId: number, options: FineTunerOptions): Promise<number> {
+    return guarded(async () => {
+      const h = this.#get(sessionId);
+      const tuner = await HostedTuner.create(h.session, h.lane, options);
+      const id = this.#nextId++;
+      this.#tuners.set(id, tuner);
+      return id;
+    });
+  }
+
+  /** fit() one step at a time at 'background' priority (by default): the session's other requests run between steps. */
+  fit(tunerId: number, data: WireTree, o: WireFitOptions, onProgress?: ProgressCallback): Promise<FitResult> {
+    const controller = o.requestId === undefined ? undefined : new AbortController();
+    if (controller) this.#requests.set(o.requestId!, controller);
+    return guarded(async () => {
+      try {
+        return await this.#tuner(tunerId).fit(data, o, onProgress, controller?.signal);
+      } finally {
+        if (o.requestId !== undefined) this.#requests.delete(o.requestId);
+      }
+    });
+  }
+
+  evaluate(tunerId: number, data: WireTree, batchSize?: number, priority?: TaskPriority): Promise<EvaluationMetrics> {
+    return guarded(() => this.#tuner(tunerId).evaluate(data, batchSize, priority));
+  }
+
+  predict(tunerId: number, inputs: WireTree, batchSize?: number, priority?: TaskPriority): Promise<Record<string, WireValue>> {
+    return guarded(() => this.#tuner(tunerId).predict(inputs, batchSize, priority));
+  }
+
+  exportOnnx(tunerId: number, options: ExportOptions = {}): Promise<Uint8Array> {
+    return guarded(() => this.#tuner(tunerId).exportOnnx(options));
+  }
+
+  disposeTuner(tunerId: number): Promise<void> {
+    return guarded(async () => {
+      const t = this.#tuners.get(tunerId);
+      this.#tuners.delete(tunerId);
+      await t?.dispose();
+    });
+  }
+
+  #tuner(id: number): HostedTuner {
+    const t = this.#tuners.get(id);
+    if (!t) throw new InvalidArgumentError('This FineTuner was disposed (or its worker restarted); create a new one.');
+    return t;
   }
 
   #get(id: number): Hosted {

@@ -93,3 +93,38 @@ export function decodeValue(w: WireValue): SessionValue {
   if (Array.isArray(w)) return w.map((t) => new Tensor(t.type, t.data, t.dims));
   return new Tensor(w.type, w.data, w.dims);
 }
+
+/** A tensor inside a nested value (datasets: tensors, arrays of tensors, records of them, plain numbers). */
+export interface WireTreeTensor {
+  wireTensor: WireTensor;
+}
+export type WireTree = WireTreeTensor | number | string | boolean | null | WireTree[] | { [k: string]: WireTree };
+
+/** Encodes every Tensor found in arrays and plain records (a dataset, fit options); other values pass as they are. */
+export function encodeTree(v: unknown, path: string, transfer: Set<ArrayBuffer>, copy: boolean): WireTree {
+  if (v instanceof Tensor) return { wireTensor: encodeTensor(v, path, transfer, copy) };
+  if (Array.isArray(v)) return v.map((x, i) => encodeTree(x, `${path}[${i}]`, transfer, copy));
+  if (typeof v === 'object' && v !== null) {
+    if (ArrayBuffer.isView(v)) return v as unknown as WireTree;
+    const out: Record<string, WireTree> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = encodeTree(x, `${path}.${k}`, transfer, copy);
+    return out;
+  }
+  if (typeof v === 'function') throw new InvalidArgumentError(`'${path}' is a function, which cannot be sent to a worker.`, { option: path });
+  return v as WireTree;
+}
+
+export function decodeTree(w: WireTree): unknown {
+  if (Array.isArray(w)) return w.map(decodeTree);
+  if (typeof w === 'object' && w !== null) {
+    if (ArrayBuffer.isView(w)) return w;
+    if ('wireTensor' in w && typeof w.wireTensor === 'object') {
+      const t = (w as WireTreeTensor).wireTensor;
+      return new Tensor(t.type, t.data, t.dims);
+    }
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(w)) out[k] = decodeTree(x);
+    return out;
+  }
+  return w;
+}
