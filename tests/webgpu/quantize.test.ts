@@ -96,6 +96,18 @@ describe('the dot-product paths', () => {
     expect(await detectQuantDotPath()).toBe(has ? 'packed' : 'unpacked');
   });
 
+  it("a session, with no path pinned, takes the device's answer: packed where Dawn reports the feature", async () => {
+    const has = (await findGpu()).wgslLanguageFeatures.has(PACKED_DOT_FEATURE);
+    const bytes = singleNodeModel('MatMulInteger', {}, [tensorFromNumbers('uint8', [2, 4], [1, 2, 3, 4, 5, 6, 7, 8]), tensorFromNumbers('int8', [4, 3], [1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6])]);
+    const s = await InferenceSession.create(bytes, { backend: 'webgpu' });
+    try {
+      const keys = s.report().nodes.flatMap((n) => n.kernels ?? []);
+      expect(keys.some((k) => k.includes(has ? ':packed:' : ':unpacked:')), keys.join(' ')).toBe(true);
+    } finally {
+      await s.release();
+    }
+  });
+
   it('the packed path multiplies with dot4I8Packed, the other unpacks by shifts', () => {
     const A = { dtype: 'uint8' as DType, shape: [4, 8], storage: 'u32' as const };
     const B = { dtype: 'int8' as DType, shape: [8, 3], storage: 'i32' as const };

@@ -57,12 +57,15 @@ export class GpuContext {
    * (no workgroup barriers) are chosen where they measured faster there; see kernels/matmul.ts chooseTiling.
    */
   readonly cpuAdapter: boolean;
+  /** WGSL language extensions of the GPU object the device came from (packed_4x8_integer_dot_product...). */
+  readonly wgslFeatures: ReadonlySet<string>;
   private lostInfo: { reason: string; message: string } | undefined;
   private readonly lostListeners = new Set<(e: DeviceError) => void>();
   private uncaptured: GPUError | undefined;
 
-  constructor(device: GPUDevice, adapterInfo: GpuContext['adapterInfo'], fallbackAdapter = false) {
+  constructor(device: GPUDevice, adapterInfo: GpuContext['adapterInfo'], fallbackAdapter = false, wgslFeatures: Iterable<string> = []) {
     this.device = device;
+    this.wgslFeatures = new Set(wgslFeatures);
     this.adapterInfo = adapterInfo;
     this.cpuAdapter = fallbackAdapter || /swiftshader/i.test(`${adapterInfo.architecture} ${adapterInfo.description}`);
     this.features = new Set([...device.features].map(String));
@@ -237,7 +240,8 @@ export async function createDevice(opts: DeviceOptions = {}): Promise<GpuContext
   }
   const info = adapter.info ?? ({} as GPUAdapterInfo);
   const fallback = Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter);
-  const ctx = new GpuContext(device, { vendor: info.vendor ?? '', architecture: info.architecture ?? '', description: info.description ?? '' }, fallback);
+  const wgsl = (gpu as { wgslLanguageFeatures?: Iterable<string> }).wgslLanguageFeatures ?? [];
+  const ctx = new GpuContext(device, { vendor: info.vendor ?? '', architecture: info.architecture ?? '', description: info.description ?? '' }, fallback, wgsl);
   // The device must not outlive its GPU instance and adapter (in Node, Dawn tears the device down when they are
   // garbage-collected): the context keeps them referenced.
   keepAlive.set(ctx, [gpu, adapter]);

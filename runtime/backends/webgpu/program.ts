@@ -27,6 +27,8 @@ export interface KernelEnv {
   maxElements: number;
   /** The adapter runs shaders on the CPU (GpuContext.cpuAdapter). */
   cpuAdapter?: boolean;
+  /** WGSL has packed_4x8_integer_dot_product (dot4I8Packed): int8 kernels take the packed path. */
+  packedDot?: boolean;
 }
 
 export type Uniforms = Record<string, number | readonly number[]>;

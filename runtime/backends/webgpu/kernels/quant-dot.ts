@@ -11,9 +11,10 @@ import type { ShaderBuilder } from '../wgsl/builder.js';
  * one signed dot product serves int8 x int8, uint8 x uint8 and the mixed pairs.
  *
  * The path is a plan-time choice (never a branch inside a kernel) and part of the pipeline key. WGSL language
- * features belong to the GPU object, not the device, so they are learned once per process with
- * detectQuantDotPath() (awaits the same GPU object the device comes from); until then navigator.gpu is consulted,
- * and without either the portable unpacked path is used. setQuantDotPath() pins a path (tests run both).
+ * features belong to the GPU object, not the device: the device's GpuContext records them when it is created
+ * (GpuContext.wgslFeatures) and plans pass the answer to kernels as KernelEnv.packedDot. Callers without a plan's
+ * environment fall back to detectQuantDotPath() / navigator.gpu, then to the portable unpacked path.
+ * setQuantDotPath() pins a path (tests run both).
  */
 
 export type QuantDotPath = 'packed' | 'unpacked';
@@ -34,8 +35,10 @@ export async function detectQuantDotPath(): Promise<QuantDotPath> {
   return quantDotPath();
 }
 
-export function quantDotPath(): QuantDotPath {
+/** The path int8 kernels take: a pinned one (tests), else the device's answer (KernelEnv.packedDot), else navigator.gpu's. */
+export function quantDotPath(packedDot?: boolean): QuantDotPath {
   if (pinned) return pinned;
+  if (packedDot !== undefined) return packedDot ? 'packed' : 'unpacked';
   if (detected === undefined) {
     const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
     if (nav?.gpu?.wgslLanguageFeatures) detected = nav.gpu.wgslLanguageFeatures.has(PACKED_DOT_FEATURE);

@@ -201,14 +201,14 @@ function checkK(op: string, K: number): void {
 }
 
 const matmulInteger: GpuKernel = {
-  plan(node, inputs, [y]) {
+  plan(node, inputs, [y], env) {
     const [a, b] = inputs as [GpuTensorInfo, GpuTensorInfo];
     if (sizeOfShape(y!.shape) === 0) return { calls: [] };
     const g = matmulShape(a, b, y!);
     checkK(node.op, g.K);
     if (g.K === 0) throw new GpuUnsupported('MatMulInteger with K = 0 has no WebGPU kernel');
     const zp = zeroPoints(inputs, [2, 3]);
-    const program = matmulProgram([a, b, ...zp.infos, y!], undefined, quantDotPath(), g, stride(inputs[2]), stride(inputs[3]), []);
+    const program = matmulProgram([a, b, ...zp.infos, y!], undefined, quantDotPath(env.packedDot), g, stride(inputs[2]), stride(inputs[3]), []);
     return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, ...zp.slots, { output: 0 }] }], constants: zp.constants };
   },
 };
@@ -221,14 +221,14 @@ function requireF32Scales(node: Node, inputs: (GpuTensorInfo | undefined)[], idx
 }
 
 const qlinearMatMul: GpuKernel = {
-  plan(node, inputs, [y]) {
+  plan(node, inputs, [y], env) {
     requireF32Scales(node, inputs, [1, 4, 6]);
     const [a, as, az, b, bs, bz, ys, yz] = inputs as GpuTensorInfo[];
     if (sizeOfShape(y!.shape) === 0) return { calls: [] };
     const g = matmulShape(a!, b!, y!);
     checkK(node.op, g.K);
     const rqParams = [as!, bs!, ys!, yz!];
-    const program = matmulProgram([a!, b!, az!, bz!, paramsInfo(rqParams), y!], { y: y!.dtype }, quantDotPath(), g, stride(az), stride(bz), rqParams);
+    const program = matmulProgram([a!, b!, az!, bz!, paramsInfo(rqParams), y!], { y: y!.dtype }, quantDotPath(env.packedDot), g, stride(az), stride(bz), rqParams);
     return {
       calls: [
         { program: paramsProgram(rqParams), tensors: [{ input: 1 }, { input: 4 }, { input: 6 }, { input: 7 }, { scratch: 0 }] },
@@ -326,21 +326,21 @@ function convProgram(t: GpuTensorInfo[], rq: Requant | undefined, hasBias: boole
 const TAPS = (n: number): GpuTensorInfo => ({ dtype: 'int32', shape: [n], storage: 'i32' });
 
 const convInteger: GpuKernel = {
-  plan(node, inputs, [y]) {
+  plan(node, inputs, [y], env) {
     const [x, w] = inputs as [GpuTensorInfo, GpuTensorInfo];
     if (sizeOfShape(y!.shape) === 0) return { calls: [] };
     const g = convShape(node, x, w);
     checkK(node.op, (g.C / g.group) * g.T);
     const zp = zeroPoints(inputs, [2, 3]);
     const taps = int32Constant([g.taps.length], g.taps);
-    const program = convProgram([x, w, ...zp.infos, TAPS(g.taps.length), y!], undefined, false, quantDotPath(), g, stride(inputs[3]), []);
+    const program = convProgram([x, w, ...zp.infos, TAPS(g.taps.length), y!], undefined, false, quantDotPath(env.packedDot), g, stride(inputs[3]), []);
     const tensors: TensorSlot[] = [{ input: 0 }, { input: 1 }, ...zp.slots, { constant: zp.constants.length }, { output: 0 }];
     return { calls: [{ program, tensors }], constants: [...zp.constants, taps] };
   },
 };
 
 const qlinearConv: GpuKernel = {
-  plan(node, inputs, [y]) {
+  plan(node, inputs, [y], env) {
     requireF32Scales(node, inputs, [1, 4, 6]);
     const [x, xs, xz, w, ws, wz, ys, yz, bias] = inputs as GpuTensorInfo[];
     if (sizeOfShape(y!.shape) === 0) return { calls: [] };
@@ -350,7 +350,7 @@ const qlinearConv: GpuKernel = {
     // x's scale and y's scale and zero point are scalars (the schema checks), so their strides are 0.
     const rqParams = [xs!, ws!, ys!, yz!];
     const infos = [x!, w!, xz!, wz!, TAPS(g.taps.length), paramsInfo(rqParams), ...(bias ? [bias] : []), y!];
-    const program = convProgram(infos, { y: y!.dtype }, !!bias, quantDotPath(), g, stride(wz), rqParams);
+    const program = convProgram(infos, { y: y!.dtype }, !!bias, quantDotPath(env.packedDot), g, stride(wz), rqParams);
     const tensors: TensorSlot[] = [
       { input: 0 }, { input: 3 }, { input: 2 }, { input: 5 }, { constant: 0 }, { scratch: 0 }, ...(bias ? [{ input: 8 }] : []), { output: 0 },
     ];
