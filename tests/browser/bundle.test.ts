@@ -50,4 +50,14 @@ describe('browser bundle in headless Chromium', () => {
     expect(r.relDiff as number).toBeLessThan(1e-3);
     expect(r.dispatches as number).toBeGreaterThan(0);
   }, 120_000);
+
+  it('runs dynamic-shape exports by URL at several shapes on WebGPU as on the CPU, data-dependent ones staged', async () => {
+    const r = (await page.evaluate(`import('${origin}/tests/browser/dynamic-page.js').then((m) => m.run('${origin}'))`)) as Record<string, { worst: number; shapes: string[]; stages: number; readbacks: number }>;
+    expect(r.vit!.shapes, log.join('\n')).toEqual(['1x5', '3x5']);
+    expect(r.vit!.worst).toBeLessThan(1e-3);
+    expect(r.vit!.stages).toBe(1);
+    expect(r.ragged!.shapes).toEqual(['2x6', '2x6']);
+    expect(r.ragged!.worst).toBeLessThan(1e-3);
+    expect(r.ragged!.readbacks).toBe(1);
+  }, 120_000);
 });
