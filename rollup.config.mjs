@@ -24,6 +24,13 @@ export default [
     onwarn,
   },
   {
+    // The module Worker entry (sdk/worker), self-contained like the bundle: createWorker() finds it beside edgekit.js.
+    input: { worker: 'sdk/worker/browser-entry.ts' },
+    output: { dir: 'dist/browser', format: 'es', sourcemap: true },
+    plugins: [resolve({ browser: true, preferBuiltins: false }), commonjs(), ts(), terser({ ecma: 2022, module: true })],
+    onwarn,
+  },
+  {
     input: { index: 'sdk/node.ts', cli: 'sdk/cli.ts', worker: 'sdk/worker/node-entry.ts' },
     output: { dir: 'dist/node', format: 'es', sourcemap: true, banner: (c) => (c.name === 'cli' ? '#!/usr/bin/env node' : '') },
     external: (id) => id.startsWith('node:') || /^(webgpu|onnx-proto|protobufjs|long|comlink)(\/|$)/.test(id),

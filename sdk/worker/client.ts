@@ -28,7 +28,7 @@ export type WorkerLike = Endpoint | (NodeMessagePort & { terminate?(): unknown; 
 export interface CreateWorkerOptions extends Pick<SchedulerOptions, 'concurrency' | 'maxPending' | 'agingMs'> {
   /** A worker already started on EdgeKit's worker entry. Default: start one on `url`. */
   worker?: WorkerLike;
-  /** The worker entry to start. Default in Node: the package's `dist/node/worker.js`. Browsers must pass it. */
+  /** The worker entry to start. Default: `worker.js` beside the SDK's build (dist/node/ or dist/browser/). */
   url?: string | URL;
 }
 
@@ -188,7 +188,6 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<E
       const wt = (await import(/* @vite-ignore */ specifier)) as typeof import('node:worker_threads');
       worker = new wt.Worker(entry instanceof URL ? entry : new URL(entry, `file://${process.cwd()}/`)) as unknown as WorkerLike;
     } else {
-      if (!url) throw new InvalidArgumentError('In a browser, createWorker needs the URL of EdgeKit\'s worker entry: createWorker({ url }).');
       worker = new Worker(entry, { type: 'module' }) as unknown as WorkerLike;
     }
   }

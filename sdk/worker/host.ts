@@ -42,10 +42,22 @@ function disposeOutputs(out: Record<string, SessionValue>): void {
  * The worker's scheduler picks in a macrotask: a CPU run blocks the worker's thread, and the messages that arrived
  * meanwhile (newer frames, cancellations, other sessions' runs) must all be queued before the next choice.
  */
-const afterMessages = (pick: () => void): void => {
-  if (typeof setImmediate === 'function') setImmediate(pick);
-  else setTimeout(pick, 0);
-};
+const afterMessages: (pick: () => void) => void =
+  typeof setImmediate === 'function' ? (pick) => void setImmediate(pick) : macrotaskThroughChannel();
+
+/**
+ * Browsers have no setImmediate, and nested setTimeout(0) is clamped to 4 ms: a message to ourselves runs after the
+ * messages already queued, without the clamp.
+ */
+function macrotaskThroughChannel(): (pick: () => void) => void {
+  const waiting: (() => void)[] = [];
+  const channel = new MessageChannel();
+  channel.port1.onmessage = () => waiting.shift()?.();
+  return (pick) => {
+    waiting.push(pick);
+    channel.port2.postMessage(0);
+  };
+}
 
 export class WorkerHost {
   #scheduler = new Scheduler({ dispatch: afterMessages });
