@@ -32,3 +32,5 @@ export type { CreateWorkerOptions, WorkerRunOptions, WorkerLike } from './worker
 export type { WorkerSessionOptions, QueueOptions } from './worker/wire.js';
 export { WorkerFineTuner } from './worker/tuner-client.js';
 export type { WorkerFitOptions } from './worker/tuner-client.js';
+export { RemoteTensor } from './worker/remote-tensor.js';
+export type { WorkerValue } from './worker/remote-tensor.js';

@@ -1,13 +1,17 @@
-import { transfer, wrap, type Endpoint, type Remote } from 'comlink';
+import { transfer, wrap, type Endpoint } from 'comlink';
 import { CancelledError, InvalidArgumentError, SessionReleasedError } from '../../runtime/errors.js';
 import type { SchedulerOptions, TaskPriority } from '../../runtime/scheduler/index.js';
 import type { ModelSource } from '../model-source.js';
 import type { Backend, DispatchProfile, RunOptions, SessionReport, ValueMetadata } from '../session.js';
 import type { Tensor } from '../tensor.js';
 import type { SessionValue } from '../values.js';
-import type { WorkerHost } from './host.js';
+import { call, type Connection } from './connection.js';
+import { RemoteTensor, type WorkerValue } from './remote-tensor.js';
 import { nodeEndpoint, type NodeMessagePort } from './node-endpoint.js';
-import { decodeValue, encodeValue, fromWireError, type SessionInfo, type WireValue, type WorkerSessionOptions } from './wire.js';
+import type { WorkerHost } from './host.js';
+import { decodeWith, encodeValue, type SessionInfo, type WireElement, type WireValue, type WorkerSessionOptions } from './wire.js';
+
+export { call, type Connection } from './connection.js';
 
 export interface WorkerRunOptions extends RunOptions {
   /** This run's priority; default the session's ('user-visible' unless createSession said otherwise). */
@@ -32,14 +36,6 @@ export interface CreateWorkerOptions extends Pick<SchedulerOptions, 'concurrency
   url?: string | URL;
 }
 
-/** @internal A worker's sessions as the main thread sees them. */
-export interface Connection {
-  remote: Remote<WorkerHost>;
-  /** Rejects once the worker is gone (terminated, crashed): every call races it. */
-  gone: Promise<never>;
-  nextRequest(): number;
-}
-
 /** @internal The connection and id behind a WorkerSession (for WorkerFineTuner). */
 const links = new WeakMap<object, { c: Connection; id: number; released: () => boolean }>();
 
@@ -50,19 +46,11 @@ export function workerSessionLink(session: unknown): { c: Connection; id: number
   return link;
 }
 
-/** @internal Calls the worker; errors come back as their own classes, and a gone worker rejects. */
-export async function call<T>(c: Connection, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await Promise.race([fn(), c.gone]);
-  } catch (e) {
-    throw fromWireError(e);
-  }
-}
-
 /**
  * An InferenceSession that lives in a worker: the same members (inputNames, inputMetadata, run, profile, release),
  * except that report() returns a Promise. Runs queue in the worker's scheduler with the other sessions there.
- * Outputs are always CPU tensors whose buffers were transferred from the worker.
+ * Outputs are CPU tensors whose buffers were transferred from the worker, or RemoteTensor handles for outputs kept
+ * on the worker's GPU (preferredOutputLocation 'gpu-buffer').
  */
 export class WorkerSession {
   readonly inputNames: readonly string[];
@@ -86,28 +74,41 @@ export class WorkerSession {
     links.set(this, { c, id: info.id, released: () => this.#released });
   }
 
-  /** As InferenceSession.run; fed tensors are transferred (detached here) unless `{ copy: true }`. */
-  async run<O extends Record<string, SessionValue> = Record<string, Tensor>>(feeds: Record<string, SessionValue>, fetches?: readonly string[] | WorkerRunOptions): Promise<O> {
+  /**
+   * As InferenceSession.run; fed tensors are transferred (detached here) unless `{ copy: true }`. Outputs asked
+   * for with preferredOutputLocation 'gpu-buffer' stay in the worker and come back as RemoteTensor handles, which
+   * feed later runs on this worker without crossing; dispose them when done.
+   */
+  async run<O extends Record<string, WorkerValue> = Record<string, Tensor>>(feeds: Record<string, WorkerValue>, fetches?: readonly string[] | WorkerRunOptions): Promise<O> {
     if (this.#released) throw new SessionReleasedError();
     const opts: WorkerRunOptions = Array.isArray(fetches) ? { outputs: fetches } : ((fetches ?? {}) as WorkerRunOptions);
-    if (opts.preferredOutputLocation !== undefined && opts.preferredOutputLocation !== 'cpu') {
-      throw new InvalidArgumentError("A worker session returns CPU tensors; preferredOutputLocation 'gpu-buffer' is not available across the worker boundary yet.");
-    }
     const { signal } = opts;
     if (signal?.aborted) throw new CancelledError('aborted', { running: false }, { cause: signal.reason });
     const buffers = new Set<ArrayBuffer>();
     const wire: Record<string, WireValue> = {};
+    const element = (t: Tensor | RemoteTensor, name: string): WireElement =>
+      t instanceof RemoteTensor ? { handle: t.handleFor(this.#c, name), type: t.type, dims: [...t.dims] } : (encodeValue(t, name, buffers, opts.copy ?? false) as WireElement);
     // Encode everything before sending: a bad feed must not leave some buffers detached.
-    for (const [k, v] of Object.entries(feeds)) wire[k] = encodeValue(v, k, buffers, opts.copy ?? false);
+    for (const [k, v] of Object.entries(feeds)) {
+      if (v instanceof RemoteTensor) wire[k] = element(v, k);
+      else if (Array.isArray(v)) wire[k] = v.map((t, i) => element(t, `${k}[${i}]`));
+      else wire[k] = encodeValue(v, k, buffers, opts.copy ?? false);
+    }
     const requestId = signal ? this.#c.nextRequest() : undefined;
     const onAbort = () => void this.#c.remote.cancel(requestId!).catch(() => undefined);
     signal?.addEventListener('abort', onAbort, { once: true });
+    const location = opts.preferredOutputLocation;
     try {
       const out = await call(this.#c, () =>
-        this.#c.remote.run(this.#id, transfer(wire, [...buffers]), { outputs: opts.outputs ? [...opts.outputs] : undefined, priority: opts.priority, requestId }),
+        this.#c.remote.run(this.#id, transfer(wire, [...buffers]), {
+          outputs: opts.outputs ? [...opts.outputs] : undefined,
+          preferredOutputLocation: typeof location === 'object' && location !== null ? { ...location } : location,
+          priority: opts.priority,
+          requestId,
+        }),
       );
-      const result: Record<string, SessionValue> = {};
-      for (const [k, v] of Object.entries(out)) result[k] = decodeValue(v);
+      const result: Record<string, WorkerValue> = {};
+      for (const [k, v] of Object.entries(out)) result[k] = decodeWith(v, (h) => new RemoteTensor(this.#c, h.handle, h.type, h.dims)) as WorkerValue;
       return result as O;
     } finally {
       signal?.removeEventListener('abort', onAbort);

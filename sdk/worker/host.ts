@@ -5,7 +5,8 @@ import type { ModelSource } from '../model-source.js';
 import { InferenceSession, type DispatchProfile, type SessionReport } from '../session.js';
 import type { Tensor } from '../tensor.js';
 import type { SessionValue } from '../values.js';
-import { decodeValue, encodeValue, toWireError, type SessionInfo, type WireRunOptions, type WireValue, type WorkerSessionOptions } from './wire.js';
+import { decodeValue, decodeWith, encodeValue, toWireError, type SessionInfo, type WireElement, type WireRunOptions, type WireValue, type WorkerSessionOptions } from './wire.js';
+import type { TensorData } from '../tensor.js';
 import { transfer } from 'comlink';
 import type { ExportOptions } from '../../importers/onnx/index.js';
 import type { TaskPriority } from '../../runtime/scheduler/index.js';
@@ -64,6 +65,8 @@ export class WorkerHost {
   readonly #sessions = new Map<number, Hosted>();
   readonly #requests = new Map<number, AbortController>();
   readonly #tuners = new Map<number, HostedTuner>();
+  /** Outputs kept in the worker (GPU tensors), by handle: they feed later runs until the client disposes them. */
+  readonly #kept = new Map<number, Tensor>();
   #nextId = 1;
 
   /** Replaces the scheduler before any session exists (createWorker's options). */
@@ -111,20 +114,51 @@ export class WorkerHost {
       try {
         const h = this.#get(id);
         const inputs: Record<string, SessionValue> = {};
-        for (const [k, v] of Object.entries(feeds)) inputs[k] = decodeValue(v);
-        const out = await h.lane.submit(() => h.session.run<Record<string, SessionValue>>(inputs, options.outputs ? { outputs: options.outputs } : undefined), {
+        for (const [k, v] of Object.entries(feeds)) inputs[k] = decodeWith(v, (w) => this.#keptTensor(w.handle)) as SessionValue;
+        const runOptions = { outputs: options.outputs, preferredOutputLocation: options.preferredOutputLocation };
+        const out = await h.lane.submit(() => h.session.run<Record<string, SessionValue>>(inputs, runOptions), {
           priority: options.priority,
           signal: controller?.signal,
           onDiscard: disposeOutputs,
         });
         const buffers = new Set<ArrayBuffer>();
         const wire: Record<string, WireValue> = {};
-        for (const [k, v] of Object.entries(out)) wire[k] = encodeValue(v, k, buffers, false, (b) => h.weights.has(b));
+        const keep = (t: Tensor): WireElement => {
+          const handle = this.#nextId++;
+          this.#kept.set(handle, t);
+          return { handle, type: t.type, dims: [...t.dims] };
+        };
+        for (const [k, v] of Object.entries(out)) {
+          // GPU outputs stay here as handles; host ones cross, transferred unless they alias a weight.
+          const gpu = (t: Tensor) => t.location === 'gpu-buffer';
+          if (v !== null && !Array.isArray(v) && gpu(v)) wire[k] = keep(v);
+          else if (Array.isArray(v) && v.some(gpu)) wire[k] = v.map((t, i) => (gpu(t) ? keep(t) : (encodeValue(t, `${k}[${i}]`, buffers, false, (b) => h.weights.has(b)) as WireElement)));
+          else wire[k] = encodeValue(v, k, buffers, false, (b) => h.weights.has(b));
+        }
         return transfer(wire, [...buffers]);
       } finally {
         if (options.requestId !== undefined) this.#requests.delete(options.requestId);
       }
     });
+  }
+
+  /** A kept tensor's data, copied out of the GPU and transferred. */
+  readHandle(handle: number): Promise<TensorData> {
+    return guarded(async () => {
+      const data = await this.#keptTensor(handle).getData();
+      return Array.isArray(data) ? data : transfer(data, [(data as Exclude<TensorData, string[]>).buffer as ArrayBuffer]);
+    });
+  }
+
+  disposeHandle(handle: number): void {
+    this.#kept.get(handle)?.dispose();
+    this.#kept.delete(handle);
+  }
+
+  #keptTensor(handle: number): Tensor {
+    const t = this.#kept.get(handle);
+    if (!t) throw new InvalidArgumentError('This worker tensor was disposed (or its worker restarted).', { handle });
+    return t;
   }
 
   /** Aborts a run the client gave a signal; unknown ids (already answered) are ignored. */

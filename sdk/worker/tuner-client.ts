@@ -4,7 +4,8 @@ import type { TaskPriority } from '../../runtime/scheduler/index.js';
 import type { ExportOptions } from '../../importers/onnx/index.js';
 import type { Dataset, EvaluationMetrics, ExampleInputs, FineTunerOptions, FitOptions, FitProgress, FitResult } from '../fine-tuner/options.js';
 import type { Tensor } from '../tensor.js';
-import { call, workerSessionLink, type Connection, type WorkerSession } from './client.js';
+import { workerSessionLink, type WorkerSession } from './client.js';
+import { call, type Connection } from './connection.js';
 import { decodeValue, encodeTree } from './wire.js';
 
 export interface WorkerFitOptions extends Omit<FitOptions, 'lrSchedule'> {

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, errorFromPlain, errorToPlain } from '../../runtime/errors.js';
 import type { TaskPriority } from '../../runtime/scheduler/index.js';
-import type { SessionOptions, ValueMetadata, Backend } from '../session.js';
+import type { SessionOptions, ValueMetadata, Backend, OutputLocation } from '../session.js';
 import { Tensor, type TensorData, type TensorType } from '../tensor.js';
 import type { SessionValue } from '../values.js';
 
@@ -14,7 +14,18 @@ export interface WireTensor {
   dims: number[];
   data: TensorData;
 }
-export type WireValue = WireTensor | WireTensor[] | null;
+/** A tensor kept in the worker (a GPU output), by id: `type` and `dims` travel so the client can describe it. */
+export interface WireHandle {
+  handle: number;
+  type: TensorType;
+  dims: number[];
+}
+export type WireElement = WireTensor | WireHandle;
+export type WireValue = WireElement | WireElement[] | null;
+
+export function isWireHandle(w: unknown): w is WireHandle {
+  return typeof w === 'object' && w !== null && typeof (w as WireHandle).handle === 'number';
+}
 
 export interface WireError {
   edgekitError: ReturnType<typeof errorToPlain>;
@@ -43,6 +54,7 @@ export interface SessionInfo {
 
 export interface WireRunOptions {
   outputs?: string[];
+  preferredOutputLocation?: OutputLocation | Record<string, OutputLocation>;
   priority?: TaskPriority;
   /** Set when the caller passed a signal: `cancel(requestId)` aborts it. */
   requestId?: number;
@@ -89,9 +101,21 @@ export function encodeValue(v: SessionValue, name: string, transfer: Set<ArrayBu
 }
 
 export function decodeValue(w: WireValue): SessionValue {
+  return decodeWith<never>(w) as SessionValue;
+}
+
+/** Wire to values; `handle` resolves kept tensors (the worker: its table; the client: RemoteTensor). */
+export function decodeWith<H>(w: WireValue, handle?: (h: WireHandle) => H): SessionValue | H | (Tensor | H)[] {
+  const one = (e: WireElement): Tensor | H => {
+    if (isWireHandle(e)) {
+      if (!handle) throw new InvalidArgumentError('A kept tensor cannot be used here; read it with getData() and pass a Tensor.');
+      return handle(e);
+    }
+    return new Tensor(e.type, e.data, e.dims);
+  };
   if (w === null) return null;
-  if (Array.isArray(w)) return w.map((t) => new Tensor(t.type, t.data, t.dims));
-  return new Tensor(w.type, w.data, w.dims);
+  if (Array.isArray(w)) return w.map(one);
+  return one(w);
 }
 
 /** A tensor inside a nested value (datasets: tensors, arrays of tensors, records of them, plain numbers). */

@@ -1,7 +1,10 @@
 // Runs in headless Chromium (tests/worker/browser-worker.test.ts): the built bundle's createWorker() starts the
 // module Worker built beside it (dist/browser/worker.js); the same model runs there and on the page, both on WebGPU.
-export async function run(origin) {
-  const { InferenceSession, Tensor, ShapeError, CancelledError, createWorker } = await import(`${origin}/dist/browser/edgekit.js`);
+// Elements of the kept tensors: 256 KB each, so a leaked one stands out from the pool's small, timing-dependent buffers.
+const N = 65536;
+
+export async function run(origin, squareModel) {
+  const { InferenceSession, Tensor, ShapeError, CancelledError, DisposedTensorError, RemoteTensor, createWorker } = await import(`${origin}/dist/browser/edgekit.js`);
   const model = `${origin}/tests/fixtures/digits/digits-cnn.onnx`;
   const pixels = new Float32Array(await (await fetch(`${origin}/tests/fixtures/digits/test-images.f32`)).arrayBuffer());
   const batch = () => new Tensor('float32', pixels.slice(), [360, 1, 8, 8]);
@@ -17,6 +20,29 @@ export async function run(origin) {
   const bad = await ws.run({ input: new Tensor('float32', new Float32Array(3), [3]) }).catch((e) => e);
   const frames = await Promise.all([0, 1, 2].map(() => ws.run({ input: batch() }, { signal: AbortSignal.abort() }).catch((e) => e)));
   const report = await ws.report();
+  // GPU outputs stay in the worker as handles that feed the next run: y = x*x twice gives x^4. Rounds of load,
+  // keep, dispose, release: released buffers are pooled (liveBytes counts the pool, so it does not drop back), and
+  // the pool settles after the first rounds; from then on a leaked handle would add to liveBytes every round.
+  const round = async () => {
+    const sq = await worker.createSession(new Uint8Array(squareModel), { backend: 'webgpu', preferredOutputLocation: 'gpu-buffer' });
+    const x = new Float32Array(N);
+    x.set([1, 2, -3, 0.5]);
+    const y1 = (await sq.run({ x: new Tensor('float32', x, [N]) })).y;
+    const y2 = (await sq.run({ x: y1 })).y;
+    const kept = { remote: y1 instanceof RemoteTensor && y2 instanceof RemoteTensor, location: y2.location, dims: [...y2.dims], x4: Array.from((await y2.getData()).subarray(0, 4)) };
+    y1.dispose();
+    kept.afterDispose = await sq.run({ x: y1 }).catch((e) => `${e instanceof DisposedTensorError}:${e.code}`);
+    const cpuOut = (await sq.run({ x: y2 }, { preferredOutputLocation: 'cpu' })).y;
+    kept.cpuOut = `${cpuOut instanceof Tensor}:${Array.from(cpuOut.data.subarray(0, 4)).join(',')}`;
+    y2.dispose();
+    await sq.release();
+    await new Promise((r) => setTimeout(r, 100)); // deferred releases reach the pool once the GPU work is done
+    return { kept, bytes: (await ws.report()).gpu.liveBytes };
+  };
+  const rounds = [];
+  for (let i = 0; i < 5; i++) rounds.push(await round());
+  const kept = rounds[0].kept;
+  kept.liveBytes = rounds.map((r) => r.bytes);
   await ws.release();
   await main.release();
   await worker.terminate();
@@ -28,5 +54,6 @@ export async function run(origin) {
     err: `${bad instanceof ShapeError}:${bad.name}:${bad.code}`,
     cancelled: frames.every((e) => e instanceof CancelledError),
     gpuDispatches: report.gpu?.dispatches ?? 0,
+    kept,
   };
 }

@@ -104,6 +104,8 @@ describe('worker sessions (worker_threads) against a main-thread CPU session', (
     expect((inWorker as ShapeError).message).toBe((inMain as ShapeError).message);
     expect((inWorker as ShapeError).details).toEqual((inMain as ShapeError).details);
     await expect(s.run({ input: image(pixels, 0) }, ['nope'])).rejects.toBeInstanceOf(InvalidArgumentError);
+    // Keeping outputs on the GPU needs a WebGPU session, in a worker as on the main thread.
+    await expect(s.run({ input: image(pixels, 0) }, { preferredOutputLocation: 'gpu-buffer' })).rejects.toThrow(/needs a WebGPU session/);
     await s.release();
     await expect(s.run({ input: image(pixels, 0) })).rejects.toBeInstanceOf(SessionReleasedError);
     await s.release(); // idempotent
