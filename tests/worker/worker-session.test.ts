@@ -142,22 +142,39 @@ describe('worker sessions (worker_threads) against a main-thread CPU session', (
     await other.release();
   });
 
-  it('answers many concurrent runs from several sessions exactly once, each with its own result', async () => {
-    const sessions = await Promise.all([0, 1, 2, 3].map(() => worker.createSession(MODEL, { backend: 'cpu' })));
-    const runs: Promise<void>[] = [];
-    const answered = new Array<number>(200).fill(0);
-    for (let k = 0; k < 200; k++) {
-      const i = (k * 37) % N;
-      const s = sessions[k % 4]!;
-      runs.push(
-        s.run({ input: image(pixels, i) }, { priority: k % 3 === 0 ? 'background' : 'user-visible' }).then(({ logits }) => {
-          answered[k]!++;
-          expect(Array.from(logits!.data as Float32Array)).toEqual(Array.from(expected.subarray(i * 10, i * 10 + 10)));
-        }),
-      );
-    }
-    await Promise.all(runs);
+  it('answers 1,000 concurrent runs from four sessions and several callers exactly once, each with its own result', async () => {
+    const sessions = await Promise.all([0, 1, 2, 3].map((i) => worker.createSession(MODEL, { backend: 'cpu', priority: i === 3 ? 'background' : 'user-visible' })));
+    const answered = new Array<number>(1000).fill(0);
+    let cancelled = 0;
+    // Five callers, each submitting its share in bursts; every seventh run is aborted right after it is sent.
+    const caller = async (c: number) => {
+      const mine: Promise<void>[] = [];
+      for (let k = c; k < 1000; k += 5) {
+        const i = (k * 37) % N;
+        const ac = new AbortController();
+        mine.push(
+          sessions[k % 4]!.run({ input: image(pixels, i) }, { signal: ac.signal, priority: k % 11 === 0 ? 'user-blocking' : undefined }).then(
+            ({ logits }) => {
+              answered[k]!++;
+              expect(Array.from(logits!.data as Float32Array)).toEqual(Array.from(expected.subarray(i * 10, i * 10 + 10)));
+            },
+            (e: unknown) => {
+              answered[k]!++;
+              expect(e).toBeInstanceOf(CancelledError);
+              cancelled++;
+            },
+          ),
+        );
+        if (k % 7 === 0) ac.abort();
+        if (k % 50 === c) await new Promise((r) => setTimeout(r, 1));
+      }
+      await Promise.all(mine);
+    };
+    await Promise.all([0, 1, 2, 3, 4].map(caller));
     expect(answered.every((n) => n === 1)).toBe(true);
+    // Aborted right after sending: most never ran (some may have finished first and count as answered results).
+    expect(cancelled).toBeGreaterThan(0);
+    expect(cancelled).toBeLessThanOrEqual(Math.ceil(1000 / 7));
     await Promise.all(sessions.map((s) => s.release()));
   });
 
