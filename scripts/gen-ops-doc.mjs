@@ -99,7 +99,7 @@ if (gpu) {
   lines.push(
     `WebGPU (tests/webgpu/conformance.test.ts, SwiftShader when there is no GPU): of the ${gpu.cases.length} node cases the CPU ` +
       `backend passes, ${n('passed')} pass on WebGPU, ${n('failed')} fail, ${n('known-failure')} are known failures and ${n('unsupported')} ` +
-      'need a type or mode WebGPU has no form for (float64, bfloat16 and string tensors, 3-D windows, training-mode outputs); ' +
+      'need a tensor type WGSL has no form for (float64, bfloat16 or string); ' +
       'such a model fails to load on WebGPU with `UnsupportedOpError` naming the node.',
   );
 }
