@@ -3,7 +3,8 @@ import { CancelledError, InvalidArgumentError, SessionReleasedError } from '../.
 import type { SchedulerOptions, TaskPriority } from '../../runtime/scheduler/index.js';
 import type { ModelSource } from '../model-source.js';
 import type { Backend, DispatchProfile, RunOptions, SessionReport, ValueMetadata } from '../session.js';
-import type { Tensor } from '../tensor.js';
+import { Tensor, type TensorData } from '../tensor.js';
+import { SessionStream, type StreamHost, type StreamOptions } from '../stream.js';
 import type { SessionValue } from '../values.js';
 import { call, type Connection } from './connection.js';
 import { RemoteTensor, type WorkerValue } from './remote-tensor.js';
@@ -115,6 +116,29 @@ export class WorkerSession {
     }
   }
 
+  /**
+   * As InferenceSession.createStream: a stateful model run chunk by chunk (sdk/stream.ts). On WebGPU the state stays
+   * on the worker's GPU between chunks (as RemoteTensors); on the CPU it crosses with each chunk. State fed to a
+   * chunk is copied, so a failed chunk leaves the held state usable; the chunk's other feeds are transferred.
+   */
+  createStream(options: StreamOptions): SessionStream {
+    if (this.#released) throw new SessionReleasedError();
+    const stateInputs = new Set(Object.keys(options?.state ?? {}));
+    const host: StreamHost = {
+      backend: this.backend,
+      inputMetadata: this.inputMetadata,
+      outputMetadata: this.outputMetadata,
+      run: (feeds, o) => {
+        const sent: Record<string, WorkerValue> = {};
+        for (const [k, t] of Object.entries(feeds as Record<string, Tensor | RemoteTensor>)) {
+          sent[k] = stateInputs.has(k) && t instanceof Tensor && t.location === 'cpu' ? new Tensor(t.type, copyOf(t.data), t.dims) : t;
+        }
+        return this.run(sent, o);
+      },
+    };
+    return new SessionStream(host, options);
+  }
+
   /** As InferenceSession.report, but asynchronous (it is computed in the worker). */
   async report(): Promise<SessionReport> {
     if (this.#released) throw new SessionReleasedError();
@@ -137,6 +161,10 @@ export class WorkerSession {
       if (!(e instanceof SessionReleasedError)) throw e;
     });
   }
+}
+
+function copyOf(d: TensorData): TensorData {
+  return (Array.isArray(d) ? [...d] : (d as Exclude<TensorData, string[]>).slice()) as TensorData;
 }
 
 /** A worker hosting sessions behind one scheduler (one device shared by its models). */

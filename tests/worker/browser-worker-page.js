@@ -3,7 +3,7 @@
 // Elements of the kept tensors: 256 KB each, so a leaked one stands out from the pool's small, timing-dependent buffers.
 const N = 65536;
 
-export async function run(origin, squareModel) {
+export async function run(origin, squareModel, lstmModel) {
   const { InferenceSession, Tensor, ShapeError, CancelledError, DisposedTensorError, RemoteTensor, createWorker } = await import(`${origin}/dist/browser/edgekit.js`);
   const model = `${origin}/tests/fixtures/digits/digits-cnn.onnx`;
   const pixels = new Float32Array(await (await fetch(`${origin}/tests/fixtures/digits/test-images.f32`)).arrayBuffer());
@@ -43,6 +43,23 @@ export async function run(origin, squareModel) {
   for (let i = 0; i < 5; i++) rounds.push(await round());
   const kept = rounds[0].kept;
   kept.liveBytes = rounds.map((r) => r.bytes);
+  // A stream on WebGPU: state stays on the worker's GPU between chunks; the same chunks as a page stream.
+  const audio = Float32Array.from({ length: 24 }, (_, i) => Math.sin(i * 0.7));
+  const chunk = (k) => new Tensor('float32', audio.slice(k * 6, k * 6 + 6), [2, 1, 3]);
+  const streamed = async (session) => {
+    const stream = session.createStream({ state: { h0: 'hn', c0: 'cn' } });
+    const out = [];
+    for (let k = 0; k < 4; k++) out.push(...(await stream.run({ audio: chunk(k) })).Y.data);
+    stream.dispose();
+    return out;
+  };
+  const lstmMain = await InferenceSession.create(new Uint8Array(lstmModel), { backend: 'webgpu' });
+  const lstmWorker = await worker.createSession(new Uint8Array(lstmModel), { backend: 'webgpu' });
+  const [sa, sb] = [await streamed(lstmMain), await streamed(lstmWorker)];
+  kept.streamDiff = Math.max(...sa.map((v, i) => Math.abs(v - sb[i])));
+  kept.streamLength = sb.length;
+  await lstmMain.release();
+  await lstmWorker.release();
   await ws.release();
   await main.release();
   await worker.terminate();

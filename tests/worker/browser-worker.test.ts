@@ -3,6 +3,8 @@ import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, pageLog, serveRepo } from '../../scripts/browser.mjs';
 import { encodeModel } from '../helpers/onnx-model.js';
+import { exportOnnx } from '../../importers/onnx/index.js';
+import { attr, buildGraph, f32, node } from '../helpers/ir-builder.js';
 
 // The built bundle's createWorker() in headless Chromium: a module Worker (dist/browser/worker.js) with WebGPU
 // (SwiftShader), against a main-thread session on the same page. Needs `npm run build` (the test script's pretest).
@@ -30,8 +32,17 @@ describe('worker sessions in a browser module Worker', () => {
     // A string, so vitest does not rewrite the page's dynamic import().
     const x = { dtype: 'float32' as const, shape: [65536], data: new Float32Array(65536) };
     const square = encodeModel({ nodes: [{ op: 'Mul', inputs: ['x', 'x'], outputs: ['y'] }], inputs: { x }, outputs: ['y'] });
+    const rand = (shape: number[], seed: number) => f32(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(seed + i * 1.3) * 0.5), shape);
+    const lstm = exportOnnx(
+      buildGraph({
+        inputs: [['audio', 'float32', ['time', 1, 3]], ['h0', 'float32', [1, 1, 4]], ['c0', 'float32', [1, 1, 4]]],
+        initializers: { W: rand([1, 16, 3], 1), R: rand([1, 16, 4], 2), B: rand([1, 32], 3) },
+        nodes: [node('LSTM', ['audio', 'W', 'R', 'B', '', 'h0', 'c0'], ['Y', 'hn', 'cn'], { hidden_size: attr(4) })],
+        outputs: ['Y', 'hn', 'cn'],
+      }),
+    );
     const r = (await page.evaluate(
-      `import('${origin}/tests/worker/browser-worker-page.js').then((m) => m.run('${origin}', ${JSON.stringify(Array.from(square))}))`,
+      `import('${origin}/tests/worker/browser-worker-page.js').then((m) => m.run('${origin}', ${JSON.stringify(Array.from(square))}, ${JSON.stringify(Array.from(lstm))}))`,
     )) as Record<string, unknown>;
     expect(r, log.join('\n')).toMatchObject({
       backend: 'webgpu',
@@ -46,10 +57,12 @@ describe('worker sessions in a browser module Worker', () => {
         x4: [1, 16, 81, 0.0625],
         afterDispose: 'true:TENSOR_DISPOSED',
         cpuOut: 'true:1,256,6561,0.00390625',
+        streamLength: 4 * 2 * 4,
       },
     });
     // Each round keeps two 256 KB outputs; after the pool has settled (two rounds), three more rounds add less than
     // one of them (deferred releases may leave a small buffer or two in flight).
+    expect((r.kept as { streamDiff: number }).streamDiff).toBeLessThan(1e-5);
     const bytes = (r.kept as { liveBytes: number[] }).liveBytes;
     expect(bytes[4]! - bytes[1]!, `live GPU bytes after each load/keep/dispose/release round: ${bytes.join(', ')}`).toBeLessThan(65536 * 4);
     expect(r.maxDiff as number).toBeLessThan(1e-5);
