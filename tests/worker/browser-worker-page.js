@@ -20,6 +20,9 @@ export async function run(origin, squareModel, lstmModel) {
   const bad = await ws.run({ input: new Tensor('float32', new Float32Array(3), [3]) }).catch((e) => e);
   const frames = await Promise.all([0, 1, 2].map(() => ws.run({ input: batch() }, { signal: AbortSignal.abort() }).catch((e) => e)));
   const report = await ws.report();
+  // profile(): the same outcome in the worker as on the page (timings, or the same typed error without timestamps).
+  const profiled = (p) => p.then((t) => `ok:${t.length > 0}`, (e) => `${e.name}:${e.code}`);
+  const profiles = [await profiled(main.profile({ input: batch() })), await profiled(ws.profile({ input: batch() }))];
   // GPU outputs stay in the worker as handles that feed the next run: y = x*x twice gives x^4. Rounds of load,
   // keep, dispose, release: released buffers are pooled (liveBytes counts the pool, so it does not drop back), and
   // the pool settles after the first rounds; from then on a leaked handle would add to liveBytes every round.
@@ -71,6 +74,7 @@ export async function run(origin, squareModel, lstmModel) {
     err: `${bad instanceof ShapeError}:${bad.name}:${bad.code}`,
     cancelled: frames.every((e) => e instanceof CancelledError),
     gpuDispatches: report.gpu?.dispatches ?? 0,
+    profiles,
     kept,
   };
 }

@@ -60,12 +60,15 @@ describe('worker sessions in a browser module Worker', () => {
         streamLength: 4 * 2 * 4,
       },
     });
-    // Each round keeps two 256 KB outputs; after the pool has settled (two rounds), three more rounds add less than
-    // one of them (deferred releases may leave a small buffer or two in flight).
     expect((r.kept as { streamDiff: number }).streamDiff).toBeLessThan(1e-5);
+    // Each round keeps two 256 KB outputs, so a leak adds 2 MB over rounds 1 to 5. Released buffers reach the pool
+    // after the GPU work that used them, so a round may now and then allocate one more while one is still in
+    // flight: allow at most one such buffer per round (1 MB), half of what a leak costs.
     const bytes = (r.kept as { liveBytes: number[] }).liveBytes;
-    expect(bytes[4]! - bytes[1]!, `live GPU bytes after each load/keep/dispose/release round: ${bytes.join(', ')}`).toBeLessThan(65536 * 4);
+    expect(bytes[4]! - bytes[0]!, `live GPU bytes after each load/keep/dispose/release round: ${bytes.join(', ')}`).toBeLessThan(4 * 65536 * 4);
     expect(r.maxDiff as number).toBeLessThan(1e-5);
     expect(r.gpuDispatches as number).toBeGreaterThan(0);
+    const [pageProfile, workerProfile] = r.profiles as string[];
+    expect(workerProfile).toBe(pageProfile);
   }, 180_000);
 });
