@@ -1,7 +1,7 @@
-import { EdgeKitError, InternalError, InvalidArgumentError, UnsupportedOpError } from '../errors.js';
+import { InternalError, InvalidArgumentError, UnsupportedOpError } from '../errors.js';
 import type { Graph, Node } from '../ir/graph.js';
 import { DEFAULT_MAX_ELEMENTS, type HostTensor } from '../ir/tensor.js';
-import { runNodeCpu, type CpuRunOptions } from '../backends/cpu/executor.js';
+import { callKernel, runNodeCpu, type CpuRunOptions } from '../backends/cpu/executor.js';
 import type { CpuKernelContext } from '../backends/cpu/kernel.js';
 import { TRAIN_CPU_KERNELS, TRAIN_DOMAIN } from './ops/index.js';
 
@@ -16,18 +16,7 @@ export function runTrainNodeCpu(node: Node, inputs: (HostTensor | undefined)[], 
   if (node.domain !== TRAIN_DOMAIN) return runNodeCpu(node, inputs, ctx);
   const kernel = TRAIN_CPU_KERNELS[node.op];
   if (!kernel) throw new UnsupportedOpError([{ op: node.op, domain: node.domain, opset: 0, node: node.name, reason: 'no CPU kernel for this training op' }]);
-  try {
-    return kernel(inputs, node, ctx);
-  } catch (e) {
-    if (e instanceof EdgeKitError) {
-      if (!('node' in e.details)) {
-        e.message = `${node.op} node '${node.name}': ${e.message}`;
-        Object.assign(e.details, { node: node.name, op: node.op });
-      }
-      throw e;
-    }
-    throw new InternalError(`Training kernel ${node.op} failed at node '${node.name}': ${(e as Error)?.message ?? e}`, { node: node.name }, { cause: e });
-  }
+  return callKernel(kernel, inputs, node, ctx, 'Training kernel');
 }
 
 /**

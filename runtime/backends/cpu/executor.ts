@@ -15,12 +15,11 @@ export interface CpuRunOptions {
   maxLoopIterations?: number;
 }
 
-/** Runs one node on the CPU reference. Errors are re-thrown with the node named. */
-export function runNodeCpu(node: Node, inputs: (HostTensor | undefined)[], ctx: CpuKernelContext): HostTensor[] {
-  const kernel = CPU_KERNELS[node.op];
-  if (!kernel || node.domain !== '') {
-    throw new UnsupportedOpError([{ op: node.op, domain: node.domain, opset: 0, node: node.name, reason: 'no CPU kernel' }]);
-  }
+/**
+ * Calls a CPU kernel (the tensor, sequence or training tables): an EdgeKitError gets the node named (once), anything
+ * else becomes an InternalError naming the kernel and node.
+ */
+export function callKernel<I, O>(kernel: (inputs: I, node: Node, ctx: CpuKernelContext) => O, inputs: I, node: Node, ctx: CpuKernelContext, what = 'CPU kernel'): O {
   try {
     return kernel(inputs, node, ctx);
   } catch (e) {
@@ -31,8 +30,17 @@ export function runNodeCpu(node: Node, inputs: (HostTensor | undefined)[], ctx: 
       }
       throw e;
     }
-    throw new InternalError(`CPU kernel ${node.op} failed at node '${node.name}': ${(e as Error)?.message ?? e}`, { node: node.name }, { cause: e });
+    throw new InternalError(`${what} ${node.op} failed at node '${node.name}': ${(e as Error)?.message ?? e}`, { node: node.name }, { cause: e });
   }
+}
+
+/** Runs one node on the CPU reference. Errors are re-thrown with the node named. */
+export function runNodeCpu(node: Node, inputs: (HostTensor | undefined)[], ctx: CpuKernelContext): HostTensor[] {
+  const kernel = CPU_KERNELS[node.op];
+  if (!kernel || node.domain !== '') {
+    throw new UnsupportedOpError([{ op: node.op, domain: node.domain, opset: 0, node: node.name, reason: 'no CPU kernel' }]);
+  }
+  return callKernel(kernel, inputs, node, ctx);
 }
 
 /**
@@ -49,18 +57,7 @@ export function runValueNodeCpu(node: Node, inputs: (HostValue | undefined)[], c
     if (bad >= 0) throw new DTypeError(`${node.op} node '${node.name}': input ${bad} ('${node.inputs[bad]}') is a sequence or optional; ${node.op} takes tensors.`, { node: node.name, op: node.op });
     return runNodeCpu(node, inputs as (HostTensor | undefined)[], ctx);
   }
-  try {
-    return kernel(inputs, node, ctx);
-  } catch (e) {
-    if (e instanceof EdgeKitError) {
-      if (!('node' in e.details)) {
-        e.message = `${node.op} node '${node.name}': ${e.message}`;
-        Object.assign(e.details, { node: node.name, op: node.op });
-      }
-      throw e;
-    }
-    throw new InternalError(`CPU kernel ${node.op} failed at node '${node.name}': ${(e as Error)?.message ?? e}`, { node: node.name }, { cause: e });
-  }
+  return callKernel(kernel, inputs, node, ctx);
 }
 
 /** Control-flow kernels pass values to and from their bodies without reading them: any HostValue goes. */
