@@ -107,9 +107,9 @@ describe('unsupported ops', () => {
       extraOpsets: [{ domain: 'com.example', version: 1 }],
       nodes: [
         { op: 'Relu', inputs: ['x'], outputs: ['a'] },
-        { op: 'QLinearMatMul', inputs: ['a'], outputs: ['b'], name: 'qmm' },
+        { op: 'LpNormalization', inputs: ['a'], outputs: ['b'], name: 'lpn' },
         { op: 'FancyOp', inputs: ['b'], outputs: ['c'], name: 'custom', domain: 'com.example' },
-        { op: 'ConvInteger', inputs: ['c'], outputs: ['y'], name: 'convi' },
+        { op: 'Col2Im', inputs: ['c'], outputs: ['y'], name: 'col2im' },
       ],
       inputs: [vi('x', 1, [4])], outputs: [vi('y')],
       // a weight that would be an allocation bomb: the support check must come first
@@ -119,7 +119,7 @@ describe('unsupported ops', () => {
     expect(err).toBeInstanceOf(UnsupportedOpError);
     expect(err.code).toBe('UNSUPPORTED_OP');
     expect(err.nodes.map((n) => [n.op, n.domain, n.opset, n.node])).toEqual([
-      ['QLinearMatMul', '', 13, 'qmm'], ['FancyOp', 'com.example', 1, 'custom'], ['ConvInteger', '', 13, 'convi'],
+      ['LpNormalization', '', 13, 'lpn'], ['FancyOp', 'com.example', 1, 'custom'], ['Col2Im', '', 13, 'col2im'],
     ]);
     expect(err.message).toMatch(/com\.example::FancyOp \(opset 1\) at node 'custom'/);
   });
