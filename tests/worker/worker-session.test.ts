@@ -137,7 +137,13 @@ describe('worker sessions (worker_threads) against a main-thread CPU session', (
     const released = s.release();
     expect(await waiting).toBeInstanceOf(SessionReleasedError);
     await released;
-    expect(await running).toBeInstanceOf(SessionReleasedError);
+    // The run already dispatched when release() arrives either finished before the worker read the release message
+    // (its result is delivered, and must be right) or is discarded with SessionReleasedError: which one depends on
+    // the worker thread's timing, not on anything the caller can order, so both are accepted, and nothing else.
+    const r = await running;
+    if (r instanceof SessionReleasedError) expect(r).toBeInstanceOf(SessionReleasedError);
+    else expect(Array.from((r as Record<string, Tensor>).logits!.data as Float32Array)).toEqual(Array.from(expected));
+    await expect(s.run({ input: image(pixels, 1) })).rejects.toBeInstanceOf(SessionReleasedError);
     await cam.release();
     await other.release();
   });
