@@ -1,43 +1,24 @@
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { Browser, Page } from 'puppeteer-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, pageLog, serveRepo } from '../../scripts/browser.mjs';
+import { describe, expect, it } from 'vitest';
+import { useBrowserPage } from '../helpers/browser-page.js';
 
 // The rollup browser bundle in headless Chromium (WebGPU on SwiftShader), importing only dist/browser/edgekit.js.
 describe('browser bundle in headless Chromium', () => {
-  let server: Server;
-  let origin: string;
-  let browser: Browser;
-  let page: Page;
-  let log: string[];
-
-  beforeAll(async () => {
-    ({ server, origin } = await serveRepo());
-    browser = await launchChromium();
-    page = await browser.newPage();
-    log = pageLog(page);
-    await page.goto(`${origin}/tests/browser/blank.html`);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    server?.close();
-  });
+  const b = useBrowserPage();
 
   it('WebGPU is available to pages (SwiftShader when there is no GPU)', async () => {
-    const info = await page.evaluate(async () => {
+    const info = await b.page.evaluate(async () => {
       const adapter = await navigator.gpu?.requestAdapter();
       return adapter ? { ok: true, features: [...adapter.features] } : { ok: false, features: [] };
     });
-    expect(info.ok, `no WebGPU adapter in Chromium; page log:\n${log.join('\n')}`).toBe(true);
+    expect(info.ok, `no WebGPU adapter in Chromium; page log:\n${b.log.join('\n')}`).toBe(true);
   });
 
   it('loads the bundle and classifies the held-out digits on WebGPU as on the CPU', async () => {
     const meta = JSON.parse(readFileSync('tests/fixtures/digits/meta.json', 'utf8')) as { test_correct: number };
     // A string, so vitest does not rewrite the page's dynamic import().
-    const r = (await page.evaluate(`import('${origin}/tests/browser/digits-page.js').then((m) => m.run('${origin}'))`)) as Record<string, unknown>;
-    expect(r, log.join('\n')).toMatchObject({
+    const r = (await b.page.evaluate(`import('${b.origin}/tests/browser/digits-page.js').then((m) => m.run('${b.origin}'))`)) as Record<string, unknown>;
+    expect(r, b.log.join('\n')).toMatchObject({
       names: ['input'],
       backend: 'webgpu',
       dims: [360, 10],
@@ -52,8 +33,8 @@ describe('browser bundle in headless Chromium', () => {
   }, 120_000);
 
   it('runs dynamic-shape exports by URL at several shapes on WebGPU as on the CPU, data-dependent ones staged', async () => {
-    const r = (await page.evaluate(`import('${origin}/tests/browser/dynamic-page.js').then((m) => m.run('${origin}'))`)) as Record<string, { worst: number; shapes: string[]; stages: number; readbacks: number }>;
-    expect(r.vit!.shapes, log.join('\n')).toEqual(['1x5', '3x5']);
+    const r = (await b.page.evaluate(`import('${b.origin}/tests/browser/dynamic-page.js').then((m) => m.run('${b.origin}'))`)) as Record<string, { worst: number; shapes: string[]; stages: number; readbacks: number }>;
+    expect(r.vit!.shapes, b.log.join('\n')).toEqual(['1x5', '3x5']);
     expect(r.vit!.worst).toBeLessThan(1e-3);
     expect(r.vit!.stages).toBe(1);
     expect(r.ragged!.shapes).toEqual(['2x6', '2x6']);

@@ -1,7 +1,5 @@
-import type { Server } from 'node:http';
-import type { Browser, Page } from 'puppeteer-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, pageLog, serveRepo } from '../../scripts/browser.mjs';
+import { describe, expect, it } from 'vitest';
+import { useBrowserPage } from '../helpers/browser-page.js';
 import { encodeModel } from '../helpers/onnx-model.js';
 import { exportOnnx } from '../../importers/onnx/index.js';
 import { attr, buildGraph, f32, node } from '../helpers/ir-builder.js';
@@ -9,24 +7,7 @@ import { attr, buildGraph, f32, node } from '../helpers/ir-builder.js';
 // The built bundle's createWorker() in headless Chromium: a module Worker (dist/browser/worker.js) with WebGPU
 // (SwiftShader), against a main-thread session on the same page. Needs `npm run build` (the test script's pretest).
 describe('worker sessions in a browser module Worker', () => {
-  let server: Server;
-  let origin: string;
-  let browser: Browser;
-  let page: Page;
-  let log: string[];
-
-  beforeAll(async () => {
-    ({ server, origin } = await serveRepo());
-    browser = await launchChromium();
-    page = await browser.newPage();
-    log = pageLog(page);
-    await page.goto(`${origin}/tests/browser/blank.html`);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    server?.close();
-  });
+  const b = useBrowserPage();
 
   it('runs on WebGPU in the worker with the main thread’s results; transfer, errors, cancellation and kept GPU outputs', async () => {
     // A string, so vitest does not rewrite the page's dynamic import().
@@ -41,10 +22,10 @@ describe('worker sessions in a browser module Worker', () => {
         outputs: ['Y', 'hn', 'cn'],
       }),
     );
-    const r = (await page.evaluate(
-      `import('${origin}/tests/worker/browser-worker-page.js').then((m) => m.run('${origin}', ${JSON.stringify(Array.from(square))}, ${JSON.stringify(Array.from(lstm))}))`,
+    const r = (await b.page.evaluate(
+      `import('${b.origin}/tests/worker/browser-worker-page.js').then((m) => m.run('${b.origin}', ${JSON.stringify(Array.from(square))}, ${JSON.stringify(Array.from(lstm))}))`,
     )) as Record<string, unknown>;
-    expect(r, log.join('\n')).toMatchObject({
+    expect(r, b.log.join('\n')).toMatchObject({
       backend: 'webgpu',
       length: 3600,
       detached: true,
