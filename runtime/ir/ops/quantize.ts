@@ -130,6 +130,12 @@ function checkInt8(ctx: InferContext, what: string, d: DType): void {
   if (!INT8_TYPES.includes(d)) throw new DTypeError(`${ctx.node.op} ${what} is ${d}; it must be int8 or uint8.`, { dtype: d });
 }
 
+/** An operand of an integer product (int8 or uint8) and its zero point, when given, of the same type. */
+function checkIntOperand(ctx: InferContext, what: string, d: DType, zp: { dtype: DType } | undefined): void {
+  checkInt8(ctx, what, d);
+  if (zp) checkSameDType(ctx, d, zp.dtype, `${what} and ${what.toLowerCase()}_zero_point`);
+}
+
 /** A scalar or single-element tensor, or a 1-D tensor of `n` values when `n` is given. */
 function checkScalarOr1D(ctx: InferContext, what: string, s: readonly Dim[] | undefined, n?: Dim, nWhat = ''): void {
   if (!s) return;
@@ -213,11 +219,9 @@ const matmulInteger: OpSchema = {
   infer(ctx) {
     const a = requireInput(ctx, 0, 'A');
     const b = requireInput(ctx, 1, 'B');
-    checkInt8(ctx, 'A', a.dtype);
-    checkInt8(ctx, 'B', b.dtype);
     const [azp, bzp] = [ctx.inputs[2], ctx.inputs[3]];
-    if (azp) checkSameDType(ctx, a.dtype, azp.dtype, 'A and a_zero_point');
-    if (bzp) checkSameDType(ctx, b.dtype, bzp.dtype, 'B and b_zero_point');
+    checkIntOperand(ctx, 'A', a.dtype, azp);
+    checkIntOperand(ctx, 'B', b.dtype, bzp);
     if (!a.shape || !b.shape) return [{ dtype: 'int32' }];
     const g = matmulGeometry(ctx, a.shape, b.shape);
     checkScalarOr1D(ctx, 'a_zero_point', azp?.shape, g.m, 'one per row of A');
@@ -237,11 +241,9 @@ const qlinearMatMul: OpSchema = {
   infer(ctx) {
     const names = ['a', 'a_scale', 'a_zero_point', 'b', 'b_scale', 'b_zero_point', 'y_scale', 'y_zero_point'];
     const [a, as, azp, b, bs, bzp, ys, yzp] = names.map((n, i) => requireInput(ctx, i, n)) as InferInput[];
-    checkInt8(ctx, 'a', a!.dtype);
-    checkInt8(ctx, 'b', b!.dtype);
+    checkIntOperand(ctx, 'a', a!.dtype, azp!);
+    checkIntOperand(ctx, 'b', b!.dtype, bzp!);
     checkInt8(ctx, 'y_zero_point', yzp!.dtype);
-    checkSameDType(ctx, a!.dtype, azp!.dtype, 'a and a_zero_point');
-    checkSameDType(ctx, b!.dtype, bzp!.dtype, 'b and b_zero_point');
     for (const [n, s] of [['a_scale', as], ['b_scale', bs], ['y_scale', ys]] as const) checkFloatScale(ctx, n, s!);
     if (!a!.shape || !b!.shape) return [{ dtype: yzp!.dtype }];
     const g = matmulGeometry(ctx, a!.shape, b!.shape);
@@ -270,11 +272,9 @@ const convInteger: OpSchema = {
   infer(ctx) {
     const x = requireInput(ctx, 0, 'x');
     const w = requireInput(ctx, 1, 'w');
-    checkInt8(ctx, 'x', x.dtype);
-    checkInt8(ctx, 'w', w.dtype);
     const [xzp, wzp] = [ctx.inputs[2], ctx.inputs[3]];
-    if (xzp) checkSameDType(ctx, x.dtype, xzp.dtype, 'x and x_zero_point');
-    if (wzp) checkSameDType(ctx, w.dtype, wzp.dtype, 'w and w_zero_point');
+    checkIntOperand(ctx, 'x', x.dtype, xzp);
+    checkIntOperand(ctx, 'w', w.dtype, wzp);
     checkScalarOr1D(ctx, 'x_zero_point', xzp?.shape);
     checkScalarOr1D(ctx, 'w_zero_point', wzp?.shape, w.shape?.[0], 'one per output channel');
     return [{ dtype: 'int32', shape: convShape(ctx, x, w) }];
@@ -293,11 +293,9 @@ const qlinearConv: OpSchema = {
     const names = ['x', 'x_scale', 'x_zero_point', 'w', 'w_scale', 'w_zero_point', 'y_scale', 'y_zero_point'];
     const [x, xs, xzp, w, ws, wzp, ys, yzp] = names.map((n, i) => requireInput(ctx, i, n)) as InferInput[];
     const bias = ctx.inputs[8];
-    checkInt8(ctx, 'x', x!.dtype);
-    checkInt8(ctx, 'w', w!.dtype);
+    checkIntOperand(ctx, 'x', x!.dtype, xzp!);
+    checkIntOperand(ctx, 'w', w!.dtype, wzp!);
     checkInt8(ctx, 'y_zero_point', yzp!.dtype);
-    checkSameDType(ctx, x!.dtype, xzp!.dtype, 'x and x_zero_point');
-    checkSameDType(ctx, w!.dtype, wzp!.dtype, 'w and w_zero_point');
     for (const [n, s] of [['x_scale', xs], ['w_scale', ws], ['y_scale', ys]] as const) checkFloatScale(ctx, n, s!);
     const m = w!.shape?.[0];
     checkScalarOr1D(ctx, 'x_scale', xs!.shape);
