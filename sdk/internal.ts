@@ -1,6 +1,8 @@
 import type { GpuResources } from '../runtime/backends/webgpu/executor.js';
 import { InvalidArgumentError, SessionReleasedError } from '../runtime/errors.js';
 import type { Graph } from '../runtime/ir/graph.js';
+import type { Lane } from '../runtime/scheduler/index.js';
+import type { SessionValue } from './values.js';
 
 /**
  * What other SDK modules (the fine-tuner) may see of an InferenceSession without it becoming public API: the
@@ -22,6 +24,10 @@ export interface SessionInternals {
   /** The device resources the session runs on (webgpu sessions; acquires the shared device on first call). */
   gpu(): Promise<GpuResources>;
   released(): boolean;
+  /** The session's queue on its scheduler (sdk/queue.ts): a worker host queues training steps and profiles there. */
+  lane: Lane;
+  /** run() without queueing, for a caller that already holds the session's turn in its lane. */
+  runUnqueued(feeds: Record<string, SessionValue>, fetches?: readonly string[] | { outputs?: readonly string[] }): Promise<Record<string, SessionValue>>;
 }
 
 const internals = new WeakMap<object, SessionInternals>();

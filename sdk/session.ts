@@ -22,10 +22,12 @@ import { getNodePlatform } from './platform.js';
 import { loadModelSource, type ModelSource } from './model-source.js';
 import { SessionStream, type StreamOptions } from './stream.js';
 import { Tensor } from './tensor.js';
+import { threadScheduler, type QueueOptions } from './queue.js';
+import type { Lane, TaskPriority } from '../runtime/scheduler/index.js';
 
 export type Backend = 'cpu' | 'webgpu';
 
-export interface SessionOptions {
+export interface SessionOptions extends QueueOptions {
   /** Where the model runs. 'cpu' is the reference backend. Default: 'webgpu'. There is never a silent fallback. */
   backend?: Backend;
   /** onnxruntime-web style alternative to `backend`: the first entry decides ('cpu' | 'wasm' → cpu, 'webgpu'). */
@@ -71,6 +73,10 @@ export interface RunOptions {
   outputs?: readonly string[];
   /** Overrides the session's preferredOutputLocation for this run. */
   preferredOutputLocation?: OutputLocation | Record<string, OutputLocation>;
+  /** This run's priority in the session's scheduler; default the session's (SessionOptions.priority). */
+  priority?: TaskPriority;
+  /** Aborting rejects the run with CancelledError: at once while it waits; a running one finishes and its result is dropped. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -176,9 +182,12 @@ export class InferenceSession {
   #gpu: GpuSession | SequenceGpuSession | undefined;
   #res: GpuResources | undefined;
   readonly #outputLocation: SessionOptions['preferredOutputLocation'];
+  /** Where this session's runs queue (sdk/queue.ts). */
+  readonly #lane: Lane;
   #released = false;
 
   private constructor(
+    lane: Lane,
     model: ImportedModel,
     graph: Graph,
     stats: OptimizeStats,
@@ -188,6 +197,7 @@ export class InferenceSession {
     outputLocation?: SessionOptions['preferredOutputLocation'],
     maxLoopIterations?: number,
   ) {
+    this.#lane = lane;
     this.#model = model;
     this.#graph = graph;
     this.#stats = stats;
@@ -211,6 +221,8 @@ export class InferenceSession {
       modelConstants: new Set(model.constants),
       trainingGraph: () => (trainingGraph ??= optimize(model.graph, maxElements, { forTraining: true }).graph),
       released: () => this.#released,
+      lane,
+      runUnqueued: (feeds, fetches) => this.#run(feeds, fetches),
     });
   }
 
@@ -226,6 +238,17 @@ export class InferenceSession {
     }
     const loops = options.maxLoopIterations;
     if (loops !== undefined && (!Number.isInteger(loops) || loops < 1)) throw new InvalidArgumentError(`maxLoopIterations must be a positive integer, not ${String(loops)}.`);
+    // The lane first: bad queue options fail before anything is loaded.
+    const lane = (options.scheduler ?? threadScheduler()).lane({ priority: options.priority, mode: options.queue, maxPending: options.maxPending });
+    try {
+      return await InferenceSession.#load(lane, model, options, backend, maxElements);
+    } catch (e) {
+      void lane.dispose();
+      throw e;
+    }
+  }
+
+  static async #load(lane: Lane, model: ModelSource, options: SessionOptions, backend: Backend, maxElements: number): Promise<InferenceSession> {
     const { bytes, externalData } = await loadModelSource(model, options.externalData);
     const imported = await importOnnx(bytes, { externalData, maxTensorElements: maxElements });
     // Can every node run once shapes are known? (For WebGPU: a kernel, or a plan-time op such as Shape.)
@@ -238,12 +261,12 @@ export class InferenceSession {
     }
     if (options.freeDimensionOverrides) fixFreeDimensions(imported.graph, options.freeDimensionOverrides);
     const { graph, stats } = optimize(imported.graph, maxElements);
-    if (backend === 'cpu') return new InferenceSession(imported, graph, stats, backend, maxElements, undefined, options.preferredOutputLocation, options.maxLoopIterations);
+    if (backend === 'cpu') return new InferenceSession(lane, imported, graph, stats, backend, maxElements, undefined, options.preferredOutputLocation, options.maxLoopIterations);
     const res = await gpuResourcesNow();
     // Sequences and optionals: planned per fed layout as tensor graphs (runtime/backends/webgpu/sequence-session.ts).
     const gpuOpts = { maxElements, opset: imported.opset, weightPrecision: options.weightPrecision };
     const session = hasNonTensorValues(graph) ? await SequenceGpuSession.create(res, graph, gpuOpts) : await GpuSession.create(res, graph, gpuOpts);
-    return new InferenceSession(imported, graph, stats, backend, maxElements, { session, res }, options.preferredOutputLocation);
+    return new InferenceSession(lane, imported, graph, stats, backend, maxElements, { session, res }, options.preferredOutputLocation);
   }
 
   /**
@@ -253,6 +276,13 @@ export class InferenceSession {
    * type them with `run<Record<string, SessionValue>>(...)`.
    */
   async run<O extends Record<string, SessionValue> = Record<string, Tensor>>(feeds: Record<string, SessionValue>, fetches?: readonly string[] | RunOptions): Promise<O> {
+    if (this.#released) throw new SessionReleasedError();
+    const opts = Array.isArray(fetches) ? {} : ((fetches ?? {}) as RunOptions);
+    // Queued in the session's lane (sdk/queue.ts); a result nobody will see (aborted while running) is freed.
+    return this.#lane.submit(() => this.#run<O>(feeds, fetches), { priority: opts.priority, signal: opts.signal, onDiscard: disposeOutputs });
+  }
+
+  async #run<O extends Record<string, SessionValue> = Record<string, Tensor>>(feeds: Record<string, SessionValue>, fetches?: readonly string[] | RunOptions): Promise<O> {
     if (this.#released) throw new SessionReleasedError();
     const opts = Array.isArray(fetches) ? {} : ((fetches ?? {}) as RunOptions);
     const outputs = Array.isArray(fetches) ? fetches : opts.outputs ?? this.outputNames;
@@ -383,13 +413,21 @@ export class InferenceSession {
     return new SessionStream(this, options);
   }
 
-  /** Frees the model's memory; later runs throw SessionReleasedError. Idempotent. */
+  /**
+   * Frees the model's memory; later runs throw SessionReleasedError, runs still waiting in the queue reject with it,
+   * and a running one finishes first (its result is discarded). Idempotent.
+   */
   async release(): Promise<void> {
     this.#released = true;
+    await this.#lane.dispose();
     this.#cpu = undefined;
     this.#gpu?.dispose();
     this.#gpu = undefined;
   }
+}
+
+function disposeOutputs(out: Record<string, SessionValue>): void {
+  for (const v of Object.values(out)) for (const t of v === null ? [] : Array.isArray(v) ? v : [v]) t.dispose();
 }
 
 /** The shared device's resources; in Node the `webgpu` package comes from the Node entry's platform hooks. */

@@ -30,10 +30,6 @@ async function guarded<T>(fn: () => Promise<T> | T): Promise<T> {
   }
 }
 
-function disposeOutputs(out: Record<string, SessionValue>): void {
-  for (const v of Object.values(out)) for (const t of v === null ? [] : Array.isArray(v) ? v : [v]) t.dispose();
-}
-
 /**
  * The worker side: InferenceSessions by id, each with its own lane on one Scheduler, so every session of this
  * worker shares the device one request at a time (by default), by priority and in turn. Exposed with comlink by
@@ -79,17 +75,10 @@ export class WorkerHost {
 
   createSession(model: ModelSource, options: WorkerSessionOptions = {}): Promise<SessionInfo> {
     return guarded(async () => {
-      const { priority, queue, maxPending, ...sessionOptions } = options;
       const id = this.#nextId++;
-      // The lane first: bad queue options fail before the model is loaded.
-      const lane = this.#scheduler.lane({ name: `session-${id}`, priority, mode: queue, maxPending });
-      let session: InferenceSession;
-      try {
-        session = await InferenceSession.create(model, sessionOptions);
-      } catch (e) {
-        await lane.dispose();
-        throw e;
-      }
+      // The session's lane is on this worker's scheduler, shared by every session here (sdk/queue.ts).
+      const session = await InferenceSession.create(model, { ...options, scheduler: this.#scheduler });
+      const lane = sessionInternals(session).lane;
       const weights = new WeakSet<ArrayBufferLike>();
       for (const t of Object.values(sessionInternals(session).graph.initializers)) {
         if (!Array.isArray(t.data)) weights.add((t.data as Exclude<typeof t.data, string[]>).buffer);
@@ -116,11 +105,7 @@ export class WorkerHost {
         const inputs: Record<string, SessionValue> = {};
         for (const [k, v] of Object.entries(feeds)) inputs[k] = decodeWith(v, (w) => this.#keptTensor(w.handle)) as SessionValue;
         const runOptions = { outputs: options.outputs, preferredOutputLocation: options.preferredOutputLocation };
-        const out = await h.lane.submit(() => h.session.run<Record<string, SessionValue>>(inputs, runOptions), {
-          priority: options.priority,
-          signal: controller?.signal,
-          onDiscard: disposeOutputs,
-        });
+        const out = await h.session.run<Record<string, SessionValue>>(inputs, { ...runOptions, priority: options.priority, signal: controller?.signal });
         const buffers = new Set<ArrayBuffer>();
         const wire: Record<string, WireValue> = {};
         const keep = (t: Tensor): WireElement => {

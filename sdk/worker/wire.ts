@@ -31,17 +31,11 @@ export interface WireError {
   edgekitError: ReturnType<typeof errorToPlain>;
 }
 
-/** Where a worker session's requests queue (runtime/scheduler): its lane's priority, mode and bound. */
-export interface QueueOptions {
-  /** Default priority of this session's requests. Default 'user-visible'. */
-  priority?: TaskPriority;
-  /** 'latest-only' for streams of frames: a newer run replaces the waiting one (CancelledError 'superseded'). */
-  queue?: 'fifo' | 'latest-only';
-  /** Most runs of this session waiting at once (QueueFullError beyond). */
-  maxPending?: number;
-}
+/** A worker session's queue options: the same as a main-thread session's (sdk/queue.ts), on the worker's scheduler. */
+export type { QueueOptions } from '../queue.js';
 
-export type WorkerSessionOptions = SessionOptions & QueueOptions;
+/** SessionOptions, less `scheduler`: a worker's sessions share the worker's scheduler (createWorker's options). */
+export type WorkerSessionOptions = Omit<SessionOptions, 'scheduler'>;
 
 export interface SessionInfo {
   id: number;
