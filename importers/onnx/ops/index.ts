@@ -14,6 +14,8 @@ import { TEXT_ADAPTERS } from './text.js';
 import { RANDOM_ADAPTERS } from './random.js';
 import { COM_MICROSOFT, COM_MICROSOFT_ADAPTERS, COM_MICROSOFT_DEFAULT_DOMAIN_ADAPTERS } from './com-microsoft.js';
 import { QUANTIZE_ADAPTERS } from './quantize.js';
+import { ATTENTION_ADAPTERS } from './attention.js';
+import { COM_MICROSOFT_QUANT_ADAPTERS } from './com-microsoft-quant.js';
 
 export type { AdapterContext, OpAdapter } from './adapter.js';
 export { AdapterUnsupported } from './helpers.js';
@@ -31,6 +33,7 @@ const ALL: OpAdapter[] = [
   ...SEQUENCE_ADAPTERS,
   ...COM_MICROSOFT_DEFAULT_DOMAIN_ADAPTERS,
   ...QUANTIZE_ADAPTERS,
+  ...ATTENTION_ADAPTERS,
 ];
 
 /** An adapter is usable only when every IR op it emits exists: the importer never claims an op the IR lacks. */
@@ -39,7 +42,7 @@ function usable(a: OpAdapter): boolean {
 }
 
 /** Adapters of the other ONNX domains EdgeKit imports, by domain; `since`/`until` are versions of that domain. */
-const DOMAINS: Readonly<Record<string, OpAdapter[]>> = { [PREVIEW_TRAINING]: PREVIEW_TRAINING_ADAPTERS, [COM_MICROSOFT]: COM_MICROSOFT_ADAPTERS };
+const DOMAINS: Readonly<Record<string, OpAdapter[]>> = { [PREVIEW_TRAINING]: PREVIEW_TRAINING_ADAPTERS, [COM_MICROSOFT]: [...COM_MICROSOFT_ADAPTERS, ...COM_MICROSOFT_QUANT_ADAPTERS] };
 
 /** Whether EdgeKit maps any op of `domain` ('' is the default domain). */
 export function importsDomain(domain: string): boolean {

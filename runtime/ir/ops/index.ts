@@ -25,6 +25,8 @@ import { schemas as vision } from './vision.js';
 import { schemas as signal } from './signal.js';
 import { schemas as contrib } from './contrib.js';
 import { schemas as quantize } from './quantize.js';
+import { schemas as attention } from './attention.js';
+import { schemas as quantizeContrib } from './quantize-contrib.js';
 
 /** Every IR op EdgeKit knows, by name (default ONNX domain, newest-opset semantics). */
 export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
@@ -45,6 +47,8 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
   ...signal,
   ...contrib,
   ...quantize,
+  ...attention,
+  ...quantizeContrib,
 });
 
 export type { OpSchema, InferContext, InferInput, InferredOutput } from './schema.js';

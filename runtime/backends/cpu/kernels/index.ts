@@ -24,6 +24,8 @@ import { kernels as vision } from './vision.js';
 import { kernels as signal } from './signal.js';
 import { kernels as contrib } from './contrib.js';
 import { kernels as quantize } from './quantize.js';
+import { kernels as attention } from './attention.js';
+import { kernels as quantizeContrib } from './quantize-contrib.js';
 
 export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...dataDependent,
@@ -42,4 +44,6 @@ export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...signal,
   ...contrib,
   ...quantize,
+  ...attention,
+  ...quantizeContrib,
 });

@@ -31,6 +31,8 @@ import { kernels as signal } from './signal.js';
 import { kernels as contrib } from './contrib.js';
 import { kernels as quantize } from './quantize.js';
 import { kernels as quantMatMul } from './quant-matmul.js';
+import { kernels as attention } from './attention.js';
+import { kernels as matmulNBits } from './matmul-nbits.js';
 
 /** Every op with a WebGPU kernel, by IR op name (default domain). One file per op family. */
 export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
@@ -64,6 +66,8 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...contrib,
   ...quantize,
   ...quantMatMul,
+  ...attention,
+  ...matmulNBits,
 });
 
 /** Default-domain ops that can never have a WebGPU kernel, with the reason the load-time error gives. */

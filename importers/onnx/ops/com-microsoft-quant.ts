@@ -1,0 +1,159 @@
+import { type Attr, attrInt, type Node } from '../../../runtime/ir/graph.js';
+import { msOp } from '../../../runtime/ir/ops/contrib.js';
+import { tensorFromNumbers } from '../../../runtime/ir/tensor.js';
+import type { AdapterContext, OpAdapter } from './adapter.js';
+import { AdapterUnsupported, helperNode, trimInputs, without } from './helpers.js';
+
+/**
+ * The quantized ops of onnxruntime's 'com.microsoft' domain (version 1; ContribOperators.md).
+ *
+ * MatMulNBits keeps its form (IR op 'com.microsoft.MatMulNBits', runtime/ir/ops/quantize-contrib.ts): its packed
+ * weights stay packed on the GPU. Every other op here is defined by onnxruntime as standard quantization around a
+ * float or integer op, and is written as exactly that, so the CPU reference and the WebGPU kernels of those ops
+ * (already tested against onnxruntime) run it:
+ *   QLinearAdd / QLinearMul         Q(DQ(A) + DQ(B)), Q(DQ(A) * DQ(B))
+ *   QLinearSigmoid / QLinearLeakyRelu  Q(f(DQ(X)))
+ *   QLinearAveragePool / QLinearGlobalAveragePool  Q(pool(DQ(X))), channels_last through Transposes
+ *   QLinearConcat                   Q(Concat(DQ(X_i)))
+ *   MatMulIntegerToFloat            Cast(MatMulInteger(A, B, a_zp, b_zp)) * (a_scale * b_scale) + bias
+ *   DynamicQuantizeMatMul           the same after DynamicQuantizeLinear(A) (uint8, asymmetric)
+ * The integer products run on the int8 kernels (quant-matmul.ts: packed dot products, i32 accumulation). The
+ * elementwise and pooling forms compute in float between a dequantize and a requantize, as onnxruntime's own CPU
+ * kernels do (their lookup tables and MLAS loops are built from the same float formula); onnxruntime's rounding
+ * order differs at exact ties, so results agree with it within one quantization step.
+ */
+
+/** A missing zero point of a quantized output: a constant 0 of the operand's type (Q would otherwise give uint8). */
+function zeroPoint(n: Node, ctx: AdapterContext, zp: string | undefined, like: string, hint: string): string {
+  if (zp) return zp;
+  const d = ctx.dtypeOf(like);
+  if (d !== 'int8' && d !== 'uint8') throw new AdapterUnsupported(`${n.op}: ${like} has type ${d ?? 'unknown'}; int8 or uint8 expected`);
+  return ctx.constant(`${n.name}_${hint}`, tensorFromNumbers(d, [], [0]));
+}
+
+function dq(n: Node, ctx: AdapterContext, x: string, s: string, zp: string | undefined, hint: string): { node: Node; out: string } {
+  const out = ctx.fresh(`${n.name}_${hint}`);
+  return { node: helperNode(n, `dq_${hint}`, 'DequantizeLinear', zp ? [x, s, zp] : [x, s], [out]), out };
+}
+
+function q(n: Node, ctx: AdapterContext, x: string, s: string, zp: string): Node {
+  return helperNode(n, 'q', 'QuantizeLinear', [x, s, zp], [n.outputs[0]!]);
+}
+
+const input = (n: Node, i: number): string | undefined => n.inputs[i] || undefined;
+
+/** QLinearAdd / QLinearMul: (A, A_scale, A_zp?, B, B_scale, B_zp?, C_scale, C_zp?). */
+function binary(op: 'Add' | 'Mul'): OpAdapter['map'] {
+  return (n, ctx) => {
+    const a = dq(n, ctx, n.inputs[0]!, n.inputs[1]!, input(n, 2), 'a');
+    const b = dq(n, ctx, n.inputs[3]!, n.inputs[4]!, input(n, 5), 'b');
+    const c = ctx.fresh(`${n.name}_${op.toLowerCase()}`);
+    return [a.node, b.node, helperNode(n, op.toLowerCase(), op, [a.out, b.out], [c]), q(n, ctx, c, n.inputs[6]!, zeroPoint(n, ctx, input(n, 7), n.inputs[0]!, 'c_zp'))];
+  };
+}
+
+/** QLinearSigmoid / QLinearLeakyRelu: (X, X_scale, X_zp?, Y_scale, Y_zp?). */
+function unary(op: string, attrs: (n: Node) => Record<string, Attr>): OpAdapter['map'] {
+  return (n, ctx) => {
+    const x = dq(n, ctx, n.inputs[0]!, n.inputs[1]!, input(n, 2), 'x');
+    const y = ctx.fresh(`${n.name}_${op.toLowerCase()}`);
+    return [x.node, helperNode(n, op.toLowerCase(), op, [x.out], [y], attrs(n)), q(n, ctx, y, n.inputs[3]!, zeroPoint(n, ctx, input(n, 4), n.inputs[0]!, 'y_zp'))];
+  };
+}
+
+/** QLinearAveragePool / QLinearGlobalAveragePool: (X, x_scale, x_zp?, y_scale, y_zp?), channels_last moves C. */
+function pool(op: 'AveragePool' | 'GlobalAveragePool'): OpAdapter['map'] {
+  return (n, ctx) => {
+    const x = dq(n, ctx, n.inputs[0]!, n.inputs[1]!, input(n, 2), 'x');
+    const nodes: Node[] = [x.node];
+    const last = attrInt(n, 'channels_last', 0) !== 0;
+    let src = x.out;
+    const rank = ctx.rankOf(n.inputs[0]!);
+    if (last) {
+      if (rank === undefined) throw new AdapterUnsupported(`${n.op} with channels_last needs X's rank in the file`);
+      const toFirst = [0, rank - 1, ...Array.from({ length: rank - 2 }, (_, i) => i + 1)];
+      src = ctx.fresh(`${n.name}_nchw`);
+      nodes.push(helperNode(n, 'to_nchw', 'Transpose', [x.out], [src], { perm: { type: 'ints', value: toFirst } }));
+    }
+    let y = ctx.fresh(`${n.name}_pool`);
+    nodes.push(helperNode(n, 'pool', op, [src], [y], without(n, 'channels_last')));
+    if (last) {
+      const back = ctx.fresh(`${n.name}_nhwc`);
+      const toLast = [0, ...Array.from({ length: rank! - 2 }, (_, i) => i + 2), 1];
+      nodes.push(helperNode(n, 'to_nhwc', 'Transpose', [y], [back], { perm: { type: 'ints', value: toLast } }));
+      y = back;
+    }
+    nodes.push(q(n, ctx, y, n.inputs[3]!, zeroPoint(n, ctx, input(n, 4), n.inputs[0]!, 'y_zp')));
+    return nodes;
+  };
+}
+
+/** QLinearConcat: (Y_scale, Y_zp, then (X_i, X_i_scale, X_i_zp) triples), attribute axis. */
+const concat: OpAdapter['map'] = (n, ctx) => {
+  if ((n.inputs.length - 2) % 3 !== 0 || n.inputs.length < 5) throw new AdapterUnsupported('QLinearConcat needs Y_scale, Y_zero_point and (X, scale, zero point) triples');
+  const nodes: Node[] = [];
+  const parts: string[] = [];
+  for (let i = 2; i < n.inputs.length; i += 3) {
+    const x = dq(n, ctx, n.inputs[i]!, n.inputs[i + 1]!, input(n, i + 2), `x${(i - 2) / 3}`);
+    nodes.push(x.node);
+    parts.push(x.out);
+  }
+  const y = ctx.fresh(`${n.name}_concat`);
+  nodes.push(helperNode(n, 'concat', 'Concat', parts, [y], { axis: n.attrs.axis ?? { type: 'int', value: 0 } }));
+  nodes.push(q(n, ctx, y, n.inputs[0]!, zeroPoint(n, ctx, input(n, 1), n.inputs[2]!, 'y_zp')));
+  return nodes;
+};
+
+/** Cast(acc) * (a_scale * b_scale) (+ bias), in the scales' float type: the tail of the two integer matrix products. */
+function scaleAndBias(n: Node, ctx: AdapterContext, acc: string, aScale: string, bScale: string, bias: string | undefined): Node[] {
+  const to = ctx.dtypeOf(bScale) === 'float16' ? 10 : 1;
+  const accF = ctx.fresh(`${n.name}_acc_f`);
+  const mult = ctx.fresh(`${n.name}_mult`);
+  const scaled = bias ? ctx.fresh(`${n.name}_scaled`) : n.outputs[0]!;
+  const nodes = [
+    helperNode(n, 'cast', 'Cast', [acc], [accF], { to: { type: 'int', value: to } }),
+    helperNode(n, 'mult', 'Mul', [aScale, bScale], [mult]),
+    helperNode(n, 'scale', 'Mul', [accF, mult], [scaled]),
+  ];
+  if (bias) nodes.push(helperNode(n, 'bias', 'Add', [scaled, bias], [n.outputs[0]!]));
+  return nodes;
+}
+
+/** MatMulIntegerToFloat: (A, B, a_scale, b_scale, a_zp?, b_zp?, bias?). */
+const matMulIntegerToFloat: OpAdapter['map'] = (n, ctx) => {
+  const acc = ctx.fresh(`${n.name}_acc`);
+  const mm = helperNode(n, 'mmi', 'MatMulInteger', trimInputs([n.inputs[0]!, n.inputs[1]!, input(n, 4) ?? '', input(n, 5) ?? '']), [acc]);
+  return [mm, ...scaleAndBias(n, ctx, acc, n.inputs[2]!, n.inputs[3]!, input(n, 6))];
+};
+
+/** DynamicQuantizeMatMul: (A, B, b_scale, b_zp?, bias?); A quantized per tensor to uint8 at run time. */
+const dynamicQuantizeMatMul: OpAdapter['map'] = (n, ctx) => {
+  const [aq, as, az, acc] = ['a_q', 'a_scale', 'a_zp', 'acc'].map((h) => ctx.fresh(`${n.name}_${h}`)) as [string, string, string, string];
+  const dql = helperNode(n, 'dql', 'DynamicQuantizeLinear', [n.inputs[0]!], [aq, as, az]);
+  const mm = helperNode(n, 'mmi', 'MatMulInteger', input(n, 3) ? [aq, n.inputs[1]!, az, n.inputs[3]!] : [aq, n.inputs[1]!, az], [acc]);
+  return [dql, mm, ...scaleAndBias(n, ctx, acc, as, n.inputs[2]!, input(n, 4))];
+};
+
+const alpha = (n: Node): Record<string, Attr> => ({ alpha: n.attrs.alpha ?? { type: 'float', value: 0.01 } });
+
+const decomposed = (op: string, targets: string[], map: OpAdapter['map']): OpAdapter => ({ op, since: 1, until: 1, targets, map });
+
+export const COM_MICROSOFT_QUANT_ADAPTERS: OpAdapter[] = [
+  {
+    op: 'MatMulNBits',
+    since: 1,
+    until: 1,
+    targets: [msOp('MatMulNBits')],
+    // accuracy_level only tunes onnxruntime's CPU (it may quantize A to int8 there); EdgeKit computes in float.
+    map: (n) => [{ ...n, op: msOp('MatMulNBits'), domain: '', attrs: without(n, 'accuracy_level') }],
+  },
+  decomposed('QLinearAdd', ['DequantizeLinear', 'Add', 'QuantizeLinear'], binary('Add')),
+  decomposed('QLinearMul', ['DequantizeLinear', 'Mul', 'QuantizeLinear'], binary('Mul')),
+  decomposed('QLinearSigmoid', ['DequantizeLinear', 'Sigmoid', 'QuantizeLinear'], unary('Sigmoid', () => ({}))),
+  decomposed('QLinearLeakyRelu', ['DequantizeLinear', 'LeakyRelu', 'QuantizeLinear'], unary('LeakyRelu', alpha)),
+  decomposed('QLinearAveragePool', ['DequantizeLinear', 'AveragePool', 'Transpose', 'QuantizeLinear'], pool('AveragePool')),
+  decomposed('QLinearGlobalAveragePool', ['DequantizeLinear', 'GlobalAveragePool', 'Transpose', 'QuantizeLinear'], pool('GlobalAveragePool')),
+  decomposed('QLinearConcat', ['DequantizeLinear', 'Concat', 'QuantizeLinear'], concat),
+  decomposed('MatMulIntegerToFloat', ['MatMulInteger', 'Cast', 'Mul', 'Add'], matMulIntegerToFloat),
+  decomposed('DynamicQuantizeMatMul', ['DynamicQuantizeLinear', 'MatMulInteger', 'Cast', 'Mul', 'Add'], dynamicQuantizeMatMul),
+];

@@ -1,0 +1,182 @@
+import type { DType } from '../../runtime/ir/dtype.js';
+import { tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
+import { float, int, ints, model, vi, type PAttr } from '../importer/model-builder.js';
+import { tensorProto } from './ort-single-node.js';
+import { Rng } from './random.js';
+
+/**
+ * One-node com.microsoft models of the quantized contrib ops (issue #11 §1), shared by the CPU suite
+ * (tests/reference/quantize-contrib.test.ts) and the WebGPU suite (tests/webgpu/quantize-contrib.test.ts). Each case
+ * is a model (weights and scales as initializers, activations fed) plus its feeds; onnxruntime-node is the reference.
+ * `tol` is the allowed difference from onnxruntime: 1 (one quantization step) for quantized outputs, whose rounding
+ * order differs from onnxruntime's at ties; a relative tolerance for float outputs.
+ */
+
+const MS = 'com.microsoft';
+const CODES: Partial<Record<DType, number>> = { float32: 1, uint8: 2, int8: 3, int32: 6, float16: 10 };
+
+export interface QuantCase {
+  name: string;
+  bytes: Uint8Array;
+  feeds: Record<string, HostTensor>;
+  /** Quantized outputs: max |difference| allowed from onnxruntime. Float outputs: relative tolerance. */
+  tol: number;
+  /** Bytes of the float32 weights the case replaces (MatMulNBits: N * K * 4), for the resident-weight check. */
+  floatWeightBytes?: number;
+}
+
+type Input = { name: string; t: HostTensor; init?: boolean } | '';
+
+function build(op: string, inputs: Input[], attrs: PAttr[], outType: DType, outputs = 1): { bytes: Uint8Array; feeds: Record<string, HostTensor> } {
+  const feeds: Record<string, HostTensor> = {};
+  for (const i of inputs) if (i && !i.init) feeds[i.name] = i.t;
+  const outs = Array.from({ length: outputs }, (_, i) => `y${i}`);
+  const bytes = model({
+    opset: 21,
+    extraOpsets: [{ domain: MS, version: 1 }],
+    nodes: [{ op, domain: MS, inputs: inputs.map((i) => (i ? i.name : '')), outputs: outs, attrs }],
+    inputs: inputs.filter((i): i is Exclude<Input, ''> => !!i && !i.init).map((i) => vi(i.name, CODES[i.t.dtype], i.t.shape)),
+    initializers: inputs.filter((i): i is Exclude<Input, ''> => !!i && !!i.init).map((i) => tensorProto(i.name, i.t)),
+    outputs: outs.map((o) => vi(o, CODES[outType])),
+  });
+  return { bytes, feeds };
+}
+
+export function quantCases(seed = 11): QuantCase[] {
+  const rng = new Rng(seed);
+  const n = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  const floats = (shape: number[], lo = -1, hi = 1) => tensorFromNumbers('float32', shape, Array.from({ length: n(shape) }, () => rng.uniform(lo, hi)));
+  const qints = (dtype: DType, shape: number[], lo?: number, hi?: number) => {
+    const [a, b] = dtype === 'int8' ? [-128, 127] : [0, 255];
+    return tensorFromNumbers(dtype, shape, Array.from({ length: n(shape) }, () => rng.int(lo ?? a, hi ?? b)));
+  };
+  const scalarF = (v: number) => tensorFromNumbers('float32', [], [v]);
+  const scalarQ = (dtype: DType, v: number) => tensorFromNumbers(dtype, [], [v]);
+  const zpOf = (dtype: DType) => scalarQ(dtype, dtype === 'int8' ? rng.int(-10, 10) : rng.int(118, 138));
+  const cases: QuantCase[] = [];
+  const add = (name: string, b: ReturnType<typeof build>, tol: number, floatWeightBytes?: number) => cases.push({ name, ...b, tol, floatWeightBytes });
+
+  // ---- MatMulNBits: bits, block sizes, ragged K, zero point forms, bias, A's rank ----
+  const nbits = (bits: 4 | 8, block: number, K: number, N: number, aShape: number[], zp: 'none' | 'packed' | 'float', bias: boolean) => {
+    const kBlocks = Math.ceil(K / block);
+    const blob = (block * bits) / 8;
+    const codes = Array.from({ length: N * kBlocks * block }, () => rng.int(0, 2 ** bits - 1));
+    const bytes = new Uint8Array(N * kBlocks * blob);
+    if (bits === 8) bytes.set(codes);
+    else for (let i = 0; i < bytes.length; i++) bytes[i] = codes[2 * i]! | (codes[2 * i + 1]! << 4);
+    const B = tensorFromNumbers('uint8', [N, kBlocks, blob], bytes);
+    const S = tensorFromNumbers('float32', [N * kBlocks], Array.from({ length: N * kBlocks }, () => rng.uniform(0.005, 0.05)));
+    let Z: HostTensor | undefined;
+    if (zp === 'float') Z = tensorFromNumbers('float32', [N * kBlocks], Array.from({ length: N * kBlocks }, () => rng.int(0, 2 ** bits - 1)));
+    if (zp === 'packed') {
+      const row = Math.ceil((kBlocks * bits) / 8);
+      const z = new Uint8Array(N * row);
+      for (let r = 0; r < N; r++) {
+        for (let b = 0; b < kBlocks; b++) {
+          const v = rng.int(0, 2 ** bits - 1);
+          if (bits === 8) z[r * row + b] = v;
+          else z[r * row + (b >> 1)]! |= b & 1 ? v << 4 : v;
+        }
+      }
+      Z = tensorFromNumbers('uint8', [N * row], z);
+    }
+    const inputs: Input[] = [
+      { name: 'A', t: floats([...aShape, K]) }, { name: 'B', t: B, init: true }, { name: 'scales', t: S, init: true },
+      Z ? { name: 'zp', t: Z, init: true } : '', '', bias ? { name: 'bias', t: floats([N]), init: true } : '',
+    ];
+    while (inputs[inputs.length - 1] === '') inputs.pop();
+    const attrs = [int('K', K), int('N', N), int('bits', bits), int('block_size', block)];
+    add(`MatMulNBits bits=${bits} block=${block} K=${K} N=${N} A=[${aShape}] zp=${zp}${bias ? ' bias' : ''}`, build('MatMulNBits', inputs, attrs, 'float32'), 2e-4, N * K * 4);
+  };
+  nbits(4, 32, 64, 24, [3], 'none', false);
+  nbits(4, 16, 40, 7, [2, 5], 'packed', true);
+  nbits(4, 64, 200, 9, [1], 'packed', false);
+  nbits(4, 128, 256, 33, [4], 'float', true);
+  nbits(4, 256, 300, 5, [2], 'none', true);
+  nbits(8, 16, 48, 6, [3], 'packed', false);
+  nbits(8, 32, 70, 10, [2, 2], 'none', true);
+  nbits(8, 128, 128, 17, [5], 'none', false); // onnxruntime's CPU has no 8-bit float zero points
+  nbits(4, 32, 96, 13, [3], 'packed', false); // odd k_blocks: the last packed zero point byte is half used
+
+  // ---- QLinearAdd / QLinearMul: types, broadcasting, omitted zero points ----
+  for (const op of ['QLinearAdd', 'QLinearMul'] as const) {
+    for (const [dt, aShape, bShape, zps] of [['uint8', [2, 3, 4], [2, 3, 4], true], ['int8', [2, 3, 4], [4], true], ['uint8', [3, 1], [1, 5], true]] as const) {
+      const inputs: Input[] = [
+        { name: 'A', t: qints(dt, [...aShape]) }, { name: 'as', t: scalarF(rng.uniform(0.01, 0.05)), init: true }, zps ? { name: 'az', t: zpOf(dt), init: true } : '',
+        { name: 'B', t: qints(dt, [...bShape]) }, { name: 'bs', t: scalarF(rng.uniform(0.01, 0.05)), init: true }, zps ? { name: 'bz', t: zpOf(dt), init: true } : '',
+        { name: 'cs', t: scalarF(op === 'QLinearMul' ? rng.uniform(0.05, 0.2) : rng.uniform(0.02, 0.06)), init: true }, { name: 'cz', t: zpOf(dt), init: true },
+      ];
+      while (inputs[inputs.length - 1] === '') inputs.pop();
+      add(`${op} ${dt} [${aShape}] x [${bShape}]`, build(op, inputs, [], dt), 1);
+    }
+  }
+
+  // ---- QLinearSigmoid / QLinearLeakyRelu ----
+  for (const dt of ['uint8', 'int8'] as const) {
+    const base = (): Input[] => [{ name: 'X', t: qints(dt, [2, 3, 5]) }, { name: 'xs', t: scalarF(0.05), init: true }, { name: 'xz', t: zpOf(dt), init: true }];
+    add(`QLinearSigmoid ${dt}`, build('QLinearSigmoid', [...base(), { name: 'ys', t: scalarF(1 / 256), init: true }, { name: 'yz', t: scalarQ(dt, dt === 'int8' ? -128 : 0), init: true }], [], dt), 1);
+    add(`QLinearLeakyRelu ${dt} alpha=0.2`, build('QLinearLeakyRelu', [...base(), { name: 'ys', t: scalarF(0.04), init: true }, { name: 'yz', t: zpOf(dt), init: true }], [float('alpha', 0.2)], dt), 1);
+  }
+
+  // ---- QLinearAveragePool / QLinearGlobalAveragePool, channels first and last ----
+  for (const dt of ['uint8', 'int8'] as const) {
+    for (const last of [0, 1]) {
+      const shape = last ? [2, 7, 6, 3] : [2, 3, 7, 6];
+      const io = (): Input[] => [
+        { name: 'X', t: qints(dt, shape) }, { name: 'xs', t: scalarF(0.03), init: true }, { name: 'xz', t: zpOf(dt), init: true },
+        { name: 'ys', t: scalarF(0.025), init: true }, { name: 'yz', t: zpOf(dt), init: true },
+      ];
+      add(`QLinearGlobalAveragePool ${dt} channels_last=${last}`, build('QLinearGlobalAveragePool', io(), [int('channels_last', last)], dt), 1);
+      add(
+        `QLinearAveragePool ${dt} 3x3 stride 2 pads 1 channels_last=${last}`,
+        build('QLinearAveragePool', io(), [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1]), int('count_include_pad', last), int('channels_last', last)], dt),
+        1,
+      );
+    }
+  }
+
+  // ---- QLinearConcat ----
+  for (const dt of ['uint8', 'int8'] as const) {
+    const parts = [[2, 3, 4], [2, 1, 4], [2, 5, 4]];
+    const inputs: Input[] = [{ name: 'ys', t: scalarF(0.04), init: true }, { name: 'yz', t: zpOf(dt), init: true }];
+    parts.forEach((s, i) => inputs.push({ name: `x${i}`, t: qints(dt, s) }, { name: `s${i}`, t: scalarF(rng.uniform(0.02, 0.06)), init: true }, { name: `z${i}`, t: zpOf(dt), init: true }));
+    add(`QLinearConcat ${dt} axis 1`, build('QLinearConcat', inputs, [int('axis', 1)], dt), 1);
+  }
+
+  // ---- MatMulIntegerToFloat / DynamicQuantizeMatMul ----
+  for (const [adt, bdt, perCol, bias] of [['uint8', 'int8', true, true], ['int8', 'int8', false, false], ['uint8', 'uint8', true, false]] as const) {
+    const [M, K, N] = [5, 19, 7];
+    const inputs: Input[] = [
+      { name: 'A', t: qints(adt, [M, K]) }, { name: 'B', t: qints(bdt, [K, N]), init: true },
+      { name: 'as', t: scalarF(0.02), init: true },
+      { name: 'bs', t: perCol ? floats([N], 0.001, 0.01) : scalarF(0.004), init: true },
+      { name: 'az', t: zpOf(adt), init: true },
+      { name: 'bz', t: perCol ? qints(bdt, [N], bdt === 'int8' ? -3 : 120, bdt === 'int8' ? 3 : 136) : zpOf(bdt), init: true },
+      bias ? { name: 'bias', t: floats([N]), init: true } : '',
+    ];
+    while (inputs[inputs.length - 1] === '') inputs.pop();
+    add(`MatMulIntegerToFloat ${adt} x ${bdt}${perCol ? ' per column' : ''}${bias ? ' bias' : ''}`, build('MatMulIntegerToFloat', inputs, [], 'float32'), 1e-5);
+  }
+  for (const [bdt, zp, bias] of [['int8', true, true], ['uint8', true, false], ['int8', false, false]] as const) {
+    const [K, N] = [23, 6];
+    const inputs: Input[] = [
+      { name: 'A', t: floats([2, 4, K], -2, 3) }, { name: 'B', t: qints(bdt, [K, N]), init: true },
+      { name: 'bs', t: floats([N], 0.001, 0.01), init: true },
+      zp ? { name: 'bz', t: qints(bdt, [N], bdt === 'int8' ? -3 : 120, bdt === 'int8' ? 3 : 136), init: true } : '',
+      bias ? { name: 'bias', t: floats([N]), init: true } : '',
+    ];
+    while (inputs[inputs.length - 1] === '') inputs.pop();
+    add(`DynamicQuantizeMatMul B ${bdt}${zp ? ' zero point' : ''}${bias ? ' bias' : ''}`, build('DynamicQuantizeMatMul', inputs, [], 'float32'), 1e-5);
+  }
+  return cases;
+}
+
+/** Max |a - b| over two tensors of equal shape and dtype (integers), or a line saying why they cannot be compared. */
+export function maxIntDiff(a: HostTensor, b: HostTensor): number | string {
+  if (a.dtype !== b.dtype || JSON.stringify(a.shape) !== JSON.stringify(b.shape)) return `${a.dtype}[${a.shape}] vs ${b.dtype}[${b.shape}]`;
+  const x = tensorToNumbers(a);
+  const y = tensorToNumbers(b);
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!));
+  return m;
+}
