@@ -1,4 +1,6 @@
-import type { DType } from '../../runtime/ir/dtype.js';
+import { expect } from 'vitest';
+import { isFloat, type DType } from '../../runtime/ir/dtype.js';
+import { allClose } from './compare.js';
 import { tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { float, int, ints, model, vi, type PAttr } from '../importer/model-builder.js';
 import { tensorProto } from './ort-single-node.js';
@@ -97,6 +99,9 @@ export function quantCases(seed = 11): QuantCase[] {
   nbits(8, 32, 70, 10, [2, 2], 'none', true);
   nbits(8, 128, 128, 17, [5], 'none', false); // onnxruntime's CPU has no 8-bit float zero points
   nbits(4, 32, 96, 13, [3], 'packed', false); // odd k_blocks: the last packed zero point byte is half used
+  // Layers large enough that scales and zero points are small beside W: the resident-weight checks use these.
+  nbits(4, 32, 512, 256, [2], 'packed', true);
+  nbits(8, 64, 512, 128, [2], 'none', false);
 
   // ---- QLinearAdd / QLinearMul: types, broadcasting, omitted zero points ----
   for (const op of ['QLinearAdd', 'QLinearMul'] as const) {
@@ -180,3 +185,15 @@ export function maxIntDiff(a: HostTensor, b: HostTensor): number | string {
   for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!));
   return m;
 }
+
+/** Fails the test unless `got` matches `want` within the case's tolerance (see QuantCase.tol). */
+export function expectMatches(got: HostTensor, want: HostTensor, c: Pick<QuantCase, 'tol'>, what: string): void {
+  if (isFloat(want.dtype)) {
+    const r = allClose(got, want, { rtol: c.tol, atol: c.tol });
+    if (!r.ok) expect.fail(`${what}: ${r.message}`);
+    return;
+  }
+  const d = maxIntDiff(got, want);
+  if (typeof d === 'string' || d > c.tol) expect.fail(`${what}: ${typeof d === 'string' ? d : `max difference ${d} > ${c.tol}`}`);
+}
+

@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError, UnsupportedOpError } from '../../runtime/errors.js';
-import { isFloat } from '../../runtime/ir/dtype.js';
 import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession } from '../../sdk/node.js';
-import { allClose } from '../helpers/compare.js';
-import { maxIntDiff, quantCases, type QuantCase } from '../helpers/quant-contrib-cases.js';
+import { expectMatches, quantCases } from '../helpers/quant-contrib-cases.js';
 import { tensorProto } from '../helpers/ort-single-node.js';
 import { runModelCpu, runModelOrt } from '../helpers/run-model.js';
 import { int, model, vi } from '../importer/model-builder.js';
@@ -15,16 +13,6 @@ import { int, model, vi } from '../importer/model-builder.js';
  * forms and bias; QLinearAdd/Mul/Sigmoid/LeakyRelu/AveragePool/GlobalAveragePool/Concat, MatMulIntegerToFloat and
  * DynamicQuantizeMatMul over types and attributes. Then the typed load-time errors of bad quantization parameters.
  */
-
-export function expectMatches(got: HostTensor, want: HostTensor, c: QuantCase, what: string): void {
-  if (isFloat(want.dtype)) {
-    const r = allClose(got, want, { rtol: c.tol, atol: c.tol });
-    if (!r.ok) expect.fail(`${what}: ${r.message}`);
-    return;
-  }
-  const d = maxIntDiff(got, want);
-  if (typeof d === 'string' || d > c.tol) expect.fail(`${what}: ${typeof d === 'string' ? d : `max difference ${d} > ${c.tol}`}`);
-}
 
 describe('quantized com.microsoft ops on the CPU vs onnxruntime-node', () => {
   for (const c of quantCases()) {
