@@ -23,6 +23,7 @@ export interface ExportOptions {
  * initializers need not be listed among the graph inputs (IR v4 semantics).
  */
 function irVersionFor(opset: number): number {
+  if (opset >= 23) return 11;
   if (opset >= 21) return 10;
   if (opset >= 19) return 9;
   if (opset >= 15) return 8;

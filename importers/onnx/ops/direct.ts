@@ -1,7 +1,7 @@
 import type { OpAdapter } from './adapter.js';
 
 /** Highest default-domain opset EdgeKit imports. */
-export const MAX_OPSET = 21;
+export const MAX_OPSET = 23;
 /** Lowest default-domain opset EdgeKit imports (opset 1 forms are rewritten where they differ). */
 export const MIN_OPSET = 1;
 
