@@ -59,6 +59,28 @@ export interface UnsupportedNode {
   reason?: string;
 }
 
+/**
+ * What to do about unsupported nodes, from what is actually wrong with them: re-exporting "with a different opset"
+ * helps only where the opset is the problem, and never for an op inside an If/Loop/Scan body (the control-flow
+ * node is supported; the op in its body is not).
+ */
+function unsupportedHint(nodes: readonly UnsupportedNode[]): string {
+  const why = (re: RegExp) => nodes.some((n) => re.test(n.reason ?? ''));
+  const out: string[] = [];
+  const nested = nodes.map((n) => /inside the (If|Loop|Scan) body of node '(.*)'/.exec(n.reason ?? '')).find(Boolean);
+  if (nested) {
+    out.push(
+      `The ${nested[1]} node '${nested[2]}' itself is supported; the op inside its body is not. Replace that op in the branch or loop body, ` +
+        'or export the model so the branch is resolved at export time (trace instead of script).',
+    );
+  }
+  if (why(/opset \d+ is outside/)) out.push('Re-export the model with an opset in the range the reason gives (torch.onnx.export(..., opset_version=17)).');
+  if (why(/at opset\(s\)/)) out.push('Re-export the model with one of the opsets the reason names for that op.');
+  if (why(/domain '.*' is not supported/)) out.push('Ops of other domains have no implementation in EdgeKit: export them as standard ONNX ops.');
+  if (!out.length || nodes.some((n) => !n.reason || /^inside the/.test(n.reason))) out.push('Replace these ops with supported ones.');
+  return `${out.join(' ')} docs/ops.md lists every supported op and opset.`;
+}
+
 /** One error for the whole model, listing every node EdgeKit cannot run, raised before any weight is uploaded. */
 export class UnsupportedOpError extends EdgeKitError {
   readonly nodes: UnsupportedNode[];
@@ -71,7 +93,7 @@ export class UnsupportedOpError extends EdgeKitError {
     super(
       'UNSUPPORTED_OP',
       `The model uses ${nodes.length} node(s) EdgeKit cannot run:\n${list}${more}\n` +
-        (hint || 'Re-export the model with a different opset, or replace these ops; docs/ops.md lists what is supported.'),
+        (hint || unsupportedHint(nodes)),
       { nodes },
     );
     this.name = 'UnsupportedOpError';

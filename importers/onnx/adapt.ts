@@ -23,16 +23,23 @@ export function checkSupport(g: PGraph, opsets: Record<string, number>): void {
   if (unsupported.length) throw new UnsupportedOpError(unsupported);
 }
 
-/** The support check of one graph's nodes, and (control flow) of every subgraph body, named `<node>/<body node>`. */
-function collectUnsupported(g: PGraph, opsets: Record<string, number>, prefix: string, unsupported: UnsupportedNode[]): void {
+/**
+ * The support check of one graph's nodes, and (control flow) of every subgraph body, named `<node>/<body node>`;
+ * a body node's reason names the If/Loop/Scan it sits in, so the error can say that node itself is fine.
+ */
+function collectUnsupported(g: PGraph, opsets: Record<string, number>, prefix: string, unsupported: UnsupportedNode[], parent?: { op: string; node: string }): void {
   const opset = opsets[''] ?? 1;
   (g.node ?? []).forEach((n, i) => {
     const op = n.opType ?? '';
     const domain = domainOf(n);
     const node = prefix + (n.name || `${op}_${i}`);
-    for (const a of n.attribute ?? []) for (const sub of a.g ? [a.g] : a.graphs ?? []) collectUnsupported(sub, opsets, `${node}/`, unsupported);
+    for (const a of n.attribute ?? []) for (const sub of a.g ? [a.g] : a.graphs ?? []) collectUnsupported(sub, opsets, `${node}/`, unsupported, { op, node });
     const version = domain === '' ? opset : opsets[domain] ?? 0;
-    const add = (reason?: string) => unsupported.push({ op, domain, opset: version, node, ...(reason ? { reason } : {}) });
+    const where = parent ? `inside the ${parent.op} body of node '${parent.node}'` : '';
+    const add = (why?: string) => {
+      const reason = [why, where].filter(Boolean).join('; ');
+      unsupported.push({ op, domain, opset: version, node, ...(reason ? { reason } : {}) });
+    };
     if (!importsDomain(domain)) return add(`domain '${domain}' is not supported`);
     if (domain === '' && (opset < MIN_OPSET || opset > MAX_OPSET)) return add(`opset ${opset} is outside ${MIN_OPSET}-${MAX_OPSET}`);
     const adapter = findAdapter(op, version, domain);

@@ -8,6 +8,7 @@ import { inferTrainShapes } from '../../train/infer.js';
 import type { GpuContext } from './device.js';
 import { fuseForGpu } from './fusion.js';
 import { gpuKernelFor } from './kernels/index.js';
+import { checkLabels, labelChecks, type LabelCheck } from './label-check.js';
 import { GpuMemory, UNIFORM_USAGE, type GpuBufferLease } from './memory.js';
 import { PipelineCache } from './pipeline-cache.js';
 import { GpuUnsupported, sizeOfShape, type GpuTensorInfo, type KernelEnv, type ProgramCall, type ProgramSpec } from './program.js';
@@ -159,6 +160,8 @@ export class GpuGraphPlan {
   private mostBindings = 0;
   private disposed = false;
   private readonly bound: Readonly<Record<string, GpuRange>>;
+  /** Class-index targets checked on the host before upload (label-check.ts). */
+  private labels: LabelCheck[] = [];
 
   private constructor(
     private readonly res: GpuResources,
@@ -173,6 +176,7 @@ export class GpuGraphPlan {
     res.ctx.assertAlive();
     const plan = new GpuGraphPlan(res, opts.fuse === false ? graph : fuseForGpu(graph), opts.bindings);
     plan.weights = opts.weights;
+    plan.labels = labelChecks(plan.graph);
     // A validation error while planning (a bind group that does not match its pipeline) is a bug in a kernel:
     // caught here so it is reported against this plan, not by whichever run happens next.
     const device = res.ctx.device;
@@ -402,6 +406,7 @@ export class GpuGraphPlan {
   writeInputs(feeds: Readonly<Record<string, HostTensor>>): void {
     if (this.disposed) throw new InternalError('writeInputs() on a disposed GPU plan');
     this.res.ctx.assertAlive();
+    checkLabels(this.labels, feeds);
     for (const i of this.graph.inputs) {
       const t = feeds[i.name];
       const want = this.info(i.name);
@@ -514,6 +519,7 @@ export class GpuGraphPlan {
     if (this.disposed) throw new InternalError('run() on a disposed GPU plan');
     const { ctx, memory } = this.res;
     ctx.assertAlive();
+    checkLabels(this.labels, feeds);
     const g = this.graph;
     const copiesIn: { src: Range; dst: Range }[] = [];
     for (const i of g.inputs) {

@@ -65,22 +65,23 @@ const isFloatS = (S: ComputeType) => S === 'f32' || S === 'f16';
 
 export const EW_OPS: Readonly<Record<string, EwOp>> = {
   // ---- unary ----
-  Relu: unary(SIGNED, ({ v: [x], c }) => `max(${x}, ${c(0)})`),
+  // Float max/min go through the NaN-propagating helpers (wgsl/math.ts): WGSL's max(NaN, 0) may return 0.
+  Relu: unary(SIGNED, ({ v: [x], c, S, fn }) => `${isFloatS(S) ? fn('max_nan') : 'max'}(${x}, ${c(0)})`),
   LeakyRelu: unary(FLOAT, ({ v: [x], c, p }) => `select(${p('alpha')} * ${x}, ${x}, ${x} >= ${c(0)})`, { params: alpha(0.01) }),
   Elu: unary(FLOAT, ({ v: [x], c, p, fn }) => `select(${p('alpha')} * ${fn('expm1')}(${x}), ${x}, ${x} >= ${c(0)})`, { params: alpha(1) }),
   Selu: unary(FLOAT, ({ v: [x], c, p, fn }) => `${p('gamma')} * select(${p('alpha')} * ${fn('expm1')}(${x}), ${x}, ${x} > ${c(0)})`, {
     params: { alpha: (n) => attrFloat(n, 'alpha', 1.67326319217681884765625), gamma: (n) => attrFloat(n, 'gamma', 1.05070102214813232421875) },
   }),
-  Celu: unary(FLOAT, ({ v: [x], c, p, fn }) => `max(${c(0)}, ${x}) + min(${c(0)}, ${p('alpha')} * ${fn('expm1')}(${x} / ${p('alpha')}))`, { params: alpha(1) }),
+  Celu: unary(FLOAT, ({ v: [x], c, p, fn }) => `${fn('max_nan')}(${c(0)}, ${x}) + ${fn('min_nan')}(${c(0)}, ${p('alpha')} * ${fn('expm1')}(${x} / ${p('alpha')}))`, { params: alpha(1) }),
   ThresholdedRelu: unary(FLOAT, ({ v: [x], c, p }) => `select(${c(0)}, ${x}, ${x} > ${p('alpha')})`, { params: alpha(1) }),
   Shrink: unary(FLOAT, ({ v: [x], c, p }) => `select(select(${c(0)}, ${x} - ${p('bias')}, ${x} > ${p('lambd')}), ${x} + ${p('bias')}, ${x} < -${p('lambd')})`, {
     params: { bias: (n) => attrFloat(n, 'bias', 0), lambd: (n) => attrFloat(n, 'lambd', 0.5) },
   }),
   Sigmoid: unary(FLOAT, ({ v: [x], fn }) => `${fn('sigmoid')}(${x})`),
-  HardSigmoid: unary(FLOAT, ({ v: [x], c, p }) => `max(${c(0)}, min(${c(1)}, ${p('alpha')} * ${x} + ${p('beta')}))`, {
+  HardSigmoid: unary(FLOAT, ({ v: [x], c, p, fn }) => `${fn('clip_nan')}(${p('alpha')} * ${x} + ${p('beta')}, ${c(0)}, ${c(1)})`, {
     params: { alpha: (n) => attrFloat(n, 'alpha', 0.2), beta: (n) => attrFloat(n, 'beta', 0.5) },
   }),
-  HardSwish: unary(FLOAT, ({ v: [x], c }) => `${x} * max(${c(0)}, min(${c(1)}, ${x} / ${c(6)} + ${c(0.5)}))`),
+  HardSwish: unary(FLOAT, ({ v: [x], c, fn }) => `${x} * ${fn('clip_nan')}(${x} / ${c(6)} + ${c(0.5)}, ${c(0)}, ${c(1)})`),
   Tanh: unary(FLOAT, ({ v: [x], fn }) => `${fn('tanh')}(${x})`),
   Softplus: unary(FLOAT, ({ v: [x], fn }) => `${fn('softplus')}(${x})`),
   Softsign: unary(FLOAT, ({ v: [x], c }) => `${x} / (${c(1)} + abs(${x}))`),
@@ -166,8 +167,9 @@ export const EW_OPS: Readonly<Record<string, EwOp>> = {
   // Variadic ops in one pass over up to 7 operands (the executor chains more); ONNX Sum/Mean-13, Min/Max-13.
   Sum: { kinds: FLOAT, arity: [1, 7], expr: ({ v }) => v.join(' + ') },
   Mean: { kinds: FLOAT, arity: [1, 7], params: { count: (n) => n.inputs.filter(Boolean).length }, expr: ({ v, p }) => `(${v.join(' + ')}) / ${p('count')}` },
-  Min: { kinds: NUMERIC, arity: [1, 7], expr: ({ v }) => v.reduce((acc, x) => `min(${acc}, ${x})`) },
-  Max: { kinds: NUMERIC, arity: [1, 7], expr: ({ v }) => v.reduce((acc, x) => `max(${acc}, ${x})`) },
+  // NaN in any operand gives NaN (as the CPU reference and onnxruntime).
+  Min: { kinds: NUMERIC, arity: [1, 7], expr: ({ v, S, fn }) => v.reduce((acc, x) => `${isFloatS(S) ? fn('min_nan') : 'min'}(${acc}, ${x})`) },
+  Max: { kinds: NUMERIC, arity: [1, 7], expr: ({ v, S, fn }) => v.reduce((acc, x) => `${isFloatS(S) ? fn('max_nan') : 'max'}(${acc}, ${x})`) },
   // Where-16: condition (bool) first.
   Where: { kinds: ['f', 'i', 'u', 'b'], arity: [3, 3], condFirst: true, expr: ({ v: [cond, x, y], vec }) => `select(${y}, ${x}, ${cond} != ${u32s(vec, '0u')})` },
   // Clip-13: min/max are optional scalar tensors; absent bounds are omitted from the expression (the key says which).
@@ -175,12 +177,13 @@ export const EW_OPS: Readonly<Record<string, EwOp>> = {
     kinds: NUMERIC,
     arity: [1, 3],
     variant: (n) => `${n.inputs[1] ? 'lo' : ''}${n.inputs[2] ? 'hi' : ''}`,
-    expr: ({ v }, variant) => {
+    expr: ({ v, S, c, fn }, variant) => {
       let e = v[0]!;
       let k = 1;
       if (variant.includes('lo')) e = `max(${e}, ${v[k++]})`;
       if (variant.includes('hi')) e = `min(${e}, ${v[k++]})`;
-      return e;
+      // NaN x passes through unchanged (CPU reference, onnxruntime); WGSL's max/min may drop it.
+      return isFloatS(S) ? `select(${e}, ${v[0]}, ${fn('is_nan')}(${v[0]}))` : e;
     },
   },
 };

@@ -4,6 +4,7 @@ import type { ComputeType } from '../storage.js';
 import type { ShaderBuilder, UniformDecl } from '../wgsl/builder.js';
 import { unaryExpr } from './elementwise.js';
 import { EW_OPS } from './elementwise-ops.js';
+import { mathHelper } from '../wgsl/math.js';
 
 /**
  * The fused-activation hook of the matrix kernels (MatMul, Gemm, Conv): an activation from the elementwise table
@@ -81,6 +82,7 @@ export function activationValues(act: Activation | undefined): Uniforms {
 /** WGSL expression applying `act` to `v` (of scalar type `t`); `v` itself when there is no activation. */
 export function activationExpr(b: ShaderBuilder, act: Activation | undefined, v: string, t: ComputeType): string {
   if (!act) return v;
-  if (act.op === 'Clip') return `min(max(${v}, ${t}(u.act_min)), ${t}(u.act_max))`;
+  // Fused Clip keeps NaN as the standalone one does (wgsl/math.ts clip_nan).
+  if (act.op === 'Clip') return `${mathHelper(b, 'clip_nan', t)}(${v}, ${t}(u.act_min), ${t}(u.act_max))`;
   return unaryExpr(b, act.op, act.variant, v, t, (p) => `u.act_${p}`);
 }

@@ -169,6 +169,39 @@ const HELPERS: Record<string, HelperDef> = {
   return ${T}(2) * ${n('atan')}(sqrt((${T}(1) - x) / (${T}(1) + x)));
 }`,
   },
+  // NaN-propagating max/min/clamp for activations (Relu, Clip, HardSigmoid, Max...). WGSL leaves max(NaN, y)
+  // implementation-defined (SwiftShader returns y, so Relu(NaN) was 0); ONNX and IEEE maxNum differ too, and
+  // onnxruntime and our CPU reference propagate NaN. A bit test, not x != x: compilers may assume NaN never occurs.
+  // f16 widens to f32 first (exact, NaN stays NaN), so one test serves both.
+  is_nan: {
+    code: (T, n) => {
+      const vec = T.startsWith('vec4');
+      const wide = vec ? `vec4<f32>(x)` : `f32(x)`;
+      const u = vec ? 'vec4<u32>' : 'u32';
+      return `fn ${n('is_nan')}(x: ${T}) -> ${vec ? 'vec4<bool>' : 'bool'} {
+  return (bitcast<${u}>(${wide}) & ${u}(0x7fffffffu)) > ${u}(0x7f800000u);
+}`;
+    },
+  },
+  max_nan: {
+    deps: ['is_nan'],
+    code: (T, n) => `fn ${n('max_nan')}(a: ${T}, b: ${T}) -> ${T} {
+  return select(select(max(a, b), b, ${n('is_nan')}(b)), a, ${n('is_nan')}(a));
+}`,
+  },
+  min_nan: {
+    deps: ['is_nan'],
+    code: (T, n) => `fn ${n('min_nan')}(a: ${T}, b: ${T}) -> ${T} {
+  return select(select(min(a, b), b, ${n('is_nan')}(b)), a, ${n('is_nan')}(a));
+}`,
+  },
+  // Clip: min(max(x, lo), hi) (hi wins when lo > hi, as the spec says); NaN x passes through unchanged.
+  clip_nan: {
+    deps: ['is_nan'],
+    code: (T, n) => `fn ${n('clip_nan')}(x: ${T}, lo: ${T}, hi: ${T}) -> ${T} {
+  return select(min(max(x, lo), hi), x, ${n('is_nan')}(x));
+}`,
+  },
   // Integer pow by squaring (wrapping like C); a negative exponent truncates 1 / a^|b| toward zero.
   pow_int: {
     code: (T, n) => `fn ${n('pow_int')}(a: ${T}, b: ${T}) -> ${T} {
