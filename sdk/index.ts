@@ -34,3 +34,7 @@ export { WorkerFineTuner } from './worker/tuner-client.js';
 export type { WorkerFitOptions } from './worker/tuner-client.js';
 export { RemoteTensor } from './worker/remote-tensor.js';
 export type { WorkerValue } from './worker/remote-tensor.js';
+export { quantize } from './quantize.js';
+export type { QuantizeOptions, QuantizeFeeds } from './quantize.js';
+export { formatReport } from '../quantize/index.js';
+export type { QuantizeResult, QuantizeReport, LayerReport, KeptNode, QuantizeMode, CalibrationMethod } from '../quantize/index.js';
