@@ -1,5 +1,6 @@
 import type { Attr, Graph, Node } from '../../ir/graph.js';
 import { EW_OPS } from './kernels/elementwise-ops.js';
+import { fuseAttention } from './fuse-attention.js';
 
 /**
  * Epilogue fusion for the WebGPU plan: rewrites the graph the GPU executes (never the model's IR, which the CPU
@@ -94,6 +95,7 @@ function withResidual(g: Graph, n: Node, add: Node, out: string): Node | undefin
 
 /** The graph the GPU plan runs: fusable chains collapsed. Returns `g` itself when nothing fuses. */
 export function fuseForGpu(g: Graph): Graph {
+  g = fuseAttention(g);
   const outputs = new Set(g.outputs.map((o) => o.name));
   let nodes = [...g.nodes];
   let changed = false;

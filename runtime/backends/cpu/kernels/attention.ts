@@ -89,7 +89,7 @@ const attention: CpuKernel = (inputs, node, ctx) => {
           const w = l > 0 ? s[j]! / l : 0;
           if (wantQk && mode === 3) qk[row + j] = w;
           if (w === 0) continue;
-          for (let d = 0; d < Dv; d++) y[yOff + d] += w * values[(kvBase + j) * Dv + d]!;
+          for (let d = 0; d < Dv; d++) y[yOff + d] = y[yOff + d]! + w * values[(kvBase + j) * Dv + d]!;
         }
       }
     }
