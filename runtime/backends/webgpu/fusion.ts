@@ -1,5 +1,6 @@
 import type { Attr, Graph, Node } from '../../ir/graph.js';
 import { EW_OPS } from './kernels/elementwise-ops.js';
+import { fuseQdq } from './fuse-qdq.js';
 import { fuseAttention } from './fuse-attention.js';
 
 /**
@@ -95,6 +96,7 @@ function withResidual(g: Graph, n: Node, add: Node, out: string): Node | undefin
 
 /** The graph the GPU plan runs: fusable chains collapsed. Returns `g` itself when nothing fuses. */
 export function fuseForGpu(g: Graph): Graph {
+  g = fuseQdq(g); // DequantizeLinear -> Conv/MatMul/Gemm -> QuantizeLinear groups onto the int8 kernels (fuse-qdq.ts)
   g = fuseAttention(g);
   const outputs = new Set(g.outputs.map((o) => o.name));
   let nodes = [...g.nodes];

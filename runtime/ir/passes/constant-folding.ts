@@ -8,6 +8,13 @@ import { DEFAULT_MAX_ELEMENTS, sizeOf, tensorFromNumbers, type HostTensor } from
 /** Ops whose result is not a pure function of their inputs: never folded. */
 const IMPURE = new Set(['Dropout', 'RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'Multinomial', 'Bernoulli']);
 
+/**
+ * DequantizeLinear of constant (quantized) weights is kept as written: folded, the weights would be stored as float32
+ * (4x the bytes of int8, 8x of int4), and the WebGPU plan could no longer see the QDQ groups it runs as int8 kernels
+ * (backends/webgpu/fuse-qdq.ts). onnxruntime keeps these nodes for the same reason.
+ */
+const KEEP_QUANTIZED = new Set(['DequantizeLinear']);
+
 /** A folded result may be larger than its inputs only up to this many elements (don't bloat the model). */
 const GROWTH_LIMIT = 1 << 16;
 
@@ -23,7 +30,7 @@ export function foldConstants(g: Graph, maxElements = DEFAULT_MAX_ELEMENTS): num
   for (const n of g.nodes) {
     // Control-flow nodes are not folded here: their bodies read outer values (passes/control-flow.ts lowers them).
     // Sequence and optional ops make no tensors to store as initializers (passes/sequences.ts resolves them).
-    const result = n.domain === '' && !IMPURE.has(n.op) && !hasSubgraphs(n) && !(n.op in SEQUENCE_SCHEMAS) ? tryFold(g, n, maxElements) : undefined;
+    const result = n.domain === '' && !IMPURE.has(n.op) && !KEEP_QUANTIZED.has(n.op) && !hasSubgraphs(n) && !(n.op in SEQUENCE_SCHEMAS) ? tryFold(g, n, maxElements) : undefined;
     if (!result) {
       keep.push(n);
       continue;

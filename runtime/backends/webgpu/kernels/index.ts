@@ -33,6 +33,7 @@ import { kernels as quantize } from './quantize.js';
 import { kernels as quantMatMul } from './quant-matmul.js';
 import { kernels as attention } from './attention.js';
 import { kernels as matmulNBits } from './matmul-nbits.js';
+import { kernels as qdqGemm } from './qdq-gemm.js';
 
 /** Every op with a WebGPU kernel, by IR op name (default domain). One file per op family. */
 export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
@@ -68,6 +69,7 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...quantMatMul,
   ...attention,
   ...matmulNBits,
+  ...qdqGemm,
 });
 
 /** Default-domain ops that can never have a WebGPU kernel, with the reason the load-time error gives. */

@@ -22,7 +22,7 @@ import { saturateExpr } from './quantize.js';
 const WG = 64;
 
 /** `fn <name>(i: u32) -> i32`: element i of a quantized binding moved into the int8 domain. */
-function int8Loader(b: ShaderBuilder, name: string, dtype: DType): string {
+export function int8Loader(b: ShaderBuilder, name: string, dtype: DType): string {
   b.helper(`fn ${name}_i8(i: u32) -> i32 {
   return i32(${b.load(name, 'i')}) - ${int8Offset(dtype)};
 }`);
@@ -87,7 +87,7 @@ const paramsInfo = (t: GpuTensorInfo[]): GpuTensorInfo => ({ dtype: 'float32', s
 
 // ---- matrix product ----
 
-interface MatMulShape {
+export interface MatMulShape {
   M: number;
   N: number;
   K: number;
@@ -97,7 +97,7 @@ interface MatMulShape {
 }
 
 /** Batch dims of y with the element strides of A's and B's batches in them (0 where broadcast). */
-function matmulShape(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorInfo): MatMulShape {
+export function matmulShape(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorInfo): MatMulShape {
   const as = a.shape.length === 1 ? [1, a.shape[0]!] : a.shape;
   const bs = b.shape.length === 1 ? [b.shape[0]!, 1] : b.shape;
   const [M, K] = as.slice(-2) as [number, number];
@@ -195,7 +195,7 @@ function zeroPoints(inputs: (GpuTensorInfo | undefined)[], idx: number[]): { inf
   return { infos, slots, constants };
 }
 
-function checkK(op: string, K: number): void {
+export function checkK(op: string, K: number): void {
   // dot4 sums of int8 differences stay far inside i32 below 2^16 terms (|acc| <= K * 255 * 255).
   if (K >= 1 << 16) throw new GpuUnsupported(`${op} with a reduction of ${K} terms could overflow the i32 accumulator on WebGPU`);
 }
@@ -241,7 +241,7 @@ const qlinearMatMul: GpuKernel = {
 
 // ---- convolution ----
 
-interface ConvShape {
+export interface ConvShape {
   N: number;
   C: number;
   M: number;
@@ -252,7 +252,7 @@ interface ConvShape {
   taps: Int32Array;
 }
 
-function convShape(node: Node, x: GpuTensorInfo, w: GpuTensorInfo): ConvShape {
+export function convShape(node: Node, x: GpuTensorInfo, w: GpuTensorInfo): ConvShape {
   const [N, C] = x.shape as [number, number];
   const M = w.shape[0]!;
   const inSpatial = x.shape.slice(2);
