@@ -75,3 +75,59 @@ export function attentionCases(seed: number, dtype: DType = 'float32'): Attentio
     },
   ];
 }
+
+/** A com.microsoft attention case: the op, its inputs (undefined = omitted) and outputs. */
+export interface MsAttentionCase extends AttentionCase {
+  op: 'MultiHeadAttention' | 'GroupQueryAttention';
+}
+
+/**
+ * MultiHeadAttention and GroupQueryAttention cases over what the importer maps (importers/onnx/ops/attention.ts):
+ * bias, key padding mask, attention bias, past/present, unidirectional/causal, key/value in heads, packed QKV,
+ * scale and softcap.
+ */
+export function msAttentionCases(seed: number): MsAttentionCase[] {
+  const rng = new Rng(seed);
+  const r = (shape: number[], lo = -1, hi = 1) => randomTensor(rng, 'float32', shape, { lo, hi });
+  const i32 = (shape: number[], values: number[]) => tensorFromNumbers('int32', shape, values);
+  const heads = int(2);
+  return [
+    { op: 'MultiHeadAttention', name: 'MHA: 3-D query/key/value', attrs: { num_heads: heads }, inputs: [r([2, 4, 16]), r([2, 6, 16]), r([2, 6, 16])], outputs: 1 },
+    {
+      op: 'MultiHeadAttention', name: 'MHA: projection bias and a key padding mask [B, T]',
+      attrs: { num_heads: heads, mask_filter_value: float(-5000) },
+      inputs: [r([2, 4, 16]), r([2, 6, 16]), r([2, 6, 24]), r([56]), i32([2, 6], [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0])],
+      outputs: 1,
+    },
+    {
+      op: 'MultiHeadAttention', name: 'MHA: unidirectional with past, present and an attention bias, scale',
+      attrs: { num_heads: heads, unidirectional: int(1), scale: float(0.3) },
+      inputs: [r([2, 4, 16]), r([2, 4, 16]), r([2, 4, 16]), undefined, undefined, r([1, 2, 4, 7]), r([2, 2, 3, 8]), r([2, 2, 3, 8])],
+      outputs: 3,
+    },
+    {
+      op: 'MultiHeadAttention', name: 'MHA: key and value already in heads [B, N, T, H]',
+      attrs: { num_heads: heads },
+      inputs: [r([2, 3, 16]), r([2, 2, 5, 8]), r([2, 2, 5, 8])],
+      outputs: 1,
+    },
+    {
+      op: 'GroupQueryAttention', name: 'GQA: prompt, 4 query heads on 2 kv heads',
+      attrs: { num_heads: int(4), kv_num_heads: heads },
+      inputs: [r([2, 3, 32]), r([2, 3, 16]), r([2, 3, 16]), undefined, undefined, i32([2], [2, 2]), i32([], [3])],
+      outputs: 3,
+    },
+    {
+      op: 'GroupQueryAttention', name: 'GQA: decode step with past, scale and softcap',
+      attrs: { num_heads: int(4), kv_num_heads: heads, scale: float(0.5), softcap: float(2) },
+      inputs: [r([2, 1, 32], -2, 2), r([2, 1, 16], -2, 2), r([2, 1, 16]), r([2, 2, 5, 8], -2, 2), r([2, 2, 5, 8]), i32([2], [5, 5]), i32([], [6])],
+      outputs: 3,
+    },
+    {
+      op: 'GroupQueryAttention', name: 'GQA: packed QKV prompt, MQA (1 kv head)',
+      attrs: { num_heads: int(4), kv_num_heads: int(1) },
+      inputs: [r([1, 5, (4 + 2) * 8]), undefined, undefined, undefined, undefined, i32([1], [4]), i32([], [5])],
+      outputs: 3,
+    },
+  ];
+}

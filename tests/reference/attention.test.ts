@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Attr } from '../../runtime/ir/graph.js';
 import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { allClose } from '../helpers/compare.js';
-import { attentionCases } from '../helpers/attention-cases.js';
+import { attentionCases, msAttentionCases } from '../helpers/attention-cases.js';
 import { attr } from '../helpers/ir-builder.js';
 import { encodeModel } from '../helpers/onnx-model.js';
 import { Rng, randomTensor } from '../helpers/random.js';
@@ -81,4 +81,26 @@ describe('RMSNormalization-23 and RotaryEmbedding-23 on the CPU, against onnxrun
     await againstOrt('RotaryEmbedding', { interleaved: attr(1), num_heads: attr(2) }, [randomTensor(rng, 'float32', [2, 3, 16]), cos, sin, pos], 1);
     await againstOrt('RotaryEmbedding', { num_heads: attr(2), rotary_embedding_dim: attr(8) }, [randomTensor(rng, 'float32', [2, 3, 24]), cos, sin, pos], 1);
   });
+});
+
+describe('com.microsoft MultiHeadAttention and GroupQueryAttention on the CPU, against onnxruntime-node', () => {
+  for (const c of msAttentionCases(31)) {
+    it(c.name, async () => {
+      const feeds: Record<string, HostTensor> = {};
+      const names = c.inputs.map((t, i) => {
+        if (!t) return '';
+        feeds[`in${i}`] = t;
+        return `in${i}`;
+      });
+      const outs = Array.from({ length: c.outputs }, (_, i) => `out${i}`);
+      const bytes = encodeModel({ nodes: [{ op: c.op, domain: 'com.microsoft', inputs: names, outputs: outs, attrs: c.attrs }], inputs: feeds, outputs: outs, opsets: { '': 21, 'com.microsoft': 1 } });
+      const want = await runModelOrt(bytes, feeds);
+      const got = (await runModelCpu(bytes, feeds)) as Record<string, HostTensor>;
+      for (const [name, e] of Object.entries(want)) {
+        expect([got[name]!.dtype, got[name]!.shape], name).toEqual([e.dtype, e.shape]);
+        const r = allClose(got[name]!, e, { rtol: 2e-5, atol: 2e-5 });
+        if (!r.ok) expect.fail(`${c.op} output ${name}: ${r.message}`);
+      }
+    });
+  }
 });

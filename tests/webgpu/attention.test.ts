@@ -3,7 +3,7 @@ import type { DType } from '../../runtime/ir/dtype.js';
 import type { Attr } from '../../runtime/ir/graph.js';
 import type { HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
-import { attentionCases } from '../helpers/attention-cases.js';
+import { attentionCases, msAttentionCases } from '../helpers/attention-cases.js';
 import { allClose } from '../helpers/compare.js';
 import { attr } from '../helpers/ir-builder.js';
 import { encodeModel } from '../helpers/onnx-model.js';
@@ -108,4 +108,21 @@ describe('Attention-23 on WebGPU (fused kernel)', () => {
     const y = randomTensor(rng, 'float64', [1, 2, 3, 4]);
     await expect(InferenceSession.create(oneNode({}, [y, y, y], 1).bytes, { backend: 'webgpu' })).rejects.toMatchObject({ code: 'UNSUPPORTED_OP' });
   });
+});
+
+describe('com.microsoft MultiHeadAttention and GroupQueryAttention on WebGPU (the same fused kernel)', () => {
+  for (const c of msAttentionCases(41)) {
+    it(c.name, async () => {
+      const feeds: Record<string, HostTensor> = {};
+      const names = c.inputs.map((t, i) => {
+        if (!t) return '';
+        feeds[`in${i}`] = t;
+        return `in${i}`;
+      });
+      const outs = Array.from({ length: c.outputs }, (_, i) => `out${i}`);
+      const bytes = encodeModel({ nodes: [{ op: c.op, domain: 'com.microsoft', inputs: names, outputs: outs, attrs: c.attrs }], inputs: feeds, outputs: outs, opsets: { '': 21, 'com.microsoft': 1 } });
+      const s = await open(bytes, 'webgpu');
+      expectClose(await runOn(s, feeds), await runModelOrt(bytes, feeds), `${c.name} vs onnxruntime`, 1e-4);
+    });
+  }
 });

@@ -1,8 +1,10 @@
 import { msOp } from '../../../runtime/ir/ops/contrib.js';
-import type { Node } from '../../../runtime/ir/graph.js';
+import { attrFloat, attrInt, attrString, type Attr, type Node } from '../../../runtime/ir/graph.js';
+import { tensorFromNumbers } from '../../../runtime/ir/tensor.js';
 import type { PNode } from '../proto.js';
-import type { OpAdapter } from './adapter.js';
+import type { AdapterContext, OpAdapter } from './adapter.js';
 import { MAX_OPSET } from './direct.js';
+import { AdapterUnsupported, helperNode, i64, scalarLike } from './helpers.js';
 
 /**
  * The attention family of opset 23 (docs/attention.md):
@@ -33,5 +35,165 @@ export const ATTENTION_ADAPTERS: OpAdapter[] = [
     targets: [msOp('RotaryEmbedding')],
     check: (n) => (inputName(n, 3) ? undefined : 'RotaryEmbedding without position_ids (per-token [B, S, D/2] caches) is not supported; pass position_ids and [max_position, D/2] caches'),
     map: (n: Node) => [{ ...n, op: msOp('RotaryEmbedding'), inputs: [n.inputs[0]!, n.inputs[3]!, n.inputs[1]!, n.inputs[2]!] }],
+  },
+];
+
+// ---- com.microsoft attention ops (onnxruntime's ContribOperators.md), as IR Attention plus plain ops ----
+
+const int = (value: number): Attr => ({ type: 'int', value });
+const ints = (value: number[]): Attr => ({ type: 'ints', value });
+const INT64_MAX = 2 ** 62;
+
+/** Builds helper nodes for one com.microsoft node: `op(...)` returns its single output's name. */
+function builder(n: Node, ctx: AdapterContext) {
+  const nodes: Node[] = [];
+  let k = 0;
+  const op = (type: string, inputs: string[], attrs: Record<string, Attr> = {}, hint = type.toLowerCase()): string => {
+    const out = ctx.fresh(`${n.name}_${hint}`);
+    nodes.push(helperNode(n, `${hint}_${k++}`, type, inputs, [out], attrs));
+    return out;
+  };
+  return { nodes, op };
+}
+
+const present = (n: Node, i: number): string => n.inputs[i] ?? '';
+
+function refuse(n: Node, why: string): never {
+  throw new AdapterUnsupported(`com.microsoft ${n.op} (node '${n.name}'): ${why}`);
+}
+
+/**
+ * The additive float mask of MultiHeadAttention / Attention from an int32 key padding mask (1 keep, 0 masked:
+ * mask_filter_value is added, as onnxruntime does) of shape [B, T] or [B, S, T], as [B, 1, 1, T] or [B, 1, S, T].
+ */
+function paddingBias(n: Node, ctx: AdapterContext, b: ReturnType<typeof builder>, mask: string, like: string): string {
+  const rank = ctx.rankOf(mask);
+  if (rank !== 2 && rank !== 3) refuse(n, `a key padding mask of rank ${rank ?? 'unknown'} (sequence lengths, [B] or [3B+2]) is not supported; pass a [batch, total_sequence] 0/1 mask`);
+  const filter = scalarLike(n, ctx, attrFloat(n, 'mask_filter_value', -10000), like, 'mask_filter');
+  const one = scalarLike(n, ctx, 1, like, 'one');
+  b.nodes.push(...filter.nodes, ...one.nodes);
+  const m = b.op('CastLike', [mask, like]);
+  const bias = b.op('Mul', [b.op('Sub', [one.name, m]), filter.name]);
+  return b.op('Unsqueeze', [bias, i64(ctx, `${n.name}_mask_axes`, rank === 2 ? [1, 2] : [1])]);
+}
+
+/** q [B, S, N*H] as [B, N, S, H] (0 in the Reshape target copies the dim). */
+function toHeads(ctx: AdapterContext, b: ReturnType<typeof builder>, n: Node, x: string, heads: number): string {
+  const r = b.op('Reshape', [x, i64(ctx, `${n.name}_heads_shape`, [0, 0, heads, -1])]);
+  return b.op('Transpose', [r], { perm: ints([0, 2, 1, 3]) });
+}
+
+/** The IR Attention node writing `outputs` (Y, present_key, present_value). */
+function attentionNode(n: Node, inputs: string[], outputs: string[], attrs: Record<string, Attr>): Node {
+  while (inputs.length && !inputs[inputs.length - 1]) inputs.pop();
+  return { name: n.name, op: 'Attention', domain: '', inputs, outputs, attrs };
+}
+
+/**
+ * MultiHeadAttention: query [B, S, N*H]; key/value [B, T, N*H] (projected, the bias adds per part) or [B, N, T, H]
+ * (already split into heads: query is split too); key_padding_mask int32 [B, T] or [B, S, T]; attention_bias
+ * [B|1, N|1, S, T]; past_key/past_value [B, N, P, H]; unidirectional -> is_causal. Packed QKV/KV, a [B] or [3B+2]
+ * length mask, buffer sharing (past_sequence_length), beam cache_indirection and the qk output are refused.
+ */
+function multiHeadAttention(n: Node, ctx: AdapterContext): Node[] {
+  const b = builder(n, ctx);
+  const heads = attrInt(n, 'num_heads', 0);
+  if (heads <= 0) refuse(n, 'num_heads must be positive');
+  let [q, k, v] = [present(n, 0), present(n, 1), present(n, 2)];
+  if (!k || !v || ctx.rankOf(q) === 5 || ctx.rankOf(k) === 5) refuse(n, 'packed QKV or KV inputs are not supported; pass query, key and value');
+  for (const [i, what] of [[8, 'past_sequence_length (past/present buffer sharing)'], [9, 'cache_indirection (beam search)']] as const) {
+    if (present(n, i)) refuse(n, `${what} is not supported`);
+  }
+  if (n.outputs[3]) refuse(n, 'the qk output is not supported');
+  const bnsh = ctx.rankOf(k) === 4;
+  const bias = present(n, 3);
+  if (bias) {
+    if (bnsh) refuse(n, 'a projection bias with key/value already in [B, N, T, H] is not supported');
+    // bias = [bq (hidden), bk (hidden), bv (v_hidden)]: cut at the query's hidden size.
+    const hq = b.op('Shape', [q], { start: int(-1) });
+    const hk = b.op('Add', [hq, hq]);
+    const end = i64(ctx, `${n.name}_bias_end`, [INT64_MAX]);
+    q = b.op('Add', [q, b.op('Slice', [bias, i64(ctx, `${n.name}_bias_0`, [0]), hq])]);
+    k = b.op('Add', [k, b.op('Slice', [bias, hq, hk])]);
+    v = b.op('Add', [v, b.op('Slice', [bias, hk, end])]);
+  }
+  let mask = '';
+  if (present(n, 4)) mask = paddingBias(n, ctx, b, present(n, 4), q);
+  if (present(n, 5)) mask = mask ? b.op('Add', [mask, present(n, 5)]) : present(n, 5);
+  const attrs: Record<string, Attr> = { q_num_heads: int(heads), kv_num_heads: int(heads), is_causal: int(attrInt(n, 'unidirectional', 0)) };
+  if (n.attrs.scale) attrs.scale = n.attrs.scale;
+  const outs = [n.outputs[0]!, n.outputs[1] ?? '', n.outputs[2] ?? ''];
+  if (!bnsh) return [...b.nodes, attentionNode(n, [q, k, v, mask, present(n, 6), present(n, 7)], outs, attrs)];
+  // Key and value in heads: query to [B, N, S, H] too, and Y back to [B, S, N*H].
+  if (present(n, 6)) refuse(n, 'past_key with key/value already in [B, N, T, H] is not supported');
+  const y4 = ctx.fresh(`${n.name}_y4`);
+  const node = attentionNode(n, [toHeads(ctx, b, n, q, heads), k, v, mask], [y4, ...outs.slice(1)], attrs);
+  const yt = ctx.fresh(`${n.name}_yt`);
+  return [
+    ...b.nodes, node,
+    helperNode(n, 'y_transpose', 'Transpose', [y4], [yt], { perm: ints([0, 2, 1, 3]) }),
+    helperNode(n, 'y_reshape', 'Reshape', [yt, i64(ctx, `${n.name}_y_shape`, [0, 0, -1])], [outs[0]!]),
+  ];
+}
+
+/**
+ * GroupQueryAttention: query [B, S, N*H] (or packed QKV [B, S, (N + 2 Nkv) H] without key/value), key/value
+ * [B, S, Nkv*H], past_key/past_value [B, Nkv, P, H] (not shared with present), seqlens_k int32 [B] (total length - 1
+ * per row), causal (default 1), scale, softcap, attention_bias. Keys j > seqlens_k[b] are masked out. This is
+ * onnxruntime's result when every row is full (seqlens_k = P + S - 1: single sequences, unpadded batches) and on
+ * the real rows of a right-padded prompt; a decode step over rows of different lengths (onnxruntime writes each
+ * row's new keys at its own offset in the cache) is not reproduced. Internal rotary (do_rotary), local windows,
+ * smooth softmax / head sinks, quantized caches, Q/K norms and the qk output are refused.
+ */
+function groupQueryAttention(n: Node, ctx: AdapterContext): Node[] {
+  const b = builder(n, ctx);
+  const heads = attrInt(n, 'num_heads', 0);
+  const kvHeads = attrInt(n, 'kv_num_heads', 0);
+  if (heads <= 0 || kvHeads <= 0) refuse(n, 'num_heads and kv_num_heads must be positive');
+  if (attrInt(n, 'do_rotary', 0)) refuse(n, 'do_rotary is not supported; apply RotaryEmbedding to query and key before the node');
+  if (attrInt(n, 'local_window_size', -1) !== -1) refuse(n, 'local_window_size (sliding-window attention) is not supported');
+  if (attrInt(n, 'smooth_softmax', -1) > 0 || present(n, 11)) refuse(n, 'smooth_softmax / head_sink is not supported');
+  if (attrInt(n, 'qk_output', 0) || n.outputs[3]) refuse(n, 'the qk output is not supported');
+  if (attrString(n, 'k_quant_type', 'NONE') !== 'NONE' || attrString(n, 'v_quant_type', 'NONE') !== 'NONE' || present(n, 12)) refuse(n, 'quantized KV caches are not supported');
+  if (present(n, 14) || present(n, 15)) refuse(n, 'q_norm_weight / k_norm_weight are not supported');
+  if (present(n, 7) || present(n, 9)) refuse(n, 'cos_cache / position_ids (internal rotary) are not supported');
+  let [q, k, v] = [present(n, 0), present(n, 1), present(n, 2)];
+  if (!k) {
+    // Packed QKV: split the last axis in the ratio N : Nkv : Nkv.
+    const width = b.op('Shape', [q], { start: int(-1) });
+    const unit = b.op('Div', [width, i64(ctx, `${n.name}_parts`, [heads + 2 * kvHeads])]);
+    const sizes = b.op('Mul', [unit, i64(ctx, `${n.name}_ratio`, [heads, kvHeads, kvHeads])]);
+    const [qs, ks, vs] = [ctx.fresh(`${n.name}_q`), ctx.fresh(`${n.name}_k`), ctx.fresh(`${n.name}_v`)];
+    b.nodes.push(helperNode(n, 'split_qkv', 'Split', [q, sizes], [qs, ks, vs], { axis: int(-1) }));
+    [q, k, v] = [qs, ks, vs];
+  }
+  // Key j is valid for row b when j <= seqlens_k[b]; T from the shapes (P + S), so it folds at plan time.
+  const kvLen = b.op('Shape', [k], { start: int(1), end: int(2) });
+  const total = present(n, 3) ? b.op('Add', [b.op('Shape', [present(n, 3)], { start: int(2), end: int(3) }), kvLen]) : kvLen;
+  const zero = ctx.constant(`${n.name}_zero`, tensorFromNumbers('int64', [], [0]));
+  const oneStep = ctx.constant(`${n.name}_one`, tensorFromNumbers('int64', [], [1]));
+  const keys = b.op('Range', [zero, b.op('Squeeze', [total, i64(ctx, `${n.name}_axis0`, [0])]), oneStep]);
+  const lens = b.op('Unsqueeze', [b.op('Cast', [present(n, 5)], { to: int(7) }), i64(ctx, `${n.name}_len_axes`, [1, 2, 3])]);
+  let mask = b.op('LessOrEqual', [keys, lens]);
+  if (present(n, 10)) {
+    // Both masks as one additive float mask: the bool part as 0 / -inf through Where.
+    const ninf = scalarLike(n, ctx, -Infinity, q, 'ninf');
+    const zf = scalarLike(n, ctx, 0, q, 'zero_f');
+    b.nodes.push(...ninf.nodes, ...zf.nodes);
+    mask = b.op('Add', [b.op('Where', [mask, zf.name, ninf.name]), present(n, 10)]);
+  }
+  const attrs: Record<string, Attr> = { q_num_heads: int(heads), kv_num_heads: int(kvHeads), is_causal: int(attrInt(n, 'causal', 1)) };
+  if (n.attrs.scale) attrs.scale = n.attrs.scale;
+  if (n.attrs.softcap) attrs.softcap = n.attrs.softcap;
+  const outs = [n.outputs[0]!, n.outputs[1] ?? '', n.outputs[2] ?? ''];
+  return [...b.nodes, attentionNode(n, [q, k, v, mask, present(n, 3), present(n, 4)], outs, attrs)];
+}
+
+export const MS_ATTENTION_ADAPTERS: OpAdapter[] = [
+  { op: 'MultiHeadAttention', since: 1, until: 1, targets: ['Attention', 'Shape', 'Add', 'Slice', 'Sub', 'Mul', 'CastLike', 'Unsqueeze', 'Reshape', 'Transpose'], map: multiHeadAttention },
+  {
+    op: 'GroupQueryAttention', since: 1, until: 1,
+    targets: ['Attention', 'Shape', 'Add', 'Div', 'Mul', 'Split', 'Range', 'Squeeze', 'Cast', 'Unsqueeze', 'LessOrEqual', 'Where', 'CastLike'],
+    map: groupQueryAttention,
   },
 ];

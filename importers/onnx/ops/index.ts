@@ -14,7 +14,7 @@ import { TEXT_ADAPTERS } from './text.js';
 import { RANDOM_ADAPTERS } from './random.js';
 import { COM_MICROSOFT, COM_MICROSOFT_ADAPTERS, COM_MICROSOFT_DEFAULT_DOMAIN_ADAPTERS } from './com-microsoft.js';
 import { QUANTIZE_ADAPTERS } from './quantize.js';
-import { ATTENTION_ADAPTERS } from './attention.js';
+import { ATTENTION_ADAPTERS, MS_ATTENTION_ADAPTERS } from './attention.js';
 import { COM_MICROSOFT_QUANT_ADAPTERS } from './com-microsoft-quant.js';
 
 export type { AdapterContext, OpAdapter } from './adapter.js';
@@ -42,7 +42,7 @@ function usable(a: OpAdapter): boolean {
 }
 
 /** Adapters of the other ONNX domains EdgeKit imports, by domain; `since`/`until` are versions of that domain. */
-const DOMAINS: Readonly<Record<string, OpAdapter[]>> = { [PREVIEW_TRAINING]: PREVIEW_TRAINING_ADAPTERS, [COM_MICROSOFT]: [...COM_MICROSOFT_ADAPTERS, ...COM_MICROSOFT_QUANT_ADAPTERS] };
+const DOMAINS: Readonly<Record<string, OpAdapter[]>> = { [PREVIEW_TRAINING]: PREVIEW_TRAINING_ADAPTERS, [COM_MICROSOFT]: [...COM_MICROSOFT_ADAPTERS, ...COM_MICROSOFT_QUANT_ADAPTERS, ...MS_ATTENTION_ADAPTERS] };
 
 /** Whether EdgeKit maps any op of `domain` ('' is the default domain). */
 export function importsDomain(domain: string): boolean {
