@@ -102,7 +102,7 @@ function exportAt(g: Graph, opset: number): Uint8Array {
     return exportOnnx(g, { opset: Math.min(opset, MAX_OPSET), producer: 'edgekit-quantize' });
   } catch (e) {
     if (!(e instanceof InvalidArgumentError)) throw e;
-    return exportOnnx(g, { opset: MAX_OPSET, producer: 'edgekit-quantize' });
+    return exportOnnx(g, { opset: 21, producer: 'edgekit-quantize' });
   }
 }
 

@@ -3,15 +3,18 @@
  *   edgekit inspect model.onnx [--backend cpu]
  *   edgekit run model.onnx [--backend cpu] [--input name=file.f32] [--dim sym=value] [--runs N]
  *   edgekit profile model.onnx [--input ...] [--dim ...] [--runs N]   (WebGPU: GPU time per dispatch and per op)
+ *   edgekit quantize in.onnx out.onnx --mode int8 --calibration data.npy   (sdk/cli-quantize.ts)
  */
 import { readFile } from 'node:fs/promises';
 import { EdgeKitError, InferenceSession, Tensor, type Backend, type SessionValue } from './node.js';
+import { QUANTIZE_USAGE, quantizeCommand } from './cli-quantize.js';
 
 const USAGE = `usage:
   edgekit inspect <model.onnx> [--backend cpu|webgpu]
   edgekit run <model.onnx> [--backend cpu|webgpu] [--input name=file.bin]... [--dim symbol=value]... [--runs N] [--weights float16]
   edgekit profile <model.onnx> [--input name=file.bin]... [--dim symbol=value]... [--runs N] [--weights float16]
     (WebGPU with timestamp queries: GPU time per dispatch, the median of N profiled runs, and totals per op)
+${QUANTIZE_USAGE}
 Raw input files hold the input's dtype little-endian; inputs not given get seeded random values.
 --weights float16 keeps large matrix weights in half precision on the GPU (SessionOptions.weightPrecision).`;
 
@@ -71,6 +74,7 @@ async function makeInput(session: InferenceSession, i: number, a: Args): Promise
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'quantize') return quantizeCommand(argv.slice(1));
   const a = parse(argv);
   if (!a.cmd || a.cmd === 'help' || !a.model || !['inspect', 'run', 'profile'].includes(a.cmd)) {
     console.log(USAGE);
