@@ -142,6 +142,28 @@ export interface GpuPlanReport {
   requiredLimits: { maxStorageBufferBindingSize: number; maxStorageBuffersPerShaderStage: number };
   /** Optional features the plan's pipelines use (shader-f16 when f16 storage is native). */
   features: string[];
+  /** The plan's fused nodes (fusion.ts): each one's kind and the model's nodes it replaces. */
+  fusions: GpuFusion[];
+}
+
+export interface GpuFusion {
+  /** What was fused: 'LayerNorm', 'SkipLayerNorm', 'Gelu', 'QKV', 'MatMul+Bias+Gelu'... (docs/fusion.md). */
+  kind: string;
+  /** The fused node in the plan's graph. */
+  node: string;
+  /** The model's nodes it stands for. */
+  nodes: string[];
+}
+
+/** The fused nodes of a planned graph: those carrying attrs.fusion and attrs.fused_from. */
+export function fusionsOf(g: Graph): GpuFusion[] {
+  const out: GpuFusion[] = [];
+  for (const n of g.nodes) {
+    const kind = n.attrs.fusion;
+    const from = n.attrs.fused_from;
+    if (kind?.type === 'string' && from?.type === 'strings') out.push({ kind: kind.value, node: n.name, nodes: [...from.value] });
+  }
+  return out;
 }
 
 const align = (n: number, a: number) => Math.ceil(n / a) * a;
@@ -174,7 +196,7 @@ export class GpuGraphPlan {
   /** Plans `graph` (sorted, inferred, concrete: see ir/passes specialize()) for the device. */
   static async create(res: GpuResources, graph: Graph, opts: GpuPlanOptions = {}): Promise<GpuGraphPlan> {
     res.ctx.assertAlive();
-    const plan = new GpuGraphPlan(res, opts.fuse === false ? graph : fuseForGpu(graph), opts.bindings);
+    const plan = new GpuGraphPlan(res, opts.fuse === false ? graph : fuseForGpu(graph, { bound: opts.bindings }), opts.bindings);
     plan.weights = opts.weights;
     plan.labels = labelChecks(plan.graph);
     // A validation error while planning (a bind group that does not match its pipeline) is a bug in a kernel:
@@ -394,6 +416,7 @@ export class GpuGraphPlan {
       nodes: [...this.nodeKernels.values()].map((n) => ({ name: n.name, op: n.op, kernels: [...n.kernels], storage: n.storage })),
       requiredLimits: { maxStorageBufferBindingSize: this.largestBinding, maxStorageBuffersPerShaderStage: this.mostBindings },
       features: [...this.storage.values()].includes('f16') ? ['shader-f16'] : [],
+      fusions: fusionsOf(this.graph),
     };
   }
 

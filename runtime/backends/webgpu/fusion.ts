@@ -1,20 +1,39 @@
 import type { Attr, Graph, Node } from '../../ir/graph.js';
+import { msOp } from '../../ir/ops/contrib.js';
 import { EW_OPS } from './kernels/elementwise-ops.js';
-import { fuseQdq } from './fuse-qdq.js';
 import { fuseAttention } from './fuse-attention.js';
+import { fuseQdq } from './fuse-qdq.js';
+import { fusionAttrs, fusionKind } from './fusion-graph.js';
+import { fuseGelus } from './fusion-gelu.js';
+import { fuseNorms } from './fusion-norm.js';
+import { fuseProjections } from './fusion-qkv.js';
 
 /**
- * Epilogue fusion for the WebGPU plan: rewrites the graph the GPU executes (never the model's IR, which the CPU
- * backend and the exporter keep using) so that
+ * The graph the WebGPU plan runs: rewrites of the graph the GPU executes (never the model's IR, which the CPU
+ * backend and the exporter keep using), in this order (docs/fusion.md lists them all):
+ *   1. pattern fusions of Transformer expansions: LayerNorm / RMSNorm written out, with the residual Add before
+ *      them (fusion-norm.ts); GELU (erf and tanh forms) and SiLU written out (fusion-gelu.ts); sibling projections
+ *      of one input as one GEMM (fusion-qkv.ts);
+ *   2. epilogue fusion into the matrix kernels (this file):
  *   MatMul(A [M, K], B [K, N]) -> Add(bias)            becomes  Gemm(A, B, bias)
+ *   MatMul(A [.., M, K], B) -> Add(bias [N])           becomes  MatMul(A, B, bias) (a row bias, any batch)
  *   Conv | Gemm | MatMul -> Add(R), R of the same shape becomes  the producer with attribute residual=1, input 3 = R
  *   Conv | ConvTranspose | Gemm | MatMul -> <act>      becomes  the producer with attribute activation=<op>
+ *   MatMul | Gemm -> com.microsoft FastGelu / BiasGelu (bias) becomes the producer with the bias and a Gelu
  * The activation attributes travel prefixed (activation_alpha...; Clip's constant bounds as activation_min/max),
  * which the matrix kernels read through kernels/epilogue.ts. The intermediate value then never exists: one
- * dispatch and no arena slot instead of two of each.
+ * dispatch and no arena slot instead of two of each. com.microsoft Gelu, FastGelu, BiasGelu and QuickGelu fold as
+ * the default-domain Gelu (FastGelu as approximate='tanh') and QuickGelu.
  *
- * A producer's output is fused only when the next node is its only reader and it is not a graph output.
+ * A producer's output is fused only when the next node is its only reader and it is not a graph output. Every
+ * node a rewrite creates carries attrs.fusion (its kind: 'LayerNorm', 'MatMul+Bias+Gelu'...) and attrs.fused_from
+ * (the model's node names), which report() lists.
  */
+
+export interface FuseOptions {
+  /** Values bound outside the plan (GpuPlanOptions.bindings: trained weights): never folded into new constants. */
+  bound?: Readonly<Record<string, unknown>>;
+}
 
 const PRODUCERS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 
@@ -35,9 +54,33 @@ function constScalar(g: Graph, v: string): number | undefined {
   return t && t.data.length === 1 && t.data instanceof Float32Array ? t.data[0] : undefined;
 }
 
+/** com.microsoft activations as the epilogue's: [epilogue op, its attributes]; FastGelu/BiasGelu's bias is input 1. */
+const MS_ACTIVATIONS: Readonly<Record<string, (n: Node) => Record<string, Attr>>> = {
+  [msOp('Gelu')]: () => ({ activation: { type: 'string', value: 'Gelu' } }),
+  [msOp('BiasGelu')]: () => ({ activation: { type: 'string', value: 'Gelu' } }),
+  [msOp('FastGelu')]: () => ({ activation: { type: 'string', value: 'Gelu' }, activation_approximate: { type: 'string', value: 'tanh' } }),
+  [msOp('QuickGelu')]: (n) => ({ activation: { type: 'string', value: 'QuickGelu' }, ...(n.attrs.alpha ? { activation_alpha: n.attrs.alpha } : {}) }),
+};
+
+/** The name an activation adds to the fusion kind: its own fusion kind when it is fused, else its op. */
+function activationKind(act: Node): string {
+  const k = fusionKind(act);
+  if (k) return k;
+  const op = act.op.startsWith(`${msOp('')}`) ? act.op.slice(msOp('').length) : act.op;
+  const approx = act.attrs.approximate;
+  return op === 'Gelu' && approx?.type === 'string' && approx.value === 'tanh' ? 'GeluTanh' : op;
+}
+
+/** attrs for `n` after absorbing `consumers` as `what`: the kind grows ('MatMul+Bias+Gelu'), the sources too. */
+function grown(n: Node, consumer: Node, what: string): Record<string, Attr> {
+  return fusionAttrs(`${fusionKind(n) ?? n.op}+${what}`, [n, consumer]);
+}
+
 /** The attributes that make `producer` apply `act`, or undefined when `act` cannot be fused. */
 function activationAttrs(g: Graph, act: Node): Record<string, Attr> | undefined {
   if (act.domain !== '' || act.outputs.length !== 1) return undefined;
+  const ms = MS_ACTIVATIONS[act.op];
+  if (ms) return ms(act);
   if (act.op === 'Clip') {
     const attrs: Record<string, Attr> = { activation: { type: 'string', value: 'Clip' } };
     for (const [i, name] of [[1, 'min'], [2, 'max']] as const) {
@@ -52,7 +95,7 @@ function activationAttrs(g: Graph, act: Node): Record<string, Attr> | undefined 
   const def = EW_OPS[act.op];
   if (!def || def.arity[1] !== 1 || def.boolOut || !def.kinds.includes('f')) return undefined;
   const attrs: Record<string, Attr> = { activation: { type: 'string', value: act.op } };
-  for (const [k, v] of Object.entries(act.attrs)) attrs[`activation_${k}`] = v;
+  for (const [k, v] of Object.entries(act.attrs)) if (k !== 'fusion' && k !== 'fused_from') attrs[`activation_${k}`] = v;
   return attrs;
 }
 
@@ -70,7 +113,49 @@ function asGemm(g: Graph, mm: Node, add: Node, out: string): Node | undefined {
   const n = sb[1];
   const rowBias = (sc.length === 1 && sc[0] === n) || (sc.length === 2 && sc[0] === 1 && sc[1] === n);
   if (!rowBias || g.values[bias!]?.dtype !== g.values[out]?.dtype) return undefined;
-  return { ...mm, op: 'Gemm', inputs: [a!, b!, bias!], outputs: [...add.outputs], attrs: {} };
+  return { ...mm, op: 'Gemm', inputs: [a!, b!, bias!], outputs: [...add.outputs], attrs: grown(mm, add, 'Bias') };
+}
+
+/** The size of a row bias [N] / [1, .., 1, N] of `n` columns, of the product's dtype; false otherwise. */
+function isRowBias(g: Graph, bias: string | undefined, n: number | string | undefined, out: string): boolean {
+  const sc = bias ? g.values[bias]?.shape : undefined;
+  if (!sc || !sc.length || typeof n !== 'number' || sc[sc.length - 1] !== n || sc.slice(0, -1).some((d) => d !== 1)) return false;
+  return g.values[bias!]?.dtype === g.values[out]?.dtype;
+}
+
+/** A batched MatMul + Add(row bias) as MatMul(A, B, bias): the kernel adds the bias in its epilogue. */
+function withBias(g: Graph, mm: Node, add: Node, out: string): Node | undefined {
+  if (mm.op !== 'MatMul' || mm.inputs.length !== 2 || add.inputs.length !== 2) return undefined;
+  const bias = add.inputs[0] === out ? add.inputs[1] : add.inputs[0];
+  const sa = g.values[mm.inputs[0]!]?.shape;
+  const sb = g.values[mm.inputs[1]!]?.shape;
+  const sm = g.values[out]?.shape;
+  const so = g.values[add.outputs[0]!]?.shape;
+  if (!sa || !sb || !sm || !so || sa.length < 2 || sb.length < 2 || bias === out) return undefined;
+  // The Add must not broadcast the product: a bias with more dims than the product would.
+  if (so.length !== sm.length || so.some((d, i) => d !== sm[i])) return undefined;
+  if (!isRowBias(g, bias, sb[sb.length - 1], out) || g.values[bias!]!.shape!.length > sm.length) return undefined;
+  return { ...mm, inputs: [mm.inputs[0]!, mm.inputs[1]!, bias!], outputs: [...add.outputs], attrs: { ...mm.attrs, ...grown(mm, add, 'Bias') } };
+}
+
+/**
+ * MatMul | Gemm (no C yet) -> com.microsoft FastGelu(x, bias) / BiasGelu(x, bias): the bias goes in as the
+ * product's row bias (Gemm's C with beta 1), the GELU as its activation.
+ */
+function withBiasedGelu(g: Graph, n: Node, act: Node, out: string): Node | undefined {
+  if ((act.op !== msOp('FastGelu') && act.op !== msOp('BiasGelu')) || act.inputs[0] !== out || !act.inputs[1]) return undefined;
+  if (n.inputs.length > 2 && n.inputs[2]) return undefined;
+  const bias = act.inputs[1];
+  const sb = g.values[n.inputs[1]!]?.shape;
+  const sm = g.values[out]?.shape;
+  if (!sb || !sm || sm.length < 2) return undefined;
+  if (!isRowBias(g, bias, sm[sm.length - 1], out)) return undefined;
+  if (n.op === 'Gemm') {
+    const attrs = { ...n.attrs, beta: { type: 'float' as const, value: 1 }, ...activationAttrs(g, act)!, ...grown(n, act, activationKind(act)) };
+    return { ...n, inputs: [n.inputs[0]!, n.inputs[1]!, bias], outputs: [...act.outputs], attrs };
+  }
+  if (n.op !== 'MatMul' || sb.length < 2) return undefined;
+  return { ...n, inputs: [n.inputs[0]!, n.inputs[1]!, bias], outputs: [...act.outputs], attrs: { ...n.attrs, ...activationAttrs(g, act)!, ...grown(n, act, activationKind(act)) } };
 }
 
 const RESIDUAL_PRODUCERS = new Set(['Conv', 'Gemm', 'MatMul']);
@@ -91,13 +176,22 @@ function withResidual(g: Graph, n: Node, add: Node, out: string): Node | undefin
   if (g.values[add.outputs[0]!]?.dtype !== vo.dtype) return undefined;
   const inputs = [...n.inputs];
   while (inputs.length < 3) inputs.push('');
-  return { ...n, inputs: [...inputs.slice(0, 3), r], outputs: [...add.outputs], attrs: { ...n.attrs, residual: { type: 'int', value: 1 } } };
+  return { ...n, inputs: [...inputs.slice(0, 3), r], outputs: [...add.outputs], attrs: { ...n.attrs, residual: { type: 'int', value: 1 }, ...grown(n, add, 'Residual') } };
 }
 
 /** The graph the GPU plan runs: fusable chains collapsed. Returns `g` itself when nothing fuses. */
-export function fuseForGpu(g: Graph): Graph {
+export function fuseForGpu(g: Graph, opts: FuseOptions = {}): Graph {
   g = fuseQdq(g); // DequantizeLinear -> Conv/MatMul/Gemm -> QuantizeLinear groups onto the int8 kernels (fuse-qdq.ts)
   g = fuseAttention(g);
+  const bound = new Set(Object.keys(opts.bound ?? {}));
+  g = fuseNorms(g, bound);
+  g = fuseGelus(g);
+  g = fuseProjections(g, bound, (c) => !!activationAttrs(g, c));
+  return fuseEpilogues(g);
+}
+
+/** The producer -> consumer folds into the matrix kernels' epilogues (the file comment's second part). */
+function fuseEpilogues(g: Graph): Graph {
   const outputs = new Set(g.outputs.map((o) => o.name));
   let nodes = [...g.nodes];
   let changed = false;
@@ -110,18 +204,20 @@ export function fuseForGpu(g: Graph): Graph {
       const out = n.outputs[0];
       const only = out && !outputs.has(out) ? uses.get(out) : undefined;
       const consumer = only?.length === 1 ? only[0]! : undefined;
-      if (!consumer || n.domain !== '' || !PRODUCERS.has(n.op) || !isFloat(g, out!) || n.attrs.activation) continue;
+      if (!consumer || n.domain !== '' || !PRODUCERS.has(n.op) || n.outputs.length !== 1 || !isFloat(g, out!) || n.attrs.activation) continue;
       // Add(P1(...), P2(...)): only one producer may absorb the consumer; the other's output stays an input.
       if (replace.has(consumer)) continue;
       // Pass 0 turns MatMul + Add(bias) into Gemm; pass 1 folds residual adds, pass 2 activations.
       let fused: Node | undefined;
       if (pass === 0) {
-        if (n.op === 'MatMul' && consumer.op === 'Add' && consumer.domain === '') fused = asGemm(g, n, consumer, out!);
+        if (n.op === 'MatMul' && n.inputs.length === 2 && consumer.op === 'Add' && consumer.domain === '') fused = asGemm(g, n, consumer, out!) ?? withBias(g, n, consumer, out!);
       } else if (pass === 1) {
         fused = withResidual(g, n, consumer, out!);
+      } else if (consumer.inputs[1] && (consumer.op === msOp('FastGelu') || consumer.op === msOp('BiasGelu'))) {
+        if (!n.attrs.residual) fused = withBiasedGelu(g, n, consumer, out!);
       } else {
         const attrs = activationAttrs(g, consumer);
-        if (attrs) fused = { ...n, outputs: [...consumer.outputs], attrs: { ...n.attrs, ...attrs } };
+        if (attrs) fused = { ...n, outputs: [...consumer.outputs], attrs: { ...n.attrs, ...attrs, ...grown(n, consumer, activationKind(consumer)) } };
       }
       if (!fused) continue;
       dropped.add(n);

@@ -312,6 +312,7 @@ class StagedPlan implements GpuRunnable {
         maxStorageBuffersPerShaderStage: Math.max(0, ...parts.map((p) => p.requiredLimits.maxStorageBuffersPerShaderStage)),
       },
       features: [...new Set(parts.flatMap((p) => p.features))],
+      fusions: parts.flatMap((p) => p.fusions),
       stages: 1 + (b?.stages ?? 1),
       readbacks: 1 + (b?.readbacks ?? 0),
       readbackValues: [...this.split.hostValues, ...(b?.readbackValues ?? [])],

@@ -12,7 +12,8 @@ import { mathHelper } from '../wgsl/math.js';
  * exists. A fusion pass marks the producer with attributes:
  *   activation = '<unary op>' (Relu, LeakyRelu, Sigmoid, Tanh, HardSwish, Gelu, Clip...),
  *   activation_<attr> = that op's attribute (activation_alpha, activation_approximate...),
- *   for Clip: activation_min / activation_max (floats; the Clip-13 min/max inputs folded to attributes).
+ *   for Clip: activation_min / activation_max (floats; the Clip-13 min/max inputs folded to attributes),
+ *   QuickGelu (x * sigmoid(activation_alpha * x): com.microsoft QuickGelu, and SiLU with alpha 1).
  * The op (and its variant, e.g. Gelu's approximate) is part of the cache key; attribute numbers are uniforms.
  */
 export interface Activation {
@@ -37,6 +38,11 @@ export function activationFromNode(node: Node): Activation | undefined {
       return v && (v.type === 'float' || v.type === 'int') ? v.value : d;
     };
     return { op, variant: '', params: { min: num('min', -Infinity), max: num('max', Infinity) } };
+  }
+  // x * sigmoid(alpha x): com.microsoft QuickGelu, and SiLU as alpha = 1 (fusion-gelu.ts).
+  if (op === 'QuickGelu') {
+    const alpha = attrs.alpha;
+    return { op, variant: '', params: { alpha: alpha && (alpha.type === 'float' || alpha.type === 'int') ? alpha.value : 1.702 } };
   }
   const def = EW_OPS[op];
   if (!def || def.arity[0] !== 1 || def.boolOut || !def.kinds.includes('f')) {
@@ -84,5 +90,6 @@ export function activationExpr(b: ShaderBuilder, act: Activation | undefined, v:
   if (!act) return v;
   // Fused Clip keeps NaN as the standalone one does (wgsl/math.ts clip_nan).
   if (act.op === 'Clip') return `${mathHelper(b, 'clip_nan', t)}(${v}, ${t}(u.act_min), ${t}(u.act_max))`;
+  if (act.op === 'QuickGelu') return `${v} * ${mathHelper(b, 'sigmoid', t)}(${t}(u.act_alpha) * ${v})`;
   return unaryExpr(b, act.op, act.variant, v, t, (p) => `u.act_${p}`);
 }

@@ -92,6 +92,11 @@ export interface MatMulExtras {
   /** A fused residual add (the graph's Add after the product, fusion.ts): a tensor laid out exactly like Y. */
   residual?: GpuTensorInfo;
   /**
+   * Several outputs instead of Y (fusion-qkv.ts: sibling projections as one product): columns [0, N_0) go to the
+   * first, the next N_1 to the second, and so on, each output laid out [batch, M, N_i]. No residual with these.
+   */
+  splitOutputs?: GpuTensorInfo[];
+  /**
    * Computes B[k, n] instead of reading a stored matrix (Conv's implicit im2col). `define` adds a WGSL function
    * `fn(b_base: u32, k: u32, n: u32) -> <acc type>` and returns its name; it is called only for k < K, n < N.
    */
@@ -125,12 +130,14 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
   const kind = kindOf(a.dtype);
   const acc: ComputeType = kind === 'f' ? 'f32' : kind === 'u' ? 'u32' : 'i32';
   const hasC = !!extras.c;
+  const split = extras.splitOutputs ?? [];
+  if (split.length && extras.residual) throw new GpuUnsupported('MatMul with split outputs takes no residual');
   const bindings: BindingDecl[] = [
     { name: 'a', type: a.storage },
     { name: 'b', type: b.storage },
     ...(hasC ? [{ name: 'c', type: extras.c!.info.storage }] : []),
     ...(extras.residual ? [{ name: 'r', type: extras.residual.storage }] : []),
-    { name: 'y', type: y.storage },
+    ...(split.length ? split.map((o, i) => ({ name: `y_${i}`, type: o.storage })) : [{ name: 'y', type: y.storage }]),
   ];
   const uniforms: UniformDecl[] = [
     ...['m', 'n', 'k', 'a_stride_m', 'a_stride_k', 'b_stride_k', 'b_stride_n', 'c_stride_m', 'c_stride_n'].map((name) => ({ name, type: 'u32' as const })),
@@ -142,10 +149,11 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
     { name: 'c_batch_strides', type: 'u32', length: rank },
     ...(loader?.uniforms ?? []),
     ...activationUniforms(extras.activation),
+    ...split.map((_, i) => ({ name: `n_${i}`, type: 'u32' as const })),
   ];
   const tilingKey = `${t.wx}x${t.wy}:${t.rm}x${t.rn}:${t.direct ? 'direct' : `k${t.tk}`}`;
   return {
-    key: `matmul:${tilingKey}:b${rank}:${hasC ? 'c' : 'noc'}:${extras.residual ? 'res:' : ''}${activationKey(extras.activation)}${loader ? `:${loader.key}` : ''}`,
+    key: `matmul:${tilingKey}:b${rank}:${hasC ? 'c' : 'noc'}:${extras.residual ? 'res:' : ''}${split.length ? `split${split.length}:` : ''}${activationKey(extras.activation)}${loader ? `:${loader.key}` : ''}`,
     bindings,
     uniforms,
     workgroupSize: [t.wx, t.wy, 1],
@@ -164,6 +172,22 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
   let activated = ${activationExpr(sb, extras.activation, 'v', acc)};
   return ${outT === acc ? 'activated' : `${outT}(activated)`};
 }`);
+      // The store of one output element (batch z, row m, column n), into Y or into the split output n falls in.
+      const store = (m: string, n: string, value: string) => {
+        if (!split.length) return sb.store('y', `y_base + ${m} * u.n + ${n}`, value);
+        const args = `wid.z, ${m}, ${n}, ${value}`;
+        return `store_split(${args});`;
+      };
+      if (split.length) {
+        const branches = split.map((_, i) => {
+          const put = sb.store(`y_${i}`, `(z * u.m + m) * u.n_${i} + col`, 'v');
+          return i === split.length - 1 ? `  ${put}` : `  if (col < u.n_${i}) { ${put} return; }\n  col = col - u.n_${i};`;
+        });
+        sb.helper(`fn store_split(z: u32, m: u32, n: u32, v: ${outT}) {
+  var col = n;
+${branches.join('\n')}
+}`);
+      }
       const batchCoords = sb.coordsFn('batch_coords', 'batch_shape', rank);
       const prologue = `let bc = ${batchCoords}(wid.z);
   let a_base = ${sb.offset('bc', 'a_batch_strides', rank)};
@@ -200,7 +224,7 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
     let m = row0 + lid.y * ${t.rm}u + r;
     for (var c = 0u; c < ${t.rn}u; c = c + 1u) {
       let n = col0 + lid.x * ${t.rn}u + c;
-      if (m < u.m && n < u.n) { ${sb.store('y', 'y_base + m * u.n + n', `epilogue(acc[r * ${t.rn}u + c], c_base, m, n, y_base + m * u.n + n)`)} }
+      if (m < u.m && n < u.n) { ${store('m', 'n', `epilogue(acc[r * ${t.rn}u + c], c_base, m, n, y_base + m * u.n + n)`)} }
     }
   }`);
         return;
@@ -217,7 +241,7 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
     let m = row0 + lid.y + r * ${t.wy}u;
     for (var c = 0u; c < ${t.rn}u; c = c + 1u) {
       let n = col0 + lid.x + c * ${t.wx}u;
-      if (m < u.m && n < u.n) { ${sb.store('y', 'y_base + m * u.n + n', `epilogue(acc[r * ${t.rn}u + c], c_base, m, n, y_base + m * u.n + n)`)} }
+      if (m < u.m && n < u.n) { ${store('m', 'n', `epilogue(acc[r * ${t.rn}u + c], c_base, m, n, y_base + m * u.n + n)`)} }
     }
   }`];
       sb.main(`${prologue}
@@ -263,6 +287,7 @@ export function matmulProgram(a: GpuTensorInfo, b: GpuTensorInfo, y: GpuTensorIn
           c_batch_strides: d.cBatchStrides ?? d.batchShape.map(() => 0),
           ...loader?.values,
           ...activationValues(extras.activation),
+          ...Object.fromEntries(split.map((o, i) => [`n_${i}`, o.shape[o.shape.length - 1]!])),
         },
       };
     },
@@ -282,8 +307,11 @@ function checkBatch(node: Node, batch: number, limit: number): void {
 }
 
 const matmul: GpuKernel = {
-  plan(node, inputs, [y], env): KernelPlan {
-    const [a, b] = inputs;
+  plan(node, inputs, outputs, env): KernelPlan {
+    const [a, b, bias] = inputs;
+    // Several outputs: sibling projections fused by fusion-qkv.ts; the product's columns split among them.
+    const split = outputs.length > 1 ? (outputs as GpuTensorInfo[]) : undefined;
+    const y = split ? { ...split[0]!, shape: [...split[0]!.shape.slice(0, -1), split.reduce((s, o) => s + o.shape[o.shape.length - 1]!, 0)] } : outputs[0];
     const residual = residualFromNode(node, inputs, y!);
     checkTypes(node, a!, b!);
     const g = matmulGeometry(inferCtx(node), a!.shape, b!.shape);
@@ -295,8 +323,12 @@ const matmul: GpuKernel = {
     const batch = g.batch as number[];
     checkBatch(node, sizeOfShape(batch), env.limits.maxComputeWorkgroupsPerDimension);
     const dims: MatMulDims = { ...matmulBatch(batch, aBatch, bBatch, m * k, k * n), m, n, k, aStride: [k, 1], bStride: [n, 1] };
-    const program = matmulProgram(a!, b!, y!, dims, { activation: activationFromNode(node), residual }, env.cpuAdapter);
-    return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, ...(residual ? [{ input: RESIDUAL_INPUT }] : []), { output: 0 }] }] };
+    // A fused row bias (fusion.ts: MatMul -> Add(bias [N])): C broadcast along every row of every batch.
+    if (bias && sizeOfShape(bias.shape) !== n) throw new GpuUnsupported(`MatMul bias of shape [${bias.shape.join(', ')}] is not a row of ${n}`);
+    const c = bias ? { info: bias, strideM: 0, strideN: 1 } : undefined;
+    const program = matmulProgram(a!, b!, y!, dims, { c, beta: 1, activation: activationFromNode(node), residual, splitOutputs: split }, env.cpuAdapter);
+    const outs = split ? split.map((_, i) => ({ output: i })) : [{ output: 0 }];
+    return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, ...(bias ? [{ input: 2 }] : []), ...(residual ? [{ input: RESIDUAL_INPUT }] : []), ...outs] }] };
   },
 };
 
