@@ -130,6 +130,11 @@ export interface GpuPlanSummary {
   liveBytes: number;
   peakBytes: number;
   adapter: { vendor: string; architecture: string; description: string; f16: boolean };
+  /**
+   * What the plan fused (docs/fusion.md): each fused node's kind ('LayerNorm', 'SkipLayerNorm', 'Gelu', 'QKV',
+   * 'MatMul+Bias+Gelu'...), its name in `nodes`, and the model's nodes it replaces.
+   */
+  fusions: { kind: string; node: string; nodes: string[] }[];
 }
 
 export interface SessionReport {
@@ -379,6 +384,7 @@ export class InferenceSession {
               liveBytes: g.memory.liveBytes,
               peakBytes: g.memory.peakBytes,
               adapter: { ...ctx.adapterInfo, f16: ctx.hasF16 },
+              fusions: g.fusions.map((f) => ({ ...f, nodes: [...f.nodes] })),
             },
           }
         : {}),
