@@ -78,7 +78,7 @@ export function attentionCases(seed: number, dtype: DType = 'float32'): Attentio
 
 /** A com.microsoft attention case: the op, its inputs (undefined = omitted) and outputs. */
 export interface MsAttentionCase extends AttentionCase {
-  op: 'MultiHeadAttention' | 'GroupQueryAttention';
+  op: 'MultiHeadAttention' | 'GroupQueryAttention' | 'Attention';
 }
 
 /**
@@ -128,6 +128,18 @@ export function msAttentionCases(seed: number): MsAttentionCase[] {
       attrs: { num_heads: int(4), kv_num_heads: int(1) },
       inputs: [r([1, 5, (4 + 2) * 8]), undefined, undefined, undefined, undefined, i32([1], [4]), i32([], [5])],
       outputs: 3,
+    },
+    {
+      op: 'Attention', name: 'Attention (com.microsoft): projection, bias, mask_index [B, T]',
+      attrs: { num_heads: heads },
+      inputs: [r([2, 4, 12]), r([12, 48], -0.5, 0.5), r([48]), i32([2, 4], [1, 1, 1, 1, 1, 1, 0, 0])],
+      outputs: 1,
+    },
+    {
+      op: 'Attention', name: 'Attention (com.microsoft): unidirectional with past [2, B, N, P, H] and present, qkv_hidden_sizes',
+      attrs: { num_heads: heads, unidirectional: int(1), qkv_hidden_sizes: attr([16, 16, 16]) },
+      inputs: [r([2, 3, 12]), r([12, 48], -0.5, 0.5), r([48]), undefined, r([2, 2, 2, 4, 8])],
+      outputs: 2,
     },
   ];
 }

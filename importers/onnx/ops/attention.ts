@@ -189,6 +189,57 @@ function groupQueryAttention(n: Node, ctx: AdapterContext): Node[] {
   return [...b.nodes, attentionNode(n, [q, k, v, mask, present(n, 3), present(n, 4)], outs, attrs)];
 }
 
+/**
+ * com.microsoft Attention (BERT/GPT-2 style, projection included): input [B, S, Din] times weights
+ * [Din, Hq + Hk + Hv] plus bias, split into Q, K, V (equal thirds, or qkv_hidden_sizes); mask_index int32 [B, T] or
+ * [B, S, T] as an additive mask_filter_value; past [2, B, N, P, H] split into past key and value, present
+ * [2, B, N, T, H] stacked from the present key and value; attention_bias; unidirectional -> is_causal. Length-form
+ * mask_index ([B], [2B], [3B+2]), the [B, 1, M, M] mask, buffer sharing and do_rotary are refused.
+ */
+function msAttention(n: Node, ctx: AdapterContext): Node[] {
+  const b = builder(n, ctx);
+  const heads = attrInt(n, 'num_heads', 0);
+  if (heads <= 0) refuse(n, 'num_heads must be positive');
+  if (attrInt(n, 'do_rotary', 0)) refuse(n, 'do_rotary is not supported');
+  if (attrInt(n, 'past_present_share_buffer', 0) || present(n, 6)) refuse(n, 'past/present buffer sharing (past_sequence_length) is not supported');
+  let proj = b.op('MatMul', [present(n, 0), present(n, 1)]);
+  if (present(n, 2)) proj = b.op('Add', [proj, present(n, 2)]);
+  const sizes = n.attrs.qkv_hidden_sizes?.type === 'ints' ? n.attrs.qkv_hidden_sizes.value : undefined;
+  const [q, k, v] = [ctx.fresh(`${n.name}_q`), ctx.fresh(`${n.name}_k`), ctx.fresh(`${n.name}_v`)];
+  b.nodes.push(sizes
+    ? helperNode(n, 'split_qkv', 'Split', [proj, i64(ctx, `${n.name}_qkv_sizes`, sizes)], [q, k, v], { axis: int(-1) })
+    : helperNode(n, 'split_qkv', 'Split', [proj], [q, k, v], { axis: int(-1), num_outputs: int(3) }));
+  let mask = '';
+  const mi = present(n, 3);
+  if (mi) {
+    const rank = ctx.rankOf(mi);
+    if (rank === 4) refuse(n, 'a [B, 1, M, M] mask_index is not supported');
+    mask = paddingBias(n, ctx, b, mi, q);
+  }
+  if (present(n, 5)) mask = mask ? b.op('Add', [mask, present(n, 5)]) : present(n, 5);
+  let [pk, pv] = ['', ''];
+  if (present(n, 4)) {
+    const [i0, i1] = [0, 1].map((i) => ctx.constant(`${n.name}_past_${i}`, tensorFromNumbers('int64', [], [i])));
+    pk = b.op('Gather', [present(n, 4), i0!], { axis: int(0) });
+    pv = b.op('Gather', [present(n, 4), i1!], { axis: int(0) });
+  }
+  const attrs: Record<string, Attr> = { q_num_heads: int(heads), kv_num_heads: int(heads), is_causal: int(attrInt(n, 'unidirectional', 0)) };
+  if (n.attrs.scale) attrs.scale = n.attrs.scale;
+  const wantPresent = !!n.outputs[1];
+  const [presK, presV] = wantPresent ? [ctx.fresh(`${n.name}_present_k`), ctx.fresh(`${n.name}_present_v`)] : ['', ''];
+  const nodes = [...b.nodes, attentionNode(n, [q, k, v, mask, pk, pv], [n.outputs[0]!, presK, presV], attrs)];
+  if (wantPresent) {
+    const axis0 = i64(ctx, `${n.name}_stack_axis`, [0]);
+    const [uk, uv] = [ctx.fresh(`${n.name}_present_k0`), ctx.fresh(`${n.name}_present_v0`)];
+    nodes.push(
+      helperNode(n, 'present_k', 'Unsqueeze', [presK, axis0], [uk]),
+      helperNode(n, 'present_v', 'Unsqueeze', [presV, axis0], [uv]),
+      helperNode(n, 'present', 'Concat', [uk, uv], [n.outputs[1]!], { axis: int(0) }),
+    );
+  }
+  return nodes;
+}
+
 export const MS_ATTENTION_ADAPTERS: OpAdapter[] = [
   { op: 'MultiHeadAttention', since: 1, until: 1, targets: ['Attention', 'Shape', 'Add', 'Slice', 'Sub', 'Mul', 'CastLike', 'Unsqueeze', 'Reshape', 'Transpose'], map: multiHeadAttention },
   {
@@ -196,4 +247,5 @@ export const MS_ATTENTION_ADAPTERS: OpAdapter[] = [
     targets: ['Attention', 'Shape', 'Add', 'Div', 'Mul', 'Split', 'Range', 'Squeeze', 'Cast', 'Unsqueeze', 'LessOrEqual', 'Where', 'CastLike'],
     map: groupQueryAttention,
   },
+  { op: 'Attention', since: 1, until: 1, targets: ['Attention', 'MatMul', 'Add', 'Split', 'Sub', 'Mul', 'CastLike', 'Unsqueeze', 'Gather', 'Concat'], map: msAttention },
 ];
