@@ -198,12 +198,13 @@ describe('listSupportedOps', () => {
   it('only lists ops whose IR form exists', () => {
     // Other domains' ops have domain-qualified IR names (e.g. ai.onnx.preview.training.Adam), checked by their targets.
     // Constant becomes an initializer; the deprecated Upsample and Scatter are rewritten to Resize and ScatterElements;
-    // onnxruntime's default-domain SimplifiedLayerNormalization maps to com.microsoft.SimplifiedLayerNormalization.
-    const renamed = ['Constant', 'Upsample', 'Scatter', 'SimplifiedLayerNormalization'];
+    // onnxruntime's default-domain SimplifiedLayerNormalization, and RMSNormalization-23 and RotaryEmbedding-23, map
+    // to com.microsoft.SimplifiedLayerNormalization and com.microsoft.RotaryEmbedding.
+    const renamed = ['Constant', 'Upsample', 'Scatter', 'SimplifiedLayerNormalization', 'RMSNormalization', 'RotaryEmbedding'];
     for (const r of rows) if (r.domain === 'ai.onnx' && !renamed.includes(r.op)) expect(OP_SCHEMAS, r.op).toHaveProperty(r.op);
   });
 
-  it('covers every op in scope from its first ONNX version up to opset 21, without gaps', () => {
+  it('covers every op in scope from its first ONNX version up to opset 23, without gaps', () => {
     // First versions (ONNX Operators.md) of the ops that did not exist in opset 1; EdgeKit starts Tile at 6 (Tile-1
     // took tiles/axis inputs) and Upsample at 7 (Upsample-1 was experimental).
     const FIRST: Record<string, number> = {
@@ -217,7 +218,7 @@ describe('listSupportedOps', () => {
       expect(ranges[0]![0], op).toBe(FIRST[op] ?? 1);
       for (let i = 1; i < ranges.length; i++) expect(ranges[i]![0], `${op} has a gap`).toBe(ranges[i - 1]![1] + 1);
       // Upsample was deprecated in opset 10 (Resize replaced it).
-      expect(ranges[ranges.length - 1]![1], op).toBe(op === 'Upsample' ? 9 : 21);
+      expect(ranges[ranges.length - 1]![1], op).toBe(op === 'Upsample' ? 9 : 23);
     }
   });
 
@@ -225,12 +226,12 @@ describe('listSupportedOps', () => {
     const keys = rows.map((r) => `${r.domain}:${r.op}@${r.opsets[0]}`);
     expect(new Set(keys).size).toBe(keys.length);
     expect(rows.every((r) => ['ai.onnx', 'ai.onnx.preview.training', 'com.microsoft'].includes(r.domain) && r.opsets[0] <= r.opsets[1])).toBe(true);
-    expect(rows.filter((r) => r.op === 'Squeeze').map((r) => r.opsets)).toEqual([[1, 12], [13, 21]]);
+    expect(rows.filter((r) => r.op === 'Squeeze').map((r) => r.opsets)).toEqual([[1, 12], [13, 23]]);
   });
 
   it('an op outside its mapped range is unsupported, and the error says where it is mapped', async () => {
     const at = (opset: number) => importOnnx(model({ opset, nodes: [{ op: 'Gelu', inputs: ['x'], outputs: ['y'] }], inputs: [vi('x', 1, [1])], outputs: [vi('y')] }));
-    await expect(at(19)).rejects.toThrow(/Gelu \(opset 19\) at node 'n0': EdgeKit maps Gelu at opset\(s\) 20-21 only/);
+    await expect(at(19)).rejects.toThrow(/Gelu \(opset 19\) at node 'n0': EdgeKit maps Gelu at opset\(s\) 20-23 only/);
     await expect(at(20)).resolves.toBeDefined();
   });
 });
