@@ -21,7 +21,8 @@ export type EdgeKitErrorCode =
   | 'DEVICE_LOST'
   | 'INTERNAL'
   | 'CANCELLED'
-  | 'QUEUE_FULL';
+  | 'QUEUE_FULL'
+  | 'NON_FINITE';
 
 export class EdgeKitError extends Error {
   readonly code: EdgeKitErrorCode;

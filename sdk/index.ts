@@ -8,6 +8,8 @@ export type { StreamOptions } from './stream.js';
 export { Tensor } from './tensor.js';
 export type { SessionValue } from './values.js';
 export type { TensorType, TensorData, TensorLocation } from './tensor.js';
+export type { ImageSource, ImageTensorOptions } from './vision/image.js';
+export type { QueueOptions } from './queue.js';
 export type { ModelSource } from './model-source.js';
 export {
   EdgeKitError, ModelFormatError, InvalidGraphError, UnsupportedOpError, ShapeError, DTypeError, InvalidArgumentError,
@@ -29,7 +31,7 @@ export { Scheduler, Lane } from '../runtime/scheduler/index.js';
 export type { SchedulerOptions, LaneOptions, LaneMode, RunInfo, SubmitOptions, StepOptions, TaskPriority } from '../runtime/scheduler/index.js';
 export { createWorker, EdgeKitWorker, WorkerSession } from './worker/client.js';
 export type { CreateWorkerOptions, WorkerRunOptions, WorkerLike } from './worker/client.js';
-export type { WorkerSessionOptions, QueueOptions } from './worker/wire.js';
+export type { WorkerSessionOptions } from './worker/wire.js';
 export { WorkerFineTuner } from './worker/tuner-client.js';
 export type { WorkerFitOptions } from './worker/tuner-client.js';
 export { RemoteTensor } from './worker/remote-tensor.js';
@@ -38,3 +40,10 @@ export { quantize } from './quantize.js';
 export type { QuantizeOptions, QuantizeFeeds } from './quantize.js';
 export { formatReport } from '../quantize/index.js';
 export type { QuantizeResult, QuantizeReport, LayerReport, KeptNode, QuantizeMode, CalibrationMethod } from '../quantize/index.js';
+export {
+  TextGenerator, SentenceEncoder, loadTokenizer, ModelLayoutError, ContextLengthError, VocabularyMismatchError, NonFiniteLogitsError,
+} from './text/index.js';
+export type {
+  TextGeneratorOptions, GenerateOptions, GeneratedToken, GeneratedRow, GenerationResult, Prompt, SentenceEncoderOptions, EmbedOptions,
+  Classification, TextTokenizer, ChatMessage, ChatTemplateOptions, LoadTokenizerOptions, DecoderLayout, LayerCache,
+} from './text/index.js';

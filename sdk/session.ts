@@ -23,6 +23,7 @@ import { loadModelSource, type ModelSource } from './model-source.js';
 import { SessionStream, type StreamOptions } from './stream.js';
 import { Tensor } from './tensor.js';
 import { threadScheduler, type QueueOptions } from './queue.js';
+import { resolveImageFeeds } from './vision/image-feeds.js';
 import type { Lane, TaskPriority } from '../runtime/scheduler/index.js';
 
 export type Backend = 'cpu' | 'webgpu';
@@ -129,6 +130,8 @@ export interface GpuPlanSummary {
   /** The device's memory manager: live and peak bytes of every EdgeKit GPU buffer on it. */
   liveBytes: number;
   peakBytes: number;
+  /** Bytes read back from the GPU to the host on this device so far, by every session (outputs, stage boundaries). */
+  readbackBytes: number;
   adapter: { vendor: string; architecture: string; description: string; f16: boolean };
   /**
    * What the plan fused (docs/fusion.md): each fused node's kind ('LayerNorm', 'SkipLayerNorm', 'Gelu', 'QKV',
@@ -289,6 +292,16 @@ export class InferenceSession {
 
   async #run<O extends Record<string, SessionValue> = Record<string, Tensor>>(feeds: Record<string, SessionValue>, fetches?: readonly string[] | RunOptions): Promise<O> {
     if (this.#released) throw new SessionReleasedError();
+    // Image feeds (Tensor.fromImage) become tensors on the GPU first (sdk/vision/image-feeds.ts).
+    const images = await resolveImageFeeds(feeds, async () => this.#res ?? gpuResourcesNow(), this.#cpu !== undefined);
+    try {
+      return await this.#runTensors<O>(images.feeds, fetches);
+    } finally {
+      for (const t of images.temps) t.dispose();
+    }
+  }
+
+  async #runTensors<O extends Record<string, SessionValue>>(feeds: Record<string, SessionValue>, fetches?: readonly string[] | RunOptions): Promise<O> {
     const opts = Array.isArray(fetches) ? {} : ((fetches ?? {}) as RunOptions);
     const outputs = Array.isArray(fetches) ? fetches : opts.outputs ?? this.outputNames;
     for (const o of outputs) {
@@ -383,6 +396,7 @@ export class InferenceSession {
               features: g.features,
               liveBytes: g.memory.liveBytes,
               peakBytes: g.memory.peakBytes,
+              readbackBytes: g.memory.readbackBytes,
               adapter: { ...ctx.adapterInfo, f16: ctx.hasF16 },
               fusions: g.fusions.map((f) => ({ ...f, nodes: [...f.nodes] })),
             },

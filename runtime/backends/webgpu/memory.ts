@@ -32,6 +32,8 @@ export interface MemoryStats {
   /** Bytes kept in the pool for reuse. */
   pooledBytes: number;
   buffers: number;
+  /** Bytes copied from the GPU to the host so far (every readback goes through encodeReadback). */
+  readbackBytes: number;
 }
 
 /** Size classes: 256-byte granularity up to 4 KiB, then four steps per power of two (at most 25 % slack). */
@@ -50,6 +52,7 @@ export class GpuMemory {
   private leased = 0;
   private pooled = 0;
   private count = 0;
+  private readBytes = 0;
 
   constructor(
     private readonly ctx: GpuContext,
@@ -58,7 +61,7 @@ export class GpuMemory {
   ) {}
 
   stats(): MemoryStats {
-    return { liveBytes: this.live, peakBytes: this.peak, leasedBytes: this.leased, pooledBytes: this.pooled, buffers: this.count };
+    return { liveBytes: this.live, peakBytes: this.peak, leasedBytes: this.leased, pooledBytes: this.pooled, buffers: this.count, readbackBytes: this.readBytes };
   }
 
   resetPeak(): void {
@@ -187,6 +190,7 @@ export class GpuMemory {
   encodeReadback(encoder: GPUCommandEncoder, src: GPUBuffer, offset: number, bytes: number): () => Promise<Uint8Array> {
     const padded = Math.max(4, Math.ceil(bytes / 4) * 4);
     const staging = this.acquire(padded, READBACK_USAGE, 'edgekit-readback');
+    this.readBytes += bytes;
     encoder.copyBufferToBuffer(src, offset, staging.buffer, 0, padded);
     return async () => {
       try {
