@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GpuGraphPlan, type GpuResources } from '../../runtime/backends/webgpu/executor.js';
+import { optimize, specialize } from '../../runtime/ir/passes/index.js';
+import { importOnnx } from '../../importers/onnx/import.js';
 import type { Attr } from '../../runtime/ir/graph.js';
 import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
@@ -20,9 +24,11 @@ import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
 const rng = new Rng(2024);
 const H = 16;
 const sessions: InferenceSession[] = [];
+let res: GpuResources;
 
 beforeAll(async () => {
-  console.log(`transformer fusion suite on ${describeDevice(await gpuForTests())}`);
+  res = await gpuForTests();
+  console.log(`transformer fusion suite on ${describeDevice(res)}`);
 });
 afterAll(async () => {
   for (const s of sessions) await s.release();
@@ -310,4 +316,47 @@ describe('Q, K and V projections as one GEMM', () => {
     expect(r.kinds).toEqual(['MatMulGroup']);
     expect(r.dispatches).toBe(2);
   });
+});
+
+describe('a torch.onnx export of a tiny Transformer encoder block', () => {
+  // scripts/fixtures/transformer_fixture.py: embedding Linear, pre-norm attention with separate Q/K/V Linears, a
+  // residual stream through a second LayerNorm, an exact-GELU MLP, an RMSNorm written out, a SiLU-gated MLP, a
+  // tanh-GELU MLP and a Linear head; opset 14 (LayerNorm expanded) and 17 (LayerNormalization).
+  const expected: Record<number, string[]> = {
+    14: ['GeluTanh', 'LayerNorm', 'MatMul+Bias', 'MatMul+Bias', 'MatMul+Bias', 'MatMul+Bias', 'MatMul+Bias+Gelu', 'MatMul+Bias+Residual', 'MatMul+Residual', 'MatMul+SiLU', 'QKV', 'SkipLayerNorm', 'SkipRMSNorm'],
+    17: ['GeluTanh', 'MatMul+Bias', 'MatMul+Bias', 'MatMul+Bias', 'MatMul+Bias', 'MatMul+Bias+Gelu', 'MatMul+Bias+Residual', 'MatMul+Residual', 'MatMul+SiLU', 'QKV', 'SkipLayerNorm', 'SkipRMSNorm'],
+  };
+  for (const opset of [14, 17]) {
+    it(`opset ${opset}: the expected fusions, fewer dispatches, onnxruntime-node's and the CPU backend's numbers`, async () => {
+      const bytes = new Uint8Array(readFileSync(`tests/fixtures/transformer/encoder-block-op${opset}.onnx`));
+      const gpu = await InferenceSession.create(bytes, { backend: 'webgpu' });
+      const cpu = await InferenceSession.create(bytes, { backend: 'cpu' });
+      sessions.push(gpu, cpu);
+      for (const [batch, seq] of [[2, 5], [1, 9]] as const) {
+        const x = randomTensor(rng, 'float32', [batch, seq, 24], { lo: -2, hi: 2 });
+        const got = await (await gpu.run({ x: new Tensor('float32', x.data, x.shape) })).y!.toHost();
+        const want = await (await cpu.run({ x: new Tensor('float32', x.data, x.shape) })).y!.toHost();
+        const ort = (await runModelOrt(bytes, { x })).y!;
+        for (const [ref, what] of [[ort, 'onnxruntime-node'], [want, 'CPU backend']] as const) {
+          const r = allClose(got, ref, { rtol: 1e-3, atol: 1e-3 });
+          expect(r.ok, `[${batch}, ${seq}] vs ${what}: ${r.ok ? '' : r.message}`).toBe(true);
+        }
+        const report = gpu.report().gpu!;
+        const kinds = report.fusions.map((f) => f.kind).filter((k) => k !== 'attention').sort();
+        expect(kinds).toEqual(expected[opset]);
+        // Every fused node names model nodes that exist, each claimed once.
+        const sources = report.fusions.flatMap((f) => f.nodes);
+        expect(new Set(sources).size).toBe(sources.length);
+        const modelNodes = new Set(cpu.report().nodes.map((n) => n.name));
+        for (const n of sources) expect(modelNodes.has(n), n).toBe(true);
+        // The same specialized graph planned without fusion: at least twice the dispatches.
+        const { graph } = optimize((await importOnnx(bytes)).graph);
+        const unfused = await GpuGraphPlan.create(res, specialize(graph, { x: [batch, seq, 24] }), { fuse: false });
+        const plain = unfused.report().dispatches;
+        unfused.dispose();
+        expect(report.dispatches).toBeLessThan(plain / 2);
+        console.log(`encoder-block-op${opset} [${batch}, ${seq}]: ${plain} dispatches unfused, ${report.dispatches} fused; ${report.fusions.length} fused nodes`);
+      }
+    });
+  }
 });

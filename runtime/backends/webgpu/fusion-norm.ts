@@ -151,9 +151,16 @@ function rmsNorms(view: GraphView): NormFound[] {
     const nodes = [sq, ...msr.nodes];
     if (next?.domain === '' && next.op === 'Div' && next.inputs[0] === x && next.inputs[1] === msr.root) scaled = next;
     else if (next?.domain === '' && (next.op === 'Reciprocal' || (next.op === 'Div' && next.inputs[1] === msr.root && view.scalar(next.inputs[0]) === 1))) {
-      const mul = view.only(next.outputs[0]);
-      if (mul?.op === 'Mul' && mul.domain === '' && other(mul, next.outputs[0]!) === x) {
-        nodes.push(next);
+      // torch.onnx writes 1.0 / t as Reciprocal(t) * 1.0: a Mul by exactly 1 is skipped.
+      let r = next.outputs[0]!;
+      let mul = view.only(r);
+      const unit = mul?.op === 'Mul' && mul.domain === '' && view.scalar(other(mul, r)) === 1 ? mul : undefined;
+      if (unit) {
+        r = unit.outputs[0]!;
+        mul = view.only(r);
+      }
+      if (mul?.op === 'Mul' && mul.domain === '' && other(mul, r) === x) {
+        nodes.push(next, ...(unit ? [unit] : []));
         scaled = mul;
       }
     }
