@@ -100,36 +100,42 @@ function match(c: Ctx, mm: Node): Chain | undefined {
   const keeps = (n: Node) => JSON.stringify(shapeOf(c, n.outputs[0]) ?? null) === scores;
   let next = onlyReader(c, cur);
   let scale = 1;
+  let scaleNode: Node | undefined;
   if (isOp(next, 'Div', 'Mul') && next.inputs[0] === cur) {
     const k = scalar(c, next.inputs[1]);
     if (k === undefined || k === 0) return undefined;
     scale = next.op === 'Div' ? 1 / k : k;
+    scaleNode = next;
   } else if (isOp(next, 'Mul') && next.inputs[1] === cur) {
     const k = scalar(c, next.inputs[0]);
     if (k === undefined) return undefined;
     scale = k;
+    scaleNode = next;
+  } else if (isOp(next, 'Div', 'Mul')) {
+    return undefined; // c / S, or a product with a non-constant
   }
-  if (isOp(next, 'Div', 'Mul')) {
-    if (!keeps(next)) return undefined;
-    nodes.push(next);
-    cur = next.outputs[0]!;
+  if (scaleNode) {
+    if (!keeps(scaleNode)) return undefined;
+    nodes.push(scaleNode);
+    cur = scaleNode.outputs[0]!;
     next = onlyReader(c, cur);
   }
   let mask: Chain['mask'];
+  const maskNode = next;
   if (isOp(next, 'Add')) {
     const m = next.inputs[0] === cur ? next.inputs[1] : next.inputs[0];
     if (!m || m === cur || c.g.values[m]?.dtype !== c.g.values[cur]?.dtype) return undefined;
     mask = { kind: 'float', value: m };
-  } else if (isOp(next, 'Where')) {
-    const [cond, a, b] = next.inputs;
+  } else if (isOp(maskNode, 'Where')) {
+    const [cond, a, b] = maskNode.inputs;
     const fill = a === cur ? scalar(c, b) : b === cur ? scalar(c, a) : undefined;
     if (!cond || fill === undefined || !(fill <= FILL_LIMIT) || c.g.values[cond]?.dtype !== 'bool') return undefined;
     mask = { kind: a === cur ? 'bool' : 'bool-not', value: cond };
   }
-  if (mask) {
-    if (!keeps(next!)) return undefined;
-    nodes.push(next!);
-    cur = next!.outputs[0]!;
+  if (mask && maskNode) {
+    if (!keeps(maskNode)) return undefined;
+    nodes.push(maskNode);
+    cur = maskNode.outputs[0]!;
     next = onlyReader(c, cur);
   }
   const rank = shapeOf(c, cur)?.length ?? 0;
