@@ -81,7 +81,9 @@ export async function fetchExternal(t: PTensor, resolver: ExternalDataResolver |
   checkLocation(location);
   const dtype = dtypeFromOnnx(t.dataType, where);
   if (dtype === 'string') throw new ModelFormatError(`${where} is a string tensor stored externally, which ONNX does not allow.`);
-  const expected = protoDims(t, maxElements, where).reduce((a, b) => a * b, 1) * bytesPerElement(dtype);
+  const count = protoDims(t, maxElements, where).reduce((a, b) => a * b, 1);
+  // 4-bit types (UINT4 21, INT4 22) pack two values per byte (tensor.ts unpacks them).
+  const expected = t.dataType === 21 || t.dataType === 22 ? Math.ceil(count / 2) : count * bytesPerElement(dtype);
   const offset = entries.offset ? Number(entries.offset) : 0;
   const length = entries.length ? Number(entries.length) : expected;
   if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {

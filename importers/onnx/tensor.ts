@@ -10,8 +10,18 @@ const BY_CODE: Record<number, DType> = {
 };
 const CODE_OF = Object.fromEntries(Object.entries(BY_CODE).map(([k, v]) => [v, Number(k)])) as Record<DType, number>;
 
+/**
+ * 4-bit integers (ONNX UINT4 = 21, INT4 = 22) have no IR dtype of their own: they are held unpacked, one value per
+ * byte, as uint8 (0..15) and int8 (-8..7), so every op reads them as it reads 8-bit values. The quantization ops keep
+ * the 4-bit range through their `output_dtype` or an attribute the importer adds (runtime/ir/ops/quantize.ts). On the
+ * GPU they are one per 32-bit word like int8, except where a kernel packs weights itself (MatMulNBits keeps nibbles).
+ * Tensors decoded from 4-bit payloads are remembered in FOUR_BIT_TENSORS.
+ */
+const FOUR_BIT: Record<number, DType> = { 21: 'uint8', 22: 'int8' };
+export const FOUR_BIT_TENSORS = new WeakSet<HostTensor>();
+
 export function dtypeFromOnnx(code: number | null | undefined, where: string): DType {
-  const d = BY_CODE[code ?? 0];
+  const d = BY_CODE[code ?? 0] ?? FOUR_BIT[code ?? 0];
   if (!d) throw new ModelFormatError(`${where} has ONNX data type ${code}, which EdgeKit does not support (complex/float8).`, { dataType: code });
   return d;
 }
@@ -46,6 +56,11 @@ export function tensorFromProto(t: PTensor, external?: Uint8Array, maxElements =
   const n = shape.reduce((a, b) => a * b, 1);
   const raw = external ?? (t.rawData && t.rawData.length ? t.rawData : undefined);
   let data: TensorStorage;
+  if (FOUR_BIT[t.dataType ?? 0]) {
+    const t4 = { dtype, shape, data: unpackFourBit(t, raw, n, dtype === 'int8', where) };
+    FOUR_BIT_TENSORS.add(t4);
+    return t4;
+  }
   if (dtype === 'string') {
     data = (t.stringData ?? []).map((b) => utf8.decode(b));
   } else if (raw) {
@@ -63,6 +78,20 @@ export function tensorFromProto(t: PTensor, external?: Uint8Array, maxElements =
     throw new ModelFormatError(`${where} holds ${data.length} elements but dims [${shape.join(', ')}] need ${n}.`, { name: t.name });
   }
   return { dtype, shape, data };
+}
+
+/** 4-bit payload: two values per byte, element 2i in the low nibble (raw_data, or one packed byte per int32_data entry). */
+function unpackFourBit(t: PTensor, raw: Uint8Array | undefined, n: number, signed: boolean, where: string): Int8Array | Uint8Array {
+  const packed = raw ?? Uint8Array.from(t.int32Data ?? []);
+  if (packed.length !== Math.ceil(n / 2)) {
+    throw new ModelFormatError(`${where} holds ${packed.length} bytes but ${n} 4-bit values need ${Math.ceil(n / 2)}.`, { name: t.name });
+  }
+  const out = signed ? new Int8Array(n) : new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = (packed[i >> 1]! >> ((i & 1) * 4)) & 15;
+    out[i] = signed && v > 7 ? v - 16 : v;
+  }
+  return out;
 }
 
 function fromTypedFields(t: PTensor, dtype: DType, n: number): TensorStorage {

@@ -197,3 +197,72 @@ export function expectMatches(got: HostTensor, want: HostTensor, c: Pick<QuantCa
   if (typeof d === 'string' || d > c.tol) expect.fail(`${what}: ${typeof d === 'string' ? d : `max difference ${d} > ${c.tol}`}`);
 }
 
+
+// ---- 4-bit QuantizeLinear / DequantizeLinear (opset 21) ----
+
+/** A 4-bit initializer: values packed two per byte, element 2i in the low nibble (ONNX INT4 = 22, UINT4 = 21). */
+function fourBitProto(name: string, signed: boolean, shape: number[], values: number[]) {
+  const bytes = new Uint8Array(Math.ceil(values.length / 2));
+  values.forEach((v, i) => (bytes[i >> 1]! |= (v & 15) << ((i & 1) * 4)));
+  return { name, dims: shape, dataType: signed ? 22 : 21, rawData: bytes };
+}
+
+/**
+ * Models exercising int4/uint4: x -> QuantizeLinear(4-bit zero point) -> DequantizeLinear -> y (both ops, per tensor
+ * and per axis), and DequantizeLinear of 4-bit constant weights, per axis and blocked (a ragged last block).
+ */
+export function fourBitCases(seed = 4): QuantCase[] {
+  const rng = new Rng(seed);
+  const cases: QuantCase[] = [];
+  const f32 = (name: string, shape: number[], v: number[]) => tensorProto(name, tensorFromNumbers('float32', shape, v));
+  for (const signed of [true, false]) {
+    const t = signed ? 'int4' : 'uint4';
+    const [lo, hi] = signed ? [-8, 7] : [0, 15];
+    // Round trip: the values straddle the 4-bit range, so saturation is exercised.
+    for (const perAxis of [false, true]) {
+      const x = tensorFromNumbers('float32', [3, 8], Array.from({ length: 24 }, () => rng.uniform(-1.2, 1.2)));
+      const n = perAxis ? 8 : 1;
+      const sc = Array.from({ length: n }, () => rng.uniform(0.08, 0.15));
+      const zp = Array.from({ length: n }, () => rng.int(signed ? -2 : 6, signed ? 2 : 9));
+      const attrs = perAxis ? [int('axis', 1)] : [];
+      const bytes = model({
+        opset: 21,
+        nodes: [
+          { op: 'QuantizeLinear', inputs: ['x', 's', 'z'], outputs: ['q'], attrs },
+          { op: 'DequantizeLinear', inputs: ['q', 's', 'z'], outputs: ['y'], attrs },
+        ],
+        inputs: [vi('x', 1, [3, 8])],
+        outputs: [vi('y', 1)],
+        initializers: [f32('s', perAxis ? [n] : [], sc), fourBitProto('z', signed, perAxis ? [n] : [], zp)],
+      });
+      cases.push({ name: `${t} QuantizeLinear -> DequantizeLinear ${perAxis ? 'per axis' : 'per tensor'}`, bytes, feeds: { x }, tol: 1e-6 });
+    }
+    // Weights: DequantizeLinear(4-bit constant) per axis and blocked, times a fed activation.
+    for (const block of [0, 3]) {
+      const [K, N] = [7, 5];
+      const w = Array.from({ length: K * N }, () => rng.int(lo, hi));
+      const sShape = block ? [Math.ceil(K / block), N] : [N];
+      const count = sShape.reduce((a, b) => a * b, 1);
+      const attrs = block ? [int('axis', 0), int('block_size', block)] : [int('axis', 1)];
+      const bytes = model({
+        opset: 21,
+        nodes: [
+          { op: 'DequantizeLinear', inputs: ['w', 's', 'z'], outputs: ['wf'], attrs },
+          { op: 'MatMul', inputs: ['a', 'wf'], outputs: ['y'] },
+        ],
+        inputs: [vi('a', 1, [2, K])],
+        // wf is an output too: onnxruntime would otherwise fuse DequantizeLinear + MatMul into its own MatMulNBits,
+        // whose per-axis form rounds differently (it is the dequantized weights that are under test here).
+        outputs: [vi('wf', 1), vi('y', 1)],
+        initializers: [
+          fourBitProto('w', signed, [K, N], w),
+          f32('s', sShape, Array.from({ length: count }, () => rng.uniform(0.05, 0.2))),
+          fourBitProto('z', signed, sShape, Array.from({ length: count }, () => rng.int(lo + 2, hi - 2))),
+        ],
+      });
+      const a = tensorFromNumbers('float32', [2, K], Array.from({ length: 2 * K }, () => rng.uniform(-1, 1)));
+      cases.push({ name: `${t} weights, DequantizeLinear ${block ? `blocked (block_size ${block}, ragged)` : 'per axis'} -> MatMul`, bytes, feeds: { a }, tol: 1e-5 });
+    }
+  }
+  return cases;
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError, UnsupportedOpError } from '../../runtime/errors.js';
 import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession } from '../../sdk/node.js';
-import { expectMatches, quantCases } from '../helpers/quant-contrib-cases.js';
+import { expectMatches, fourBitCases, quantCases } from '../helpers/quant-contrib-cases.js';
 import { tensorProto } from '../helpers/ort-single-node.js';
 import { runModelCpu, runModelOrt } from '../helpers/run-model.js';
 import { int, model, vi } from '../importer/model-builder.js';
@@ -11,7 +11,8 @@ import { int, model, vi } from '../importer/model-builder.js';
  * The quantized com.microsoft ops (issue #11 §1) on the CPU reference through InferenceSession.create(bytes,
  * { backend: 'cpu' }), each case against onnxruntime-node: MatMulNBits over bits, block sizes, ragged K, zero point
  * forms and bias; QLinearAdd/Mul/Sigmoid/LeakyRelu/AveragePool/GlobalAveragePool/Concat, MatMulIntegerToFloat and
- * DynamicQuantizeMatMul over types and attributes. Then the typed load-time errors of bad quantization parameters.
+ * DynamicQuantizeMatMul over types and attributes; int4/uint4 QuantizeLinear and DequantizeLinear. Then the typed
+ * load-time errors of bad quantization parameters.
  */
 
 describe('quantized com.microsoft ops on the CPU vs onnxruntime-node', () => {
@@ -19,6 +20,15 @@ describe('quantized com.microsoft ops on the CPU vs onnxruntime-node', () => {
     it(c.name, async () => {
       const [got, want] = [await runModelCpu(c.bytes, c.feeds), await runModelOrt(c.bytes, c.feeds)];
       expect(Object.keys(got)).toEqual(Object.keys(want));
+      for (const k of Object.keys(want)) expectMatches(got[k] as HostTensor, want[k]!, c, `${c.name} ${k}`);
+    });
+  }
+});
+
+describe('int4 / uint4 QuantizeLinear and DequantizeLinear on the CPU vs onnxruntime-node', () => {
+  for (const c of fourBitCases()) {
+    it(c.name, async () => {
+      const [got, want] = [await runModelCpu(c.bytes, c.feeds), await runModelOrt(c.bytes, c.feeds)];
       for (const k of Object.keys(want)) expectMatches(got[k] as HostTensor, want[k]!, c, `${c.name} ${k}`);
     });
   }
@@ -60,6 +70,18 @@ describe('bad quantization parameters are typed errors at load', () => {
   it('scales or zero points whose length mismatches N x k_blocks', async () => {
     await expect(load(nbits({}, [0.1, 0.2, 0.3]))).rejects.toThrow(ShapeError);
     await expect(load(nbits({}, [0.1, 0.2], tensorFromNumbers('uint8', [3], [1, 2, 3])))).rejects.toThrow(ShapeError);
+  });
+  it('a 4-bit QuantizeLinear whose zero point is outside the 4-bit range', async () => {
+    const q = (zp: number) =>
+      model({
+        opset: 21,
+        nodes: [{ op: 'QuantizeLinear', inputs: ['x', 's', 'z'], outputs: ['y'], attrs: [int('output_dtype', 22)] }],
+        inputs: [vi('x', 1, [4])],
+        outputs: [vi('y', 3)],
+        initializers: [tensorProto('s', tensorFromNumbers('float32', [], [0.1])), tensorProto('z', tensorFromNumbers('int8', [], [zp]))],
+      });
+    await expect(load(q(3))).resolves.toBeDefined();
+    await expect(load(q(9))).rejects.toThrow(/outside the 4-bit range \[-8, 7\]/);
   });
   it('a block_size that is not a power of two from 16 to 256, bits other than 4 and 8, and g_idx', async () => {
     await expect(load(nbits({ block: 24 }, [0.1, 0.2]))).rejects.toThrow(/power of two/);

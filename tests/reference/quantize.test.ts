@@ -268,10 +268,12 @@ describe('bad quantization parameters get typed errors', () => {
     expect(() => inferNode('QuantizeLinear', { block_size: a(-1) }, [x, sc([1], [])])).toThrow(InvalidArgumentError);
     expect(() => inferNode('QuantizeLinear', {}, [x, sc([1, 1, 1, 1]), { dtype: 'int8', shape: [2] }])).toThrow(/zero point shape/);
   });
-  it('int4, uint4 and float8 outputs are refused as unsupported; wrong element types as dtype errors', () => {
-    for (const code of [21, 22, 17, 19]) {
+  it('float8 outputs are refused as unsupported (int4/uint4 are held as int8/uint8); wrong element types as dtype errors', () => {
+    for (const code of [17, 19, 23]) {
       expect(() => inferNode('QuantizeLinear', { output_dtype: a(code) }, [x, sc([1], [])])).toThrow(UnsupportedOpError);
     }
+    expect(inferNode('QuantizeLinear', { output_dtype: a(22) }, [x, sc([1], [])])[0]!.dtype).toBe('int8');
+    expect(inferNode('QuantizeLinear', { output_dtype: a(21) }, [x, sc([1], [])])[0]!.dtype).toBe('uint8');
     expect(() => inferNode('DequantizeLinear', {}, [{ dtype: 'int64', shape: [2] }, sc([1], [])])).toThrow(UnsupportedOpError);
     expect(() => inferNode('MatMulInteger', {}, [{ dtype: 'int16', shape: [2, 2] }, { dtype: 'int8', shape: [2, 2] }])).toThrow(DTypeError);
     expect(() => inferNode('QLinearConv', {}, [

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { setQuantDotPath, type QuantDotPath } from '../../runtime/backends/webgpu/kernels/quant-dot.js';
 import type { HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
-import { expectMatches, quantCases } from '../helpers/quant-contrib-cases.js';
+import { expectMatches, fourBitCases, quantCases } from '../helpers/quant-contrib-cases.js';
 import { runModelOrt } from '../helpers/run-model.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
 
@@ -54,6 +54,20 @@ describe('quantized com.microsoft ops on WebGPU vs the CPU and onnxruntime-node'
           const resident = session.report().weightBytes;
           expect(resident, `${c.name}: resident weight bytes ${resident} vs float32 W ${c.floatWeightBytes}`).toBeLessThan(c.floatWeightBytes * fraction);
         }
+      }
+    });
+  }
+});
+
+describe('int4 / uint4 QuantizeLinear and DequantizeLinear on WebGPU vs the CPU and onnxruntime-node', () => {
+  for (const c of fourBitCases()) {
+    it(c.name, async () => {
+      const cpu = (await runOn(c.bytes, 'cpu', c.feeds)).out;
+      const ort = await runModelOrt(c.bytes, c.feeds);
+      const gpu = (await runOn(c.bytes, 'webgpu', c.feeds)).out;
+      for (const k of Object.keys(cpu)) {
+        expectMatches(gpu[k]!, cpu[k]!, c, `${c.name} ${k} vs CPU`);
+        expectMatches(gpu[k]!, ort[k]!, { tol: 2 * c.tol }, `${c.name} ${k} vs onnxruntime`);
       }
     });
   }

@@ -7,6 +7,8 @@ import { storageFor } from '../../runtime/backends/webgpu/storage.js';
 import type { DType } from '../../runtime/ir/dtype.js';
 import type { Attr, Node } from '../../runtime/ir/graph.js';
 import { OP_SCHEMAS } from '../../runtime/ir/ops/index.js';
+import { msOp } from '../../runtime/ir/ops/contrib.js';
+import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { attr, node } from '../helpers/ir-builder.js';
 import { SNAPSHOT_ENV } from '../helpers/snapshot-env.js';
 
@@ -42,6 +44,25 @@ function snapshot(title: string, op: string, inputs: (Spec | undefined)[], attrs
 
 const BOTH: QuantDotPath[] = ['packed', 'unpacked'];
 
+/** Kernels that read constants at plan time (packed weights, parameters): inputs with values, outputs given. */
+function snapshotPlan(title: string, n: Node, inputs: (HostTensor | GpuTensorInfo | undefined)[], out: GpuTensorInfo, paths: QuantDotPath[] = ['unpacked']) {
+  const info = (t: HostTensor | GpuTensorInfo | undefined): GpuTensorInfo | undefined =>
+    t && ('storage' in t ? t : { dtype: t.dtype, shape: t.shape, storage: storageFor(t.dtype, SNAPSHOT_ENV.f16, true), value: t });
+  for (const path of paths) {
+    it(`${title} (${path})`, () => {
+      setQuantDotPath(path);
+      for (const c of GPU_KERNELS[n.op]!.plan(n, inputs.map(info), [out], SNAPSHOT_ENV).calls) {
+        expect(c.program.bindings.length, c.program.key).toBeLessThanOrEqual(8);
+        expect(generateSource(c.program, SNAPSHOT_ENV.f16)).toMatchSnapshot(fullKey(c.program));
+      }
+    });
+  }
+}
+
+const act = (dtype: DType, shape: number[]): GpuTensorInfo => ({ dtype, shape, storage: storageFor(dtype, SNAPSHOT_ENV.f16, true) });
+const res = (dtype: DType, shape: number[]): GpuTensorInfo => ({ dtype, shape, storage: storageFor(dtype, SNAPSHOT_ENV.f16, false) });
+const c = (dtype: DType, shape: number[], v?: number[]) => tensorFromNumbers(dtype, shape, v ?? new Array<number>(shape.reduce((a, b) => a * b, 1)).fill(1));
+
 describe('quantization WGSL', () => {
   snapshot('QuantizeLinear int8 per axis', 'QuantizeLinear', [['float32', [2, 4]], ['float32', [4]], ['int8', [4]]]);
   snapshot('QuantizeLinear without a zero point (uint8)', 'QuantizeLinear', [['float32', [2, 4]], ['float32', []]]);
@@ -57,4 +78,24 @@ describe('quantization WGSL', () => {
   snapshot('QLinearConv int8 per channel with bias', 'QLinearConv', [
     ['int8', [1, 2, 5, 5]], ['float32', []], ['int8', []], ['int8', [3, 2, 3, 3]], ['float32', [3]], ['int8', [3]], ['float32', []], ['int8', []], ['int32', [3]],
   ], { strides: attr([2, 2]) }, BOTH);
+  snapshot('QuantizeLinear int4 (output_dtype 22)', 'QuantizeLinear', [['float32', [2, 4]], ['float32', []]], { output_dtype: attr(22) });
+  const nbits = (bits: number, zp: HostTensor | undefined, bias: boolean) =>
+    node(msOp('MatMulNBits'), ['a', 'b', 's', zp ? 'z' : '', '', bias ? 'bias' : ''], ['y'], { K: attr(64), N: attr(8), bits: attr(bits), block_size: attr(32) });
+  snapshotPlan('MatMulNBits 4 bits, packed zero points, bias', nbits(4, c('uint8', [8]), true), [
+    act('float32', [2, 64]), c('uint8', [8, 2, 16]), c('float32', [16]), c('uint8', [8]), undefined, c('float32', [8]),
+  ], res('float32', [2, 8]));
+  snapshotPlan('MatMulNBits 8 bits, no zero points', nbits(8, undefined, false), [act('float32', [2, 64]), c('uint8', [8, 2, 32]), c('float32', [16])], res('float32', [2, 8]));
+  snapshotPlan('MatMulNBits 4 bits, float zero points, float16', nbits(4, c('float16', [16]), false), [
+    act('float16', [2, 64]), c('uint8', [8, 2, 16]), c('float16', [16]), c('float16', [16]),
+  ], res('float16', [2, 8]));
+  const qdqInputs = (w: HostTensor, C: number) => [
+    act('uint8', [1, 2, 5, 5]), c('float32', [], [0.1]), c('uint8', [], [128]), w, c('float32', [C], new Array<number>(C).fill(0.01)), c('int8', [C]),
+    c('float32', [], [0.2]), c('uint8', [], [128]), c('int32', [C]), c('float32', [C], new Array<number>(C).fill(0.001)),
+  ];
+  snapshotPlan('QdqConv uint8 x int8 w, int32 bias, Clip', node('QdqConv', Array.from({ length: 10 }, (_, i) => `x${i}`), ['y'], {
+    kernel_shape: attr([3, 3]), pads: attr([1, 1, 1, 1]), clip_min: attr(0, true), clip_max: attr(6, true),
+  }), qdqInputs(c('int8', [3, 2, 3, 3]), 3), res('uint8', [1, 3, 5, 5]), BOTH);
+  snapshotPlan('QdqMatMul Gemm transB', node('QdqMatMul', Array.from({ length: 10 }, (_, i) => `x${i}`), ['y'], { transB: attr(1) }), [
+    act('uint8', [4, 50]), ...qdqInputs(c('int8', [6, 50]), 6).slice(1),
+  ], res('uint8', [4, 6]), BOTH);
 });

@@ -1,6 +1,7 @@
 import type { PNode } from '../proto.js';
 import type { OpAdapter } from './adapter.js';
 import { MAX_OPSET } from './direct.js';
+import { FOUR_BIT_TENSORS } from '../tensor.js';
 
 /**
  * Linear quantization ops (issue #11 §1). The IR holds their opset-21 form; every older version is a subset of it:
@@ -20,7 +21,18 @@ function checkQdq(n: PNode, opset: number): string | undefined {
 }
 
 export const QUANTIZE_ADAPTERS: OpAdapter[] = [
-  { op: 'QuantizeLinear', since: 10, until: MAX_OPSET, check: checkQdq },
+  {
+    op: 'QuantizeLinear',
+    since: 10,
+    until: MAX_OPSET,
+    check: checkQdq,
+    // A 4-bit zero point (unpacked to int8/uint8 by tensor.ts) marks a 4-bit output: saturate to its range.
+    map: (n, ctx) => {
+      const zp = n.inputs[2] ? ctx.constantValue(n.inputs[2]) : undefined;
+      return [zp && FOUR_BIT_TENSORS.has(zp) ? { ...n, attrs: { ...n.attrs, storage_bits: { type: 'int', value: 4 } } } : n];
+    },
+    sameForm: true,
+  },
   { op: 'DequantizeLinear', since: 10, until: MAX_OPSET, check: checkQdq },
   { op: 'DynamicQuantizeLinear', since: 11, until: MAX_OPSET },
   { op: 'MatMulInteger', since: 10, until: MAX_OPSET },

@@ -1,6 +1,6 @@
-import { DTypeError, InvalidArgumentError, ShapeError, UnsupportedOpError } from '../../errors.js';
+import { DTypeError, InternalError, InvalidArgumentError, ShapeError, UnsupportedOpError } from '../../errors.js';
 import { isFloat, toNumbers, type DType } from '../dtype.js';
-import { attrInt, type Dim } from '../graph.js';
+import { attrInt, type Dim, type Node } from '../graph.js';
 import { schemas as convSchemas } from './conv.js';
 import { matmulGeometry } from './matmul.js';
 import { checkDType, checkSameDType, dimsConflict, requireInput } from './math-types.js';
@@ -11,8 +11,13 @@ import { defineOps, type InferContext, type InferInput, type OpSchema } from './
  * MatMulInteger-10, ConvInteger-10, QLinearMatMul-21, QLinearConv-10):
  *   q = saturate(round_half_even(x / scale) + zero_point),  x = (q - zero_point) * scale.
  * The scale/zero-point layout is per tensor (scalar or one element), per axis (1-D along `axis`) or blocked
- * (same rank as x, `ceil(D_axis / block_size)` along `axis`). 4-bit and float8 types have no EdgeKit storage
- * (dtype.ts), so those forms are refused with UnsupportedOpError.
+ * (same rank as x, `ceil(D_axis / block_size)` along `axis`; a ragged last block is allowed, as in the spec and
+ * onnxruntime). Float8 types have no EdgeKit storage (dtype.ts) and are refused with UnsupportedOpError.
+ *
+ * int4 and uint4 (opset 21) are held unpacked, one value per byte, as int8 (-8..7) and uint8 (0..15): the importer
+ * unpacks 4-bit tensors (importers/onnx/tensor.ts). A QuantizeLinear producing 4 bits says so by output_dtype 22/21
+ * or, when its zero point is a 4-bit constant, by the attribute storage_bits = 4 that the importer adds; it then
+ * saturates to the 4-bit range (quantRange). `saturate` (opset 19) only concerns float8 outputs and is ignored.
  */
 
 /** The integer types a QuantizeLinear may produce, with their ranges. */
@@ -26,10 +31,25 @@ const DEQUANT_TYPES: readonly DType[] = ['int8', 'uint8', 'int16', 'uint16', 'in
 const INT8_TYPES: readonly DType[] = ['int8', 'uint8'];
 
 /** ONNX TensorProto.DataType codes of output_dtype (QuantizeLinear-21). */
-const OUTPUT_DTYPE: Record<number, DType> = { 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16' };
+const OUTPUT_DTYPE: Record<number, DType> = { 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 21: 'uint8', 22: 'int8' };
 const NO_STORAGE: Record<number, string> = {
-  17: 'float8e4m3fn', 18: 'float8e4m3fnuz', 19: 'float8e5m2', 20: 'float8e5m2fnuz', 21: 'uint4', 22: 'int4', 23: 'float4e2m1',
+  17: 'float8e4m3fn', 18: 'float8e4m3fnuz', 19: 'float8e5m2', 20: 'float8e5m2fnuz', 23: 'float4e2m1',
 };
+
+const FOUR_BIT_RANGE: Partial<Record<DType, [number, number]>> = { int8: [-8, 7], uint8: [0, 15] };
+
+/** Whether a QuantizeLinear node produces 4-bit values (output_dtype int4/uint4, or storage_bits = 4). */
+export function isFourBit(node: Node): boolean {
+  const code = attrInt(node, 'output_dtype', 0);
+  return code === 21 || code === 22 || attrInt(node, 'storage_bits', 0) === 4;
+}
+
+/** The range a QuantizeLinear node saturates to: its output type's, or the 4-bit one (see the file comment). */
+export function quantRange(node: Node, dtype: DType): [number, number] {
+  const r = isFourBit(node) ? FOUR_BIT_RANGE[dtype] : QUANT_RANGE[dtype];
+  if (!r) throw new InternalError(`${node.op}: no quantized range for ${dtype}`);
+  return r;
+}
 
 /** Round half to even (the spec's rounding for every quantizing op; numpy.rint). */
 export function roundHalfEven(v: number): number {
@@ -155,8 +175,17 @@ function quantizeOutput(ctx: InferContext, zp: InferInput | undefined): DType {
   }
   if (code === 0) return 'uint8';
   const d = OUTPUT_DTYPE[code];
-  if (!d) fail(ctx, `output_dtype ${NO_STORAGE[code] ?? code}: EdgeKit has no storage for this element type (int8, uint8, int16, uint16 work)`);
+  if (!d) fail(ctx, `output_dtype ${NO_STORAGE[code] ?? code}: EdgeKit has no storage for this element type (int4, uint4, int8, uint8, int16, uint16 work)`);
   return d;
+}
+
+/** A constant zero point must lie in the range the node quantizes to (4-bit zero points in -8..7 or 0..15). */
+function checkZeroPointRange(ctx: InferContext, zp: InferInput | undefined, dtype: DType): void {
+  if (!zp?.value || !isFourBit(ctx.node)) return;
+  const [lo, hi] = quantRange(ctx.node, dtype);
+  for (const v of toNumbers(zp.value.dtype, zp.value.data)) {
+    if (v < lo || v > hi) throw new InvalidArgumentError(`QuantizeLinear zero point ${v} is outside the 4-bit range [${lo}, ${hi}] of its output.`, { node: ctx.node.name });
+  }
 }
 
 const quantizeLinear: OpSchema = {
@@ -170,6 +199,7 @@ const quantizeLinear: OpSchema = {
     checkDType(ctx, 'x', x.dtype, 'float');
     checkFloatScale(ctx, 'y_scale', s);
     const dtype = quantizeOutput(ctx, zp);
+    checkZeroPointRange(ctx, zp, dtype);
     quantLayout(ctx, x.shape, s.shape, zp);
     return [{ dtype, shape: x.shape }];
   },

@@ -1,6 +1,6 @@
 import { InternalError } from '../../../errors.js';
 import type { Node } from '../../../ir/graph.js';
-import { QUANT_RANGE, quantLayout, roundHalfEven, scaleIndex, schemas } from '../../../ir/ops/quantize.js';
+import { QUANT_RANGE, quantLayout, quantRange, roundHalfEven, scaleIndex, schemas } from '../../../ir/ops/quantize.js';
 import { hostTensor, tensorFromNumbers, type HostTensor } from '../../../ir/tensor.js';
 import type { CpuKernel, CpuKernelContext } from '../kernel.js';
 import { fromF64, inferConcrete, toF64 } from '../math-infer.js';
@@ -26,7 +26,7 @@ const quantizeLinear: CpuKernel = (inputs, node, ctx) => {
   const [o] = inferConcrete(schemas.QuantizeLinear, node, inputs, ctx);
   const [X, S, Z] = inputs as [HostTensor, HostTensor, HostTensor | undefined];
   const l = layoutOf(node, X, S, Z);
-  const [lo, hi] = QUANT_RANGE[o!.dtype]!;
+  const [lo, hi] = quantRange(node, o!.dtype);
   const x = toF64(X);
   const s = toF64(S);
   const z = Z ? toF64(Z) : undefined;

@@ -1,5 +1,5 @@
 import type { DType } from '../../../ir/dtype.js';
-import { QUANT_RANGE, quantLayout, type QuantLayout } from '../../../ir/ops/quantize.js';
+import { QUANT_RANGE, quantLayout, quantRange, type QuantLayout } from '../../../ir/ops/quantize.js';
 import { dispatchLinear, GpuUnsupported, sizeOfShape, type GpuKernel, type GpuTensorInfo, type ProgramCall, type ProgramSpec } from '../program.js';
 import { computeTypeOf } from '../storage.js';
 import type { ShaderBuilder } from '../wgsl/builder.js';
@@ -63,17 +63,17 @@ export function divHelper(b: ShaderBuilder): string {
   return 'div_rn';
 }
 
-/** WGSL for saturate(round(v) + zp) into `dtype`'s range, as the storage's scalar type. */
-export function saturateExpr(v: string, zp: string, dtype: DType): string {
-  const [lo, hi] = QUANT_RANGE[dtype]!;
+/** WGSL for saturate(round(v) + zp) into `dtype`'s range (or `range`: 4-bit outputs), as the storage's scalar type. */
+export function saturateExpr(v: string, zp: string, dtype: DType, range = QUANT_RANGE[dtype]!): string {
+  const [lo, hi] = range;
   const q = `clamp(round(${v}) + ${zp}, ${lo.toFixed(1)}, ${hi.toFixed(1)})`;
   return `${scalarTypeOf(dtype)}(select(${q}, 0.0, ${v} != ${v}))`;
 }
 
-function quantizeProgram(x: GpuTensorInfo, s: GpuTensorInfo, z: GpuTensorInfo, y: GpuTensorInfo, l: QuantLayout): ProgramSpec {
+function quantizeProgram(x: GpuTensorInfo, s: GpuTensorInfo, z: GpuTensorInfo, y: GpuTensorInfo, l: QuantLayout, range: [number, number]): ProgramSpec {
   const size = sizeOfShape(y.shape);
   return {
-    key: `quantize-linear:${y.dtype}`,
+    key: `quantize-linear:${y.dtype}:${range.join('..')}`,
     bindings: [{ name: 'x', type: x.storage }, { name: 's', type: s.storage }, { name: 'z', type: z.storage }, { name: 'y', type: y.storage }],
     uniforms: [{ name: 'size', type: 'u32' }, ...SCALE_UNIFORMS, { name: 'zp_stride', type: 'u32' }],
     workgroupSize: [WG, 1, 1],
@@ -84,7 +84,7 @@ function quantizeProgram(x: GpuTensorInfo, s: GpuTensorInfo, z: GpuTensorInfo, y
   let j = ${si}(index);
   let v = ${div}(${b.loadAs('x', 'index', 'f32')}, ${b.loadAs('s', 'j', 'f32')});
   let zp = f32(${b.load('z', 'j * u.zp_stride')});
-  ${b.store('y', 'index', saturateExpr('v', 'zp', y.dtype))}`);
+  ${b.store('y', 'index', saturateExpr('v', 'zp', y.dtype, range))}`);
     },
     run: () => ({ workgroups: dispatchLinear(size, WG), uniforms: { size, ...scaleUniforms(l), zp_stride: 1 } }),
   };
@@ -124,7 +124,7 @@ const quantizeLinear: GpuKernel = {
     // Without a zero point, a table of zeros shaped like the scale stands in (the output is then uint8 or output_dtype).
     const n = sizeOfShape(s!.shape);
     const zero: GpuTensorInfo = { dtype: 'int32', shape: [n], storage: 'i32' };
-    const program = quantizeProgram(x!, s!, z ?? zero, y!, l);
+    const program = quantizeProgram(x!, s!, z ?? zero, y!, l, quantRange(node, y!.dtype));
     return {
       calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, z ? { input: 2 } : { constant: 0 }, { output: 0 }] }],
       constants: z ? [] : [int32Constant([n], new Int32Array(n))],
