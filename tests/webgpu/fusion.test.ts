@@ -220,3 +220,58 @@ describe("weightPrecision 'float16'", () => {
     }
   });
 });
+
+describe('fusion records and the Transformer epilogue forms', () => {
+  const attrOf = (n: { attrs: Record<string, unknown> }, k: string) => (n.attrs[k] as { value: unknown } | undefined)?.value;
+
+  it('every epilogue fusion records its kind and the model nodes it replaces', () => {
+    const fused = fuseForGpu(smallNet());
+    expect(fused.nodes.map((n) => attrOf(n, 'fusion'))).toEqual(['Conv+Relu', 'Conv+Clip', undefined, undefined, 'MatMul+Bias+LeakyRelu']);
+    expect(attrOf(fused.nodes[4]!, 'fused_from')).toEqual(['MatMul_m', 'Add_logits', 'LeakyRelu_y']);
+    expect(attrOf(fused.nodes[0]!, 'fused_from')).toEqual(['Conv_c1', 'Relu_r1']);
+  });
+
+  it('adds a row bias to a batched MatMul in both kernel families, then its residual and activation', async () => {
+    const g = buildGraph({
+      inputs: [['a', 'float32', [2, 3, 5, 9]], ['r', 'float32', [2, 3, 5, 7]]],
+      initializers: { w: randomTensor(rng, 'float32', [9, 7]), bias: randomTensor(rng, 'float32', [1, 7]) },
+      nodes: [node('MatMul', ['a', 'w'], ['m']), node('Add', ['bias', 'm'], ['s']), node('Add', ['s', 'r'], ['t']), node('Sigmoid', ['t'], ['y'])],
+      outputs: ['y'],
+    });
+    // The bias Add is the MatMul's C; the residual Add folds into the MatMul too (pass 1 sees the biased MatMul).
+    const fused = fuseForGpu(g);
+    expect(fused.nodes.map((n) => [n.op, attrOf(n, 'fusion')])).toEqual([['MatMul', 'MatMul+Bias+Residual+Sigmoid']]);
+    expect(fused.nodes[0]!.inputs).toEqual(['a', 'w', 'bias', 'r']);
+    const feeds = { a: randomTensor(rng, 'float32', [2, 3, 5, 9]), r: randomTensor(rng, 'float32', [2, 3, 5, 7]) };
+    for (const cpuAdapter of [false, true]) expect((await checkGraphAgainstCpu(res, g, feeds, TOL, { cpuAdapter })).dispatches).toBe(1);
+  });
+
+  it('splits one product among three outputs in both kernel families (QKV), and keeps bound weights apart', async () => {
+    const wq = randomTensor(rng, 'float32', [12, 4]);
+    const wk = randomTensor(rng, 'float32', [12, 6]);
+    const wv = randomTensor(rng, 'float32', [12, 5]);
+    const g = buildGraph({
+      inputs: [['x', 'float32', [3, 7, 12]]],
+      initializers: { wq, wk, wv, bk: randomTensor(rng, 'float32', [6]) },
+      nodes: [node('MatMul', ['x', 'wq'], ['q']), node('MatMul', ['x', 'wk'], ['mk']), node('Add', ['mk', 'bk'], ['k']), node('MatMul', ['x', 'wv'], ['v'])],
+      outputs: ['q', 'k', 'v'],
+    });
+    const fused = fuseForGpu(g);
+    expect(fused.nodes).toHaveLength(1);
+    expect(fused.nodes[0]!.outputs).toEqual(['q', 'k', 'v']);
+    expect(attrOf(fused.nodes[0]!, 'fused_from')).toEqual(['MatMul_q', 'MatMul_mk', 'Add_k', 'MatMul_v']);
+    // The concatenated weight [12, 15] and bias [15] (zeros for the unbiased projections), shared by later plans.
+    const wName = fused.nodes[0]!.inputs[1]!;
+    expect(fused.initializers[wName]!.shape).toEqual([12, 15]);
+    expect(fused.initializers[fused.nodes[0]!.inputs[2]!]!.shape).toEqual([15]);
+    expect(fuseForGpu(g).initializers[wName]).toBe(fused.initializers[wName]);
+    const feeds = { x: randomTensor(rng, 'float32', [3, 7, 12]) };
+    for (const cpuAdapter of [false, true]) {
+      const report = await checkGraphAgainstCpu(res, g, feeds, TOL, { cpuAdapter });
+      expect(report.dispatches).toBe(1);
+      expect(report.fusions.map((f) => f.kind)).toEqual(['QKV']);
+    }
+    // Weights bound outside the plan (the GPU trainer's parameters) change between runs: never concatenated.
+    expect(fuseForGpu(g, { bound: { wk: 1 } }).nodes.map((n) => n.outputs.length)).toEqual([2, 1]);
+  });
+});
