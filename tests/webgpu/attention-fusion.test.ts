@@ -84,6 +84,35 @@ describe('attention fusion on torch.onnx exports', () => {
   });
 });
 
+describe('attention in the GPT fixtures (tests/fixtures/gpt): past KV, attention_mask, both export forms', () => {
+  const gptFeeds = (b: number, seq: number, past: number) => {
+    const feeds: Record<string, HostTensor> = {
+      input_ids: tensorFromNumbers('int64', [b, seq], Array.from({ length: b * seq }, (_, i) => 65 + ((i * 7) % 50))),
+      attention_mask: tensorFromNumbers('int64', [b, past + seq], Array(b * (past + seq)).fill(1)),
+      position_ids: tensorFromNumbers('int64', [b, seq], Array.from({ length: b * seq }, (_, i) => past + (i % seq))),
+    };
+    const rng = new Rng(past);
+    for (let l = 0; l < 2; l++) for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = randomTensor(rng, 'float32', [b, 4, past, 16]);
+    return feeds;
+  };
+  const gpt = (name: string) => new Uint8Array(readFileSync(new URL(`../fixtures/gpt/${name}`, import.meta.url)));
+
+  it('torch.onnx opset 17 (Mul scale, Where mask after Concat(past, new)): both blocks fused', async () => {
+    const bytes = gpt('gpt-op17.onnx');
+    const s = await gpuSession(bytes);
+    for (const [b, seq, past] of [[2, 5, 3], [1, 1, 9]]) {
+      await expectOrt(s, bytes, gptFeeds(b, seq, past), `B=${b} S=${seq} past=${past}`);
+      expect(attentionFusions(s)).toHaveLength(2);
+    }
+  });
+
+  it('com.microsoft form (MultiHeadAttention with past and a key padding mask)', async () => {
+    const bytes = gpt('gpt-contrib.onnx');
+    const s = await gpuSession(bytes);
+    for (const [b, seq, past] of [[2, 5, 3], [1, 1, 9]]) await expectOrt(s, bytes, gptFeeds(b, seq, past), `B=${b} S=${seq} past=${past}`);
+  });
+});
+
 describe('attention fusion on an expanded chain built by hand', () => {
   /** Q [1, H, S, D], K [1, H, S, D], V, float mask [S, S]: MatMul(Q, Transpose(K)) -> Mul(scale) -> Add(mask) -> Softmax -> MatMul(V). */
   function chain(h: number, s: number, d: number, scoresOut = false) {
