@@ -266,3 +266,37 @@ export function fourBitCases(seed = 4): QuantCase[] {
   }
   return cases;
 }
+
+/** GatherBlockQuantized over data types (uint8 8-bit, uint8 packed 4-bit, int4, uint4), axes and zero point forms. */
+export function gatherBlockCases(seed = 5): QuantCase[] {
+  const rng = new Rng(seed);
+  const cases: QuantCase[] = [];
+  const MS = 'com.microsoft';
+  const build = (name: string, dataShape: number[], data: ReturnType<typeof fourBitProto>, scales: HostTensor, zp: ReturnType<typeof fourBitProto> | undefined, indices: HostTensor, attrs: PAttr[]) => {
+    const bytes = model({
+      opset: 21,
+      extraOpsets: [{ domain: MS, version: 1 }],
+      nodes: [{ op: 'GatherBlockQuantized', domain: MS, inputs: ['data', 'idx', 'scales', ...(zp ? ['zp'] : [])], outputs: ['y'], attrs }],
+      inputs: [vi('idx', indices.dtype === 'int32' ? 6 : 7, indices.shape)],
+      outputs: [vi('y', 1)],
+      initializers: [data, tensorProto('scales', scales), ...(zp ? [zp] : [])],
+    });
+    cases.push({ name: `GatherBlockQuantized ${name} data [${dataShape}]`, bytes, feeds: { idx: indices }, tol: 1e-6 });
+  };
+  const scalesFor = (shape: number[]) => tensorFromNumbers('float32', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(0.01, 0.1)));
+  const bytesProto = (name: string, shape: number[], values: number[]) => tensorProto(name, tensorFromNumbers('uint8', shape, values)) as ReturnType<typeof fourBitProto>;
+  const vals = (n: number, lo: number, hi: number) => Array.from({ length: n }, () => rng.int(lo, hi));
+  const idx = (dtype: 'int32' | 'int64', shape: number[], rows: number) => tensorFromNumbers(dtype, shape, vals(shape.reduce((a, b) => a * b, 1), 0, rows - 1));
+  // uint8, 8 bits, zero points given.
+  build('uint8 bits=8 block 16 zero points', [6, 32], bytesProto('data', [6, 32], vals(192, 0, 255)), scalesFor([6, 2]), bytesProto('zp', [6, 2], vals(12, 100, 150)), idx('int64', [3], 6), [int('bits', 8), int('block_size', 16)]);
+  // uint8 packed 4-bit, default zero point 8, 2-D indices.
+  build('uint8 packed bits=4 block 16 default zero point', [5, 16], bytesProto('data', [5, 16], vals(80, 0, 255)), scalesFor([5, 2]), undefined, idx('int32', [2, 2], 5), [int('bits', 4), int('block_size', 16)]);
+  // uint8 packed 4-bit with packed zero points.
+  build('uint8 packed bits=4 block 32 packed zero points', [4, 32], bytesProto('data', [4, 32], vals(128, 0, 255)), scalesFor([4, 2]), bytesProto('zp', [4, 1], vals(4, 0, 255)), idx('int64', [5], 4), [int('bits', 4), int('block_size', 32)]);
+  // int4 with zero points; uint4 without.
+  build('int4 block 16 zero points', [3, 48], fourBitProto('data', true, [3, 48], vals(144, -8, 7)), scalesFor([3, 3]), fourBitProto('zp', true, [3, 3], vals(9, -2, 2)), idx('int64', [4], 3), [int('block_size', 16)]);
+  build('uint4 block 32 zero points', [4, 32], fourBitProto('data', false, [4, 32], vals(128, 0, 15)), scalesFor([4, 1]), fourBitProto('zp', false, [4, 1], vals(4, 6, 9)), idx('int64', [2], 4), [int('block_size', 32)]);
+  // Gather along axis 1, blocks along axis 0.
+  build('int4 gather_axis 1 quantize_axis 0', [32, 5], fourBitProto('data', true, [32, 5], vals(160, -8, 7)), scalesFor([2, 5]), undefined, idx('int64', [3], 5), [int('block_size', 16), int('gather_axis', 1), int('quantize_axis', 0)]);
+  return cases;
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError, UnsupportedOpError } from '../../runtime/errors.js';
 import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession } from '../../sdk/node.js';
-import { expectMatches, fourBitCases, quantCases } from '../helpers/quant-contrib-cases.js';
+import { expectMatches, fourBitCases, gatherBlockCases, quantCases } from '../helpers/quant-contrib-cases.js';
 import { tensorProto } from '../helpers/ort-single-node.js';
 import { runModelCpu, runModelOrt } from '../helpers/run-model.js';
 import { int, model, vi } from '../importer/model-builder.js';
@@ -25,8 +25,8 @@ describe('quantized com.microsoft ops on the CPU vs onnxruntime-node', () => {
   }
 });
 
-describe('int4 / uint4 QuantizeLinear and DequantizeLinear on the CPU vs onnxruntime-node', () => {
-  for (const c of fourBitCases()) {
+describe('int4 / uint4 QuantizeLinear, DequantizeLinear and GatherBlockQuantized on the CPU vs onnxruntime-node', () => {
+  for (const c of [...fourBitCases(), ...gatherBlockCases()]) {
     it(c.name, async () => {
       const [got, want] = [await runModelCpu(c.bytes, c.feeds), await runModelOrt(c.bytes, c.feeds)];
       for (const k of Object.keys(want)) expectMatches(got[k] as HostTensor, want[k]!, c, `${c.name} ${k}`);

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { setQuantDotPath, type QuantDotPath } from '../../runtime/backends/webgpu/kernels/quant-dot.js';
 import type { HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
-import { expectMatches, fourBitCases, quantCases } from '../helpers/quant-contrib-cases.js';
+import { expectMatches, fourBitCases, gatherBlockCases, quantCases } from '../helpers/quant-contrib-cases.js';
 import { runModelOrt } from '../helpers/run-model.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
 
@@ -59,8 +59,8 @@ describe('quantized com.microsoft ops on WebGPU vs the CPU and onnxruntime-node'
   }
 });
 
-describe('int4 / uint4 QuantizeLinear and DequantizeLinear on WebGPU vs the CPU and onnxruntime-node', () => {
-  for (const c of fourBitCases()) {
+describe('int4 / uint4 QuantizeLinear, DequantizeLinear and GatherBlockQuantized on WebGPU vs the CPU and onnxruntime-node', () => {
+  for (const c of [...fourBitCases(), ...gatherBlockCases()]) {
     it(c.name, async () => {
       const cpu = (await runOn(c.bytes, 'cpu', c.feeds)).out;
       const ort = await runModelOrt(c.bytes, c.feeds);

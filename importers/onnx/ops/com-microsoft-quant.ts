@@ -1,6 +1,7 @@
 import { type Attr, attrInt, type Node } from '../../../runtime/ir/graph.js';
 import { msOp } from '../../../runtime/ir/ops/contrib.js';
-import { tensorFromNumbers } from '../../../runtime/ir/tensor.js';
+import { tensorFromNumbers, type HostTensor } from '../../../runtime/ir/tensor.js';
+import { FOUR_BIT_TENSORS } from '../tensor.js';
 import type { AdapterContext, OpAdapter } from './adapter.js';
 import { AdapterUnsupported, helperNode, trimInputs, without } from './helpers.js';
 
@@ -17,6 +18,7 @@ import { AdapterUnsupported, helperNode, trimInputs, without } from './helpers.j
  *   QLinearConcat                   Q(Concat(DQ(X_i)))
  *   MatMulIntegerToFloat            Cast(MatMulInteger(A, B, a_zp, b_zp)) * (a_scale * b_scale) + bias
  *   DynamicQuantizeMatMul           the same after DynamicQuantizeLinear(A) (uint8, asymmetric)
+ *   GatherBlockQuantized            DequantizeLinear(Gather(data), Gather(scales), Gather(zero_points)), blocked
  * The integer products run on the int8 kernels (quant-matmul.ts: packed dot products, i32 accumulation). The
  * elementwise and pooling forms compute in float between a dequantize and a requantize, as onnxruntime's own CPU
  * kernels do (their lookup tables and MLAS loops are built from the same float formula); onnxruntime's rounding
@@ -134,6 +136,65 @@ const dynamicQuantizeMatMul: OpAdapter['map'] = (n, ctx) => {
   return [dql, mm, ...scaleAndBias(n, ctx, acc, as, n.inputs[2]!, input(n, 4))];
 };
 
+/** 4-bit values of packed uint8 bytes (two per byte along the last axis, low nibble first) as one per byte. */
+function unpackNibbles(t: HostTensor): HostTensor {
+  const src = t.data as Uint8Array;
+  const out = new Uint8Array(src.length * 2);
+  for (let i = 0; i < src.length; i++) [out[2 * i], out[2 * i + 1]] = [src[i]! & 15, src[i]! >> 4];
+  return tensorFromNumbers('uint8', [...t.shape.slice(0, -1), t.shape[t.shape.length - 1]! * 2], out);
+}
+
+/**
+ * GatherBlockQuantized: (data, indices, scales, zero_points?), attributes gather_axis (0), quantize_axis (1), block_size
+ * (128), bits (4). data is int4/uint4 (unpacked at import, tensor.ts) or uint8 holding bits = 8 values or two 4-bit
+ * values per byte along the last axis (then data and zero points must be constants: they are unpacked here, one
+ * value per byte). Absent zero points are 0 for int4 and 2^(bits - 1) for unsigned data, as onnxruntime has them.
+ * The gather goes first, so only the selected rows are dequantized.
+ */
+const gatherBlockQuantized: OpAdapter['map'] = (n, ctx) => {
+  const bits = attrInt(n, 'bits', 4);
+  const block = attrInt(n, 'block_size', 128);
+  let [data, , scales, zp] = [n.inputs[0]!, n.inputs[1]!, n.inputs[2]!, input(n, 3)];
+  const rank = ctx.rankOf(data);
+  const iRank = ctx.rankOf(n.inputs[1]!);
+  if (rank === undefined || iRank === undefined) throw new AdapterUnsupported('GatherBlockQuantized needs the ranks of data and indices in the file');
+  const norm = (a: number) => (a < 0 ? a + rank : a);
+  const g = norm(attrInt(n, 'gather_axis', 0));
+  const q = norm(attrInt(n, 'quantize_axis', 1));
+  if (g === q) throw new AdapterUnsupported('GatherBlockQuantized: gather_axis and quantize_axis must differ');
+  if (bits !== 4 && bits !== 8) throw new AdapterUnsupported(`GatherBlockQuantized bits=${bits} (4 and 8 work)`);
+  const dtype = ctx.dtypeOf(data);
+  const packed = dtype === 'uint8' && bits === 4 && !FOUR_BIT_TENSORS.has(ctx.constantValue(data) ?? ({} as HostTensor));
+  if (packed) {
+    if (q !== rank - 1) throw new AdapterUnsupported('GatherBlockQuantized with packed uint8 data needs quantize_axis to be the last axis');
+    const d = ctx.constantValue(data);
+    const z = zp ? ctx.constantValue(zp) : undefined;
+    if (!d || (zp && !z)) throw new AdapterUnsupported('GatherBlockQuantized with packed 4-bit uint8 data needs data and zero_points as constants');
+    data = ctx.constant(`${n.name}_data_u4`, unpackNibbles(d));
+    if (z) zp = ctx.constant(`${n.name}_zp_u4`, unpackNibbles(z));
+  }
+  if (!zp && dtype === 'uint8') {
+    const s = ctx.constantValue(scales);
+    if (!s) throw new AdapterUnsupported('GatherBlockQuantized without zero_points needs constant scales (the default zero point takes their shape)');
+    const fill = bits === 4 ? 8 : 128;
+    zp = ctx.constant(`${n.name}_zp_default`, tensorFromNumbers('uint8', [...s.shape], new Uint8Array(s.data.length).fill(fill)));
+  }
+  const nodes: Node[] = [];
+  const gather = (v: string, hint: string) => {
+    const out = ctx.fresh(`${n.name}_${hint}`);
+    nodes.push(helperNode(n, `gather_${hint}`, 'Gather', [v, n.inputs[1]!], [out], { axis: { type: 'int', value: g } }));
+    return out;
+  };
+  const gd = gather(data, 'data');
+  const gs = gather(scales, 'scales');
+  const gz = zp ? gather(zp, 'zp') : '';
+  const axis = q < g ? q : q + iRank - 1;
+  nodes.push(helperNode(n, 'dq', 'DequantizeLinear', gz ? [gd, gs, gz] : [gd, gs], [n.outputs[0]!], {
+    axis: { type: 'int', value: axis }, block_size: { type: 'int', value: block },
+  }));
+  return nodes;
+};
+
 const alpha = (n: Node): Record<string, Attr> => ({ alpha: n.attrs.alpha ?? { type: 'float', value: 0.01 } });
 
 const decomposed = (op: string, targets: string[], map: OpAdapter['map']): OpAdapter => ({ op, since: 1, until: 1, targets, map });
@@ -155,5 +216,6 @@ export const COM_MICROSOFT_QUANT_ADAPTERS: OpAdapter[] = [
   decomposed('QLinearGlobalAveragePool', ['DequantizeLinear', 'GlobalAveragePool', 'Transpose', 'QuantizeLinear'], pool('GlobalAveragePool')),
   decomposed('QLinearConcat', ['DequantizeLinear', 'Concat', 'QuantizeLinear'], concat),
   decomposed('MatMulIntegerToFloat', ['MatMulInteger', 'Cast', 'Mul', 'Add'], matMulIntegerToFloat),
+  decomposed('GatherBlockQuantized', ['Gather', 'DequantizeLinear'], gatherBlockQuantized),
   decomposed('DynamicQuantizeMatMul', ['DynamicQuantizeLinear', 'MatMulInteger', 'Cast', 'Mul', 'Add'], dynamicQuantizeMatMul),
 ];
