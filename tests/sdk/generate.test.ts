@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CancelledError, ContextLengthError, InferenceSession, ModelLayoutError, NonFiniteLogitsError, Tensor, TextGenerator, VocabularyMismatchError,
-  type Backend, type GenerateOptions,
+  loadTokenizer, type Backend, type GenerateOptions,
 } from '../../sdk/node.js';
 import { tinyDecoder } from '../helpers/tiny-decoder.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
@@ -12,7 +13,9 @@ import { model, vi } from '../importer/model-builder.js';
  * (tests/helpers/tiny-decoder.ts), on the CPU and on WebGPU: cached greedy decoding equals recomputing the whole
  * sequence each step, a seed gives the same tokens on both backends, batches pad on the left and stop per row,
  * streaming / callbacks / abort / stop ids, the KV cache never crosses to the host on WebGPU (the device's readback
- * counter moves by the sampled ids only), and the bad-input errors.
+ * counter moves by the sampled ids only), and the bad-input errors. Then the fixture GPT (tests/fixtures/gpt, trained
+ * by scripts/fixtures/gpt_fixture.py): greedy generate() reproduces PyTorch's continuations exactly, in all three
+ * exports (HF layout, the older layout without attention_mask, the com.microsoft form), on both backends.
  */
 
 const BACKENDS: Backend[] = ['cpu', 'webgpu'];
@@ -221,5 +224,52 @@ describe('older layout without attention_mask', () => {
       await gen.release();
     }
     expect(results[1]).toEqual(results[0]);
+  });
+});
+
+describe('fixture GPT: greedy generate() reproduces PyTorch', () => {
+  const dir = 'tests/fixtures/gpt';
+  const golden = JSON.parse(readFileSync(`${dir}/gpt.json`, 'utf8')) as {
+    generations: { prompt: string; prompt_ids: number[]; new_ids: number[]; text: string }[];
+  };
+  const tokenizerJson = readFileSync(`${dir}/tokenizer.json`, 'utf8');
+
+  it('the tokenizer.json encodes the golden prompts to their ids', async () => {
+    const tokenizer = await loadTokenizer(tokenizerJson);
+    expect(tokenizer.vocabSize).toBe(256);
+    for (const g of golden.generations) {
+      expect(tokenizer.encode(g.prompt)).toEqual(g.prompt_ids);
+      expect(tokenizer.decode(g.new_ids)).toBe(g.text);
+    }
+  });
+
+  it.each(BACKENDS)('gpt-op17.onnx (HF layout) on %s: every golden prompt alone, and all of them as one left-padded batch', async (backend) => {
+    const tokenizer = await loadTokenizer(tokenizerJson);
+    const gen = await TextGenerator.create(readFileSync(`${dir}/gpt-op17.onnx`), { tokenizer, session: { backend } });
+    expect(gen.contextLength).toBe(128);
+    // SwiftShader is slow: WebGPU runs the batch only (every row must still equal its golden continuation).
+    if (backend === 'cpu') {
+      for (const g of golden.generations) {
+        const r = await gen.generate(g.prompt, { maxNewTokens: g.new_ids.length });
+        expect(r.tokens, g.prompt).toEqual(g.new_ids);
+        expect(r.text).toBe(g.text);
+      }
+    }
+    const batch = await gen.generate(golden.generations.map((g) => g.prompt), { maxNewTokens: 32 });
+    expect(batch.rows.map((r) => r.tokens)).toEqual(golden.generations.map((g) => g.new_ids));
+    expect(batch.rows.map((r) => r.text)).toEqual(golden.generations.map((g) => g.text));
+    await gen.release();
+  });
+
+  it.each(BACKENDS)('gpt-nomask-op14.onnx (older layout) and gpt-contrib.onnx (com.microsoft) on %s', async (backend) => {
+    const tokenizer = await loadTokenizer(tokenizerJson);
+    const g = golden.generations[0]!;
+    for (const file of ['gpt-nomask-op14.onnx', 'gpt-contrib.onnx']) {
+      const gen = await TextGenerator.create(readFileSync(`${dir}/${file}`), { tokenizer, session: { backend } });
+      expect(gen.layout.kind).toBe(file.includes('nomask') ? 'legacy' : 'hf');
+      const r = await gen.generate(g.prompt, { maxNewTokens: g.new_ids.length });
+      expect(r.tokens, file).toEqual(g.new_ids);
+      await gen.release();
+    }
   });
 });
