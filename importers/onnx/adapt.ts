@@ -134,10 +134,17 @@ function inferInto(known: Map<string, InferInput>, n: Node, typeOf: (v: string) 
  * Input/output counts against the IR schema, so a malformed node (a Conv with two outputs, a Gemm without B) is
  * reported here rather than deep inside shape inference or a kernel. `from` is the file's node, for the message.
  */
+/**
+ * IR ops whose last input is EdgeKit's own (the WebGPU lowering's `count` of NonZero/Compress/Unique): a file
+ * may not supply it, so a file's node gets ONNX's input count. Found by the importer fuzzer (tests/fuzz/corpus).
+ */
+const ONNX_MAX_INPUTS: Readonly<Record<string, number>> = { NonZero: 1, Compress: 2, Unique: 1 };
+
 function checkArity(n: Node, from: Node): void {
   const schema = OP_SCHEMAS[n.op];
   if (!schema) return;
-  const [minIn, maxIn] = schema.inputs;
+  const [minIn, irMaxIn] = schema.inputs;
+  const maxIn = n.op === from.op && n.domain === '' && ONNX_MAX_INPUTS[n.op] !== undefined ? ONNX_MAX_INPUTS[n.op]! : irMaxIn;
   const [minOut, maxOut] = schema.outputs;
   const where = `Node '${from.name}' (${from.op})`;
   const range = (lo: number, hi: number) => (lo === hi ? `${lo}` : hi === Infinity ? `at least ${lo}` : `${lo} to ${hi}`);
