@@ -4,8 +4,10 @@ import type { HostTensor } from '../runtime/ir/tensor.js';
 import type { GpuTensorRef } from '../runtime/backends/webgpu/executor.js';
 import type { GpuBufferLease, GpuMemory } from '../runtime/backends/webgpu/memory.js';
 import { decodeFromGpu, storageBytes } from '../runtime/backends/webgpu/storage.js';
+import { imageDims, pendingImage, type ImageSource, type ImageTensorOptions, type PendingImage } from './vision/image.js';
 
 const GPU_TOKEN: unique symbol = Symbol('edgekit.gpuTensor');
+const IMAGE_TOKEN: unique symbol = Symbol('edgekit.imageTensor');
 
 /** @internal a GPU-resident tensor's buffer, owned by the Tensor until dispose(). */
 interface GpuData {
@@ -16,7 +18,8 @@ interface GpuData {
 /** The element types a public Tensor may have (onnxruntime-web's names). */
 export type TensorType = DType;
 export type TensorData = TensorStorage;
-export type TensorLocation = 'cpu' | 'gpu-buffer';
+/** 'image': a frame from Tensor.fromImage, converted on the GPU when a run takes it. */
+export type TensorLocation = 'cpu' | 'gpu-buffer' | 'image';
 
 const ARRAY_TYPES: [new (n: number) => TensorStorage, DType][] = [
   [Float32Array, 'float32'], [Float64Array, 'float64'], [Int32Array, 'int32'], [BigInt64Array, 'int64'],
@@ -55,12 +58,25 @@ export class Tensor {
   #data: TensorStorage | undefined;
   #gpu: GpuData | undefined;
   #gpuDisposed = false;
+  #image: PendingImage | undefined;
+  #isImage = false;
 
   constructor(type: TensorType, data: TensorData | readonly (number | bigint | boolean | string)[], dims?: readonly number[]);
   constructor(data: TensorData, dims?: readonly number[]);
   /** @internal */
   constructor(token: typeof GPU_TOKEN, gpu: GpuData);
+  /** @internal */
+  constructor(token: typeof IMAGE_TOKEN, image: PendingImage);
   constructor(a: unknown, b?: unknown, c?: unknown) {
+    if (a === IMAGE_TOKEN) {
+      const p = b as PendingImage;
+      this.type = 'float32';
+      this.dims = Object.freeze(imageDims(p));
+      this.size = this.dims.reduce((x, y) => x * y, 1);
+      this.#image = p;
+      this.#isImage = true;
+      return;
+    }
     if (a === GPU_TOKEN) {
       const g = b as GpuData;
       this.type = g.ref.dtype;
@@ -102,6 +118,7 @@ export class Tensor {
 
   /** 'cpu', or 'gpu-buffer' for outputs of run(feeds, { outputLocation: 'gpu-buffer' }) (onnxruntime-web's names). */
   get location(): TensorLocation {
+    if (this.#isImage) return 'image';
     return this.#gpu || this.#gpuDisposed ? 'gpu-buffer' : 'cpu';
   }
 
@@ -110,6 +127,10 @@ export class Tensor {
    * the GPU (reading it needs a GPU round trip: use `await tensor.getData()`).
    */
   get data(): TensorData {
+    if (this.#isImage) {
+      if (!this.#image) throw new DisposedTensorError();
+      throw new InvalidArgumentError('This tensor is an image (Tensor.fromImage): it becomes pixels on the GPU when a run takes it; it has no data here.');
+    }
     if (this.location === 'gpu-buffer') {
       if (!this.#gpu) throw new DisposedTensorError();
       throw new InvalidArgumentError('This tensor lives on the GPU; read it with `await tensor.getData()`.');
@@ -128,6 +149,7 @@ export class Tensor {
   }
 
   get disposed(): boolean {
+    if (this.#isImage) return !this.#image;
     return this.location === 'gpu-buffer' ? !this.#gpu : this.#data === undefined;
   }
 
@@ -136,6 +158,7 @@ export class Tensor {
    * then released and the tensor becomes unusable, like onnxruntime-web's getData(true).
    */
   async getData(releaseData = false): Promise<TensorData> {
+    if (this.#isImage) return this.data; // throws: an image is converted by a run
     if (this.location === 'cpu') return this.data;
     const g = this.#gpu;
     if (!g) throw new DisposedTensorError();
@@ -149,6 +172,7 @@ export class Tensor {
   /** Releases the data (a GPU tensor's buffer goes back to EdgeKit's pool once the GPU is done with it). Idempotent. */
   dispose(): void {
     this.#data = undefined;
+    this.#image = undefined;
     if (this.#gpu) {
       this.#gpu.memory.release(this.#gpu.ref.lease);
       this.#gpu = undefined;
@@ -160,8 +184,29 @@ export class Tensor {
     this.dispose();
   }
 
+  /**
+   * A camera frame or picture as a model input: `Tensor.fromImage(bitmap, { size: 224, mean: [0.485, 0.456, 0.406],
+   * std: [0.229, 0.224, 0.225] })` is a float32 [1, 3, 224, 224] tensor (NCHW; `layout: 'NHWC'` gives
+   * [1, 224, 224, 3]) of RGB values scaled to [0, 1], resized bilinearly and normalized as (v - mean) / std.
+   * Nothing is read here: the run that takes it copies the frame to the GPU and converts it there in one dispatch
+   * (sdk/vision/image.ts). The source must stay open until that run starts; EdgeKit never closes a source the
+   * caller owns. A worker session transfers ImageBitmaps and VideoFrames to its worker (see WorkerRunOptions.copy),
+   * which closes them once converted.
+   */
+  static fromImage(source: ImageSource, options: ImageTensorOptions = {}): Tensor {
+    return new Tensor(IMAGE_TOKEN, pendingImage(source, options));
+  }
+
+  /** @internal the pending image of a Tensor.fromImage tensor (DisposedTensorError once disposed). */
+  pendingImage(): PendingImage | undefined {
+    if (!this.#isImage) return undefined;
+    if (!this.#image) throw new DisposedTensorError();
+    return this.#image;
+  }
+
   /** @internal a GPU tensor's buffer as a run feed (no copy to the host). */
   gpuFeed(): (GpuTensorRef & { onGpu: true }) | undefined {
+    if (this.#isImage) throw new InvalidArgumentError('An image tensor (Tensor.fromImage) is converted by InferenceSession.run; it cannot be fed here.');
     if (this.location === 'cpu') return undefined;
     if (!this.#gpu) throw new DisposedTensorError();
     const { buffer, offset, storage, dtype, shape } = this.#gpu.ref;

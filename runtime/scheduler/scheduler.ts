@@ -56,7 +56,8 @@ export class Scheduler {
     this.#clock = options.clock ?? systemClock;
     this.#agingMs = options.agingMs;
     if (options.dispatch !== undefined && typeof options.dispatch !== 'function') throw new InvalidArgumentError('dispatch must be a function that calls its argument later.');
-    this.#dispatch = options.dispatch ?? queueMicrotask;
+    // Wrapped: a bare `queueMicrotask` stored and called as a method throws "Illegal invocation" in browsers.
+    this.#dispatch = options.dispatch ?? ((pick) => queueMicrotask(pick));
     this.#host = {
       enqueue: (lane, req, bypassBound) => this.#enqueue(lane, req, bypassBound),
       dequeue: (lane, req) => this.#dequeue(lane, req),

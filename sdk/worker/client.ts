@@ -10,7 +10,7 @@ import { call, type Connection } from './connection.js';
 import { RemoteTensor, type WorkerValue } from './remote-tensor.js';
 import { nodeEndpoint, type NodeMessagePort } from './node-endpoint.js';
 import type { WorkerHost } from './host.js';
-import { decodeWith, encodeValue, type SessionInfo, type WireElement, type WireValue, type WorkerSessionOptions } from './wire.js';
+import { decodeWith, encodeImage, encodeValue, type SessionInfo, type WireElement, type WireValue, type WorkerSessionOptions } from './wire.js';
 
 export { call, type Connection } from './connection.js';
 
@@ -21,8 +21,10 @@ export interface WorkerRunOptions extends RunOptions {
   signal?: AbortSignal;
   /**
    * Inputs are transferred by default: each fed tensor's ArrayBuffer moves to the worker and is detached here (the
-   * Tensor's data becomes empty; a buffer shared with other arrays is detached for them too). `copy: true` sends
-   * copies and leaves the caller's tensors intact.
+   * Tensor's data becomes empty; a buffer shared with other arrays is detached for them too). Image tensors
+   * (Tensor.fromImage) move their ImageBitmap or VideoFrame to the worker, which closes it once converted: the
+   * caller's bitmap is detached (width 0) and its frame closed. `copy: true` sends copies (clones of bitmaps and
+   * frames) and leaves the caller's tensors and frames intact, still the caller's to close.
    */
   copy?: boolean;
 }
@@ -85,15 +87,20 @@ export class WorkerSession {
     const opts: WorkerRunOptions = Array.isArray(fetches) ? { outputs: fetches } : ((fetches ?? {}) as WorkerRunOptions);
     const { signal } = opts;
     if (signal?.aborted) throw new CancelledError('aborted', { running: false }, { cause: signal.reason });
-    const buffers = new Set<ArrayBuffer>();
+    const buffers = new Set<Transferable>();
     const wire: Record<string, WireValue> = {};
+    const copy = opts.copy ?? false;
     const element = (t: Tensor | RemoteTensor, name: string): WireElement =>
-      t instanceof RemoteTensor ? { handle: t.handleFor(this.#c, name), type: t.type, dims: [...t.dims] } : (encodeValue(t, name, buffers, opts.copy ?? false) as WireElement);
+      t instanceof RemoteTensor
+        ? { handle: t.handleFor(this.#c, name), type: t.type, dims: [...t.dims] }
+        : t.location === 'image'
+          ? encodeImage(t, name, buffers, copy)
+          : (encodeValue(t, name, buffers as Set<ArrayBuffer>, copy) as WireElement);
     // Encode everything before sending: a bad feed must not leave some buffers detached.
     for (const [k, v] of Object.entries(feeds)) {
-      if (v instanceof RemoteTensor) wire[k] = element(v, k);
+      if (v instanceof RemoteTensor || (v instanceof Tensor && v.location === 'image')) wire[k] = element(v, k);
       else if (Array.isArray(v)) wire[k] = v.map((t, i) => element(t, `${k}[${i}]`));
-      else wire[k] = encodeValue(v, k, buffers, opts.copy ?? false);
+      else wire[k] = encodeValue(v, k, buffers as Set<ArrayBuffer>, copy);
     }
     const requestId = signal ? this.#c.nextRequest() : undefined;
     const onAbort = () => void this.#c.remote.cancel(requestId!).catch(() => undefined);

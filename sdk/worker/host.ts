@@ -5,7 +5,7 @@ import type { ModelSource } from '../model-source.js';
 import { InferenceSession, type DispatchProfile, type SessionReport } from '../session.js';
 import type { Tensor } from '../tensor.js';
 import type { SessionValue } from '../values.js';
-import { decodeValue, decodeWith, encodeValue, toWireError, type SessionInfo, type WireElement, type WireRunOptions, type WireValue, type WorkerSessionOptions } from './wire.js';
+import { decodeValue, decodeWith, encodeValue, isWireImage, toWireError, type SessionInfo, type WireElement, type WireRunOptions, type WireValue, type WorkerSessionOptions } from './wire.js';
 import type { TensorData } from '../tensor.js';
 import { transfer } from 'comlink';
 import type { ExportOptions } from '../../importers/onnx/index.js';
@@ -105,7 +105,13 @@ export class WorkerHost {
         const inputs: Record<string, SessionValue> = {};
         for (const [k, v] of Object.entries(feeds)) inputs[k] = decodeWith(v, (w) => this.#keptTensor(w.handle)) as SessionValue;
         const runOptions = { outputs: options.outputs, preferredOutputLocation: options.preferredOutputLocation };
-        const out = await h.session.run<Record<string, SessionValue>>(inputs, { ...runOptions, priority: options.priority, signal: controller?.signal });
+        let out: Record<string, SessionValue>;
+        try {
+          out = await h.session.run<Record<string, SessionValue>>(inputs, { ...runOptions, priority: options.priority, signal: controller?.signal });
+        } finally {
+          // Frames that crossed (transferred or cloned) are this worker's: close them once the run has used them.
+          for (const v of Object.values(feeds)) if (isWireImage(v)) (v.image as { close?(): void }).close?.();
+        }
         const buffers = new Set<ArrayBuffer>();
         const wire: Record<string, WireValue> = {};
         const keep = (t: Tensor): WireElement => {

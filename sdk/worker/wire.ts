@@ -2,6 +2,7 @@ import { InvalidArgumentError, errorFromPlain, errorToPlain } from '../../runtim
 import type { TaskPriority } from '../../runtime/scheduler/index.js';
 import type { SessionOptions, ValueMetadata, Backend, OutputLocation } from '../session.js';
 import { Tensor, type TensorData, type TensorType } from '../tensor.js';
+import type { ImageTensorOptions } from '../vision/image.js';
 import type { SessionValue } from '../values.js';
 
 /**
@@ -20,8 +21,35 @@ export interface WireHandle {
   type: TensorType;
   dims: number[];
 }
-export type WireElement = WireTensor | WireHandle;
+/**
+ * An image tensor (Tensor.fromImage): the frame itself crosses (an ImageBitmap or VideoFrame transferred, or
+ * cloned with `copy`; ImageData cloned) with its options, and the worker converts it on its GPU, then closes it.
+ */
+export interface WireImage {
+  image: ImageBitmap | VideoFrame | ImageData;
+  options: ImageTensorOptions;
+}
+export type WireElement = WireTensor | WireHandle | WireImage;
 export type WireValue = WireElement | WireElement[] | null;
+
+export function isWireImage(w: unknown): w is WireImage {
+  return typeof w === 'object' && w !== null && 'image' in w && 'options' in w;
+}
+
+/** The frame of an image tensor for the wire; ImageBitmaps and VideoFrames join `transfer` unless `copy`. */
+export function encodeImage(t: Tensor, name: string, transfer: Set<Transferable>, copy: boolean): WireImage {
+  const p = t.pendingImage()!;
+  const src = p.source as unknown;
+  const movable = (typeof ImageBitmap !== 'undefined' && src instanceof ImageBitmap) || (typeof VideoFrame !== 'undefined' && src instanceof VideoFrame);
+  if (!movable && !(typeof ImageData !== 'undefined' && src instanceof ImageData)) {
+    throw new InvalidArgumentError(
+      `'${name}' is an image tensor whose source cannot be sent to a worker; make an ImageBitmap first (await createImageBitmap(source)) or pass a VideoFrame.`,
+      { input: name },
+    );
+  }
+  if (movable && !copy) transfer.add(src as Transferable);
+  return { image: src as WireImage['image'], options: p.options };
+}
 
 export function isWireHandle(w: unknown): w is WireHandle {
   return typeof w === 'object' && w !== null && typeof (w as WireHandle).handle === 'number';
@@ -75,6 +103,7 @@ function isTransferable(buffer: ArrayBufferLike): buffer is ArrayBuffer {
  * says the buffer must stay (a model weight an output aliases). Strings are always copied.
  */
 export function encodeTensor(t: Tensor, name: string, transfer: Set<ArrayBuffer>, copy: boolean, keep?: (b: ArrayBufferLike) => boolean): WireTensor {
+  if (t.location === 'image') throw new InvalidArgumentError(`'${name}' is an image tensor (Tensor.fromImage); only a worker session's run takes one.`, { input: name });
   if (t.location !== 'cpu') {
     throw new InvalidArgumentError(`'${name}' is a GPU tensor; a worker session takes CPU tensors (await tensor.getData() and make a CPU Tensor).`, { input: name });
   }
@@ -101,11 +130,12 @@ export function decodeValue(w: WireValue): SessionValue {
 /** Wire to values; `handle` resolves kept tensors (the worker: its table; the client: RemoteTensor). */
 export function decodeWith<H>(w: WireValue, handle?: (h: WireHandle) => H): SessionValue | H | (Tensor | H)[] {
   const one = (e: WireElement): Tensor | H => {
+    if (isWireImage(e)) return Tensor.fromImage(e.image, e.options);
     if (isWireHandle(e)) {
       if (!handle) throw new InvalidArgumentError('A kept tensor cannot be used here; read it with getData() and pass a Tensor.');
       return handle(e);
     }
-    return new Tensor(e.type, e.data, e.dims);
+    return new Tensor((e as WireTensor).type, (e as WireTensor).data, (e as WireTensor).dims);
   };
   if (w === null) return null;
   if (Array.isArray(w)) return w.map(one);

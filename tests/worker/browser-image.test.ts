@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { useBrowserPage } from '../helpers/browser-page.js';
+import { encodeModel } from '../helpers/onnx-model.js';
+
+// Tensor.fromImage in headless Chromium (WebGPU on SwiftShader), from the built bundle: ImageBitmaps and VideoFrames
+// converted on the GPU on the page and in the module worker (transferred), against a JavaScript reference of the
+// documented resize and normalization (tests/browser/worker-image-page.js). Needs `npm run build`.
+describe('image and video frame inputs (Tensor.fromImage)', () => {
+  const b = useBrowserPage();
+  const neg = (shape: number[]) =>
+    Array.from(encodeModel({ nodes: [{ op: 'Neg', inputs: ['x'], outputs: ['y'] }], inputs: { x: { dtype: 'float32', shape, data: new Float32Array(shape.reduce((a, c) => a * c, 1)) } }, outputs: ['y'] }));
+
+  it('resizes and normalizes frames on the GPU, on the page and in the worker, as the reference does', async () => {
+    const r = (await b.page.evaluate(
+      `import('${b.origin}/tests/browser/worker-image-page.js').then((m) => m.run('${b.origin}', ${JSON.stringify(neg([1, 3, 16, 20]))}, ${JSON.stringify(neg([1, 23, 37, 3]))}))`,
+    )) as Record<string, unknown>;
+    expect(r, `${JSON.stringify(r)}\n${b.log.join('\n')}`).toMatchObject({
+      tensor: { type: 'float32', dims: [1, 3, 16, 20], location: 'image' },
+      pageKeepsSource: 37,
+      dataError: 'true:INVALID_ARGUMENT',
+      closedError: 'true:INVALID_ARGUMENT',
+      workerDetached: 0,
+      workerCopyKeeps: 37,
+      frameClosedHere: true,
+      canvasError: 'true:INVALID_ARGUMENT',
+      liveBytesGrowth: 0,
+    });
+    // Normalized by std ~0.22, so float32 rounding of the texels and weights shows up around 1e-6.
+    for (const k of ['page', 'pageCpu', 'worker', 'workerCopy', 'videoFrame', 'workerCpu']) expect(r[k], k).toBeLessThan(1e-4);
+    expect(r.pageNhwc).toBeLessThan(1e-6);
+    // The newest of five frames sent at once is computed; the three between are superseded. The first may already
+    // have started when the others reached the worker (then it is computed too), or be superseded as well.
+    const [head, ...rest] = r.latestOnly as (number | string)[];
+    expect(rest.slice(0, 3)).toEqual(['superseded', 'superseded', 'superseded']);
+    expect(rest[3]).toBeLessThan(1e-4);
+    expect(head === 'superseded' || (head as number) < 1e-4, String(head)).toBe(true);
+  }, 180_000);
+});
