@@ -275,3 +275,25 @@ describe('fusion records and the Transformer epilogue forms', () => {
     expect(fuseForGpu(g, { bound: { wk: 1 } }).nodes.map((n) => n.outputs.length)).toEqual([2, 1]);
   });
 });
+
+describe('Transformer patterns in float16', () => {
+  it('fuses a float16 GELU (constants rounded to float16) and LayerNorm, with the CPU reference results', async () => {
+    const h = (v: number[], shape: number[] = []) => tensorFromNumbers('float16', shape, v);
+    const g = buildGraph({
+      inputs: [['x', 'float16', [2, 3, 8]]],
+      initializers: {
+        sqrt2: h([Math.SQRT2]), one: h([1]), half: h([0.5]), two: h([2]), eps: h([1e-5]),
+        gamma: tensorFromNumbers('float16', [8], [1, 0.5, 2, 1, 1.5, 0.75, 1, 1.25]), axes: i64([-1]),
+      },
+      nodes: [
+        node('Div', ['x', 'sqrt2'], ['u']), node('Erf', ['u'], ['e']), node('Add', ['e', 'one'], ['p']), node('Mul', ['x', 'p'], ['xp']), node('Mul', ['xp', 'half'], ['gl']),
+        node('ReduceMean', ['gl', 'axes'], ['mean']), node('Sub', ['gl', 'mean'], ['d']), node('Pow', ['d', 'two'], ['sq']), node('ReduceMean', ['sq', 'axes'], ['var']),
+        node('Add', ['var', 'eps'], ['ve']), node('Sqrt', ['ve'], ['std']), node('Div', ['d', 'std'], ['n']), node('Mul', ['n', 'gamma'], ['y']),
+      ],
+      outputs: ['y'],
+    });
+    expect(fuseForGpu(g).nodes.map((n) => (n.attrs.fusion as { value: string }).value)).toEqual(['Gelu', 'LayerNorm']);
+    const report = await checkGraphAgainstCpu(res, g, { x: randomTensor(rng, 'float16', [2, 3, 8], { lo: -3, hi: 3 }) }, { rtol: 1e-2, atol: 1e-2 });
+    expect(report.dispatches).toBe(2);
+  });
+});

@@ -1,6 +1,6 @@
 import type { Graph, Node } from '../../ir/graph.js';
 import { msOp } from '../../ir/ops/contrib.js';
-import { applyMatches, fusionAttrs, GraphView, near, other, type Match } from './fusion-graph.js';
+import { applyMatches, fusionAttrs, GraphView, other, type Match } from './fusion-graph.js';
 
 /**
  * GELU and SiLU as exporters write them out, replaced in the GPU plan's graph by one elementwise node (which the
@@ -14,8 +14,8 @@ import { applyMatches, fusionAttrs, GraphView, near, other, type Match } from '.
  *
  * The x / sqrt 2 may be Mul(x, 1/sqrt 2); x^3 may be Pow(x, 3) or Mul(x, Mul(x, x)) in either order; the three
  * factors x, 0.5 and (1 + ...) may be multiplied in any association and operand order. Every constant is checked
- * (to float32 precision, fusion-graph.ts near()): a GELU written with other constants computes something else and
- * is left alone, as is any pattern whose intermediates are read elsewhere.
+ * (to its own precision, fusion-graph.ts GraphView.near()): a GELU written with other constants computes something
+ * else and is left alone, as is any pattern whose intermediates are read elsewhere.
  */
 
 const SQRT2 = Math.SQRT2;
@@ -36,17 +36,17 @@ function timesHalfX(view: GraphView, p: string, x: string): { nodes: Node[]; y: 
   const mid = m1.outputs[0]!;
   const m2 = view.only(mid);
   if (q === x) {
-    if (is(m2, 'Mul') && near(view.scalar(other(m2, mid)), 0.5)) return { nodes: [m1, m2], y: m2.outputs[0]! };
+    if (is(m2, 'Mul') && view.near(other(m2, mid), 0.5)) return { nodes: [m1, m2], y: m2.outputs[0]! };
     return undefined;
   }
-  if (near(view.scalar(q), 0.5)) {
+  if (view.near(q, 0.5)) {
     if (is(m2, 'Mul') && other(m2, mid) === x) return { nodes: [m1, m2], y: m2.outputs[0]! };
     return undefined;
   }
   const h = view.producer.get(q);
   if (is(h, 'Mul') && view.only(q) === m1) {
     const hx = h.inputs[0] === x ? h.inputs[1] : h.inputs[1] === x ? h.inputs[0] : undefined;
-    if (hx !== undefined && near(view.scalar(hx), 0.5)) return { nodes: [h, m1], y: mid };
+    if (hx !== undefined && view.near(hx, 0.5)) return { nodes: [h, m1], y: mid };
   }
   return undefined;
 }
@@ -69,9 +69,9 @@ function geluNode(last: Node, x: string, y: string, tanh: boolean, nodes: Node[]
 function erfArgument(view: GraphView, erf: Node): { x: string; node: Node } | undefined {
   const u = erf.inputs[0];
   const d = u ? view.producer.get(u) : undefined;
-  if (is(d, 'Div') && near(view.scalar(d.inputs[1]), SQRT2)) return { x: d.inputs[0]!, node: d };
+  if (is(d, 'Div') && view.near(d.inputs[1], SQRT2)) return { x: d.inputs[0]!, node: d };
   if (is(d, 'Mul')) {
-    for (const [a, b] of [[0, 1], [1, 0]] as const) if (near(view.scalar(d.inputs[b]), Math.SQRT1_2)) return { x: d.inputs[a]!, node: d };
+    for (const [a, b] of [[0, 1], [1, 0]] as const) if (view.near(d.inputs[b], Math.SQRT1_2)) return { x: d.inputs[a]!, node: d };
   }
   return undefined;
 }
@@ -108,7 +108,7 @@ function tanhGelus(view: GraphView): Match[] {
     // inner = sqrt(2/pi) * s
     const inner = view.producer.get(t.inputs[0]!);
     if (!is(inner, 'Mul')) continue;
-    const sIdx = near(view.scalar(inner.inputs[0]), SQRT_2_OVER_PI) ? 1 : near(view.scalar(inner.inputs[1]), SQRT_2_OVER_PI) ? 0 : -1;
+    const sIdx = view.near(inner.inputs[0], SQRT_2_OVER_PI) ? 1 : view.near(inner.inputs[1], SQRT_2_OVER_PI) ? 0 : -1;
     if (sIdx < 0) continue;
     // s = x + kappa * x^3
     const s = view.producer.get(inner.inputs[sIdx]!);
@@ -118,7 +118,7 @@ function tanhGelus(view: GraphView): Match[] {
       const x = s.inputs[xi]!;
       const k = view.producer.get(s.inputs[ki]!);
       if (!is(k, 'Mul')) continue;
-      const ci = near(view.scalar(k.inputs[0]), KAPPA) ? 1 : near(view.scalar(k.inputs[1]), KAPPA) ? 0 : -1;
+      const ci = view.near(k.inputs[0], KAPPA) ? 1 : view.near(k.inputs[1], KAPPA) ? 0 : -1;
       const cube = ci < 0 ? undefined : cubeOf(view, k.inputs[ci]!, x);
       if (cube) found = { x, nodes: [...cube, k] };
     }

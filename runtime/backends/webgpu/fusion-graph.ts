@@ -63,6 +63,16 @@ export class GraphView {
     return c && c.length === 1 ? c[0] : undefined;
   }
 
+  /**
+   * Whether constant `v` is one value equal to `want` to its own precision: relative 1e-5 for float32 (exporters
+   * round sqrt(2) and friends to float32), 1e-3 for float16 and bfloat16 constants (half an ulp is 4.9e-4 and 3.9e-3
+   * relative; bfloat16 gets 4e-3).
+   */
+  near(v: string | undefined, want: number): boolean {
+    const d = v ? this.g.initializers[v]?.dtype : undefined;
+    return near(this.scalar(v), want, d === 'float16' ? 1e-3 : d === 'bfloat16' ? 4e-3 : 1e-5);
+  }
+
   isFloat(v: string | undefined): boolean {
     const d = v ? this.g.values[v]?.dtype : undefined;
     return d === 'float32' || d === 'float16';
