@@ -3,6 +3,10 @@ import { setQuantDotPath, type QuantDotPath } from '../../runtime/backends/webgp
 import { tensorToNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
 import { qdqModel, type LayerSpec, type QdqModel } from '../helpers/qdq-models.js';
+import { attr } from '../helpers/ir-builder.js';
+import { singleNodeModel } from '../helpers/ort-single-node.js';
+import { Rng } from '../helpers/random.js';
+import { tensorFromNumbers } from '../../runtime/ir/tensor.js';
 import { runModelOrt } from '../helpers/run-model.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
 
@@ -108,4 +112,41 @@ describe('a QDQ CNN (conv, conv, gemm) on WebGPU', () => {
       expect(r.weightBytes, `resident ${r.weightBytes} B vs float32 ${m.floatWeightBytes} B`).toBeLessThanOrEqual(m.floatWeightBytes * 0.26);
     }
   });
+});
+
+describe("a model's own QLinearConv / QLinearMatMul with constant weights run on the packed int8 kernels", () => {
+  const rng = new Rng(99);
+  const q = (dtype: 'int8' | 'uint8', shape: number[]) =>
+    tensorFromNumbers(dtype, shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (dtype === 'int8' ? rng.int(-128, 127) : rng.int(0, 255))));
+  const f = (shape: number[], lo: number, hi: number) => tensorFromNumbers('float32', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(lo, hi)));
+  const s = (v: number) => tensorFromNumbers('float32', [], [v]);
+  const z = (dtype: 'int8' | 'uint8', v: number) => tensorFromNumbers(dtype, [], [v]);
+  const cases: [string, string, Record<string, ReturnType<typeof attr>>, (HostTensor | undefined)[]][] = [
+    ['QLinearConv uint8 x int8 w per channel, bias, pads', 'QLinearConv', { pads: attr([1, 1, 1, 1]) }, [
+      q('uint8', [1, 3, 6, 6]), s(0.02), z('uint8', 128), q('int8', [4, 3, 3, 3]), f([4], 0.001, 0.004), tensorFromNumbers('int8', [4], [0, 0, 0, 0]),
+      s(0.1), z('uint8', 120), tensorFromNumbers('int32', [4], [500, -300, 0, 1200]),
+    ]],
+    ['QLinearMatMul uint8 x int8', 'QLinearMatMul', {}, [q('uint8', [5, 33]), s(0.03), z('uint8', 125), q('int8', [33, 7]), s(0.002), z('int8', 2), s(0.08), z('uint8', 130)]],
+  ];
+  for (const [title, op, attrs, inputs] of cases) {
+    it(title, async () => {
+      const constants = inputs.map((_, i) => i).filter((i) => i > 0);
+      const m: QdqModel = { bytes: singleNodeModel(op, attrs, inputs, { constants }), feeds: { in0: inputs[0]! }, floatWeightBytes: 0, step: 1 };
+      const read = async (backend: 'cpu' | 'webgpu') => {
+        const session = await InferenceSession.create(m.bytes, { backend });
+        sessions.push(session);
+        const out = await session.run<Record<string, Tensor>>({ in0: new Tensor(inputs[0]!.dtype, inputs[0]!.data, inputs[0]!.shape) });
+        return { y: out.out0!.toHost(), session };
+      };
+      const cpu = (await read('cpu')).y;
+      const ort = (await runModelOrt(m.bytes, m.feeds)).out0!;
+      for (const path of PATHS) {
+        setQuantDotPath(path);
+        const { y, session } = await read('webgpu');
+        expect(session.report().nodes.map((n) => n.op)).toEqual([op === 'QLinearConv' ? 'QdqConv' : 'QdqMatMul']);
+        expect(steps(y, cpu, 1).max, `${title} (${path}) vs CPU`).toBeLessThanOrEqual(1);
+        expect(steps(y, ort, 1).max, `${title} (${path}) vs onnxruntime`).toBeLessThanOrEqual(1);
+      }
+    });
+  }
 });

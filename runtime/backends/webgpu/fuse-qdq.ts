@@ -17,7 +17,8 @@ import { QDQ_CONV, QDQ_MATMUL } from './kernels/qdq-gemm.js';
  * w is an int8/uint8 initializer quantized per tensor or per output channel, the bias (if any) is a float constant
  * or DequantizeLinear of an int32 constant, every intermediate has exactly one reader and none is a graph output.
  * A DequantizeLinear whose output other nodes still read stays. Created nodes carry attrs.fusion = 'qdq' and
- * attrs.fused_from = the names of the nodes they replace.
+ * attrs.fused_from = the names of the nodes they replace. A model's own QLinearConv / QLinearMatMul with constant
+ * weights moves onto the same kernels (qlinearAt), so its weights are packed as well.
  */
 
 const INT8 = new Set(['int8', 'uint8']);
@@ -159,6 +160,30 @@ function fuseAt(c: Ctx, p: Node): { node: Node; replaced: Node[]; at: Node } | u
   return { node, replaced, at: q };
 }
 
+/**
+ * A model's own QLinearConv / QLinearMatMul with constant weights and parameters: the same kernels, so its weights are
+ * packed too (the generic quant-matmul.ts kernels hold them one per word). QLinearConv's int32 bias is in
+ * accumulator units (bias_accumulator = 1: the kernel scales it by x_scale * w_scale).
+ */
+function qlinearAt(c: Ctx, n: Node): { node: Node; replaced: Node[]; at: Node } | undefined {
+  if (n.domain !== '' || (n.op !== 'QLinearConv' && n.op !== 'QLinearMatMul')) return undefined;
+  const [x, xs, xz, w, ws, wz, ys, yz, b] = n.inputs;
+  const scalar = (v: string | undefined) => isConst(c, v) && count(constOf(c, v)) === 1;
+  if (!scalar(xs) || !scalar(xz) || !scalar(ys) || !scalar(yz) || !isConst(c, w) || !isConst(c, ws) || !isConst(c, wz) || (b && !isConst(c, b))) return undefined;
+  if (n.op === 'QLinearMatMul' && constOf(c, w).shape.length !== 2) return undefined;
+  const attrs: Record<string, Attr> = n.op === 'QLinearConv' ? { ...n.attrs } : {};
+  if (b) attrs.bias_accumulator = { type: 'int', value: 1 };
+  const node: Node = {
+    name: `${n.name}_qdq`,
+    op: n.op === 'QLinearConv' ? QDQ_CONV : QDQ_MATMUL,
+    domain: '',
+    inputs: [x!, xs!, xz!, w!, ws!, wz!, ys!, yz!, b ?? '', ''],
+    outputs: [...n.outputs],
+    attrs: { ...attrs, fusion: { type: 'string', value: 'qdq' }, fused_from: { type: 'strings', value: [n.name] } },
+  };
+  return { node, replaced: [n], at: n };
+}
+
 /** The graph with every QDQ group the int8 kernels run rewritten; `g` itself when none is found. */
 export function fuseQdq(g: Graph): Graph {
   const c: Ctx = { g, producer: new Map(), readers: new Map(), outputs: new Set(g.outputs.map((o) => o.name)) };
@@ -169,7 +194,7 @@ export function fuseQdq(g: Graph): Graph {
   const dropped = new Set<Node>();
   const placed = new Map<Node, Node>();
   for (const n of g.nodes) {
-    const f = fuseAt(c, n);
+    const f = fuseAt(c, n) ?? qlinearAt(c, n);
     if (!f || f.replaced.some((r) => dropped.has(r))) continue;
     for (const r of f.replaced) dropped.add(r);
     placed.set(f.at, f.node);

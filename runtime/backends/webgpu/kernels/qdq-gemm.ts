@@ -12,7 +12,8 @@ import { divHelper } from './quantize.js';
  * | Gemm (+ bias) (-> Relu | Clip) -> QuantizeLinear run as one integer product. IR ops 'QdqConv' and 'QdqMatMul'
  * exist only in the graph the GPU plans (never in the model's IR), with inputs
  *   x_q, x_scale, x_zero_point, w_q (constant), w_scale, w_zero_point, y_scale, y_zero_point, bias, bias_scale
- * (bias: float, or int32 with bias_scale for a DequantizeLinear'd bias) and attributes clip_min / clip_max.
+ * (bias: float, or int32 with bias_scale for a DequantizeLinear'd bias, or int32 in accumulator units with
+ * bias_accumulator = 1 for a model's own QLinearConv) and attributes clip_min / clip_max.
  *
  * - The weights are packed at plan time, four int8 codes per u32 (uint8 moved into the int8 domain by -128, as
  *   quant-dot.ts does), one row of ceil(K / 4) words per output channel (Gemm/MatMul B transposed), and kept in the
@@ -84,7 +85,10 @@ function params(node: Node, inputs: (GpuTensorInfo | undefined)[], y: DType, C: 
     const raw = perChannel(node, bias, C, 'bias');
     const s = bs ? constant(node, bs, 'bias scale') : undefined;
     // A DequantizeLinear'd int32 bias: its float value, rounded to float32 as the DequantizeLinear it replaces.
-    b = s ? raw.map((v, c) => f32(v * s[s.length === 1 ? 0 : c]!)) : raw;
+    // QLinearConv's own bias is in accumulator units: scaled by x_scale * w_scale[c] like the accumulator.
+    if (s) b = raw.map((v, c) => f32(v * s[s.length === 1 ? 0 : c]!));
+    else if (attrInt(node, 'bias_accumulator', 0) === 1) b = raw.map((v, c) => v * f32(sx * sw[c]!));
+    else b = raw;
   }
   const [tlo, thi] = QUANT_RANGE[y]!;
   const q = (v: number) => roundHalfEven(f32(v / sy)) + zy;
