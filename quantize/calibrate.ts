@@ -146,10 +146,10 @@ export function entropyThreshold(h: Float64Array, absmax: number, levels = 128):
   let best = n;
   let bestKl = Infinity;
   for (let i = levels; i <= n; i += 16) {
+    // p: the reference, clipped at bin i with the outliers folded into its last bin; q: the clipped histogram
+    // (without the outliers) merged into `levels` levels and spread back over the bins that were non-empty.
     const p = Array.from(h.subarray(0, i));
-    let outliers = 0;
-    for (let j = i; j < n; j++) outliers += h[j]!;
-    p[i - 1]! += outliers;
+    for (let j = i; j < n; j++) p[i - 1]! += h[j]!;
     const q = new Array<number>(i).fill(0);
     const per = i / levels;
     for (let l = 0; l < levels; l++) {
@@ -158,22 +158,31 @@ export function entropyThreshold(h: Float64Array, absmax: number, levels = 128):
       let sum = 0;
       let nz = 0;
       for (let j = a; j < b; j++) {
-        sum += p[j]!;
-        if (p[j]! > 0) nz++;
+        sum += h[j]!;
+        if (h[j]! > 0) nz++;
       }
-      for (let j = a; j < b; j++) if (p[j]! > 0) q[j] = sum / nz;
+      for (let j = a; j < b; j++) if (h[j]! > 0) q[j] = sum / nz;
     }
-    const ps = p.reduce((x, y) => x + y, 0);
-    const qs = q.reduce((x, y) => x + y, 0);
-    if (!ps || !qs) continue;
-    let kl = 0;
-    for (let j = 0; j < i; j++) {
-      if (p[j]! > 0) kl += q[j]! > 0 ? (p[j]! / ps) * Math.log(p[j]! / ps / (q[j]! / qs)) : Infinity;
-    }
+    const kl = klDivergence(smooth(p), smooth(q));
     if (kl < bestKl) {
       bestKl = kl;
       best = i;
     }
   }
   return (best + 0.5) * width;
+}
+
+/** Normalized, with empty bins given a small mass taken from the others (so the divergence stays finite). */
+function smooth(d: number[], eps = 1e-4): number[] {
+  const total = d.reduce((a, b) => a + b, 0);
+  const zeros = d.filter((v) => v === 0).length;
+  if (!total) return d.map(() => 1 / d.length);
+  const take = zeros ? (eps * zeros) / (d.length - zeros) : 0;
+  return d.map((v) => (v === 0 ? eps : v / total - take));
+}
+
+function klDivergence(p: number[], q: number[]): number {
+  let kl = 0;
+  for (let j = 0; j < p.length; j++) if (p[j]! > 0 && q[j]! > 0) kl += p[j]! * Math.log(p[j]! / q[j]!);
+  return kl;
 }
