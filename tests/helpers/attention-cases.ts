@@ -7,7 +7,8 @@ import { Rng, randomTensor } from './random.js';
 /**
  * Opset-23 Attention cases over its attributes (3-D and 4-D, causal, bool and float masks, GQA/MQA, past KV,
  * scale, softcap, a value head size unlike the key's), shared by the CPU (tests/reference/attention.test.ts) and
- * WebGPU (tests/webgpu/attention.test.ts) suites, which both compare with onnxruntime-node.
+ * WebGPU (tests/webgpu/attention.test.ts) suites, which both compare with onnxruntime-node. Query lengths are
+ * chosen so that both WebGPU forms run: below 8 rows the decode form (a workgroup per row), from 8 the row tiles.
  */
 
 export interface AttentionCase {
@@ -29,11 +30,11 @@ export function attentionCases(seed: number, dtype: DType = 'float32'): Attentio
     tensorFromNumbers('bool', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => (keep(i) ? 1 : 0)));
   return [
     { name: '4-D multi-head, cross lengths', attrs: {}, inputs: [r([2, 3, 5, 8]), r([2, 3, 7, 8]), r([2, 3, 7, 8])], outputs: 1 },
-    { name: '4-D causal self-attention', attrs: { is_causal: int(1) }, inputs: [r([1, 2, 6, 16]), r([1, 2, 6, 16]), r([1, 2, 6, 16])], outputs: 1 },
+    { name: '4-D causal self-attention', attrs: { is_causal: int(1) }, inputs: [r([1, 2, 12, 16]), r([1, 2, 12, 16]), r([1, 2, 12, 16])], outputs: 1 },
     {
       name: '3-D GQA (4 query heads on 2 kv heads), causal',
       attrs: { q_num_heads: int(4), kv_num_heads: int(2), is_causal: int(1) },
-      inputs: [r([2, 5, 4 * 8]), r([2, 5, 2 * 8]), r([2, 5, 2 * 8])],
+      inputs: [r([2, 11, 4 * 8]), r([2, 11, 2 * 8]), r([2, 11, 2 * 8])],
       outputs: 1,
     },
     {
@@ -51,7 +52,7 @@ export function attentionCases(seed: number, dtype: DType = 'float32'): Attentio
     {
       name: 'past KV with is_causal: present = concat(past, new)',
       attrs: { is_causal: int(1) },
-      inputs: [r([2, 2, 3, 8]), r([2, 2, 3, 8]), r([2, 2, 3, 8]), undefined, r([2, 2, 5, 8]), r([2, 2, 5, 8])],
+      inputs: [r([2, 2, 9, 8]), r([2, 2, 9, 8]), r([2, 2, 9, 8]), undefined, r([2, 2, 5, 8]), r([2, 2, 5, 8])],
       outputs: 3,
     },
     {
@@ -60,7 +61,7 @@ export function attentionCases(seed: number, dtype: DType = 'float32'): Attentio
       inputs: [r([2, 1, 4 * 16]), r([2, 1, 16]), r([2, 1, 16]), r([2, 1, 1, 38], -2, 0), r([2, 1, 37, 16]), r([2, 1, 37, 16])],
       outputs: 3,
     },
-    { name: 'scale and softcap', attrs: { scale: float(0.9), softcap: float(1.5) }, inputs: [r([1, 2, 4, 8], -2, 2), r([1, 2, 6, 8], -2, 2), r([1, 2, 6, 8])], outputs: 1 },
+    { name: 'scale and softcap', attrs: { scale: float(0.9), softcap: float(1.5) }, inputs: [r([1, 2, 10, 8], -2, 2), r([1, 2, 6, 8], -2, 2), r([1, 2, 6, 8])], outputs: 1 },
     {
       name: 'value head size unlike the key head size (3-D), present outputs without a past',
       attrs: { q_num_heads: int(2), kv_num_heads: int(2) },

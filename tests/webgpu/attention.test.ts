@@ -62,7 +62,8 @@ function oneNode(attrs: Record<string, Attr>, inputs: (HostTensor | undefined)[]
 
 describe('Attention-23 on WebGPU (fused kernel)', () => {
   for (const dtype of ['float32', 'float16'] as DType[]) {
-    for (const c of attentionCases(21, dtype)) {
+    // float16 skips the long case: its float32 run covers the tiles, and SwiftShader compiles slowly.
+    for (const c of attentionCases(21, dtype).filter((x) => dtype === 'float32' || !x.name.startsWith('long'))) {
       it(`${c.name} — ${dtype}`, async () => {
         const { bytes, feeds } = oneNode(c.attrs, c.inputs, c.outputs);
         const got = await runOn(await open(bytes, 'webgpu'), feeds);

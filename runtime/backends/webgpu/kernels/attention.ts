@@ -3,7 +3,8 @@ import { attentionGeometry, attentionScale, type AttentionGeometry } from '../..
 import { broadcastStrides } from '../../cpu/math-broadcast.js';
 import { dispatchLinear, GpuUnsupported, sizeOfShape, type GpuKernel, type GpuTensorInfo, type KernelPlan, type ProgramCall, type ProgramSpec, type TensorSlot } from '../program.js';
 import { computeTypeOf, storageFor } from '../storage.js';
-import { convert } from '../wgsl/builder.js';
+import { convert, type ShaderBuilder } from '../wgsl/builder.js';
+import { DECODE_THREADS, decodeBody } from './attention-decode.js';
 
 /**
  * Attention on WebGPU (formulas: cpu/kernels/attention.ts; design: docs/attention.md). One fused program in the
@@ -18,6 +19,8 @@ import { convert } from '../wgsl/builder.js';
  */
 
 const ROWS = 32;
+/** Below this many query rows (a decode step, a short continuation) each row gets a workgroup of its own. */
+const DECODE_ROWS = 8;
 /** Head sizes the private q/acc arrays are sized for (the shader loops to the real size, a uniform). */
 const HEAD_TILES = [16, 32, 64, 128, 256];
 /** Bytes of workgroup memory the K and V tiles may use (WebGPU's guaranteed minimum is 16384). */
@@ -76,15 +79,26 @@ interface FlashSpec {
   dv: number;
   /** Keys per tile. */
   bc: number;
+  /** One workgroup per query row, its threads splitting the keys (attention-decode.ts), instead of tiles of rows. */
+  decode: boolean;
   g: AttentionGeometry;
   values: Record<string, number | number[]>;
+}
+
+/** The WGSL that applies the mask to `score` for key `j` of the row whose mask offset is `m_row`. */
+function maskTermOf(b: ShaderBuilder, kind: MaskKind): string {
+  if (kind === 'bool') return `
+        if (${b.load('mask', 'm_row + j * u.m_st_3')} == 0u) { score = NEG; }`;
+  if (kind === 'float') return `
+        score = score + ${b.loadAs('mask', 'm_row + j * u.m_st_3', 'f32')};`;
+  return '';
 }
 
 function flashProgram(s: FlashSpec): ProgramSpec {
   const { dk, dv, bc } = s;
   const u32 = (name: string) => ({ name, type: 'u32' as const });
   return {
-    key: `attention-flash:dk${dk}:dv${dv}:bc${bc}:mask-${s.maskKind}`,
+    key: s.decode ? `attention-decode:dk${dk}:dv${dv}:mask-${s.maskKind}` : `attention-flash:dk${dk}:dv${dv}:bc${bc}:mask-${s.maskKind}`,
     bindings: [
       { name: 'q', type: s.q.storage }, { name: 'k', type: s.k.storage }, { name: 'v', type: s.v.storage },
       ...(s.mask ? [{ name: 'mask', type: s.mask.storage }] : []), { name: 'y', type: s.y.storage },
@@ -96,23 +110,20 @@ function flashProgram(s: FlashSpec): ProgramSpec {
       { name: 'v_st', type: 'u32', length: 3 }, { name: 'y_st', type: 'u32', length: 3 },
       { name: 'm_st', type: 'u32', length: 4 },
     ],
-    workgroupSize: [ROWS, 1, 1],
+    workgroupSize: [s.decode ? DECODE_THREADS : ROWS, 1, 1],
     source(b) {
       const f = (name: string, i: string) => b.loadAs(name, i, 'f32');
-      const maskTerms: Record<MaskKind, () => string> = {
-        none: () => '',
-        bool: () => `
-        if (${b.load('mask', 'm_row + j * u.m_st_3')} == 0u) { score = NEG; }`,
-        float: () => `
-        score = score + ${f('mask', 'm_row + j * u.m_st_3')};`,
-      };
-      const maskTerm = maskTerms[s.maskKind]();
-      b.helper(`// The K and V tiles of the current keys, shared by the workgroup's ${ROWS} rows.
-var<workgroup> k_tile: array<f32, ${bc * dk}>; // [BC=${bc}, DK=${dk}]
-var<workgroup> v_tile: array<f32, ${bc * dv}>; // [BC=${bc}, DV=${dv}]`);
+      const maskTerm = maskTermOf(b, s.maskKind);
       b.helper(`// A masked score: finite, so no arithmetic on infinities; a score at or below it (a float mask of -inf) counts as
 // masked out.
 const NEG: f32 = -3.0e38;`);
+      if (s.decode) {
+        decodeBody(b, { dk, dv, maskTerm, store: (i, v) => b.store('y', i, convert(computeTypeOf(s.y.storage), 'f32', v)) });
+        return;
+      }
+      b.helper(`// The K and V tiles of the current keys, shared by the workgroup's ${ROWS} rows.
+var<workgroup> k_tile: array<f32, ${bc * dk}>; // [BC=${bc}, DK=${dk}]
+var<workgroup> v_tile: array<f32, ${bc * dv}>; // [BC=${bc}, DV=${dv}]`);
       b.main(`
   let batch = wid.z;
   let head = wid.y;
@@ -193,7 +204,7 @@ const NEG: f32 = -3.0e38;`);
     ${b.store('y', 'y_base + d', convert(computeTypeOf(s.y.storage), 'f32', 'acc[d] * inv'))}
   }`);
     },
-    run: () => ({ workgroups: [Math.ceil(s.g.qSeq / ROWS), s.g.qHeads, s.g.batch], uniforms: s.values }),
+    run: () => ({ workgroups: [s.decode ? s.g.qSeq : Math.ceil(s.g.qSeq / ROWS), s.g.qHeads, s.g.batch], uniforms: s.values }),
   };
 }
 
@@ -242,7 +253,7 @@ const attention: GpuKernel = {
     const mSt = mask ? broadcastStrides(mask.shape, [g.batch, g.qHeads, g.qSeq, g.total]) : [0, 0, 0, 0];
     const bc = keysPerTile(dk, dv, env.limits.maxComputeWorkgroupStorageSize);
     const spec: FlashSpec = {
-      q: q!, k: sources[0]!.t, v: sources[1]!.t, mask, y: y, maskKind, dk, dv, bc, g,
+      q: q!, k: sources[0]!.t, v: sources[1]!.t, mask, y: y, maskKind, dk, dv, bc, g, decode: g.qSeq < DECODE_ROWS,
       values: {
         q_seq: g.qSeq, total: g.total, head_size: g.headSize, v_head_size: g.vHeadSize, group: g.qHeads / g.kvHeads,
         causal: attrInt(node, 'is_causal', 0) !== 0 ? 1 : 0, past_len: g.past,
