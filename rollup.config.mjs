@@ -18,6 +18,8 @@ const onwarn = (w, warn) => {
 export default [
   {
     input: { edgekit: 'sdk/index.ts' },
+    // The text helpers import @huggingface/tokenizers and @huggingface/jinja dynamically: each becomes a chunk of its
+    // own beside edgekit.js, fetched only by pages that tokenize (docs/generation.md has the sizes).
     output: { dir: 'dist/browser', format: 'es', sourcemap: true },
     // Minified: page weight is part of what users compare us on.
     plugins: [resolve({ browser: true, preferBuiltins: false }), commonjs(), ts(), terser({ ecma: 2022, module: true })],
@@ -33,7 +35,7 @@ export default [
   {
     input: { index: 'sdk/node.ts', cli: 'sdk/cli.ts', worker: 'sdk/worker/node-entry.ts' },
     output: { dir: 'dist/node', format: 'es', sourcemap: true, banner: (c) => (c.name === 'cli' ? '#!/usr/bin/env node' : '') },
-    external: (id) => id.startsWith('node:') || /^(webgpu|onnx-proto|protobufjs|long|comlink)(\/|$)/.test(id),
+    external: (id) => id.startsWith('node:') || /^(webgpu|onnx-proto|protobufjs|long|comlink|@huggingface\/tokenizers|@huggingface\/jinja)(\/|$)/.test(id),
     plugins: [ts()],
     onwarn,
   },
