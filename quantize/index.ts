@@ -47,8 +47,8 @@ export async function quantizeModel(bytes: Uint8Array, options: QuantizeOptions,
   const feeds = await collectFeeds(opts.calibration, opts.samples);
   checkFeeds(base, feeds);
   let reportFeeds = feeds.slice(0, opts.reportSamples);
-  let reportInputs: QuantizeReport['reportInputs'] = 'calibration';
-  if (!reportFeeds.length) {
+  let reportInputs: QuantizeReport['reportInputs'] = reportFeeds.length ? 'calibration' : 'none';
+  if (!reportFeeds.length && opts.reportSamples > 0) {
     const r = randomFeeds(base);
     reportFeeds = r ? [r] : [];
     reportInputs = r ? 'random' : 'none';
