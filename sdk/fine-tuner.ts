@@ -60,6 +60,8 @@ export class FineTuner {
   #trainer: Trainer | undefined;
   #seed: number;
   #epochs = 0;
+  /** Batches done of the epoch fit() was in when it stopped early (an exception, a kill): resumed by the next fit(). */
+  #position: NonNullable<CheckpointHeader['epochPosition']> | undefined;
   #busy = false;
   #fingerprint: CheckpointHeader['fingerprint'] | undefined;
 
@@ -205,13 +207,30 @@ export class FineTuner {
       };
       const early = o.early ? new EarlyStopping(o.early) : undefined;
       let bestState: TrainerState | undefined;
+      // An epoch interrupted part-way (by a checkpoint saved mid-epoch and loaded, or a fit that threw) resumes at
+      // its next batch, in the same shuffled order, as this call's first epoch: the batches match an uninterrupted run.
+      const resume = this.#position;
+      if (resume && (resume.batchSize !== o.batchSize || resume.count !== train.count || resume.batches !== batches)) {
+        throw new InvalidArgumentError(
+          `This tuner stopped at batch ${resume.batch} of ${resume.batches} of an epoch over ${resume.count} examples in batches of ${resume.batchSize}; ` +
+            `fit() must continue it with the same data and batchSize (got ${train.count} examples, batchSize ${o.batchSize}), or call restartEpoch() first.`,
+          { position: resume },
+        );
+      }
       for (let epoch = 0; epoch < o.epochs; epoch++) {
         const order = o.shuffle ? shuffledOrder(train.count, this.#seed, this.#epochs) : Array.from({ length: train.count }, (_, i) => i);
         const sum = new MetricSum();
         const metrics: EpochMetrics = { epoch, loss: NaN, steps: 0, skippedSteps: 0 };
-        for (let b = 0; b < batches; b++) {
+        for (let b = epoch === 0 && resume ? resume.batch : 0; b < batches; b++) {
           const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
           const report = await trainer.trainStep(await this.#feeder.batch(train, idx));
+          // Counted as soon as the step is applied, so a checkpoint saved from onProgress (or after an exception
+          // there) knows exactly which batch comes next; the epoch counts as done with its last step.
+          if (b + 1 < batches) this.#position = { batch: b + 1, batches, batchSize: o.batchSize, count: train.count };
+          else {
+            this.#position = undefined;
+            this.#epochs++;
+          }
           if (report.skipped) metrics.skippedSteps++;
           else {
             metrics.steps++;
@@ -219,7 +238,6 @@ export class FineTuner {
           }
           await options.onProgress?.({ type: 'step', epoch, batch: b, batches, ...report });
         }
-        this.#epochs++;
         metrics.loss = sum.loss;
         if (validation) {
           const v = await this.#feeder.evaluate(trainer, validation, o.batchSize);
@@ -314,6 +332,7 @@ export class FineTuner {
       attempts: state.attempts,
       epochs: this.#epochs,
       seed: this.#seed,
+      ...(this.#position ? { epochPosition: { ...this.#position } } : {}),
     };
   }
 
@@ -336,6 +355,19 @@ export class FineTuner {
     if (header.seed !== this.#seed) await this.#rebuild(header.seed, this.#clip, state);
     else await trainer.loadState(state);
     this.#epochs = header.epochs;
+    this.#position = header.epochPosition?.batch ? { ...header.epochPosition } : undefined;
+  }
+
+  /** Where an interrupted epoch stopped ({ batch, batches }), or undefined between epochs. */
+  get epochPosition(): { batch: number; batches: number } | undefined {
+    return this.#position ? { batch: this.#position.batch, batches: this.#position.batches } : undefined;
+  }
+
+  /** Forgets an interrupted epoch's position: the next fit() starts a fresh epoch (the shuffle stream moves on). */
+  restartEpoch(): void {
+    this.#exclusive('restartEpoch()');
+    if (this.#position) this.#epochs++;
+    this.#position = undefined;
   }
 
   /** Frees the trainer's memory; idempotent. The session is not released. */

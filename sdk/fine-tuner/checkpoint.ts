@@ -31,6 +31,11 @@ export interface CheckpointHeader {
   /** Epochs completed since creation (the shuffle stream's index). */
   epochs: number;
   seed: number;
+  /**
+   * Where an interrupted epoch stopped (absent or batch 0 when the checkpoint lies between epochs): the next fit()
+   * resumes epoch `epochs` at this batch of the same shuffled order. batchSize and count (examples) must match it.
+   */
+  epochPosition?: { batch: number; batches: number; batchSize: number; count: number };
 }
 
 const MAGIC = 'EKFTCKPT';
@@ -111,7 +116,9 @@ export function decodeCheckpoint(bytes: unknown): { header: CheckpointHeader; st
   const wellFormed =
     header?.format === 'edgekit-finetune-checkpoint' && Number.isSafeInteger(header.layout?.length) && Array.isArray(header.layout.entries) &&
     Number.isSafeInteger(header.optimizer?.slots) && typeof header.optimizer.kind === 'string' &&
-    [header.step, header.attempts, header.epochs, header.seed].every((v) => Number.isSafeInteger(v) && v >= 0);
+    [header.step, header.attempts, header.epochs, header.seed].every((v) => Number.isSafeInteger(v) && v >= 0) &&
+    (header.epochPosition === undefined ||
+      [header.epochPosition.batch, header.epochPosition.batches, header.epochPosition.batchSize, header.epochPosition.count].every((v) => Number.isSafeInteger(v) && v >= 0));
   if (!wellFormed) bad('its header does not describe a fine-tuning checkpoint.', 'corrupt');
   const L = header.layout.length;
   const sections = 1 + header.optimizer.slots;
