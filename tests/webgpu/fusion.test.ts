@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GpuResources } from '../../runtime/backends/webgpu/executor.js';
 import { fuseForGpu } from '../../runtime/backends/webgpu/fusion.js';
+import { msOp } from '../../runtime/ir/ops/contrib.js';
 import { tensorFromNumbers } from '../../runtime/ir/tensor.js';
 import { attr, buildGraph, i64, node } from '../helpers/ir-builder.js';
 import { Rng, randomTensor } from '../helpers/random.js';
@@ -273,6 +274,31 @@ describe('fusion records and the Transformer epilogue forms', () => {
     }
     // Weights bound outside the plan (the GPU trainer's parameters) change between runs: never concatenated.
     expect(fuseForGpu(g, { bound: { wk: 1 } }).nodes.map((n) => n.outputs.length)).toEqual([2, 1]);
+  });
+});
+
+describe('com.microsoft activations with a bias', () => {
+  it('folds FastGelu(x, bias) into a Gemm without C and BiasGelu into a 2-D MatMul, in both kernel families', async () => {
+    const g = buildGraph({
+      inputs: [['a', 'float32', [5, 9]]],
+      initializers: { w: randomTensor(rng, 'float32', [6, 9]), w2: randomTensor(rng, 'float32', [9, 6]), b: randomTensor(rng, 'float32', [6]) },
+      nodes: [
+        node('Gemm', ['a', 'w'], ['gm'], { transB: attr(1), alpha: attr(0.5, true), beta: attr(3, true) }),
+        node(msOp('FastGelu'), ['gm', 'b'], ['y1']),
+        node('MatMul', ['a', 'w2'], ['mm']),
+        node(msOp('BiasGelu'), ['mm', 'b'], ['y2']),
+      ],
+      outputs: ['y1', 'y2'],
+    });
+    const fused = fuseForGpu(g);
+    expect(fused.nodes.map((n) => [n.op, n.inputs, (n.attrs.fusion as { value: string }).value])).toEqual([
+      ['Gemm', ['a', 'w', 'b'], 'Gemm+FastGelu'],
+      ['MatMul', ['a', 'w2', 'b'], 'MatMul+BiasGelu'],
+    ]);
+    // Gemm had no C: its beta (3) now scales the bias, so the fusion sets it to 1.
+    expect(fused.nodes[0]!.attrs).toMatchObject({ beta: { value: 1 }, activation: { value: 'Gelu' }, activation_approximate: { value: 'tanh' } });
+    const feeds = { a: randomTensor(rng, 'float32', [5, 9], { lo: -2, hi: 2 }) };
+    for (const cpuAdapter of [false, true]) expect((await checkGraphAgainstCpu(res, g, feeds, TOL, { cpuAdapter })).dispatches).toBe(2);
   });
 });
 
