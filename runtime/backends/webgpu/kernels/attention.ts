@@ -122,8 +122,10 @@ const NEG: f32 = -3.0e38;`);
         return;
       }
       b.helper(`// The K and V tiles of the current keys, shared by the workgroup's ${ROWS} rows.
-var<workgroup> k_tile: array<f32, ${bc * dk}>; // [BC=${bc}, DK=${dk}]
-var<workgroup> v_tile: array<f32, ${bc * dv}>; // [BC=${bc}, DV=${dv}]`);
+// vec4 along the head dim; entries past the real head size stay 0 (workgroup memory starts zeroed and they are
+// never written), so the products can run over the whole tile width DK / DV with dot().
+var<workgroup> k_tile: array<vec4<f32>, ${(bc * dk) / 4}>; // [BC=${bc}, DK/4=${dk / 4}]
+var<workgroup> v_tile: array<vec4<f32>, ${(bc * dv) / 4}>; // [BC=${bc}, DV/4=${dv / 4}]`);
       b.main(`
   let batch = wid.z;
   let head = wid.y;
@@ -136,9 +138,9 @@ var<workgroup> v_tile: array<f32, ${bc * dv}>; // [BC=${bc}, DV=${dv}]`);
   let m_row = batch * u.m_st_0 + head * u.m_st_1 + row * u.m_st_2;
 
   // This row's query, scaled once instead of every score.
-  var q_row: array<f32, ${dk}>;
+  var q_row: array<vec4<f32>, ${dk / 4}>; // zero past the head size
   if (live) {
-    for (var d = 0u; d < u.head_size; d++) { q_row[d] = ${f('q', 'q_base + d')} * u.scale; }
+    for (var d = 0u; d < u.head_size; d++) { q_row[d / 4u][d % 4u] = ${f('q', 'q_base + d')} * u.scale; }
   }
   // Keys this row may see: all T, or with is_causal those j <= row + past_len. The workgroup walks the keys of
   // its last live row, since every row shares the tile loads.
@@ -152,7 +154,7 @@ var<workgroup> v_tile: array<f32, ${bc * dv}>; // [BC=${bc}, DV=${dv}]`);
 
   var m = NEG;   // running max of the scores seen
   var l = 0.0;   // running sum of exp(score - m)
-  var acc: array<f32, ${dv}>; // running sum of exp(score - m) * v
+  var acc: array<vec4<f32>, ${dv / 4}>; // running sum of exp(score - m) * v, zero past the value head size
   var scores: array<f32, ${bc}>;
   for (var j0 = 0u; j0 < wg_end; j0 += ${bc}u) {
     let n = min(${bc}u, u.total - j0);
@@ -160,12 +162,12 @@ var<workgroup> v_tile: array<f32, ${bc * dv}>; // [BC=${bc}, DV=${dv}]`);
     for (var e = lid.x; e < n * u.head_size; e += ${ROWS}u) {
       let jj = e / u.head_size;
       let d = e % u.head_size;
-      k_tile[jj * ${dk}u + d] = ${f('k', 'k_base + (j0 + jj) * u.k_st_2 + d')};
+      k_tile[jj * ${dk / 4}u + d / 4u][d % 4u] = ${f('k', 'k_base + (j0 + jj) * u.k_st_2 + d')};
     }
     for (var e = lid.x; e < n * u.v_head_size; e += ${ROWS}u) {
       let jj = e / u.v_head_size;
       let d = e % u.v_head_size;
-      v_tile[jj * ${dv}u + d] = ${f('v', 'v_base + (j0 + jj) * u.v_st_2 + d')};
+      v_tile[jj * ${dv / 4}u + d / 4u][d % 4u] = ${f('v', 'v_base + (j0 + jj) * u.v_st_2 + d')};
     }
     workgroupBarrier();
     if (live && j0 < row_end) {
@@ -174,7 +176,7 @@ var<workgroup> v_tile: array<f32, ${bc * dv}>; // [BC=${bc}, DV=${dv}]`);
       for (var jj = 0u; jj < seen; jj++) {
         let j = j0 + jj;
         var score = 0.0;
-        for (var d = 0u; d < u.head_size; d++) { score += q_row[d] * k_tile[jj * ${dk}u + d]; }
+        for (var c = 0u; c < ${dk / 4}u; c++) { score += dot(q_row[c], k_tile[jj * ${dk / 4}u + c]); }
         if (u.softcap > 0.0) { score = u.softcap * tanh(score / u.softcap); }${maskTerm}
         scores[jj] = max(score, NEG);
         tile_max = max(tile_max, scores[jj]);
@@ -184,12 +186,12 @@ var<workgroup> v_tile: array<f32, ${bc * dv}>; // [BC=${bc}, DV=${dv}]`);
         let m_new = max(m, tile_max);
         let correction = exp(m - m_new);
         l = l * correction;
-        for (var d = 0u; d < u.v_head_size; d++) { acc[d] = acc[d] * correction; }
+        for (var c = 0u; c < ${dv / 4}u; c++) { acc[c] = acc[c] * correction; }
         for (var jj = 0u; jj < seen; jj++) {
           if (scores[jj] <= NEG) { continue; }
           let p = exp(scores[jj] - m_new);
           l += p;
-          for (var d = 0u; d < u.v_head_size; d++) { acc[d] += p * v_tile[jj * ${dv}u + d]; }
+          for (var c = 0u; c < ${dv / 4}u; c++) { acc[c] += p * v_tile[jj * ${dv / 4}u + c]; }
         }
         m = m_new;
       }
@@ -201,7 +203,7 @@ var<workgroup> v_tile: array<f32, ${bc * dv}>; // [BC=${bc}, DV=${dv}]`);
   let inv = select(0.0, 1.0 / l, l > 0.0);
   let y_base = batch * u.y_st_0 + head * u.y_st_1 + row * u.y_st_2;
   for (var d = 0u; d < u.v_head_size; d++) {
-    ${b.store('y', 'y_base + d', convert(computeTypeOf(s.y.storage), 'f32', 'acc[d] * inv'))}
+    ${b.store('y', 'y_base + d', convert(computeTypeOf(s.y.storage), 'f32', 'acc[d / 4u][d % 4u] * inv'))}
   }`);
     },
     run: () => ({ workgroups: [s.decode ? s.g.qSeq : Math.ceil(s.g.qSeq / ROWS), s.g.qHeads, s.g.batch], uniforms: s.values }),
