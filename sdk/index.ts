@@ -10,6 +10,7 @@ export type { SessionValue } from './values.js';
 export type { TensorType, TensorData, TensorLocation } from './tensor.js';
 export type { ImageSource, ImageTensorOptions } from './vision/image.js';
 export type { QueueOptions } from './queue.js';
+export type { LoadOptions, LoadProgress, ModelCacheOptions } from './loading/options.js';
 export type { ModelSource } from './model-source.js';
 export {
   EdgeKitError, ModelFormatError, InvalidGraphError, UnsupportedOpError, ShapeError, DTypeError, InvalidArgumentError,

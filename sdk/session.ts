@@ -23,12 +23,14 @@ import { loadModelSource, type ModelSource } from './model-source.js';
 import { SessionStream, type StreamOptions } from './stream.js';
 import { Tensor } from './tensor.js';
 import { threadScheduler, type QueueOptions } from './queue.js';
+import type { LoadOptions } from './loading/options.js';
+import { observeCompiles } from './loading/compile-progress.js';
 import { resolveImageFeeds } from './vision/image-feeds.js';
 import type { Lane, TaskPriority } from '../runtime/scheduler/index.js';
 
 export type Backend = 'cpu' | 'webgpu';
 
-export interface SessionOptions extends QueueOptions {
+export interface SessionOptions extends QueueOptions, LoadOptions {
   /** Where the model runs. 'cpu' is the reference backend. Default: 'webgpu'. There is never a silent fallback. */
   backend?: Backend;
   /** onnxruntime-web style alternative to `backend`: the first entry decides ('cpu' | 'wasm' → cpu, 'webgpu'). */
@@ -257,7 +259,7 @@ export class InferenceSession {
   }
 
   static async #load(lane: Lane, model: ModelSource, options: SessionOptions, backend: Backend, maxElements: number): Promise<InferenceSession> {
-    const { bytes, externalData } = await loadModelSource(model, options.externalData);
+    const { bytes, externalData } = await loadModelSource(model, options.externalData, options);
     const imported = await importOnnx(bytes, { externalData, maxTensorElements: maxElements });
     // Can every node run once shapes are known? (For WebGPU: a kernel, or a plan-time op such as Shape.)
     const missing =
@@ -271,9 +273,16 @@ export class InferenceSession {
     const { graph, stats } = optimize(imported.graph, maxElements);
     if (backend === 'cpu') return new InferenceSession(lane, imported, graph, stats, backend, maxElements, undefined, options.preferredOutputLocation, options.maxLoopIterations);
     const res = await gpuResourcesNow();
+    // Pipelines compiled while the plan is made are reported as 'compile' progress (sdk/loading/compile-progress.ts).
+    const stopObserving = observeCompiles(res.pipelines, options.onProgress);
     // Sequences and optionals: planned per fed layout as tensor graphs (runtime/backends/webgpu/sequence-session.ts).
     const gpuOpts = { maxElements, opset: imported.opset, weightPrecision: options.weightPrecision };
-    const session = hasNonTensorValues(graph) ? await SequenceGpuSession.create(res, graph, gpuOpts) : await GpuSession.create(res, graph, gpuOpts);
+    let session: GpuSession | SequenceGpuSession;
+    try {
+      session = hasNonTensorValues(graph) ? await SequenceGpuSession.create(res, graph, gpuOpts) : await GpuSession.create(res, graph, gpuOpts);
+    } finally {
+      stopObserving();
+    }
     return new InferenceSession(lane, imported, graph, stats, backend, maxElements, { session, res }, options.preferredOutputLocation);
   }
 

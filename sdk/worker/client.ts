@@ -1,4 +1,5 @@
-import { transfer, wrap, type Endpoint } from 'comlink';
+import { proxy, transfer, wrap, type Endpoint } from 'comlink';
+import type { LoadProgress } from '../loading/options.js';
 import { CancelledError, InvalidArgumentError, SessionReleasedError } from '../../runtime/errors.js';
 import type { SchedulerOptions, TaskPriority } from '../../runtime/scheduler/index.js';
 import type { ModelSource } from '../model-source.js';
@@ -187,12 +188,17 @@ export class EdgeKitWorker {
 
   /**
    * Loads a model in the worker. Bytes are transferred (the caller's ArrayBuffer is detached); paths and URLs are
-   * read by the worker. `priority`, `queue` ('fifo' | 'latest-only') and `maxPending` set this session's queue.
+   * read by the worker (fetched and cached there, with `integrity` checked there). `priority`, `queue` ('fifo' |
+   * 'latest-only') and `maxPending` set this session's queue. `onProgress` is called here, on the caller's thread.
    */
   async createSession(model: ModelSource, options: WorkerSessionOptions = {}): Promise<WorkerSession> {
     const src = model instanceof URL ? model.href : model;
     const buffers = src instanceof Uint8Array ? [src.buffer as ArrayBuffer] : src instanceof ArrayBuffer ? [src] : [];
-    const info = await call(this.#c, () => this.#c.remote.createSession(buffers.length ? transfer(src, buffers) : src, options));
+    // A function cannot be cloned: onProgress crosses as a comlink proxy the worker calls back through.
+    const { onProgress, ...rest } = options;
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidArgumentError('onProgress must be a function.');
+    const progress = onProgress ? proxy((p: LoadProgress) => onProgress(p)) : undefined;
+    const info = await call(this.#c, () => this.#c.remote.createSession(buffers.length ? transfer(src, buffers) : src, rest, progress as never));
     return new WorkerSession(this.#c, info);
   }
 

@@ -7,7 +7,8 @@ import type { Tensor } from '../tensor.js';
 import type { SessionValue } from '../values.js';
 import { decodeValue, decodeWith, encodeValue, isWireImage, toWireError, type SessionInfo, type WireElement, type WireRunOptions, type WireValue, type WorkerSessionOptions } from './wire.js';
 import type { TensorData } from '../tensor.js';
-import { transfer } from 'comlink';
+import { releaseProxy, transfer, type Remote } from 'comlink';
+import type { LoadProgress } from '../loading/options.js';
 import type { ExportOptions } from '../../importers/onnx/index.js';
 import type { TaskPriority } from '../../runtime/scheduler/index.js';
 import type { EvaluationMetrics, FineTunerOptions, FitResult } from '../fine-tuner/options.js';
@@ -73,11 +74,18 @@ export class WorkerHost {
     });
   }
 
-  createSession(model: ModelSource, options: WorkerSessionOptions = {}): Promise<SessionInfo> {
+  createSession(model: ModelSource, options: WorkerSessionOptions = {}, onProgress?: Remote<(p: LoadProgress) => void>): Promise<SessionInfo> {
     return guarded(async () => {
       const id = this.#nextId++;
-      // The session's lane is on this worker's scheduler, shared by every session here (sdk/queue.ts).
-      const session = await InferenceSession.create(model, { ...options, scheduler: this.#scheduler });
+      // The session's lane is on this worker's scheduler, shared by every session here (sdk/queue.ts). Progress
+      // goes back to the caller without waiting for it.
+      const progress = onProgress ? (p: LoadProgress) => void Promise.resolve(onProgress(p)).catch(() => undefined) : undefined;
+      let session: InferenceSession;
+      try {
+        session = await InferenceSession.create(model, { ...options, onProgress: progress, scheduler: this.#scheduler });
+      } finally {
+        onProgress?.[releaseProxy]();
+      }
       const lane = sessionInternals(session).lane;
       const weights = new WeakSet<ArrayBufferLike>();
       for (const t of Object.values(sessionInternals(session).graph.initializers)) {

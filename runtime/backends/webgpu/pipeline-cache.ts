@@ -12,6 +12,10 @@ export class PipelineCache {
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private readonly ready = new Map<string, GPUComputePipeline>();
   private readonly sources = new Map<string, string>();
+  /** Compilations started and finished on this device so far; `observers` hear of each change (load progress). */
+  private started = 0;
+  private finished = 0;
+  readonly observers = new Set<(started: number, finished: number) => void>();
 
   constructor(private readonly ctx: GpuContext) {}
 
@@ -36,9 +40,21 @@ export class PipelineCache {
     if (!pipeline) {
       pipeline = this.compile(key, this.source(p));
       this.pipelines.set(key, pipeline);
-      pipeline.then((pl) => this.ready.set(key, pl), () => this.pipelines.delete(key));
+      this.notify(1, 0);
+      pipeline.then((pl) => this.ready.set(key, pl), () => this.pipelines.delete(key)).finally(() => this.notify(0, 1));
     }
     return pipeline;
+  }
+
+  /** Compilations started and finished on this device so far. */
+  get compiles(): { started: number; finished: number } {
+    return { started: this.started, finished: this.finished };
+  }
+
+  private notify(started: number, finished: number): void {
+    this.started += started;
+    this.finished += finished;
+    for (const o of this.observers) o(this.started, this.finished);
   }
 
   /** Compiles every program not yet in the cache; resolves when all are ready. */
