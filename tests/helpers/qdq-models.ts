@@ -26,6 +26,8 @@ export interface LayerSpec {
   transB?: boolean;
   /** Output scale; the activation scale of the next layer. */
   yScale: number;
+  /** The last layer's float output is the model's output (no QuantizeLinear after it: logits). */
+  floatOut?: boolean;
 }
 
 export interface QdqModel {
@@ -107,6 +109,11 @@ export function qdqModel(inputShape: number[], layers: LayerSpec[], actType: 'ui
       nodes.push({ op: 'Clip', inputs: [out, `${p}_lo`, `${p}_hi`], outputs: [`${p}_act`], name: `${p}_clip` });
       out = `${p}_act`;
     }
+    if (l.floatOut) {
+      nodes.push({ op: 'Identity', inputs: [out], outputs: ['y'], name: `${p}_out` });
+      cur = '';
+      return;
+    }
     xScale = l.yScale;
     init(`${p}_ys`, tensorFromNumbers('float32', [], [l.yScale]));
     init(`${p}_yz`, tensorFromNumbers(actType, [], [zpAct]));
@@ -120,7 +127,7 @@ export function qdqModel(inputShape: number[], layers: LayerSpec[], actType: 'ui
       shape = [shape[0]!, shape.slice(1).reduce((a, b) => a * b, 1)];
     }
   });
-  nodes.push({ op: 'DequantizeLinear', inputs: [cur, curScale, curZp], outputs: ['y'], name: 'dq_out' });
+  if (cur) nodes.push({ op: 'DequantizeLinear', inputs: [cur, curScale, curZp], outputs: ['y'], name: 'dq_out' });
   const x = tensorFromNumbers('float32', inputShape, Array.from({ length: inputShape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-1, 1)));
   const bytes = model({
     opset: 13,

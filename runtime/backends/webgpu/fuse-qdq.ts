@@ -16,7 +16,8 @@ import { QDQ_CONV, QDQ_MATMUL } from './kernels/qdq-gemm.js';
  * A group is fused only when every scale and zero point is a constant, x and the output are per-tensor int8/uint8,
  * w is an int8/uint8 initializer quantized per tensor or per output channel, the bias (if any) is a float constant
  * or DequantizeLinear of an int32 constant, every intermediate has exactly one reader and none is a graph output.
- * A DequantizeLinear whose output other nodes still read stays. Created nodes carry attrs.fusion = 'qdq' and
+ * A DequantizeLinear whose output other nodes still read stays. A group with no QuantizeLinear after it (the last
+ * layer's logits) is fused too and keeps its float32 output. Created nodes carry attrs.fusion = 'qdq' and
  * attrs.fused_from = the names of the nodes they replace. A model's own QLinearConv / QLinearMatMul with constant
  * weights moves onto the same kernels (qlinearAt), so its weights are packed as well.
  */
@@ -95,6 +96,7 @@ function fuseAt(c: Ctx, p: Node): { node: Node; replaced: Node[]; at: Node } | u
   // Bias: Conv/Gemm's third input, or MatMul -> Add(constant [N]).
   const replaced: Node[] = [p];
   let out = p.outputs[0]!;
+  let last = p; // the chain's last node: the fused node takes its place when no QuantizeLinear ends the group
   let biasValue: string | undefined = p.op === 'MatMul' ? undefined : p.inputs[2] || undefined;
   if (p.op === 'MatMul') {
     const add = soleReader(c, out);
@@ -104,6 +106,7 @@ function fuseAt(c: Ctx, p: Node): { node: Node; replaced: Node[]; at: Node } | u
         biasValue = other;
         replaced.push(add);
         out = add.outputs[0]!;
+        last = add;
       }
     }
   }
@@ -132,15 +135,15 @@ function fuseAt(c: Ctx, p: Node): { node: Node; replaced: Node[]; at: Node } | u
   if (next && clip) {
     replaced.push(next);
     out = next.outputs[0]!;
+    last = next;
     if (Number.isFinite(clip.min)) attrs.clip_min = { type: 'float', value: clip.min };
     if (Number.isFinite(clip.max)) attrs.clip_max = { type: 'float', value: clip.max };
     next = soleReader(c, out);
   }
-  const q = next;
-  if (!q || q.op !== 'QuantizeLinear' || q.domain !== '' || attrInt(q, 'block_size', 0) !== 0) return undefined;
-  if (!isConst(c, q.inputs[1]) || count(constOf(c, q.inputs[1]!)) !== 1 || (q.inputs[2] && (!isConst(c, q.inputs[2]) || count(constOf(c, q.inputs[2]!)) !== 1))) return undefined;
-  if (!INT8.has(c.g.values[q.outputs[0]!]?.dtype ?? '')) return undefined;
-  replaced.push(q);
+  // The QuantizeLinear after it, when it has one the kernel can apply; otherwise the product's float32 output stays.
+  const q = next && isRequantize(c, next) ? next : undefined;
+  if (!q && c.g.values[out]?.dtype !== 'float32') return undefined;
+  if (q) replaced.push(q);
   // The DequantizeLinear nodes go when the fused node was their only reader.
   for (const d of [dqx, dqw, dqb]) if (d && soleReader(c, d.outputs[0]!)) replaced.push(d);
   const keep = p.op === 'Conv' ? p.attrs : p.op === 'Gemm' ? { transB: { type: 'int', value: transB ? 1 : 0 } as Attr } : {};
@@ -148,8 +151,8 @@ function fuseAt(c: Ctx, p: Node): { node: Node; replaced: Node[]; at: Node } | u
     name: `${p.name}_qdq`,
     op: p.op === 'Conv' ? QDQ_CONV : QDQ_MATMUL,
     domain: '',
-    inputs: [dqx.inputs[0]!, dqx.inputs[1]!, dqx.inputs[2] ?? '', wq, dqw.inputs[1]!, dqw.inputs[2] ?? '', q.inputs[1]!, q.inputs[2] ?? '', bias, biasScale],
-    outputs: [q.outputs[0]!],
+    inputs: [dqx.inputs[0]!, dqx.inputs[1]!, dqx.inputs[2] ?? '', wq, dqw.inputs[1]!, dqw.inputs[2] ?? '', q?.inputs[1] ?? '', q?.inputs[2] ?? '', bias, biasScale],
+    outputs: [q ? q.outputs[0]! : out],
     attrs: {
       ...keep,
       ...attrs,
@@ -157,7 +160,15 @@ function fuseAt(c: Ctx, p: Node): { node: Node; replaced: Node[]; at: Node } | u
       fused_from: { type: 'strings', value: replaced.map((n) => n.name) },
     },
   };
-  return { node, replaced, at: q };
+  return { node, replaced, at: q ?? last };
+}
+
+/** A per-tensor QuantizeLinear to int8/uint8 with constant parameters. */
+function isRequantize(c: Ctx, q: Node): boolean {
+  if (q.op !== 'QuantizeLinear' || q.domain !== '' || attrInt(q, 'block_size', 0) !== 0) return false;
+  if (!isConst(c, q.inputs[1]) || count(constOf(c, q.inputs[1]!)) !== 1) return false;
+  if (q.inputs[2] && (!isConst(c, q.inputs[2]) || count(constOf(c, q.inputs[2]!)) !== 1)) return false;
+  return INT8.has(c.g.values[q.outputs[0]!]?.dtype ?? '');
 }
 
 /**
@@ -200,7 +211,7 @@ export function fuseQdq(g: Graph): Graph {
     placed.set(f.at, f.node);
   }
   if (!placed.size) return g;
-  // The fused node takes the QuantizeLinear's place: its inputs (x_q and constants) are all computed by then.
+  // The fused node takes the place of the group's last node: its inputs (x_q and constants) are all computed by then.
   const nodes = g.nodes.flatMap((n) => (placed.has(n) ? [placed.get(n)!] : dropped.has(n) ? [] : [n]));
   return { ...g, nodes };
 }

@@ -23,6 +23,8 @@ import { divHelper } from './quantize.js';
  * - Epilogue: v = (acc * x_scale * w_scale[c] + bias[c]) / y_scale (correctly rounded division), then
  *   y = clamp(round_half_even(v) + y_zero_point, lo, hi). Relu and Clip become that clamp: quantization is monotone,
  *   so Q(clip(t, a, b)) = clamp(Q(t), Q(a), Q(b)) exactly, and Relu is clip(t, 0, inf).
+ * - A group that ends without a QuantizeLinear (a classifier's logits) stores float32: y = clamp(acc * x_scale *
+ *   w_scale[c] + bias[c], clip_min, clip_max), as DequantizeLinear -> Gemm -> Relu/Clip computes it.
  * - Every scale, zero point and bias is a constant, gathered on the host into one f32 table:
  *   [x_scale, y_scale, x_zp (int8 domain), y_zp, w_scale[C], w_zp[C] (int8 domain), bias[C]].
  */
@@ -75,7 +77,9 @@ function params(node: Node, inputs: (GpuTensorInfo | undefined)[], y: DType, C: 
   const [x, xs, xz, w, ws, wz, ys, yz, bias, bs] = inputs;
   const f32 = Math.fround;
   const sx = constant(node, xs, 'x_scale')[0]!;
-  const sy = constant(node, ys, 'y_scale')[0]!;
+  // A float32 output (a group that ends before any QuantizeLinear: logits) has no y scale or zero point.
+  const floatOut = y === 'float32';
+  const sy = floatOut ? 1 : constant(node, ys, 'y_scale')[0]!;
   const zx = (xz ? constant(node, xz, 'x_zero_point')[0]! : 0) - int8Offset(x!.dtype);
   const zy = yz ? constant(node, yz, 'y_zero_point')[0]! : 0;
   const sw = perChannel(node, ws, C, 'w_scale');
@@ -90,18 +94,28 @@ function params(node: Node, inputs: (GpuTensorInfo | undefined)[], y: DType, C: 
     else if (attrInt(node, 'bias_accumulator', 0) === 1) b = raw.map((v, c) => v * f32(sx * sw[c]!));
     else b = raw;
   }
-  const [tlo, thi] = QUANT_RANGE[y]!;
-  const q = (v: number) => roundHalfEven(f32(v / sy)) + zy;
   const min = attrFloat(node, 'clip_min', -Infinity);
   const max = attrFloat(node, 'clip_max', Infinity);
+  if (floatOut) {
+    const table = hostTensor('float32', [4 + 3 * C], new Float32Array([sx, 1, zx, 0, ...sw, ...zw, ...b]));
+    return { table, lo: Math.max(min, -F32_MAX), hi: Math.min(max, F32_MAX) };
+  }
+  const [tlo, thi] = QUANT_RANGE[y]!;
+  const q = (v: number) => roundHalfEven(f32(v / sy)) + zy;
   const lo = Number.isFinite(min) ? Math.min(thi, Math.max(tlo, q(min))) : tlo;
   const hi = Number.isFinite(max) ? Math.max(tlo, Math.min(thi, q(max))) : thi;
   const table = hostTensor('float32', [4 + 3 * C], new Float32Array([sx, sy, zx, zy, ...sw, ...zw, ...b]));
   return { table, lo, hi };
 }
 
-/** Statement storing the requantized accumulator of channel `c` into y[index]. */
+const F32_MAX = 3.4028234663852886e38;
+
+/** Statement storing the requantized accumulator of channel `c` into y[index] (a float32 y: dequantized, clamped). */
 function epilogue(b: Parameters<ProgramSpec['source']>[0], y: DType, c: string): string {
+  if (y === 'float32') {
+    return `let v = f32(acc) * params[0] * params[4u + ${c}] + params[4u + 2u * u.C + ${c}];
+  ${b.store('y', 'index', 'clamp(v, u.q_lo, u.q_hi)')}`;
+  }
   const div = divHelper(b);
   return `let v = ${div}(f32(acc) * params[0] * params[4u + ${c}] + params[4u + 2u * u.C + ${c}], params[1]);
   ${b.store('y', 'index', `${scalarTypeOf(y)}(clamp(round(v) + params[3], u.q_lo, u.q_hi))`)}`;
