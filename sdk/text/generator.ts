@@ -156,12 +156,13 @@ export class TextGenerator {
    * value is the GenerationResult. Breaking out of the loop stops generation and frees the cache.
    */
   stream(prompt: Prompt | readonly Prompt[], options: GenerateOptions = {}): AsyncGenerator<GeneratedToken, GenerationResult, undefined> {
-    // Calls run one after another: each holds a KV cache, and the session's plans are shared.
+    // Calls run one after another: each holds a KV cache, and the session's plans are shared. The turn is taken
+    // when the iterator starts (generate() starts it at once), so a stream never iterated blocks nobody.
     const self = this;
-    let release!: () => void;
-    const prev = this.#busy;
-    this.#busy = new Promise<void>((r) => (release = r));
     return (async function* () {
+      const prev = self.#busy;
+      let release!: () => void;
+      self.#busy = new Promise<void>((r) => (release = r));
       await prev;
       try {
         return yield* self.#run(prompt, options);
@@ -312,7 +313,7 @@ export class TextGenerator {
       tokens: rows[0]!.tokens,
       text: rows[0]!.text,
       rows,
-      timeToFirstTokenMs: firstAt - t0,
+      timeToFirstTokenMs: steps ? firstAt - t0 : 0,
       tokensPerSecond: steps > 1 && end > firstAt ? after / ((end - firstAt) / 1000) : 0,
       seed: params.seed,
       steps,

@@ -102,6 +102,20 @@ describe.each(BACKENDS)('TextGenerator on %s', (backend) => {
     expect(s.rows[1]!.tokens).toEqual(cut < 0 ? b : b.slice(0, cut + 1));
   });
 
+  it('breaking out of a stream frees it for the next call; a stream never iterated blocks nobody', async () => {
+    const gen = await TextGenerator.create(sessions[backend]!);
+    const idle = gen.stream(PROMPT, { maxNewTokens: 3 });
+    const got: number[] = [];
+    for await (const t of gen.stream(PROMPT, { maxNewTokens: 10 })) {
+      got.push(t.id);
+      if (got.length === 2) break;
+    }
+    const full = await gen.generate(PROMPT, { maxNewTokens: 4 });
+    expect(full.tokens.slice(0, 2)).toEqual(got);
+    expect((await gen.generate(PROMPT, { maxNewTokens: 0 })).rows[0]).toEqual({ tokens: [], text: '', finishReason: 'length' });
+    await idle.return(undefined as never);
+  });
+
   it('abort cancels between steps with a CancelledError', async () => {
     const gen = await TextGenerator.create(sessions[backend]!);
     const ctl = new AbortController();

@@ -35,11 +35,14 @@ const UNIFORMS = [
   { name: 'step', type: 'u32' as const },
 ];
 
-/** The sampler program: logits [rows, ..., vocab] (f32), seen flags [rows, vocab] (u32), out [2 rows] (token ids, then NaN flags). */
-export function samplerProgram(): ProgramSpec {
+/**
+ * The sampler program: logits [rows, ..., vocab] (f32, or f16 where the device stores float16 outputs natively; the
+ * arithmetic is f32 either way), seen flags [rows, vocab] (u32), out [2 rows] (token ids, then NaN flags).
+ */
+export function samplerProgram(storage: 'f32' | 'f16' = 'f32'): ProgramSpec {
   return {
     key: 'sample_tokens',
-    bindings: [{ name: 'logits', type: 'f32' }, { name: 'seen', type: 'u32' }, { name: 'out', type: 'i32' }],
+    bindings: [{ name: 'logits', type: storage }, { name: 'seen', type: 'u32' }, { name: 'out', type: 'i32' }],
     uniforms: UNIFORMS,
     workgroupSize: [T, 1, 1],
     source(b) {
@@ -60,7 +63,7 @@ fn mix32(v: u32) -> u32 {
 }`);
       b.helper(`// The row's logit i after the repetition penalty.
 fn logit_at(row: u32, i: u32) -> f32 {
-  let x = logits[u.offset + row * u.row_stride + i];
+  let x = ${storage === 'f16' ? 'f32(logits[u.offset + row * u.row_stride + i])' : 'logits[u.offset + row * u.row_stride + i]'};
   if (u.penalty != 1.0 && seen[row * u.vocab + i] != 0u) {
     return select(x * u.penalty, x * u.inv_penalty, x > 0.0);
   }
@@ -237,7 +240,7 @@ export class GpuSampler {
   readonly #res: GpuResources;
   readonly #rows: number;
   readonly #vocab: number;
-  readonly #program = samplerProgram();
+  readonly #programs = { f32: samplerProgram('f32'), f16: samplerProgram('f16') };
   readonly #seen: GpuBufferLease;
   readonly #out: GpuBufferLease;
   readonly #uniforms: GpuBufferLease;
@@ -253,7 +256,7 @@ export class GpuSampler {
   }
 
   static async create(res: GpuResources, rows: number, vocab: number): Promise<GpuSampler> {
-    await res.pipelines.prepare([samplerProgram()]);
+    await res.pipelines.prepare(res.ctx.hasF16 ? [samplerProgram('f32'), samplerProgram('f16')] : [samplerProgram('f32')]);
     return new GpuSampler(res, rows, vocab);
   }
 
@@ -267,23 +270,25 @@ export class GpuSampler {
   }
 
   /**
-   * Chooses one token per row from `logits` [rows, seq, vocab] (float32 on the GPU): position `seq - 1` of each
+   * Chooses one token per row from `logits` [rows, seq, vocab] (f32 or f16 storage): position `seq - 1` of each
    * row. One dispatch and one 8-byte-per-row readback.
    */
   async sample(logits: GpuTensorRef, params: SamplingParams, step: number): Promise<SampledTokens> {
     if (this.#disposed) throw new InternalError('GpuSampler used after dispose');
     const shape = logits.shape;
     const [rows, seq, vocab] = [shape[0]!, shape.length === 3 ? shape[1]! : 1, shape[shape.length - 1]!];
-    if (logits.storage !== 'f32' || rows !== this.#rows || vocab !== this.#vocab) {
+    const storage = logits.storage;
+    if ((storage !== 'f32' && storage !== 'f16') || rows !== this.#rows || vocab !== this.#vocab) {
       throw new InternalError(`sampler made for [${this.#rows}, *, ${this.#vocab}] f32 logits got [${shape.join(', ')}] ${logits.storage}`);
     }
     const { ctx, memory, pipelines } = this.#res;
-    const p = this.#program;
+    const p = this.#programs[storage];
+    const bytesPer = storage === 'f16' ? 2 : 4;
     const greedy = isGreedy(params);
     const values = {
       vocab,
       rows,
-      offset: logits.offset / 4 + (seq - 1) * vocab,
+      offset: logits.offset / bytesPer + (seq - 1) * vocab,
       row_stride: seq * vocab,
       inv_temp: greedy ? 1 : 1 / params.temperature,
       greedy: greedy ? 1 : 0,
@@ -298,7 +303,7 @@ export class GpuSampler {
     const packed = packUniforms(p.uniforms, values);
     memory.upload(this.#uniforms.buffer, 0, new Uint8Array(packed));
     const pipeline = pipelines.getReady(p);
-    const logitsBytes = logits.offset + rows * seq * vocab * 4;
+    const logitsBytes = Math.ceil((logits.offset + rows * seq * vocab * bytesPer) / 4) * 4;
     const group = ctx.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
       label: p.key,
