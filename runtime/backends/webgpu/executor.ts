@@ -224,7 +224,8 @@ export class GpuGraphPlan {
       failure = new OutOfMemoryError(`The GPU ran out of memory planning graph '${graph.name}': ${oom.message}. Use a smaller model, batch or input.`);
     } else if (!failure && invalid) failure = new InternalError(`WebGPU rejected the plan of graph '${graph.name}': ${invalid.message}`);
     if (failure) {
-      plan.dispose();
+      // After an out-of-memory report any of the plan's buffers may be invalid: destroyed, never pooled.
+      plan.dispose(oom !== null && oom !== undefined);
       throw failure;
     }
     return plan;
@@ -570,7 +571,7 @@ export class GpuGraphPlan {
     }
     const host: Record<string, HostTensor> = {};
     const gpu: Record<string, GpuTensorRef & { lease: GpuBufferLease }> = {};
-    const reads: { name: string; finish: () => Promise<Uint8Array> }[] = [];
+    const reads: { name: string; finish: (() => Promise<Uint8Array>) & { discard(): void } }[] = [];
     // Buffers for kept outputs are leased inside the run's out-of-memory scope (ctx.scoped), unchecked: a scope per
     // buffer would cost a device round trip on every run.
     const kept: { name: string; src: Range; lease: GpuBufferLease; info: GpuTensorInfo }[] = [];
@@ -598,7 +599,14 @@ export class GpuGraphPlan {
       }
       ctx.device.queue.submit([encoder.finish()]);
     }).catch((e: unknown) => {
-      for (const k of kept) memory.release(k.lease);
+      // The run failed inside its scope (out of memory, say): its staging and kept-output buffers are never read;
+      // after an out-of-memory report they may be invalid, so they are destroyed rather than pooled.
+      const oom = e instanceof OutOfMemoryError;
+      for (const k of kept) {
+        if (oom) memory.discard(k.lease);
+        else memory.release(k.lease);
+      }
+      for (const r of reads) r.finish.discard();
       throw e;
     });
     let bytes: Uint8Array[];
@@ -621,10 +629,13 @@ export class GpuGraphPlan {
   }
 
   /** Releases every buffer of the plan (deferred until queued GPU work is done). Idempotent. */
-  dispose(): void {
+  dispose(discard = false): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const l of this.leases) this.res.memory.release(l);
+    for (const l of this.leases) {
+      if (discard) this.res.memory.discard(l);
+      else this.res.memory.release(l);
+    }
     this.leases.length = 0;
     this.actions = [];
   }

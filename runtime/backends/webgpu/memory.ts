@@ -130,6 +130,24 @@ export class GpuMemory {
     this.pending.add(p);
   }
 
+  /**
+   * Gives a lease back without pooling it: the buffer is destroyed once the work submitted so far is done. For
+   * buffers made inside an error scope that reported out-of-memory: which of them failed is unknown, and a failed
+   * (invalid) buffer handed out again by the pool would break every later plan that got it. Idempotent.
+   */
+  discard(lease: GpuBufferLease): void {
+    if (lease.released) return;
+    lease.released = true;
+    this.leased -= lease.size;
+    if (this.ctx.lost) {
+      this.destroyBuffer(lease.buffer, lease.size);
+      return;
+    }
+    const destroy = () => this.destroyBuffer(lease.buffer, lease.size);
+    const p = this.ctx.device.queue.onSubmittedWorkDone().then(destroy, destroy).finally(() => this.pending.delete(p));
+    this.pending.add(p);
+  }
+
   private toPool(lease: GpuBufferLease): void {
     if (lease.exact || this.ctx.lost || this.pooled + lease.size > this.maxPooledBytes) {
       this.destroyBuffer(lease.buffer, lease.size);
@@ -187,12 +205,14 @@ export class GpuMemory {
    * Encodes a copy of [offset, offset + bytes) into a MAP_READ staging buffer; `finish()` (after the encoder was
    * submitted) maps it and returns the bytes. The executor uses this to read results in the same submit.
    */
-  encodeReadback(encoder: GPUCommandEncoder, src: GPUBuffer, offset: number, bytes: number): () => Promise<Uint8Array> {
+  encodeReadback(encoder: GPUCommandEncoder, src: GPUBuffer, offset: number, bytes: number): (() => Promise<Uint8Array>) & { discard(): void } {
     const padded = Math.max(4, Math.ceil(bytes / 4) * 4);
     const staging = this.acquire(padded, READBACK_USAGE, 'edgekit-readback');
     this.readBytes += bytes;
     encoder.copyBufferToBuffer(src, offset, staging.buffer, 0, padded);
-    return async () => {
+    // discard(): the run failed before its results were wanted (an out-of-memory scope); finish() is never called.
+    const discard = () => this.discard(staging);
+    return Object.assign(async () => {
       try {
         await this.ctx.guard(staging.buffer.mapAsync(MAP_MODE_READ, 0, padded));
         const out = new Uint8Array(bytes);
@@ -203,7 +223,7 @@ export class GpuMemory {
         if (this.ctx.lost) this.destroyLease(staging);
         else this.release(staging);
       }
-    };
+    }, { discard });
   }
 
   /** Reads bytes back on its own submit (tests and one-off reads; runs read back through the executor). */
