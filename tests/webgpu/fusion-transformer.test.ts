@@ -224,6 +224,15 @@ describe('GELU and SiLU written out, and into the MatMul epilogue', () => {
     expect(r.kinds).toEqual(['MatMul+Bias+Gelu']);
     expect(r.fusions[0]!.nodes).toHaveLength(7);
     expect(r.dispatches).toBe(1);
+    // x * (1 / sqrt 2) instead of the division, 1 + erf with the 1 first, and (p * 0.5) * x.
+    const r2 = await check({
+      nodes: [
+        n('Mul', ['x', 'rs2'], ['u']), n('Erf', ['u'], ['e']), n('Add', ['one', 'e'], ['p']), n('Mul', ['p', 'half'], ['ph']), n('Mul', ['ph', 'x'], ['y']),
+      ],
+      inputs: { x: x3() }, outputs: ['y'], initializers: { rs2: f32([Math.SQRT1_2], []), one: f32([1], []), half: f32([0.5], []) },
+    });
+    expect(r2.kinds).toEqual(['Gelu']);
+    expect(r2.dispatches).toBe(1);
   });
 
   it('fuses the tanh form, with the cube as Pow or Mul(x, Mul(x, x))', async () => {
