@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceSession, ModelLayoutError, SentenceEncoder, Tensor, VocabularyMismatchError, loadTokenizer, type Backend } from '../../sdk/node.js';
 import { tensorFromNumbers } from '../../runtime/ir/tensor.js';
@@ -10,7 +11,8 @@ import { int, ints, model, vi } from '../importer/model-builder.js';
  * SentenceEncoder through the public API on the CPU and WebGPU: embed() pools the hidden states of a padded batch
  * (mean over the mask, or the first token) as the same model run on each text alone does, normalized or not, and
  * classify() is the softmax of the logits with the labels given; a word-level tokenizer.json through loadTokenizer;
- * chat templates; the layout and vocabulary errors.
+ * chat templates; the layout and vocabulary errors. Then the fixture BERT (tests/fixtures/bert, trained by
+ * scripts/fixtures/bert_fixture.py): embed() and classify() match PyTorch's golden outputs on both backends.
  */
 
 const BACKENDS: Backend[] = ['cpu', 'webgpu'];
@@ -171,5 +173,39 @@ describe('tokenizers and errors', () => {
     const enc2 = await SentenceEncoder.create(noLogits, { session: { backend: 'cpu' } });
     await expect(enc2.classify('x')).rejects.toThrow(/reads a 'logits' output/);
     await enc2.release();
+  });
+});
+
+describe('fixture BERT: embed() and classify() match PyTorch', () => {
+  const dir = 'tests/fixtures/bert';
+  const meta = JSON.parse(readFileSync(`${dir}/bert.json`, 'utf8')) as {
+    classes: string[];
+    tokens: { pad: number };
+    golden: { sentences: string[]; input_ids: number[][]; attention_mask: number[][]; mean_pooled_normalized: number[][]; cls: number[][]; cls_normalized: number[][]; logits: number[][] };
+  };
+  const g = meta.golden;
+  const tokenizerJson = readFileSync(`${dir}/tokenizer.json`, 'utf8');
+
+  it('the tokenizer.json gives the golden ids ([CLS] bytes [SEP])', async () => {
+    const tok = await loadTokenizer(tokenizerJson);
+    g.sentences.forEach((s, r) => expect(tok.encode(s)).toEqual(g.input_ids[r]!.filter((_, i) => g.attention_mask[r]![i])));
+  });
+
+  it.each([['cpu', 1e-4], ['webgpu', 1e-3]] as const)('on %s (within %s)', async (backend, tol) => {
+    const tokenizer = await loadTokenizer(tokenizerJson);
+    const enc = await SentenceEncoder.create(readFileSync(`${dir}/bert-op14.onnx`), { tokenizer, padTokenId: meta.tokens.pad, labels: meta.classes, session: { backend } });
+    const close = (got: Float32Array[] | number[][], want: number[][], what: string) =>
+      want.forEach((row, r) => row.forEach((x, k) => expect(Math.abs(got[r]![k]! - x), `${what} [${r}, ${k}]`).toBeLessThanOrEqual(tol)));
+    close(await enc.embed(g.sentences), g.mean_pooled_normalized, 'mean pooled');
+    close(await enc.embed(g.sentences, { pooling: 'cls', normalize: false }), g.cls, 'cls');
+    close(await enc.embed(g.sentences, { pooling: 'cls' }), g.cls_normalized, 'cls normalized');
+    const got = await enc.classify(g.sentences);
+    g.logits.forEach((l, r) => {
+      const e = l.map((x) => Math.exp(x - Math.max(...l)));
+      const p = e.map((x) => x / e.reduce((a, b) => a + b, 0));
+      expect(got[r]!.label).toBe(meta.classes[p.indexOf(Math.max(...p))]);
+      close([got[r]!.scores], [p], `scores row ${r}`);
+    });
+    await enc.release();
   });
 });
