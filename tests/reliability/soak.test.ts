@@ -31,12 +31,12 @@ function randomInput(rng: Rng, dims: number[]): Tensor {
 const fmt = (s: Snapshot) => `live ${(s.liveBytes / 2 ** 20).toFixed(2)} MiB in ${s.buffers} buffers, ${s.pipelines} pipelines, heap ${(s.heapBytes / 2 ** 20).toFixed(1)} MiB`;
 
 describe('soak: many runs of one WebGPU session', () => {
-  it(FULL ? '10,000 runs of mobilenet_v2 (224 and 192 px, host and GPU outputs)' : '200 runs of the digits CNN (batches 1, 4, 7; host and GPU outputs)', async () => {
+  it(FULL ? `${process.env.EDGEKIT_SOAK_RUNS ?? '10,000'} runs of mobilenet_v2 (224 and 192 px, host and GPU outputs)` : '200 runs of the digits CNN (batches 1, 4, 7; host and GPU outputs)', async () => {
     const rng = new Rng(14);
     const [bytes, inputs, runs] = FULL
-      ? [withSymbolicDims(new Uint8Array(readFileSync(join(FIXTURES, 'generated', 'mobilenet_v2.onnx'))), { 2: 'H', 3: 'W' }), [randomInput(rng, [1, 3, 224, 224]), randomInput(rng, [1, 3, 192, 192])], 10_000]
+      ? [withSymbolicDims(new Uint8Array(readFileSync(join(FIXTURES, 'generated', 'mobilenet_v2.onnx'))), { 2: 'H', 3: 'W' }), [randomInput(rng, [1, 3, 224, 224]), randomInput(rng, [1, 3, 192, 192])], Number(process.env.EDGEKIT_SOAK_RUNS ?? 10_000)]
       : [new Uint8Array(readFileSync(join(FIXTURES, 'digits', 'digits-cnn.onnx'))), [1, 4, 7].map((n) => randomInput(rng, [n, 1, 8, 8])), 200];
-    const r = await soakRuns(res, bytes, inputs, runs, FULL ? 100 : 20, (i, s) => console.log(`soak: ${i} runs: ${fmt(s)}`));
+    const r = await soakRuns(res, bytes, inputs, runs, FULL ? Math.min(100, runs / 2) : 20, (i, s) => console.log(`soak: ${i} runs: ${fmt(s)}`));
     console.log(`soak: ${r.runs} runs in ${(r.ms / 1000).toFixed(1)} s; after warm-up ${fmt(r.afterWarmup)}; at the end ${fmt(r.end)}`);
     expect(r.end.liveBytes).toBe(r.afterWarmup.liveBytes);
     expect(r.end.buffers).toBe(r.afterWarmup.buffers);
