@@ -81,6 +81,13 @@ describe('RMSNormalization-23 and RotaryEmbedding-23 on the CPU, against onnxrun
     await againstOrt('RotaryEmbedding', { interleaved: attr(1), num_heads: attr(2) }, [randomTensor(rng, 'float32', [2, 3, 16]), cos, sin, pos], 1);
     await againstOrt('RotaryEmbedding', { num_heads: attr(2), rotary_embedding_dim: attr(8) }, [randomTensor(rng, 'float32', [2, 3, 24]), cos, sin, pos], 1);
   });
+
+  it('RotaryEmbedding without position_ids: per-token caches [B, S, D/2]', async () => {
+    const cos = randomTensor(rng, 'float32', [2, 3, 4]);
+    const sin = randomTensor(rng, 'float32', [2, 3, 4]);
+    await againstOrt('RotaryEmbedding', {}, [randomTensor(rng, 'float32', [2, 2, 3, 8]), cos, sin], 1);
+    await againstOrt('RotaryEmbedding', { interleaved: attr(1), num_heads: attr(2) }, [randomTensor(rng, 'float32', [2, 3, 16]), cos, sin], 1);
+  });
 });
 
 describe('com.microsoft MultiHeadAttention and GroupQueryAttention on the CPU, against onnxruntime-node', () => {

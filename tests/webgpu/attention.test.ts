@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DType } from '../../runtime/ir/dtype.js';
 import type { Attr } from '../../runtime/ir/graph.js';
-import type { HostTensor } from '../../runtime/ir/tensor.js';
+import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
 import { attentionCases, msAttentionCases } from '../helpers/attention-cases.js';
 import { allClose } from '../helpers/compare.js';
@@ -126,4 +126,22 @@ describe('com.microsoft MultiHeadAttention and GroupQueryAttention on WebGPU (th
       expectClose(await runOn(s, feeds), await runModelOrt(bytes, feeds), `${c.name} vs onnxruntime`, 1e-4);
     });
   }
+});
+
+describe('RMSNormalization-23 and RotaryEmbedding-23 on WebGPU (the com.microsoft kernels)', () => {
+  it('RMSNormalization, and RotaryEmbedding with and without position_ids, against onnxruntime', async () => {
+    const rng = new Rng(8);
+    const r = (shape: number[]) => randomTensor(rng, 'float32', shape, { lo: -1, hi: 1 });
+    const cases: [string, Record<string, Attr>, HostTensor[]][] = [
+      ['RMSNormalization', { epsilon: attr(1e-3, true) }, [r([2, 5, 12]), r([12])]],
+      ['RotaryEmbedding', { num_heads: attr(2) }, [r([2, 3, 16]), r([9, 4]), r([9, 4]), tensorFromNumbers('int64', [2, 3], [0, 1, 2, 4, 5, 6])]],
+      ['RotaryEmbedding', { interleaved: attr(1) }, [r([2, 2, 3, 8]), r([2, 3, 4]), r([2, 3, 4])]],
+    ];
+    for (const [op, attrs, inputs] of cases) {
+      const feeds: Record<string, HostTensor> = {};
+      inputs.forEach((t, i) => (feeds[`in${i}`] = t));
+      const bytes = encodeModel({ nodes: [{ op, inputs: Object.keys(feeds), outputs: ['out0'], attrs }], inputs: feeds, outputs: ['out0'], opsets: { '': 23 } });
+      expectClose(await runOn(await open(bytes, 'webgpu'), feeds), await runModelOrt(bytes, feeds), op, 1e-4);
+    }
+  });
 });

@@ -1,7 +1,6 @@
 import { msOp } from '../../../runtime/ir/ops/contrib.js';
 import { attrFloat, attrInt, attrString, type Attr, type Node } from '../../../runtime/ir/graph.js';
 import { tensorFromNumbers } from '../../../runtime/ir/tensor.js';
-import type { PNode } from '../proto.js';
 import type { AdapterContext, OpAdapter } from './adapter.js';
 import { MAX_OPSET } from './direct.js';
 import { AdapterUnsupported, helperNode, i64, scalarLike } from './helpers.js';
@@ -13,11 +12,9 @@ import { AdapterUnsupported, helperNode, i64, scalarLike } from './helpers.js';
  *   SimplifiedLayerNormalization with its optional inv_std_var output left off: the IR op
  *   'com.microsoft.SimplifiedLayerNormalization' serves both;
  * - RotaryEmbedding-23 (X, cos_cache, sin_cache, position_ids) is 'com.microsoft.RotaryEmbedding' with the inputs in
- *   the contrib order (X, position_ids, cos_cache, sin_cache) and the same attributes. The form without position_ids
- *   (caches already gathered per token, [B, S, rotary_dim / 2]) has no IR op yet and is refused at load.
+ *   the contrib order (X, position_ids, cos_cache, sin_cache) and the same attributes; without position_ids (caches
+ *   already gathered per token, [B, S, rotary_dim / 2]) the caches are flattened and indexed by token.
  */
-
-const inputName = (n: PNode, i: number): string => n.input?.[i] ?? '';
 
 export const ATTENTION_ADAPTERS: OpAdapter[] = [
   { op: 'Attention', since: 23, until: MAX_OPSET },
@@ -32,11 +29,32 @@ export const ATTENTION_ADAPTERS: OpAdapter[] = [
     op: 'RotaryEmbedding',
     since: 23,
     until: MAX_OPSET,
-    targets: [msOp('RotaryEmbedding')],
-    check: (n) => (inputName(n, 3) ? undefined : 'RotaryEmbedding without position_ids (per-token [B, S, D/2] caches) is not supported; pass position_ids and [max_position, D/2] caches'),
-    map: (n: Node) => [{ ...n, op: msOp('RotaryEmbedding'), inputs: [n.inputs[0]!, n.inputs[3]!, n.inputs[1]!, n.inputs[2]!] }],
+    targets: [msOp('RotaryEmbedding'), 'Shape', 'Mul', 'Squeeze', 'Range', 'Reshape', 'Concat'],
+    map: rotary23,
   },
 ];
+
+/**
+ * RotaryEmbedding-23 as the contrib op: inputs reordered to (X, position_ids, cos_cache, sin_cache). Without
+ * position_ids the caches are per token, [B, S, rotary_dim / 2]: they are flattened to [B*S, rotary_dim / 2] and
+ * token (b, s) reads row b*S + s, through position ids Range(0, B*S) shaped [B, S] (all from shapes, so they fold
+ * into constants when the plan is made).
+ */
+function rotary23(n: Node, ctx: AdapterContext): Node[] {
+  const [x, cos, sin, ids] = [n.inputs[0]!, n.inputs[1]!, n.inputs[2]!, n.inputs[3] ?? ''];
+  const node = (inputs: string[]): Node => ({ ...n, op: msOp('RotaryEmbedding'), inputs });
+  if (ids) return [node([x, ids, cos, sin])];
+  const b = builder(n, ctx);
+  const bs = b.op('Shape', [cos], { start: int(0), end: int(2) });
+  const tokens = b.op('Mul', [b.op('Shape', [cos], { start: int(0), end: int(1) }), b.op('Shape', [cos], { start: int(1), end: int(2) })]);
+  const zero = ctx.constant(`${n.name}_zero`, tensorFromNumbers('int64', [], [0]));
+  const one = ctx.constant(`${n.name}_one`, tensorFromNumbers('int64', [], [1]));
+  const range = b.op('Range', [zero, b.op('Squeeze', [tokens, i64(ctx, `${n.name}_axis0`, [0])]), one]);
+  const positions = b.op('Reshape', [range, bs]);
+  const rows = b.op('Concat', [i64(ctx, `${n.name}_rows`, [-1]), b.op('Shape', [cos], { start: int(2) })], { axis: int(0) });
+  const [cosRows, sinRows] = [b.op('Reshape', [cos, rows]), b.op('Reshape', [sin, rows])];
+  return [...b.nodes, node([x, positions, cosRows, sinRows])];
+}
 
 // ---- com.microsoft attention ops (onnxruntime's ContribOperators.md), as IR Attention plus plain ops ----
 
