@@ -219,14 +219,15 @@ export function fourBitCases(seed = 4): QuantCase[] {
     const t = signed ? 'int4' : 'uint4';
     const [lo, hi] = signed ? [-8, 7] : [0, 15];
     // Round trip: the values straddle the 4-bit range, so saturation is exercised.
-    for (const perAxis of [false, true]) {
+    for (const [perAxis, opset] of [[false, 21], [true, 21], [true, 23]] as const) {
       const x = tensorFromNumbers('float32', [3, 8], Array.from({ length: 24 }, () => rng.uniform(-1.2, 1.2)));
       const n = perAxis ? 8 : 1;
       const sc = Array.from({ length: n }, () => rng.uniform(0.08, 0.15));
       const zp = Array.from({ length: n }, () => rng.int(signed ? -2 : 6, signed ? 2 : 9));
       const attrs = perAxis ? [int('axis', 1)] : [];
       const bytes = model({
-        opset: 21,
+        opset,
+        irVersion: opset >= 23 ? 10 : 8,
         nodes: [
           { op: 'QuantizeLinear', inputs: ['x', 's', 'z'], outputs: ['q'], attrs },
           { op: 'DequantizeLinear', inputs: ['q', 's', 'z'], outputs: ['y'], attrs },
@@ -235,7 +236,7 @@ export function fourBitCases(seed = 4): QuantCase[] {
         outputs: [vi('y', 1)],
         initializers: [f32('s', perAxis ? [n] : [], sc), fourBitProto('z', signed, perAxis ? [n] : [], zp)],
       });
-      cases.push({ name: `${t} QuantizeLinear -> DequantizeLinear ${perAxis ? 'per axis' : 'per tensor'}`, bytes, feeds: { x }, tol: 1e-6 });
+      cases.push({ name: `${t} QuantizeLinear -> DequantizeLinear ${perAxis ? 'per axis' : 'per tensor'} opset ${opset}`, bytes, feeds: { x }, tol: 1e-6 });
     }
     // Weights: DequantizeLinear(4-bit constant) per axis and blocked, times a fed activation.
     for (const block of [0, 3]) {

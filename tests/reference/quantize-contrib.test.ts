@@ -83,6 +83,17 @@ describe('bad quantization parameters are typed errors at load', () => {
     await expect(load(q(3))).resolves.toBeDefined();
     await expect(load(q(9))).rejects.toThrow(/outside the 4-bit range \[-8, 7\]/);
   });
+  it('later-opset attributes EdgeKit does not implement are refused by name', async () => {
+    const dq = model({
+      opset: 23,
+      irVersion: 10,
+      nodes: [{ op: 'DequantizeLinear', inputs: ['x', 's'], outputs: ['y'], attrs: [int('output_dtype', 10)] }],
+      inputs: [vi('x', 3, [4])],
+      outputs: [vi('y', 10)],
+      initializers: [tensorProto('s', tensorFromNumbers('float32', [], [0.1]))],
+    });
+    await expect(load(dq)).rejects.toThrow(/output_dtype/);
+  });
   it('a block_size that is not a power of two from 16 to 256, bits other than 4 and 8, and g_idx', async () => {
     await expect(load(nbits({ block: 24 }, [0.1, 0.2]))).rejects.toThrow(/power of two/);
     await expect(load(nbits({ block: 8 }, [0.1, 0.2]))).rejects.toThrow(InvalidArgumentError);

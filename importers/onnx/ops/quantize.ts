@@ -8,7 +8,9 @@ import { FOUR_BIT_TENSORS } from '../tensor.js';
  * QuantizeLinear/DequantizeLinear-10 only have per-tensor scales (the IR's `axis` default 1 never applies to a
  * scalar scale), 13 added `axis`, 19 `saturate` (float8 only, which EdgeKit has no storage for), 21 `block_size`
  * and `output_dtype`. QLinearMatMul-21 only added scale and float8 types. So the older nodes import unchanged,
- * after a structural check that they do not use what their version lacks.
+ * after a structural check that they do not use what their version lacks. Opsets 22-23 import the same form (their
+ * additions are float4 types, which EdgeKit has no storage for); the later attributes DequantizeLinear
+ * `output_dtype` and QuantizeLinear `precision` are refused by name.
  */
 
 const attr = (n: PNode, name: string) => (n.attribute ?? []).some((a) => a.name === name);
@@ -17,6 +19,9 @@ const attr = (n: PNode, name: string) => (n.attribute ?? []).some((a) => a.name 
 function checkQdq(n: PNode, opset: number): string | undefined {
   if (opset < 13 && attr(n, 'axis')) return `'axis' is not an attribute of ${n.opType}-${opset} (per-axis scales need opset 13)`;
   if (opset < 21 && (attr(n, 'block_size') || attr(n, 'output_dtype'))) return `'block_size'/'output_dtype' need opset 21`;
+  // Later versions' attributes: a DequantizeLinear output type other than the scale's, a separate division precision.
+  if (n.opType === 'DequantizeLinear' && attr(n, 'output_dtype')) return `DequantizeLinear 'output_dtype' is not supported (the output takes the scale's type)`;
+  if (attr(n, 'precision')) return `QuantizeLinear 'precision' is not supported (the division runs in the scale's type)`;
   return undefined;
 }
 
