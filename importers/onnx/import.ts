@@ -47,7 +47,9 @@ function decodeModel(bytes: Uint8Array): PModel {
   if (!m.graph || !ir) {
     throw new ModelFormatError('These bytes decode as protobuf but not as an ONNX ModelProto (no graph or IR version). Is this an .onnx model file?');
   }
-  if (ir < 3 || ir > 10) throw new ModelFormatError(`ONNX IR version ${ir} is not supported (EdgeKit reads IR versions 3 to 10).`, { irVersion: ir });
+  // IR 11 (ONNX 1.18, the IR of opset 23) only added fields EdgeKit does not read (multi-device configuration) and
+  // the 4-bit float type, which tensor decoding refuses by name.
+  if (ir < 3 || ir > 11) throw new ModelFormatError(`ONNX IR version ${ir} is not supported (EdgeKit reads IR versions 3 to 11).`, { irVersion: ir });
   if (!m.opsetImport?.length) throw new ModelFormatError('The model declares no opset_import, which IR version 3 and later require.');
   return m;
 }

@@ -32,8 +32,8 @@ describe('malformed bytes', () => {
   });
 
   it('unsupported IR versions are refused', async () => {
-    const m = model({ irVersion: 11, nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['y'] }], inputs: [vi('x', 1, [1])], outputs: [vi('y')] });
-    await rejects(m, ModelFormatError, /IR version 11/);
+    const m = model({ irVersion: 12, nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['y'] }], inputs: [vi('x', 1, [1])], outputs: [vi('y')] });
+    await rejects(m, ModelFormatError, /IR version 12/);
   });
 });
 
