@@ -286,7 +286,7 @@ for (const ex of EXPORTS) {
         // (each decode step is a new past length, hence a new shape to plan: the loop is the slow part of this file).
         const main = ex.file === 'gpt-op17.onnx';
         const prompts = fx.generations.slice(0, main ? (backend === 'cpu' ? fx.generations.length : 2) : 1);
-        it(`greedy decoding with the KV cache reproduces PyTorch (${prompts.length} prompt${prompts.length > 1 ? "s" : ""}, ${fx.generations[0]!.new_ids.length} tokens each)`, async () => {
+        it(`greedy decoding with the KV cache reproduces PyTorch (${prompts.length} prompt${prompts.length > 1 ? 's' : ''}, ${fx.generations[0]!.new_ids.length} tokens each)`, async () => {
           for (const g of prompts) {
             const got: number[] = [];
             let step: Step = {
