@@ -11,6 +11,7 @@ import { fuseProjections } from './fusion-qkv.js';
 /**
  * The graph the WebGPU plan runs: rewrites of the graph the GPU executes (never the model's IR, which the CPU
  * backend and the exporter keep using), in this order (docs/fusion.md lists them all):
+ *   0. QDQ groups onto the int8 kernels (fuse-qdq.ts) and the attention chain into Attention (fuse-attention.ts);
  *   1. pattern fusions of Transformer expansions: LayerNorm / RMSNorm written out, with the residual Add before
  *      them (fusion-norm.ts); GELU (erf and tanh forms) and SiLU written out (fusion-gelu.ts); sibling projections
  *      of one input as one GEMM (fusion-qkv.ts);
