@@ -159,6 +159,13 @@ describe('LayerNorm and RMSNorm written out', () => {
       expect(r.kinds).toEqual(['RMSNorm']);
       expect(r.dispatches).toBe(1);
     }
+    // The square as Mul(x, x) and no gamma (the fused kernel gets a scale of ones).
+    const nodes = rmsNormNodes('x', 'y', 'rms/', 'div').slice(0, -1);
+    nodes[0] = n('Mul', ['x', 'x'], ['rms/sq']);
+    nodes[nodes.length - 1] = n('Div', ['x', 'rms/root'], ['y']);
+    const r = await check({ nodes, inputs: { x: x3() }, outputs: ['y'], initializers: rmsConsts('rms/') });
+    expect(r.kinds).toEqual(['RMSNorm']);
+    expect(r.fusions[0]!.nodes).toHaveLength(5);
   });
 
   it('folds the residual Add into the norm and writes the sum when the residual stream reads it', async () => {
