@@ -10,9 +10,11 @@ import { encodeValueType } from './value-types.js';
 
 export interface ExportOptions {
   /**
-   * Default-domain opset to declare (default 21). The IR is newest-opset form, which is what opset 21 means; a lower
-   * opset is accepted only when every default-domain op of the graph has had its current form since that opset
-   * (attributes added later, e.g. Reshape's allowzero in 14, are the caller's responsibility).
+   * Default-domain opset to declare. The IR is newest-opset form (MAX_OPSET, 23); the default is 21, which more
+   * runtimes read, whenever every op of the graph had its current form at 21, else 23 (a graph with opset-23 ops
+   * such as Attention). A lower opset is accepted only when every default-domain op of the graph has had its
+   * current form since that opset (attributes added later, e.g. Reshape's allowzero in 14, are the caller's
+   * responsibility).
    */
   opset?: number;
   producer?: string;
@@ -68,25 +70,28 @@ function graphProto(g: Graph, domains: Set<string>): PGraph {
  * symbolic dims as dim_param, every attribute type, subgraphs. Used after fine-tuning and by the quantizer; the
  * file loads in any ONNX runtime. Ops of other domains (e.g. from the quantizer) get an opset import of version 1.
  */
+/** The opset exportOnnx declares when the graph allows it: the newest one most runtimes read today. */
+const DEFAULT_EXPORT_OPSET = 21;
+
 export function exportOnnx(graph: Graph, opts: ExportOptions = {}): Uint8Array {
-  const opset = opts.opset ?? MAX_OPSET;
+  const ops = new Set<string>();
+  const collect = (gr: Graph) => {
+    for (const n of gr.nodes) {
+      if (!n.domain && !onnxDomainOp(n.op) && !msDomainOp(n.op)) ops.add(n.op);
+      for (const a of Object.values(n.attrs)) for (const sub of a.type === 'graph' ? [a.value] : a.type === 'graphs' ? a.value : []) collect(sub);
+    }
+  };
+  collect(graph);
+  const opset = opts.opset ?? ([...ops].every((op) => irFormValidAt(op, DEFAULT_EXPORT_OPSET)) ? DEFAULT_EXPORT_OPSET : MAX_OPSET);
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
     throw new InvalidArgumentError(`exportOnnx: opset ${opset} is outside ${MIN_OPSET}-${MAX_OPSET}.`, { opset });
   }
   const domains = new Set<string>();
   const g = graphProto(graph, domains);
   if (opset < MAX_OPSET) {
-    const ops = new Set<string>();
-    const collect = (gr: Graph) => {
-      for (const n of gr.nodes) {
-        if (!n.domain && !onnxDomainOp(n.op) && !msDomainOp(n.op)) ops.add(n.op);
-        for (const a of Object.values(n.attrs)) for (const sub of a.type === 'graph' ? [a.value] : a.type === 'graphs' ? a.value : []) collect(sub);
-      }
-    };
-    collect(graph);
     const bad = [...ops].filter((op) => !irFormValidAt(op, opset)).sort();
     if (bad.length) {
-      throw new InvalidArgumentError(`exportOnnx: at opset ${opset} these ops had a different form (or did not exist): ${bad.join(', ')}. Export at a newer opset (21 fits any graph).`, { opset, ops: bad });
+      throw new InvalidArgumentError(`exportOnnx: at opset ${opset} these ops had a different form (or did not exist): ${bad.join(', ')}. Export at a newer opset (${MAX_OPSET} fits any graph).`, { opset, ops: bad });
     }
   }
   const model = P.ModelProto.create({

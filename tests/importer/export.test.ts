@@ -165,7 +165,10 @@ describe('exportOnnx', () => {
     expect([Number(m.irVersion), Number(m.opsetImport[0]!.version), m.producerName]).toEqual([7, 13, 'tuner']);
     // Squeeze took its axes as an attribute before opset 13.
     expect(() => exportOnnx(g, { opset: 12 })).toThrow(/at opset 12 these ops had a different form \(or did not exist\): Squeeze/);
-    expect(() => exportOnnx(g, { opset: 22 })).toThrow(InvalidArgumentError);
+    expect(() => exportOnnx(g, { opset: 24 })).toThrow(InvalidArgumentError);
+    // 23 (the IR's own form) is accepted and written with IR version 11.
+    const m23 = P.ModelProto.decode(exportOnnx(g, { opset: 23 }));
+    expect([Number(m23.irVersion), Number(m23.opsetImport[0]!.version)]).toEqual([11, 23]);
     expect(() => exportOnnx(g, { opset: 0 })).toThrow(InvalidArgumentError);
   });
 });

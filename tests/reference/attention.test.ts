@@ -1,4 +1,6 @@
+import onnx from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
+import { exportOnnx, importOnnx } from '../../importers/onnx/index.js';
 import type { Attr } from '../../runtime/ir/graph.js';
 import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { allClose } from '../helpers/compare.js';
@@ -55,6 +57,16 @@ describe('Attention-23 on the CPU, against onnxruntime-node', () => {
     const rng = new Rng(4);
     const mask = tensorFromNumbers('bool', [2, 3], [1, 0, 1, 0, 0, 0]);
     await againstOrt('Attention', {}, [randomTensor(rng, 'float32', [1, 1, 2, 4]), randomTensor(rng, 'float32', [1, 1, 3, 4]), randomTensor(rng, 'float32', [1, 1, 3, 4]), mask], 1);
+  });
+
+  it('exportOnnx writes a graph with Attention at opset 23 (IR 11) by default, and onnxruntime runs it', async () => {
+    const c = attentionCases(9)[5]!;
+    const { bytes, feeds } = oneNode('Attention', c.attrs, c.inputs, c.outputs);
+    const out = exportOnnx((await importOnnx(bytes)).graph);
+    const m = onnx.onnx.ModelProto.decode(out);
+    expect([Number(m.irVersion), Number(m.opsetImport[0]!.version)]).toEqual([11, 23]);
+    const [a, b] = [await runModelOrt(out, feeds), await runModelOrt(bytes, feeds)];
+    for (const k of Object.keys(b)) expect(allClose(a[k]!, b[k]!, { rtol: 1e-6, atol: 1e-6 }).ok, k).toBe(true);
   });
 
   it('shape errors name the problem', async () => {
