@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { EdgeKitError, InferenceSession, Tensor, type Backend, type SessionValue } from './node.js';
 import { QUANTIZE_USAGE, quantizeCommand } from './cli-quantize.js';
+import { loadBar, runsBar } from './cli-progress.js';
 
 const USAGE = `usage:
   edgekit inspect <model.onnx> [--backend cpu|webgpu]
@@ -82,7 +83,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (a.cmd === 'profile') a.backend = 'webgpu';
   const t0 = performance.now();
-  const session = await InferenceSession.create(a.model, { backend: a.backend, ...(a.weights ? { weightPrecision: a.weights } : {}) });
+  const loading = loadBar(a.model);
+  const session = await InferenceSession.create(a.model, { backend: a.backend, onProgress: loading.onProgress, ...(a.weights ? { weightPrecision: a.weights } : {}) }).finally(loading.stop);
   const tLoad = performance.now() - t0;
   if (a.cmd === 'inspect') {
     const r = session.report();
@@ -109,7 +111,12 @@ async function main(argv: string[]): Promise<number> {
   for (let i = 0; i < session.inputNames.length; i++) feeds[session.inputNames[i]!] = await makeInput(session, i, a);
   if (a.cmd === 'profile') {
     const runs: Awaited<ReturnType<InferenceSession['profile']>>[] = [];
-    for (let r = 0; r < a.runs; r++) runs.push(await session.profile(feeds));
+    const bar = runsBar(a.runs, 'profile');
+    for (let r = 0; r < a.runs; r++) {
+      runs.push(await session.profile(feeds));
+      bar.tick();
+    }
+    bar.stop();
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
     const rows = runs[0]!.map((d, i) => ({ ...d, ms: median(runs.map((r) => r[i]!.ms)) }));
     const total = rows.reduce((s, r) => s + r.ms, 0);
@@ -129,11 +136,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const times: number[] = [];
   let out: Record<string, SessionValue> = {};
+  const bar = runsBar(a.runs, 'run');
   for (let r = 0; r < a.runs; r++) {
     const t = performance.now();
     out = await session.run<Record<string, SessionValue>>(feeds);
     times.push(performance.now() - t);
+    bar.tick();
   }
+  bar.stop();
   // A sequence output prints one line per element, an empty optional as null.
   const lines = Object.entries(out).flatMap(([name, v]): [string, Tensor | null][] => (Array.isArray(v) ? v.map((t, k): [string, Tensor] => [`${name}[${k}]`, t]) : [[name, v]]));
   for (const [name, t] of lines) {
