@@ -110,25 +110,38 @@ function params(node: Node, inputs: (GpuTensorInfo | undefined)[], y: DType, C: 
 
 const F32_MAX = 3.4028234663852886e38;
 
-/** Statement storing the requantized accumulator of channel `c` into y[index] (a float32 y: dequantized, clamped). */
-function epilogue(b: Parameters<ProgramSpec['source']>[0], y: DType, c: string): string {
+/**
+ * Statements storing the accumulator of channel `c` (block lane r) into y[out]: requantized, or (a float32 y)
+ * dequantized and clamped.
+ */
+function epilogue(b: Parameters<ProgramSpec['source']>[0], y: DType, c: string, out: string): string {
+  const acc = `dxw[r] - zpx * sw[r] - zpw * sx + i32(u.K) * zpx * zpw`;
+  const head = `let zpw = i32(params[4u + u.C + ${c}]);
+      let acc = ${acc};`;
   if (y === 'float32') {
-    return `let v = f32(acc) * params[0] * params[4u + ${c}] + params[4u + 2u * u.C + ${c}];
-  ${b.store('y', 'index', 'clamp(v, u.q_lo, u.q_hi)')}`;
+    return `${head}
+      let v = f32(acc) * params[0] * params[4u + ${c}] + params[4u + 2u * u.C + ${c}];
+      ${b.store('y', out, 'clamp(v, u.q_lo, u.q_hi)')}`;
   }
   const div = divHelper(b);
-  return `let v = ${div}(f32(acc) * params[0] * params[4u + ${c}] + params[4u + 2u * u.C + ${c}], params[1]);
-  ${b.store('y', 'index', `${scalarTypeOf(y)}(clamp(round(v) + params[3], u.q_lo, u.q_hi))`)}`;
+  return `${head}
+      let v = ${div}(f32(acc) * params[0] * params[4u + ${c}] + params[4u + 2u * u.C + ${c}], params[1]);
+      ${b.store('y', out, `${scalarTypeOf(y)}(clamp(round(v) + params[3], u.q_lo, u.q_hi))`)}`;
 }
 
 const COMMON_UNIFORMS = ['size', 'C', 'K', 'K4'].map((name) => ({ name, type: 'u32' as const }));
 const CLAMP_UNIFORMS = [{ name: 'q_lo', type: 'f32' as const }, { name: 'q_hi', type: 'f32' as const }];
 
-/** The dot-product loop over K in words: x lane k gathered by `xLane` (after `pre`, both over kk), w read packed. */
-function dotLoop(pre: string, xLane: string): string {
-  return `var dxw = 0;
+/**
+ * The dot-product loop over K in words for CB output channels c0 .. c0 + CB - 1 at once: x lane k is gathered by
+ * `xLane` (after `pre`, both over kk) and packed once, then multiplied with each channel's packed weight word
+ * (register blocking: the gather, the costly part of a conv, is shared by CB channels). Channels past C read the
+ * last row and are not stored.
+ */
+function dotLoop(cb: number, pre: string, xLane: string): string {
+  return `var dxw = array<i32, ${cb}>();
+  var sw = array<i32, ${cb}>();
   var sx = 0;
-  var sw = 0;
   for (var k4 = 0u; k4 < u.K4; k4 = k4 + 1u) {
     var vx = vec4<i32>(0);
     for (var j = 0u; j < 4u; j = j + 1u) {
@@ -137,66 +150,79 @@ function dotLoop(pre: string, xLane: string): string {
       vx[j] = select(0, ${xLane}, k < u.K);
     }
     let px = pack_i8(vx);
-    let pw = w[w_row + k4];
-    dxw = dxw + dot4_i8(px, pw);
     sx = sx + dot4_i8(px, 0x01010101u);
-    sw = sw + dot4_i8(pw, 0x01010101u);
+    for (var r = 0u; r < ${cb}u; r = r + 1u) {
+      let pw = w[min(c0 + r, u.C - 1u) * u.K4 + k4];
+      dxw[r] = dxw[r] + dot4_i8(px, pw);
+      sw[r] = sw[r] + dot4_i8(pw, 0x01010101u);
+    }
   }`;
 }
 
+/** Output channels per invocation: 4, unless a conv's channel blocks would straddle groups. */
+const CB = 4;
+
 function convProgram(x: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, path: QuantDotPath, C: number, lo: number, hi: number): ProgramSpec {
-  const size = g.N * g.M * g.P;
+  const cb = g.group === 1 || (g.M / g.group) % CB === 0 ? CB : 1;
+  const blocks = Math.ceil(g.M / cb);
+  const size = g.N * blocks * g.P;
   const K = (g.C / g.group) * g.T;
   return {
-    key: `qdq-conv:${x.dtype}:${y.dtype}:${path}`,
+    key: `qdq-conv:${x.dtype}:${y.dtype}:${path}:cb${cb}`,
     bindings: [
       { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, { name: 'taps', type: 'i32' }, { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
     ],
-    uniforms: [...COMMON_UNIFORMS, ...['Cin', 'Cg', 'Mg', 'P', 'Q', 'T'].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
+    uniforms: [...COMMON_UNIFORMS, ...['Cin', 'Cg', 'Mg', 'P', 'Q', 'T', 'blocks'].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
     workgroupSize: [WG, 1, 1],
     source(s) {
       dotHelpers(s, path);
       const lx = int8Loader(s, 'x', x.dtype);
       s.main(`${s.linearIndex('u.size')}
   let p = index % u.P;
-  let m = (index / u.P) % u.C;
-  let n = index / (u.P * u.C);
-  let x_base = (n * u.Cin + (m / u.Mg) * u.Cg) * u.Q;
-  let w_row = m * u.K4;
+  let c0 = ((index / u.P) % u.blocks) * ${cb}u;
+  let n = index / (u.P * u.blocks);
+  let x_base = (n * u.Cin + (c0 / u.Mg) * u.Cg) * u.Q;
   let zpx = i32(params[2]);
-  let zpw = i32(params[4u + u.C + m]);
-  ${dotLoop(`\n      let off = ${s.load('taps', 'p * u.T + kk % u.T')};`, `select(zpx, ${lx}(x_base + (kk / u.T) * u.Q + u32(max(off, 0))), off >= 0)`)}
-  let acc = dxw - zpx * sw - zpw * sx + i32(u.K) * zpx * zpw;
-  ${epilogue(s, y.dtype, 'm')}`);
+  ${dotLoop(cb, `\n      let off = ${s.load('taps', 'p * u.T + kk % u.T')};`, `select(zpx, ${lx}(x_base + (kk / u.T) * u.Q + u32(max(off, 0))), off >= 0)`)}
+  for (var r = 0u; r < ${cb}u; r = r + 1u) {
+    let m = c0 + r;
+    if (m < u.C) {
+      ${epilogue(s, y.dtype, 'm', '(n * u.C + m) * u.P + p')}
+    }
+  }`);
     },
     run: () => ({
       workgroups: dispatchLinear(size, WG),
-      uniforms: { size, C, K, K4: Math.ceil(K / 4), Cin: g.C, Cg: g.C / g.group, Mg: g.M / g.group, P: g.P, Q: g.Q, T: g.T, q_lo: lo, q_hi: hi },
+      uniforms: { size, C, K, K4: Math.ceil(K / 4), Cin: g.C, Cg: g.C / g.group, Mg: g.M / g.group, P: g.P, Q: g.Q, T: g.T, blocks, q_lo: lo, q_hi: hi },
     }),
   };
 }
 
 function matmulProgram(x: GpuTensorInfo, y: GpuTensorInfo, rows: number, K: number, C: number, path: QuantDotPath, lo: number, hi: number): ProgramSpec {
-  const size = rows * C;
+  const blocks = Math.ceil(C / CB);
+  const size = rows * blocks;
   return {
-    key: `qdq-matmul:${x.dtype}:${y.dtype}:${path}`,
+    key: `qdq-matmul:${x.dtype}:${y.dtype}:${path}:cb${CB}`,
     bindings: [{ name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, { name: 'params', type: 'f32' }, { name: 'y', type: y.storage }],
-    uniforms: [...COMMON_UNIFORMS, ...CLAMP_UNIFORMS],
+    uniforms: [...COMMON_UNIFORMS, { name: 'blocks', type: 'u32' }, ...CLAMP_UNIFORMS],
     workgroupSize: [WG, 1, 1],
     source(s) {
       dotHelpers(s, path);
       const lx = int8Loader(s, 'x', x.dtype);
       s.main(`${s.linearIndex('u.size')}
-  let n = index % u.C;
-  let x_row = (index / u.C) * u.K;
-  let w_row = n * u.K4;
+  let c0 = (index % u.blocks) * ${CB}u;
+  let row = index / u.blocks;
+  let x_row = row * u.K;
   let zpx = i32(params[2]);
-  let zpw = i32(params[4u + u.C + n]);
-  ${dotLoop('', `${lx}(x_row + kk)`)}
-  let acc = dxw - zpx * sw - zpw * sx + i32(u.K) * zpx * zpw;
-  ${epilogue(s, y.dtype, 'n')}`);
+  ${dotLoop(CB, '', `${lx}(x_row + kk)`)}
+  for (var r = 0u; r < ${CB}u; r = r + 1u) {
+    let n = c0 + r;
+    if (n < u.C) {
+      ${epilogue(s, y.dtype, 'n', 'row * u.C + n')}
+    }
+  }`);
     },
-    run: () => ({ workgroups: dispatchLinear(size, WG), uniforms: { size, C, K, K4: Math.ceil(K / 4), q_lo: lo, q_hi: hi } }),
+    run: () => ({ workgroups: dispatchLinear(size, WG), uniforms: { size, C, K, K4: Math.ceil(K / 4), blocks, q_lo: lo, q_hi: hi } }),
   };
 }
 
