@@ -504,6 +504,13 @@ export async function runCase(bytes: Uint8Array, index: number, mutations: strin
     clearTimeout(timer);
   }
   if (outcome === 'hang') work.catch(() => {}); // it may still settle later; nobody waits for it
+  // Memory still held by array buffers when the case ends: with maxTensorElements at 2^22 (16 MiB of float32)
+  // nothing legitimate comes near 512 MiB; more means something was allocated past the size check.
+  const held = process.memoryUsage().arrayBuffers;
+  if (held > 512 * 2 ** 20 && outcome !== 'crash') {
+    outcome = 'crash';
+    error = `${(held / 2 ** 20).toFixed(0)} MiB of array buffers held after the case (allocated past maxTensorElements?)`;
+  }
   await (session as InferenceSession | undefined)?.release().catch(() => {});
   return { index, outcome, mutations, error, ms: performance.now() - t0 };
 }
