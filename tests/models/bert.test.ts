@@ -109,12 +109,15 @@ beforeAll(async () => {
 
 describe('BERT fixture (tests/fixtures/bert)', () => {
   it('tokenizer.json gives [CLS] bytes [SEP], the ids the model was trained on', () => {
-    const tok = new Tokenizer(readJson(join(dir, 'tokenizer.json')), {});
+    const tok = new Tokenizer(readJson(join(dir, 'tokenizer.json')), readJson(join(dir, 'tokenizer_config.json')));
     g.sentences.forEach((s, i) => {
       const real = g.input_ids[i]!.filter((_, t) => g.attention_mask[i]![t]);
       expect(tok.encode(s).ids).toEqual(real);
     });
     expect(encodeBatch(g.sentences)).toEqual({ ids: g.input_ids, mask: g.attention_mask });
+    // decode() skips the special tokens on request and gives the text back exactly.
+    const text = "a , b . c ' d — naïve";
+    expect(tok.decode(tok.encode(text).ids, { skip_special_tokens: true })).toBe(text);
   });
 
   it('onnxruntime reproduces PyTorch (last_hidden_state and logits within 1e-4), and the recorded accuracy holds', async () => {
