@@ -277,6 +277,32 @@ describe('fusion records and the Transformer epilogue forms', () => {
   });
 });
 
+describe('2-D projections exported as Gemm', () => {
+  it('groups Gemms of one input (transB weights transposed once) into one split MatMul', async () => {
+    const g = buildGraph({
+      inputs: [['x', 'float32', [5, 12]]],
+      initializers: {
+        wq: randomTensor(rng, 'float32', [8, 12]), bq: randomTensor(rng, 'float32', [8]),
+        wk: randomTensor(rng, 'float32', [6, 12]), bk: randomTensor(rng, 'float32', [1, 6]),
+        wv: randomTensor(rng, 'float32', [12, 4]),
+        wa: randomTensor(rng, 'float32', [3, 12]),
+      },
+      nodes: [
+        node('Gemm', ['x', 'wq', 'bq'], ['q'], { transB: attr(1) }),
+        node('Gemm', ['x', 'wk', 'bk'], ['k'], { transB: attr(1) }),
+        node('Gemm', ['x', 'wv'], ['v']),
+        node('Gemm', ['x', 'wa'], ['a'], { transB: attr(1), alpha: attr(0.5, true) }), // alpha != 1: stays alone
+      ],
+      outputs: ['q', 'k', 'v', 'a'],
+    });
+    const fused = fuseForGpu(g);
+    expect(fused.nodes.map((n) => [n.op, n.outputs])).toEqual([['MatMul', ['q', 'k', 'v']], ['Gemm', ['a']]]);
+    expect(fused.initializers[fused.nodes[0]!.inputs[1]!]!.shape).toEqual([12, 18]);
+    const feeds = { x: randomTensor(rng, 'float32', [5, 12]) };
+    for (const cpuAdapter of [false, true]) expect((await checkGraphAgainstCpu(res, g, feeds, TOL, { cpuAdapter })).dispatches).toBe(2);
+  });
+});
+
 describe('com.microsoft activations with a bias', () => {
   it('folds FastGelu(x, bias) into a Gemm without C and BiasGelu into a 2-D MatMul, in both kernel families', async () => {
     const g = buildGraph({

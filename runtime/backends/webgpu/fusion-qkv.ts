@@ -5,7 +5,7 @@ import { applyMatches, fusionAttrs, GraphView, other, type Match } from './fusio
 /**
  * Sibling projections as one GEMM: MatMuls that read the same input with constant 2-D weights of the same K
  * (a Transformer's Q, K and V projections; a gated MLP's gate and up), each optionally followed by Add(constant
- * row bias), become one MatMul over the weights concatenated along N, with the biases concatenated likewise, and
+ * row bias), and 2-D Gemms with a constant weight (transposed once when transB) and row bias, become one MatMul over the weights concatenated along N, with the biases concatenated likewise, and
  * one output per original projection. The matrix kernel (kernels/matmul.ts) writes column n of the product
  * straight into the output it belongs to, so there is no [.., 3N] intermediate and no split copy: the outputs
  * are the values the graph already had, in their own buffers.
@@ -22,8 +22,10 @@ const MAX_GROUP = 4;
 
 interface Projection {
   mm: Node;
+  /** The weight as [K, N] (a Gemm's transB weight transposed once, cached). */
   w: HostTensor;
   wName: string;
+  k: number;
   n: number;
   add?: Node;
   bias?: HostTensor;
@@ -60,7 +62,7 @@ function projection(view: GraphView, mm: Node, bound: ReadonlySet<string>, folda
   const ws = view.shape(wName);
   const xs = view.shape(mm.inputs[0]);
   if (!w || bound.has(wName) || !ws || ws.length !== 2 || !xs || xs.length < 2 || !view.isFloat(mm.inputs[0]) || w.dtype !== view.info(mm.inputs[0]!)?.dtype) return undefined;
-  const n = ws[1]!;
+  const [k, n] = ws as [number, number];
   const out = mm.outputs[0]!;
   const add = view.only(out);
   if (add?.op === 'Add' && add.domain === '') {
@@ -69,13 +71,53 @@ function projection(view: GraphView, mm: Node, bound: ReadonlySet<string>, folda
     const bs = view.shape(b);
     const ys = view.shape(add.outputs[0]);
     if (bias && b && !bound.has(b) && bias.dtype === w.dtype && bs && bias.data.length === n && bs[bs.length - 1] === n && ys?.join() === view.shape(out)?.join()) {
-      const p = { mm, w, wName, n, add, bias, y: add.outputs[0]! };
+      const p = { mm, w, wName, k, n, add, bias, y: add.outputs[0]! };
       const next = view.only(p.y);
       return next && foldable(next) ? undefined : p;
     }
   }
   const next = view.only(out);
-  return next && foldable(next) ? undefined : { mm, w, wName, n, y: out };
+  return next && foldable(next) ? undefined : { mm, w, wName, k, n, y: out };
+}
+
+const transposed = new WeakMap<HostTensor, HostTensor>();
+/** [N, K] -> [K, N], once per tensor. */
+function transpose(t: HostTensor): HostTensor {
+  let r = transposed.get(t);
+  if (r) return r;
+  const [rows, cols] = t.shape as [number, number];
+  const Ctor = t.data.constructor as new (n: number) => HostTensor['data'];
+  const src = t.data as unknown as ArrayLike<number>;
+  const data = new Ctor(rows * cols) as unknown as number[];
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) data[j * rows + i] = src[i * cols + j]!;
+  transposed.set(t, (r = { dtype: t.dtype, shape: [cols, rows], data: data as unknown as HostTensor['data'] }));
+  return r;
+}
+
+/**
+ * A 2-D projection exported as Gemm (torch.onnx writes nn.Linear on a 2-D input as Gemm(x, W, b, transB=1)):
+ * transA 0, alpha 1, beta 1, constant W and a constant row bias C; the weight is taken as [K, N].
+ */
+function gemmProjection(view: GraphView, gm: Node, bound: ReadonlySet<string>, foldable: (consumer: Node) => boolean): Projection | undefined {
+  if (gm.op !== 'Gemm' || gm.domain !== '' || gm.outputs.length !== 1 || gm.attrs.activation || gm.attrs.residual || gm.inputs.length > 3) return undefined;
+  const num = (k: string, d: number) => {
+    const a = gm.attrs[k];
+    return a && (a.type === 'int' || a.type === 'float') ? a.value : d;
+  };
+  if (num('transA', 0) !== 0 || num('alpha', 1) !== 1 || num('beta', 1) !== 1) return undefined;
+  const wName = gm.inputs[1]!;
+  const raw = view.g.initializers[wName];
+  const ws = view.shape(wName);
+  const xs = view.shape(gm.inputs[0]);
+  if (!raw || bound.has(wName) || ws?.length !== 2 || xs?.length !== 2 || !view.isFloat(gm.inputs[0]) || raw.dtype !== view.info(gm.inputs[0]!)?.dtype) return undefined;
+  const w = num('transB', 0) !== 0 ? transpose(raw) : raw;
+  const [k, n] = w.shape as [number, number];
+  const b = gm.inputs[2];
+  const bias = b ? view.g.initializers[b] : undefined;
+  if (b && (!bias || bound.has(b) || bias.dtype !== raw.dtype || bias.data.length !== n || view.shape(b)?.[view.shape(b)!.length - 1] !== n)) return undefined;
+  const y = gm.outputs[0]!;
+  const next = view.only(y);
+  return next && foldable(next) ? undefined : { mm: gm, w, wName, k, n, bias, y };
 }
 
 const zeroCache = new Map<string, HostTensor>();
@@ -99,10 +141,12 @@ export function fuseProjections(g: Graph, bound: ReadonlySet<string> = new Set()
   const view = new GraphView(g);
   const matches: Match[] = [];
   for (const [x, readers] of view.readers) {
-    const projs = [...new Set(readers)].map((n) => (n.inputs[0] === x ? projection(view, n, bound, foldable) : undefined)).filter((p): p is Projection => !!p);
+    const projs = [...new Set(readers)]
+      .map((n) => (n.inputs[0] !== x ? undefined : n.op === 'Gemm' ? gemmProjection(view, n, bound, foldable) : projection(view, n, bound, foldable)))
+      .filter((p): p is Projection => !!p);
     // Same K and weight dtype; projections of one weight tensor twice are left alone (no gain in concatenating).
-    const k = projs[0] ? view.shape(projs[0].wName)![0] : undefined;
-    const group = projs.filter((p) => view.shape(p.wName)![0] === k && p.w.dtype === projs[0]!.w.dtype).slice(0, MAX_GROUP);
+    const k = projs[0]?.k;
+    const group = projs.filter((p) => p.k === k && p.w.dtype === projs[0]!.w.dtype).slice(0, MAX_GROUP);
     if (group.length < 2 || new Set(group.map((p) => p.w)).size !== group.length) continue;
     const wCat = concatColumns(group.map((p) => p.w), k!);
     const withBias = group.some((p) => p.bias);
