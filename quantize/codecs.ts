@@ -91,6 +91,9 @@ export function quantizeBiasInt32(b: HostTensor, inputScale: number, weightScale
   return { q: hostTensor('int32', [v.length], q), scales };
 }
 
+/** Range shrink factors tried per 4-bit block (quantizeInt4Blocks). */
+const SHRINK = [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7];
+
 export interface Int4Blocks {
   /** [N, blocks, blockSize / 2]: two 4-bit values per byte, the even k in the low nibble. */
   packed: Uint8Array;
@@ -130,15 +133,33 @@ export function quantizeInt4Blocks(b: HostTensor, blockSize: number, symmetric: 
         lo = Math.min(lo, v[k * N + n]!);
         hi = Math.max(hi, v[k * N + n]!);
       }
-      let scale: number;
-      let zp: number;
-      if (symmetric) {
-        const abs = Math.max(-lo, hi);
-        scale = abs > 0 ? f32(abs / 8) : 1;
-        zp = 8;
-      } else {
-        scale = hi > lo ? f32((hi - lo) / 15) : 1;
-        zp = Math.min(15, Math.max(0, roundHalfEven(-lo / scale)));
+      // The block's range is searched, not taken as is: shrinking either end clips a few outliers but refines every
+      // other step, and the pair with the least squared error wins (a small grid, as in llama.cpp's k-quants).
+      let scale = 1;
+      let zp = symmetric ? 8 : 0;
+      let bestErr = Infinity;
+      for (const sl of SHRINK) {
+        for (const sh of symmetric ? [sl] : SHRINK) {
+          let s: number;
+          let z: number;
+          if (symmetric) {
+            const abs = Math.max(-lo, hi) * sl;
+            s = abs > 0 ? f32(abs / 8) : 1;
+            z = 8;
+          } else {
+            const a = lo * sl;
+            const b = hi * sh;
+            s = b > a ? f32((b - a) / 15) : 1;
+            z = Math.min(15, Math.max(0, roundHalfEven(-a / s)));
+          }
+          let err = 0;
+          for (let k = k0; k < k1; k++) {
+            const w = v[k * N + n]!;
+            const d = w - (Math.min(15, Math.max(0, roundHalfEven(w / s) + z)) - z) * s;
+            err += d * d;
+          }
+          if (err < bestErr) [bestErr, scale, zp] = [err, s, z];
+        }
       }
       scales[n * blocks + blk] = scale;
       if (zeroPoints) zeroPoints[n * zpBytes + (blk >> 1)]! |= zp << ((blk & 1) * 4);
