@@ -119,6 +119,12 @@ export function msAttentionCases(seed: number): MsAttentionCase[] {
       outputs: 3,
     },
     {
+      op: 'GroupQueryAttention', name: 'GQA: right-padded prompt (rows of lengths 3 and 2)',
+      attrs: { num_heads: int(2), kv_num_heads: int(1) },
+      inputs: [r([2, 3, 16]), r([2, 3, 8]), r([2, 3, 8]), undefined, undefined, i32([2], [2, 1]), i32([], [3])],
+      outputs: 3,
+    },
+    {
       op: 'GroupQueryAttention', name: 'GQA: decode step with past, scale and softcap',
       attrs: { num_heads: int(4), kv_num_heads: heads, scale: float(0.5), softcap: float(2) },
       inputs: [r([2, 1, 32], -2, 2), r([2, 1, 16], -2, 2), r([2, 1, 16]), r([2, 2, 5, 8], -2, 2), r([2, 2, 5, 8]), i32([2], [5, 5]), i32([], [6])],

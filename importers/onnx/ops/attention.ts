@@ -159,7 +159,7 @@ function multiHeadAttention(n: Node, ctx: AdapterContext): Node[] {
  * [B, S, Nkv*H], past_key/past_value [B, Nkv, P, H] (not shared with present), seqlens_k int32 [B] (total length - 1
  * per row), causal (default 1), scale, softcap, attention_bias. Keys j > seqlens_k[b] are masked out. This is
  * onnxruntime's result when every row is full (seqlens_k = P + S - 1: single sequences, unpadded batches) and on
- * the real rows of a right-padded prompt; a decode step over rows of different lengths (onnxruntime writes each
+ * right-padded prompts; a decode step over rows of different lengths (onnxruntime writes each
  * row's new keys at its own offset in the cache) is not reproduced. Internal rotary (do_rotary), local windows,
  * smooth softmax / head sinks, quantized caches, Q/K norms and the qk output are refused.
  */
