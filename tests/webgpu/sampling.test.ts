@@ -191,3 +191,35 @@ describe('distributions on crafted logits (GPU, 256 rows per dispatch)', () => {
     }
   });
 });
+
+describe('the CPU twin against a sort-based reference (transformers-style warpers)', () => {
+  it('temperature, top-k then top-p: 4,000 draws land on the sorted definition with its probabilities', () => {
+    const rng = new Rng(77);
+    const vocab = 60;
+    const logits = randomLogits(rng, vocab, 2);
+    const [T, k, p] = [1.3, 12, 0.7];
+    // Reference: sort by z descending, keep the first k, then the shortest prefix whose softmax mass reaches p.
+    const z = Array.from(logits, (x) => x / T);
+    const order = z.map((_, i) => i).sort((a, b) => z[b]! - z[a]!).slice(0, k);
+    const e = order.map((i) => Math.exp(z[i]! - z[order[0]!]!));
+    const total = e.reduce((a, b) => a + b, 0);
+    let mass = 0;
+    let n = 0;
+    while (mass < p * total) mass += e[n++]!;
+    const kept = order.slice(0, n);
+    const keptMass = e.slice(0, n).reduce((a, b) => a + b, 0);
+    const draws = 4000;
+    const counts = new Map<number, number>();
+    const params = { temperature: T, topK: k, topP: p, repetitionPenalty: 1, keys: samplingKeys(5) };
+    for (let step = 0; step < draws; step++) {
+      const t = sampleRow(logits, 0, vocab, undefined, params, 0, step).token;
+      counts.set(t, (counts.get(t) ?? 0) + 1);
+    }
+    expect([...counts.keys()].every((t) => kept.includes(t))).toBe(true);
+    kept.forEach((t, j) => {
+      const q = e[j]! / keptMass;
+      const f = (counts.get(t) ?? 0) / draws;
+      expect(Math.abs(f - q), `token ${t}`).toBeLessThanOrEqual(4.5 * Math.sqrt((q * (1 - q)) / draws));
+    });
+  });
+});
