@@ -14,7 +14,8 @@ import { FIXTURES, readBytes, readJson } from './fixture-files.js';
  * InferenceSession API on each backend: last_hidden_state and logits match onnxruntime-node and PyTorch's golden
  * (1e-4 on the CPU backend, 1e-3 on WebGPU, as rtol and atol), the mean-pooled normalized and [CLS] embeddings
  * computed from EdgeKit's last_hidden_state match PyTorch's, a sentence alone gives its row of the padded batch, and
- * the held-out windows are classified as PyTorch did (the recorded test accuracy).
+ * held-out windows are classified as onnxruntime classifies them (onnxruntime reproduces PyTorch's recorded test
+ * accuracy on the whole held-out set).
  */
 
 interface BertFixture {
@@ -120,10 +121,16 @@ describe('BERT fixture (tests/fixtures/bert)', () => {
     expect(tok.decode(tok.encode(text).ids, { skip_special_tokens: true })).toBe(text);
   });
 
-  it('onnxruntime reproduces PyTorch (last_hidden_state and logits within 1e-4), and the recorded accuracy holds', async () => {
+  it('onnxruntime reproduces PyTorch (last_hidden_state and logits within 1e-4) and its held-out accuracy', async () => {
     const ref = await runModelOrt(bytes, feeds(g.input_ids, g.attention_mask));
     expectClose(ref.last_hidden_state, f32(g.last_hidden_state_shape, g.last_hidden_state), 1e-4, 'ort last_hidden_state');
     expectClose(ref.logits, f32([g.sentences.length, C], g.logits.flat()), 1e-4, 'ort logits');
+    // The whole held-out set: onnxruntime is within 1e-4 of PyTorch and no PyTorch top-2 margin is that small, so
+    // it must get exactly PyTorch's recorded accuracy.
+    const all = encodeBatch(fx.test_texts);
+    const test = await runModelOrt(bytes, feeds(all.ids, all.mask));
+    expect(fx.test_min_top2_margin).toBeGreaterThan(1e-3);
+    expect(argmaxRows(test.logits!).filter((p, i) => p === fx.test_labels[i]).length).toBe(fx.test_correct);
     expect(fx.test_accuracy).toBe(fx.test_correct / fx.test_labels.length);
     // Better than always answering the most frequent class of the test set: the head learned something.
     const majority = Math.max(...fx.classes.map((_, c) => fx.test_labels.filter((l) => l === c).length));
@@ -168,12 +175,13 @@ for (const backend of ['cpu', 'webgpu'] as const) {
       expectClose(out.logits, f32([1, C], g.logits[i]!), tol, `${backend} single sentence logits`);
     });
 
-    // WebGPU classifies the whole held-out set and must reproduce PyTorch's accuracy; the CPU reference backend (slow
-    // on a [~300, ~100] batch) every fourth window, where it must predict as onnxruntime does.
-    const every = backend === 'webgpu' ? 1 : 4;
+    // A deterministic subset of the held-out windows (every second on WebGPU, every fourth on the slower CPU
+    // reference backend; the whole set's accuracy is checked through onnxruntime above): logits within tol of
+    // onnxruntime, hence the same predictions wherever the top-2 gap exceeds the tolerance.
+    const every = backend === 'webgpu' ? 2 : 4;
     const texts = fx.test_texts.filter((_, i) => i % every === 0);
     const labels = fx.test_labels.filter((_, i) => i % every === 0);
-    it(`classifies ${every === 1 ? 'the' : 'every fourth of the'} held-out windows as PyTorch did (logits vs onnxruntime, predictions${every === 1 ? ', accuracy' : ''})`, async () => {
+    it(`classifies every ${every === 2 ? 'second' : 'fourth'} held-out window as onnxruntime does (${texts.length} windows)`, async () => {
       const { ids, mask } = encodeBatch(texts);
       const f = feeds(ids, mask);
       const out = await run(session, f);
@@ -182,7 +190,6 @@ for (const backend of ['cpu', 'webgpu'] as const) {
       expectClose(out.logits, ref.logits!, tol, `${backend} test-set logits`);
       const got = argmaxRows(out.logits!);
       const want = argmaxRows(ref.logits!);
-      // Within tol of onnxruntime, a prediction can only differ where the top-2 gap is below 2 * tol.
       const l = ref.logits!.data as Float32Array;
       const gap = (i: number) => {
         const row = Array.from(l.subarray(i * C, i * C + C)).sort((a, b) => b - a);
@@ -191,11 +198,8 @@ for (const backend of ['cpu', 'webgpu'] as const) {
       const clear = got.map((_, i) => i).filter((i) => gap(i) > 2 * tol);
       expect(clear.length).toBeGreaterThan(texts.length * 0.9);
       expect(clear.map((i) => got[i])).toEqual(clear.map((i) => want[i]));
-      if (every === 1) {
-        // onnxruntime is within 1e-4 of PyTorch and no PyTorch margin is that small: it has PyTorch's accuracy.
-        expect(fx.test_min_top2_margin).toBeGreaterThan(1e-3);
-        expect(want.filter((p, i) => p === labels[i]).length).toBe(fx.test_correct);
-        if (clear.length === got.length) expect(got.filter((p, i) => p === labels[i]).length).toBe(fx.test_correct);
+      if (clear.length === got.length) {
+        expect(got.filter((p, i) => p === labels[i]).length).toBe(want.filter((p, i) => p === labels[i]).length);
       }
     });
   });
