@@ -9,9 +9,10 @@ import { castExpr } from './cast.js';
  * com.microsoft MatMulNBits on WebGPU (CPU twin: cpu/kernels/quantize-contrib.ts). B stays packed on the GPU: its
  * uint8 bytes [N, k_blocks, blob_size] are uploaded as they are, four bytes per u32 (8 four-bit or 4 eight-bit codes
  * per word), into the session's weight store, so resident weight bytes are 1/8 (4 bits) or 1/4 (8 bits) of float32
- * and no float copy of W ever exists. Each invocation computes one y[m, n]: per block it reads the block's scale and
- * zero point, unpacks the codes of each word by shift and mask in registers and accumulates a[m, k] * (q - zp),
- * then multiplies the block's partial sum by its scale (sum_k a_k (q_k - zp) s = s sum_k a_k (q_k - zp)).
+ * and no float copy of W ever exists. Each invocation computes four columns y[m, n0 .. n0 + 3] (A's values loaded
+ * once for the four): per block it reads each column's scale and zero point, unpacks the codes of a word of each by
+ * shift and mask in registers and accumulates a[m, k] * (q - zp), then multiplies the block's partial sums by their
+ * scales (sum_k a_k (q_k - zp) s = s sum_k a_k (q_k - zp)).
  * A block_size of 16..256 is a whole number of words (blob_size >= 8 bytes), so a word never spans two blocks.
  * Accumulation is f32 whatever A's type; a float16 y is rounded once at the store.
  */
@@ -43,47 +44,64 @@ function zpExpr(kind: ZpKind, bits: number, load: (i: string) => string, loadF: 
   return `f32((${load('n * u.zp_row + blk / 2u')} >> ((blk & 1u) * 4u)) & 15u)`;
 }
 
+/** Output columns per invocation: A's values are loaded once for all of them. */
+const CB = 4;
+
 function program(t: Record<string, GpuTensorInfo>, g: NBitsGeometry, zp: ZpKind, rows: number): ProgramSpec {
   const names = ['a', 'b', 's', ...(zp !== 'none' ? ['z'] : []), ...(t.bias ? ['bias'] : []), 'y'];
   const y = t.y!;
-  const size = rows * g.N;
+  const blocks = Math.ceil(g.N / CB);
+  const size = rows * blocks;
   const perWord = 32 / g.bits;
   const mask = 2 ** g.bits - 1;
   return {
-    key: `matmul-nbits:${g.bits}:${zp}:${t.bias ? 'bias' : ''}`,
+    key: `matmul-nbits:${g.bits}:${zp}:${t.bias ? 'bias' : ''}:cb${CB}`,
     bindings: names.map((name) => ({ name, type: t[name]!.storage })),
-    uniforms: ['size', 'N', 'K', 'k_blocks', 'block', 'words', 'zp_row'].map((name) => ({ name, type: 'u32' as const })),
+    uniforms: ['size', 'N', 'K', 'k_blocks', 'block', 'words', 'zp_row', 'blocks'].map((name) => ({ name, type: 'u32' as const })),
     workgroupSize: [WG, 1, 1],
     source(b) {
       const z = zpExpr(zp, g.bits, (i) => b.load('z', i), (i) => b.loadAs('z', i, 'f32'));
       const bias = t.bias ? ` + ${b.loadAs('bias', 'n', 'f32')}` : '';
       b.main(`${b.linearIndex('u.size')}
-  let n = index % u.N;
-  let a_row = (index / u.N) * u.K;
-  var acc = 0.0;
+  let c0 = (index % u.blocks) * ${CB}u;
+  let row = index / u.blocks;
+  let a_row = row * u.K;
+  var acc = vec4<f32>(0.0);
   for (var blk = 0u; blk < u.k_blocks; blk = blk + 1u) {
-    let zp = ${z};
-    let w0 = (n * u.k_blocks + blk) * u.words;
+    var zps = vec4<f32>(0.0);
+    var scs = vec4<f32>(0.0);
+    var w0 = vec4<u32>(0u);
+    for (var r = 0u; r < ${CB}u; r = r + 1u) {
+      let n = min(c0 + r, u.N - 1u);
+      zps[r] = ${z};
+      scs[r] = ${b.loadAs('s', 'n * u.k_blocks + blk', 'f32')};
+      w0[r] = (n * u.k_blocks + blk) * u.words;
+    }
     let k0 = blk * u.block;
-    var part = 0.0;
+    var part = vec4<f32>(0.0);
     for (var w = 0u; w < u.words; w = w + 1u) {
-      let word = ${b.load('b', 'w0 + w')};
+      let word = vec4<u32>(${b.load('b', 'w0.x + w')}, ${b.load('b', 'w0.y + w')}, ${b.load('b', 'w0.z + w')}, ${b.load('b', 'w0.w + w')});
       let kw = k0 + w * ${perWord}u;
       for (var j = 0u; j < ${perWord}u; j = j + 1u) {
         let k = kw + j;
         if (k < u.K) {
-          let q = f32((word >> (j * ${g.bits}u)) & ${mask}u);
-          part = part + ${b.loadAs('a', 'a_row + k', 'f32')} * (q - zp);
+          let q = vec4<f32>((word >> vec4<u32>(j * ${g.bits}u)) & vec4<u32>(${mask}u));
+          part = part + ${b.loadAs('a', 'a_row + k', 'f32')} * (q - zps);
         }
       }
     }
-    acc = acc + part * ${b.loadAs('s', 'n * u.k_blocks + blk', 'f32')};
+    acc = acc + part * scs;
   }
-  ${b.store('y', 'index', castExpr(b, `acc${bias}`, 'f32', y.dtype, computeTypeOf(y.storage)))}`);
+  for (var r = 0u; r < ${CB}u; r = r + 1u) {
+    let n = c0 + r;
+    if (n < u.N) {
+      ${b.store('y', 'row * u.N + n', castExpr(b, `acc[r]${bias}`, 'f32', y.dtype, computeTypeOf(y.storage)))}
+    }
+  }`);
     },
     run: () => ({
       workgroups: dispatchLinear(size, WG),
-      uniforms: { size, N: g.N, K: g.K, k_blocks: g.kBlocks, block: g.block, words: g.blob / 4, zp_row: g.zpRow },
+      uniforms: { size, N: g.N, K: g.K, k_blocks: g.kBlocks, block: g.block, words: g.blob / 4, zp_row: g.zpRow, blocks },
     }),
   };
 }
