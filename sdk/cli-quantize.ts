@@ -49,7 +49,8 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
     await meta.release();
     if (samples !== undefined) calibration = calibration.slice(0, samples);
   }
-  const bars = new cliProgress.MultiBar({ format: ' {phase} [{bar}] {value}/{total}', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+  // noTTYOutput: without it a bar created while output is piped is never started and prints its template.
+  const bars = new cliProgress.MultiBar({ format: ' {phase} [{bar}] {value}/{total}', hideCursor: true, clearOnComplete: false, noTTYOutput: true }, cliProgress.Presets.shades_classic);
   const phases = new Map<string, cliProgress.SingleBar>();
   const t0 = performance.now();
   let result;
