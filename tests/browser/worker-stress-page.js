@@ -75,5 +75,20 @@ export async function run(origin, models) {
   r.cache.wrong = await InferenceSession.create(url, { backend: 'cpu', integrity: 'sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=' }).then(() => 'loaded', (e) => `${e instanceof ModelFormatError}:${e.code}`);
   // The cached copy failed integrity, so it was dropped; the network copy failed too, so nothing was cached again.
   r.cache.keysAfterWrong = (await (await caches.open('edgekit-models')).keys()).length;
+
+  // 4. Progress from a worker's createSession, on the page: bytes fetched, then the worker's pipelines compiled.
+  const w3 = await createWorker();
+  const events = [];
+  const s3 = await w3.createSession(url, { backend: 'webgpu', cache: false, onProgress: (p) => events.push(p) });
+  await new Promise((res) => setTimeout(res, 50)); // progress messages posted just before the answer
+  const fetched = events.filter((e) => e.phase === 'fetch');
+  const compiled = events.filter((e) => e.phase === 'compile');
+  r.progress = {
+    lastFetch: fetched.at(-1) && { loaded: fetched.at(-1).loaded, fromCache: fetched.at(-1).fromCache },
+    compileLast: compiled.at(-1) && { done: compiled.at(-1).done, total: compiled.at(-1).total },
+    order: events.findIndex((e) => e.phase === 'compile') > events.findLastIndex((e) => e.phase === 'fetch'),
+  };
+  await s3.release();
+  await w3.terminate();
   return r;
 }

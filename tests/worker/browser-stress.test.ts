@@ -4,7 +4,7 @@ import { encodeModel } from '../helpers/onnx-model.js';
 
 // The module worker in headless Chromium on WebGPU (SwiftShader), from the built bundle (tests/browser/
 // worker-stress-page.js): 1,000 concurrent runs, a worker terminated mid-run, and the Cache Storage model cache.
-describe('browser module worker under load, termination, and the model cache', () => {
+describe('browser module worker under load, termination, the model cache and load progress', () => {
   const b = useBrowserPage();
   const scale = (k: number) =>
     Array.from(
@@ -16,7 +16,7 @@ describe('browser module worker under load, termination, and the model cache', (
       }),
     );
 
-  it('answers 1,000 concurrent runs once each; termination rejects with a typed error; cache and integrity', async () => {
+  it('answers 1,000 concurrent runs once each; termination rejects with a typed error; cache, integrity and progress', async () => {
     const r = (await b.page.evaluate(`import('${b.origin}/tests/browser/worker-stress-page.js').then((m) => m.run('${b.origin}', ${JSON.stringify([1, 2, 3, 4].map(scale))}))`)) as Record<string, any>;
     expect(r, `${JSON.stringify(r)}\n${b.log.join('\n')}`).toMatchObject({
       concurrent: { answered: 1000, once: true, wrong: 0, failed: [] },
@@ -32,5 +32,10 @@ describe('browser module worker under load, termination, and the model cache', (
     expect(['ok', 'SessionReleasedError']).toContain(r.terminated[0]);
     expect(r.cache.keys).toEqual([`${b.origin}/tests/fixtures/digits/digits-cnn.onnx`]);
     expect(r.cache.second.loaded).toBe(r.cache.size);
+    // A worker's load reports to the page: every byte, then pipelines compiled to the last one.
+    expect(r.progress.lastFetch).toEqual({ loaded: r.cache.size, fromCache: false });
+    expect(r.progress.compileLast.total).toBeGreaterThan(0);
+    expect(r.progress.compileLast.done).toBe(r.progress.compileLast.total);
+    expect(r.progress.order).toBe(true);
   }, 240_000);
 });
