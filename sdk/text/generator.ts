@@ -242,6 +242,9 @@ export class TextGenerator {
         let nanRows: number[];
         try {
           const V = logits.dims[logits.dims.length - 1]!;
+          // Models that leave the logits' width symbolic are checked on their first logits instead of at create().
+          const size = this.tokenizer?.vocabSize;
+          if (step === 0 && L.vocab === undefined && size !== undefined && size > V) throw new VocabularyMismatchError(size, V);
           if (gpu) {
             if (!sampler) {
               sampler = await GpuSampler.create(await sessionInternals(this.session).gpu(), B, V);
