@@ -19,14 +19,14 @@ beforeAll(async () => {
 describe('importer fuzzing (WebGPU)', () => {
   it('replays the corpus on WebGPU', async () => {
     for (const f of corpusFiles()) {
-      const r = await runCase(new Uint8Array(readFileSync(f)), 0, [basename(f)], { backend: 'webgpu', timeoutMs: 20_000 });
-      expect(['ran', 'typed-error'], `${basename(f)}: ${r.error ?? r.outcome}`).toContain(r.outcome);
+      const r = await runCase(new Uint8Array(readFileSync(f)), 0, [basename(f)], { backend: 'webgpu', timeoutMs: 60_000 });
+      expect(['ran', 'typed-error', 'slow'], `${basename(f)}: ${r.error ?? r.outcome}`).toContain(r.outcome);
     }
   });
 
   it(`${gpuCases} mutated models on WebGPU: no crash, no hang`, async () => {
-    const s = await fuzz({ backend: 'webgpu', cases: gpuCases, seed: env.seed, stride: 11, writeCorpus: env.writeCorpus, timeoutMs: 20_000 });
-    console.log(`importer fuzz (webgpu): ${s.cases} cases in ${(s.ms / 1000).toFixed(1)} s: ${s.counts.ran} ran, ${s.counts['typed-error']} typed errors, ${s.counts.crash} crashes, ${s.counts.hang} hangs`);
+    const s = await fuzz({ backend: 'webgpu', cases: gpuCases, seed: env.seed, stride: 11, writeCorpus: env.writeCorpus, timeoutMs: 60_000 });
+    console.log(`importer fuzz (webgpu): ${s.cases} cases in ${(s.ms / 1000).toFixed(1)} s: ${s.counts.ran} ran, ${s.counts['typed-error']} typed errors, ${s.counts.crash} crashes, ${s.counts.hang} hangs, ${s.counts.slow} slow (past the limit, settled in the grace period)`);
     expect(s.counts.ran).toBeGreaterThan(0);
     expect(s.failures, describeFailures(s)).toEqual([]);
   }, 3_600_000);
