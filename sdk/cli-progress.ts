@@ -9,6 +9,7 @@ const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 
 /** A bar for InferenceSession.create: pass `onProgress` to it and call `stop()` when the load ends (or fails). */
 export function loadBar(label: string): { onProgress: (p: LoadProgress) => void; stop: () => void } {
+  if (!process.stderr.isTTY) return { onProgress: () => undefined, stop: () => undefined };
   const bars = new cliProgress.MultiBar({ format: ' {what} [{bar}] {shown}', hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
   const byKey = new Map<string, cliProgress.SingleBar>();
   const bar = (key: string, total: number, what: string) => {
@@ -34,7 +35,7 @@ export function loadBar(label: string): { onProgress: (p: LoadProgress) => void;
 
 /** A bar over `n` runs (shown when n > 1); `tick()` after each, `stop()` at the end. */
 export function runsBar(n: number, what: string): { tick: () => void; stop: () => void } {
-  if (n <= 1) return { tick: () => undefined, stop: () => undefined };
+  if (n <= 1 || !process.stderr.isTTY) return { tick: () => undefined, stop: () => undefined };
   const bar = new cliProgress.SingleBar({ format: ` ${what} [{bar}] {value}/{total} runs`, hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
   bar.start(n, 0);
   return { tick: () => bar.increment(), stop: () => bar.stop() };

@@ -4,11 +4,13 @@
  *   edgekit run model.onnx [--backend cpu] [--input name=file.f32] [--dim sym=value] [--runs N]
  *   edgekit profile model.onnx [--input ...] [--dim ...] [--runs N]   (WebGPU: GPU time per dispatch and per op)
  *   edgekit quantize in.onnx out.onnx --mode int8 --calibration data.npy   (sdk/cli-quantize.ts)
+ *   edgekit finetune model.onnx out.onnx --inputs x.f32 --labels y.u8 --classes 5   (sdk/cli-finetune.ts)
  */
 import { readFile } from 'node:fs/promises';
 import { EdgeKitError, InferenceSession, Tensor, type Backend, type SessionValue } from './node.js';
 import { QUANTIZE_USAGE, quantizeCommand } from './cli-quantize.js';
 import { loadBar, runsBar } from './cli-progress.js';
+import { FINETUNE_USAGE, finetuneCommand } from './cli-finetune.js';
 
 const USAGE = `usage:
   edgekit inspect <model.onnx> [--backend cpu|webgpu]
@@ -16,6 +18,7 @@ const USAGE = `usage:
   edgekit profile <model.onnx> [--input name=file.bin]... [--dim symbol=value]... [--runs N] [--weights float16]
     (WebGPU with timestamp queries: GPU time per dispatch, the median of N profiled runs, and totals per op)
 ${QUANTIZE_USAGE}
+${FINETUNE_USAGE}
 Raw input files hold the input's dtype little-endian; inputs not given get seeded random values.
 --weights float16 keeps large matrix weights in half precision on the GPU (SessionOptions.weightPrecision).`;
 
@@ -76,6 +79,7 @@ async function makeInput(session: InferenceSession, i: number, a: Args): Promise
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'quantize') return quantizeCommand(argv.slice(1));
+  if (argv[0] === 'finetune') return finetuneCommand(argv.slice(1));
   const a = parse(argv);
   if (!a.cmd || a.cmd === 'help' || !a.model || !['inspect', 'run', 'profile'].includes(a.cmd)) {
     console.log(USAGE);
