@@ -235,16 +235,9 @@ for (const ex of EXPORTS) {
           // A left-padding query row has every key masked. The torch exports then take Softmax over a row of float32
           // min (Where's fill value): uniform weights over all keys; MultiHeadAttention adds -10000 to masked keys:
           // uniform over the causal ones. Nothing reads these rows, but the graph defines them and onnxruntime
-          // follows it.
-          //
-          // KNOWN DEFECT, pinned with it.fails so that the fix shows up here: on WebGPU the attention fusion of the
-          // torch export (runtime/backends/webgpu/fuse-attention.ts + kernels/attention.ts) gives a row whose keys are
-          // all masked zero attention output instead of the graph's uniform average, so those rows' logits and the
-          // layer-1 presents at those positions differ from onnxruntime and from EdgeKit's CPU backend. Real positions
-          // are unaffected (checked above). When the kernel follows the graph, this case passes and it.fails fails:
-          // turn it back into it.
-          const defect = ex.file === 'gpt-op17.onnx' && backend === 'webgpu';
-          (defect ? it.fails : it)(`left-padding rows (every key masked) follow the graph as onnxruntime does, within ${TOL[backend]}${defect ? ' [known defect: fused WebGPU attention gives such rows zeros]' : ''}`, async () => {
+          // follows it. On WebGPU the attention fusion keeps Where's fill value (attrs.mask_fill), so the fused
+          // kernel follows the graph there too.
+          it(`left-padding rows (every key masked) follow the graph as onnxruntime does, within ${TOL[backend]}`, async () => {
             const pre = await runEdgeKit(session, feedsFor(ex, fx.prefill));
             const preRef = await runOrt(ex.file, feedsFor(ex, fx.prefill));
             const m = fx.prefill.attention_mask;

@@ -14,16 +14,15 @@ import { tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../ir/te
  * - Batch dims must agree exactly, except a key/value head dim of 1 against H query heads (MQA written with
  *   broadcasting), which the kernel's head grouping covers.
  * - The scale is 1 / c for Div, c for Mul, 1 without either (a Q pre-multiplied by a scale stays a separate Mul).
- * - Add(S, M): M is a float mask of Q's type broadcasting to the scores. Where(C, S, fill) with a constant fill
- *   <= -1e4 (torch's masked_fill with -inf, finfo.min or -1e4..-1e9) becomes the bool mask C; Where(C, fill, S)
- *   the mask Not(C). Such a fill gives a masked key a weight of exactly 0 in float32 unless the whole row is masked,
- *   where Softmax would spread the row evenly and the fused kernel returns zeros (the row is padding either way).
+ * - Add(S, M): M is a float mask of Q's type broadcasting to the scores. Where(C, S, fill) with a constant scalar
+ *   fill becomes the bool mask C (Where(C, fill, S): Not(C)) with the internal attribute mask_fill = fill, so a
+ *   masked score becomes fill exactly as before, and a row masked throughout still spreads evenly as Softmax does
+ *   (HF's finfo.min padding rows). A fill of -inf leaves mask_fill unset: the key takes no part, which differs only
+ *   for a row masked throughout (Softmax gives NaN there, the kernel zeros).
  * Every intermediate must be read only by the chain and must not be a graph output.
  *
  * Each fused node carries attrs.fusion = 'attention' and attrs.fused_from = the names of the nodes it replaces.
  */
-
-const FILL_LIMIT = -1e4;
 
 interface Ctx {
   g: Graph;
@@ -86,7 +85,7 @@ interface Chain {
   kt: string;
   v: string;
   scale: number;
-  mask?: { kind: 'float' | 'bool' | 'bool-not'; value: string };
+  mask?: { kind: 'float' | 'bool' | 'bool-not'; value: string; fill?: number };
   out: string;
 }
 
@@ -129,8 +128,8 @@ function match(c: Ctx, mm: Node): Chain | undefined {
   } else if (isOp(maskNode, 'Where')) {
     const [cond, a, b] = maskNode.inputs;
     const fill = a === cur ? scalar(c, b) : b === cur ? scalar(c, a) : undefined;
-    if (!cond || fill === undefined || !(fill <= FILL_LIMIT) || c.g.values[cond]?.dtype !== 'bool') return undefined;
-    mask = { kind: a === cur ? 'bool' : 'bool-not', value: cond };
+    if (!cond || fill === undefined || Number.isNaN(fill) || fill === Infinity || c.g.values[cond]?.dtype !== 'bool') return undefined;
+    mask = { kind: a === cur ? 'bool' : 'bool-not', value: cond, fill: fill === -Infinity ? undefined : fill };
   }
   if (mask && maskNode) {
     if (!keeps(maskNode)) return undefined;
@@ -191,6 +190,7 @@ function rewrite(c: Ctx, ch: Chain): Node | undefined {
   const fusedFrom = ch.nodes.map((n) => n.name);
   const attrs: Record<string, Attr> = {
     scale: { type: 'float', value: ch.scale },
+    ...(ch.mask?.fill !== undefined ? { mask_fill: { type: 'float', value: ch.mask.fill } as Attr } : {}),
     fusion: { type: 'string', value: 'attention' },
     fused_from: { type: 'strings', value: fusedFrom },
   };

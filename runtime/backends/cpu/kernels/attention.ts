@@ -46,6 +46,9 @@ const attention: CpuKernel = (inputs, node, ctx) => {
   const scale = attentionScale(node, D);
   const softcap = attrFloat(node, 'softcap', 0);
   const causal = attrInt(node, 'is_causal', 0) !== 0;
+  // Not an ONNX attribute: set only on nodes the WebGPU attention fusion makes (fuse-attention.ts), where a false
+  // bool mask entry sets the score to this value, as the Where(mask, S, fill) it replaces did.
+  const fill = attrFloat(node, 'mask_fill');
   const wantQk = !!node.outputs[3];
   const mode = wantQk ? qkOutputMode(node) : 0;
   const q = toF64(Q!);
@@ -72,7 +75,7 @@ const attention: CpuKernel = (inputs, node, ctx) => {
           if (softcap > 0) v = softcap * Math.tanh(v / softcap);
           if (mask) {
             const m = mask[b * mStrides![0]! + h * mStrides![1]! + i * mStrides![2]! + j * mStrides![3]!]!;
-            if (M!.dtype === 'bool') v = m ? v : -Infinity;
+            if (M!.dtype === 'bool') v = m ? v : fill ?? -Infinity;
             else v += m;
           }
           if (causal && j > i + P) v = -Infinity;

@@ -17,7 +17,7 @@ export interface DecodeParts {
   /** Private array sizes for the query and the value sum. */
   dk: number;
   dv: number;
-  /** WGSL applying the mask to `score` for key `j` (uses `m_row`). */
+  /** WGSL applying the mask to `score` for key `j` (uses `m_row`; clears `keep` for a key that takes no part). */
   maskTerm: string;
   /** Statement storing f32 `value` to element `index` of y. */
   store(index: string, value: string): string;
@@ -46,15 +46,16 @@ var<workgroup> part_acc: array<f32, ${DECODE_THREADS * CHUNK}>; // [THREADS=${DE
   if (u.causal != 0u) { row_end = min(u.total, row + u.past_len + 1u); }
 
   // This invocation's share of the keys, with its own running max m, sum l and value sum acc.
-  var m = NEG;
+  var m = LOWEST;
   var l = 0.0;
   var acc: array<f32, ${p.dv}>;
   for (var j = t; j < row_end; j += ${DECODE_THREADS}u) {
     let k_row = k_base + j * u.k_st_2;
+    var keep = true;
     var score = 0.0;
     for (var d = 0u; d < u.head_size; d++) { score += q_row[d] * ${f('k', 'k_row + d')}; }
     if (u.softcap > 0.0) { score = u.softcap * tanh(score / u.softcap); }${p.maskTerm}
-    if (score <= NEG) { continue; }
+    if (!keep) { continue; }
     if (score > m) {
       let correction = exp(m - score);
       l = l * correction;
@@ -70,9 +71,9 @@ var<workgroup> part_acc: array<f32, ${DECODE_THREADS * CHUNK}>; // [THREADS=${DE
   // Merge: the row's max, each share rescaled to it, the sums added up.
   part_m[t] = m;
   workgroupBarrier();
-  var row_max = NEG;
+  var row_max = LOWEST;
   for (var i = 0u; i < ${DECODE_THREADS}u; i++) { row_max = max(row_max, part_m[i]); }
-  let rescale = select(0.0, exp(m - row_max), m > NEG);
+  let rescale = select(0.0, exp(m - row_max), l > 0.0);
   part_l[t] = l * rescale;
   workgroupBarrier();
   var row_l = 0.0;

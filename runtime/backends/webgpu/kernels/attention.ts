@@ -65,7 +65,8 @@ function presentProgram(hasPast: boolean, past: GpuTensorInfo | undefined, x: Gp
   };
 }
 
-type MaskKind = 'none' | 'bool' | 'float';
+/** 'fill': a bool mask whose false entries set the score to u.mask_fill (the fused Where(mask, S, fill) chain). */
+type MaskKind = 'none' | 'bool' | 'fill' | 'float';
 
 interface FlashSpec {
   q: GpuTensorInfo;
@@ -88,9 +89,12 @@ interface FlashSpec {
 /** The WGSL that applies the mask to `score` for key `j` of the row whose mask offset is `m_row`. */
 function maskTermOf(b: ShaderBuilder, kind: MaskKind): string {
   if (kind === 'bool') return `
-        if (${b.load('mask', 'm_row + j * u.m_st_3')} == 0u) { score = NEG; }`;
+        if (${b.load('mask', 'm_row + j * u.m_st_3')} == 0u) { keep = false; }`;
+  if (kind === 'fill') return `
+        if (${b.load('mask', 'm_row + j * u.m_st_3')} == 0u) { score = u.mask_fill; }`;
   if (kind === 'float') return `
-        score = score + ${b.loadAs('mask', 'm_row + j * u.m_st_3', 'f32')};`;
+        score = score + ${b.loadAs('mask', 'm_row + j * u.m_st_3', 'f32')};
+        keep = score >= LOWEST; // a -inf (or NaN) score takes no part`;
   return '';
 }
 
@@ -105,7 +109,7 @@ function flashProgram(s: FlashSpec): ProgramSpec {
     ],
     uniforms: [
       ...['q_seq', 'total', 'head_size', 'v_head_size', 'group', 'causal', 'past_len'].map(u32),
-      { name: 'scale', type: 'f32' }, { name: 'softcap', type: 'f32' },
+      { name: 'scale', type: 'f32' }, { name: 'softcap', type: 'f32' }, { name: 'mask_fill', type: 'f32' },
       { name: 'q_st', type: 'u32', length: 3 }, { name: 'k_st', type: 'u32', length: 3 },
       { name: 'v_st', type: 'u32', length: 3 }, { name: 'y_st', type: 'u32', length: 3 },
       { name: 'm_st', type: 'u32', length: 4 },
@@ -114,9 +118,9 @@ function flashProgram(s: FlashSpec): ProgramSpec {
     source(b) {
       const f = (name: string, i: string) => b.loadAs(name, i, 'f32');
       const maskTerm = maskTermOf(b, s.maskKind);
-      b.helper(`// A masked score: finite, so no arithmetic on infinities; a score at or below it (a float mask of -inf) counts as
-// masked out.
-const NEG: f32 = -3.0e38;`);
+      b.helper(`// The lowest finite f32: the running max starts here, so no arithmetic on infinities. Keys masked out (bool
+// mask, is_causal, a -inf score) take no part; a finite score, however low, takes part as Softmax would.
+const LOWEST: f32 = -0x1.fffffep+127f;`);
       if (s.decode) {
         decodeBody(b, { dk, dv, maskTerm, store: (i, v) => b.store('y', i, convert(computeTypeOf(s.y.storage), 'f32', v)) });
         return;
@@ -152,10 +156,11 @@ var<workgroup> v_tile: array<vec4<f32>, ${(bc * dv) / 4}>; // [BC=${bc}, DV/4=${
     wg_end = min(u.total, last_row + u.past_len + 1u);
   }
 
-  var m = NEG;   // running max of the scores seen
+  var m = LOWEST; // running max of the scores seen
   var l = 0.0;   // running sum of exp(score - m)
   var acc: array<vec4<f32>, ${dv / 4}>; // running sum of exp(score - m) * v, zero past the value head size
   var scores: array<f32, ${bc}>;
+  var kept: array<bool, ${bc}>;
   for (var j0 = 0u; j0 < wg_end; j0 += ${bc}u) {
     let n = min(${bc}u, u.total - j0);
     // Cooperative load of keys j0 .. j0 + n into the tiles.
@@ -172,23 +177,29 @@ var<workgroup> v_tile: array<vec4<f32>, ${(bc * dv) / 4}>; // [BC=${bc}, DV/4=${
     workgroupBarrier();
     if (live && j0 < row_end) {
       let seen = min(n, row_end - j0);
-      var tile_max = NEG;
+      var tile_max = LOWEST;
+      var tile_kept = false;
       for (var jj = 0u; jj < seen; jj++) {
         let j = j0 + jj;
+        var keep = true;
         var score = 0.0;
         for (var c = 0u; c < ${dk / 4}u; c++) { score += dot(q_row[c], k_tile[jj * ${dk / 4}u + c]); }
         if (u.softcap > 0.0) { score = u.softcap * tanh(score / u.softcap); }${maskTerm}
-        scores[jj] = max(score, NEG);
-        tile_max = max(tile_max, scores[jj]);
+        scores[jj] = score;
+        kept[jj] = keep;
+        if (keep) {
+          tile_max = max(tile_max, score);
+          tile_kept = true;
+        }
       }
       // Fold the tile in: rescale what was summed under the old max, then add this tile's terms.
-      if (tile_max > NEG) {
+      if (tile_kept) {
         let m_new = max(m, tile_max);
         let correction = exp(m - m_new);
         l = l * correction;
         for (var c = 0u; c < ${dv / 4}u; c++) { acc[c] = acc[c] * correction; }
         for (var jj = 0u; jj < seen; jj++) {
-          if (scores[jj] <= NEG) { continue; }
+          if (!kept[jj]) { continue; }
           let p = exp(scores[jj] - m_new);
           l += p;
           for (var c = 0u; c < ${dv / 4}u; c++) { acc[c] += p * v_tile[jj * ${dv / 4}u + c]; }
@@ -251,7 +262,8 @@ const attention: GpuKernel = {
     }
     const y = outputs[0]!;
     if (sizeOfShape(y.shape) === 0) return { calls, scratch };
-    const maskKind: MaskKind = !mask ? 'none' : mask.dtype === 'bool' ? 'bool' : 'float';
+    const fill = attrFloat(node, 'mask_fill');
+    const maskKind: MaskKind = !mask ? 'none' : mask.dtype !== 'bool' ? 'float' : fill === undefined ? 'bool' : 'fill';
     const mSt = mask ? broadcastStrides(mask.shape, [g.batch, g.qHeads, g.qSeq, g.total]) : [0, 0, 0, 0];
     const bc = keysPerTile(dk, dv, env.limits.maxComputeWorkgroupStorageSize);
     const spec: FlashSpec = {
@@ -259,7 +271,7 @@ const attention: GpuKernel = {
       values: {
         q_seq: g.qSeq, total: g.total, head_size: g.headSize, v_head_size: g.vHeadSize, group: g.qHeads / g.kvHeads,
         causal: attrInt(node, 'is_causal', 0) !== 0 ? 1 : 0, past_len: g.past,
-        scale: attentionScale(node, g.headSize), softcap: attrFloat(node, 'softcap', 0),
+        scale: attentionScale(node, g.headSize), softcap: attrFloat(node, 'softcap', 0), mask_fill: fill ?? 0,
         q_st: layoutStrides(q!.shape, g.qHeads, g.headSize), k_st: sources[0]!.st, v_st: sources[1]!.st,
         y_st: layoutStrides(y.shape, g.qHeads, g.vHeadSize), m_st: mSt,
       },
