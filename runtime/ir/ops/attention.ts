@@ -24,6 +24,10 @@ import { defineOps, type InferContext, type InferInput, type InferredOutput, typ
  * - qk_matmul_output_mode 1 and 2 are swapped in onnxruntime relative to the spec, so only 0 (the scaled Q K^T)
  *   and 3 (the softmax) are accepted; 1 and 2 are refused with an InvalidArgumentError.
  * GQA/MQA: query head h reads key/value head floor(h / (Hq / Hkv)).
+ *
+ * Nodes made by the WebGPU attention fusion may carry one attribute ONNX does not have, mask_fill (float): a false
+ * bool-mask entry then sets the score to that value instead of excluding the key, as the Where(mask, S, fill) the
+ * node replaces did. The CPU reference honours it too; the importer never produces it.
  */
 
 export interface AttentionGeometry {
