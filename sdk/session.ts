@@ -134,6 +134,13 @@ export interface GpuPlanSummary {
   peakBytes: number;
   /** Bytes read back from the GPU to the host on this device so far, by every session (outputs, stage boundaries). */
   readbackBytes: number;
+  /**
+   * Bytes of GPU-resident inputs ('gpu-buffer' tensors) copied into the plan's buffers, and of 'gpu-buffer' outputs
+   * copied out of them, on this device so far. A fed GPU tensor is bound as it is, and a kept output is written in
+   * its own buffer, wherever the plan allows: a generation loop's KV cache then costs 0 here per step.
+   */
+  inputCopyBytes: number;
+  outputCopyBytes: number;
   adapter: { vendor: string; architecture: string; description: string; f16: boolean };
   /**
    * What the plan fused (docs/fusion.md): each fused node's kind ('LayerNorm', 'SkipLayerNorm', 'Gelu', 'QKV',
@@ -406,6 +413,8 @@ export class InferenceSession {
               liveBytes: g.memory.liveBytes,
               peakBytes: g.memory.peakBytes,
               readbackBytes: g.memory.readbackBytes,
+              inputCopyBytes: g.memory.inputCopyBytes,
+              outputCopyBytes: g.memory.outputCopyBytes,
               adapter: { ...ctx.adapterInfo, f16: ctx.hasF16 },
               fusions: g.fusions.map((f) => ({ ...f, nodes: [...f.nodes] })),
             },

@@ -55,11 +55,22 @@ export interface GpuTensorRef {
 }
 
 type Action =
-  | { kind: 'dispatch'; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; workgroups: [number, number, number]; node: Node; key: string }
+  | {
+      kind: 'dispatch';
+      pipeline: GPUComputePipeline;
+      bindGroup: GPUBindGroup;
+      /** The bind group's entries, rebound per run when a fed input or a kept output lives in the caller's buffer. */
+      entries: GPUBindGroupEntry[];
+      workgroups: [number, number, number];
+      node: Node;
+      key: string;
+    }
   | { kind: 'copy'; src: Range; dst: Range };
 
 /** GPUBufferUsage.QUERY_RESOLVE | COPY_SRC (the numbers: Node has no GPUBufferUsage global). */
 const QUERY_RESOLVE_USAGE = 0x0200 | 0x0004;
+/** GPUBufferUsage.STORAGE. */
+const STORAGE_BIT = 0x0080;
 
 /** One dispatch of a profiled run (GpuGraphPlan.profile). */
 export interface GpuDispatchTiming {
@@ -397,7 +408,7 @@ export class GpuGraphPlan {
       const uSize = packed[i]!.byteLength;
       entries.push({ binding: call.tensors.length, resource: { buffer: uniformLease!.buffer, offset: offsets[i]!, size: uSize } });
       const bindGroup = ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: np.node.name });
-      this.actions.push({ kind: 'dispatch', pipeline, bindGroup, workgroups: run.workgroups, node: np.node, key: call.program.key });
+      this.actions.push({ kind: 'dispatch', pipeline, bindGroup, entries, workgroups: run.workgroups, node: np.node, key: call.program.key });
     }
   }
 
@@ -447,10 +458,10 @@ export class GpuGraphPlan {
   }
 
   /** Records every dispatch (and copy) of the plan into `encoder`, without submitting. */
-  encode(encoder: GPUCommandEncoder): void {
+  encode(encoder: GPUCommandEncoder, actions: readonly Action[] = this.actions): void {
     if (this.disposed) throw new InternalError('encode() on a disposed GPU plan');
     let pass: GPUComputePassEncoder | undefined;
-    for (const a of this.actions) {
+    for (const a of actions) {
       if (a.kind === 'copy') {
         pass?.end();
         pass = undefined;
@@ -546,6 +557,11 @@ export class GpuGraphPlan {
     checkLabels(this.labels, feeds);
     const g = this.graph;
     const copiesIn: { src: Range; dst: Range }[] = [];
+    // Zero-copy: a plan buffer (a graph input's or a kept output's own buffer) replaced, for this run, by the
+    // caller's range in every binding and copy that uses it.
+    const swap = new Map<GPUBuffer, Range>();
+    const storageAlign = ctx.limits.minStorageBufferOffsetAlignment;
+    const planBuffers = new Set(this.leases.map((l) => l.buffer));
     for (const i of g.inputs) {
       const gt = gpuFeeds[i.name];
       const t = feeds[i.name] ?? gt;
@@ -563,7 +579,9 @@ export class GpuGraphPlan {
           const host = decodeFromGpu(await memory.readback(gt.buffer, gt.offset, storageBytes(gt.storage, sizeOfShape(gt.shape))), gt.storage, gt.dtype, [...gt.shape]);
           memory.upload(r.buffer, r.offset, encodeForGpu(host, want.storage));
         } else {
-          copiesIn.push({ src: { buffer: gt.buffer, offset: gt.offset, size: align(storageBytes(gt.storage, sizeOfShape(gt.shape)), 4) }, dst: r });
+          const src = { buffer: gt.buffer, offset: gt.offset, size: align(storageBytes(gt.storage, sizeOfShape(gt.shape)), 4) };
+          if (this.canBindFed(i.name, r, src, storageAlign, planBuffers, swap)) swap.set(r.buffer, { buffer: gt.buffer, offset: gt.offset, size: r.size });
+          else copiesIn.push({ src, dst: r });
         }
       } else {
         memory.upload(r.buffer, r.offset, encodeForGpu(t as HostTensor, want.storage));
@@ -574,30 +592,48 @@ export class GpuGraphPlan {
     const reads: { name: string; finish: (() => Promise<Uint8Array>) & { discard(): void } }[] = [];
     // Buffers for kept outputs are leased inside the run's out-of-memory scope (ctx.scoped), unchecked: a scope per
     // buffer would cost a device round trip on every run.
-    const kept: { name: string; src: Range; lease: GpuBufferLease; info: GpuTensorInfo }[] = [];
+    const kept: { name: string; src: Range; lease: GpuBufferLease; info: GpuTensorInfo; inPlace: boolean }[] = [];
+    const inputNames = new Set(g.inputs.map((i) => i.name));
     const keptSources = keep.map((name) => {
       const src = this.ranges.get(name);
       if (!src) throw new InternalError(`output '${name}' has no GPU buffer to keep (an input or a folded constant?)`);
       const info = this.info(name);
-      return { name, src: { ...src, size: Math.max(4, align(storageBytes(info.storage, sizeOfShape(info.shape)), 4)) }, info };
+      // Written in place (into the caller's new buffer) when the value has a whole buffer of its own in the plan.
+      const inPlace = !inputNames.has(name) && !Object.hasOwn(this.bound, name) && src.offset === 0 && planBuffers.has(src.buffer) && !swap.has(src.buffer);
+      return { name, src: { ...src, size: Math.max(4, align(storageBytes(info.storage, sizeOfShape(info.shape)), 4)) }, info, inPlace };
     });
+    let copiedIn = 0;
+    let copiedOut = 0;
     await ctx.scoped('running the model', () => {
-      for (const k of keptSources) kept.push({ ...k, lease: memory.acquire(k.src.size, undefined, `edgekit-out-${k.name}`) });
+      for (const k of keptSources) {
+        const lease = memory.acquire(k.src.size, undefined, `edgekit-out-${k.name}`);
+        kept.push({ ...k, lease });
+        if (k.inPlace) swap.set(k.src.buffer, { buffer: lease.buffer, offset: 0, size: k.src.size });
+      }
       const encoder = ctx.device.createCommandEncoder();
-      for (const c of copiesIn) encoder.copyBufferToBuffer(c.src.buffer, c.src.offset, c.dst.buffer, c.dst.offset, c.src.size);
-      this.encode(encoder);
-      for (const k of kept) encoder.copyBufferToBuffer(k.src.buffer, k.src.offset, k.lease.buffer, 0, k.src.size);
+      for (const c of copiesIn) {
+        encoder.copyBufferToBuffer(c.src.buffer, c.src.offset, c.dst.buffer, c.dst.offset, c.src.size);
+        copiedIn += c.src.size;
+      }
+      this.encode(encoder, swap.size ? this.rebound(swap) : this.actions);
+      for (const k of kept) {
+        if (k.inPlace) continue;
+        encoder.copyBufferToBuffer(k.src.buffer, k.src.offset, k.lease.buffer, 0, k.src.size);
+        copiedOut += k.src.size;
+      }
       for (const name of fetch) {
         if (feeds[name]) host[name] = feeds[name]!;
         else if (g.initializers[name]) host[name] = g.initializers[name]!;
         else {
-          const r = this.ranges.get(name);
+          const own = this.ranges.get(name);
+          const r = own && swap.has(own.buffer) ? { ...swap.get(own.buffer)!, offset: swap.get(own.buffer)!.offset + own.offset } : own;
           const t = this.info(name);
           if (!r) throw new InternalError(`output '${name}' has no buffer`);
           reads.push({ name, finish: memory.encodeReadback(encoder, r.buffer, r.offset, storageBytes(t.storage, sizeOfShape(t.shape))) });
         }
       }
       ctx.device.queue.submit([encoder.finish()]);
+      memory.countCopy(copiedIn, copiedOut);
     }).catch((e: unknown) => {
       // The run failed inside its scope (out of memory, say): its staging and kept-output buffers are never read;
       // after an out-of-memory report they may be invalid, so they are destroyed rather than pooled.
@@ -626,6 +662,41 @@ export class GpuGraphPlan {
       gpu[k.name] = { buffer: k.lease.buffer, offset: 0, storage: k.info.storage, dtype: k.info.dtype, shape: [...k.info.shape], lease: k.lease };
     }
     return { host, gpu };
+  }
+
+  /**
+   * Whether a fed GPU range can stand in for input `name`'s own buffer `own` for one run: same storage form (checked
+   * by the caller), large enough, aligned for a storage binding, usable as storage, not one of the plan's buffers
+   * (which the plan writes), and not overlapping another fed range swapped in already (two bindings of one dispatch
+   * must not alias a buffer range that either writes; the plan never writes inputs, but a kernel may declare one
+   * read_write). Otherwise the input is copied into its own buffer as before.
+   */
+  private canBindFed(name: string, own: Range, fed: Range, storageAlign: number, planBuffers: ReadonlySet<GPUBuffer>, swap: ReadonlyMap<GPUBuffer, Range>): boolean {
+    if (Object.hasOwn(this.bound, name) || own.offset !== 0 || !planBuffers.has(own.buffer) || swap.has(own.buffer)) return false;
+    if (planBuffers.has(fed.buffer) || fed.offset % storageAlign || fed.offset + own.size > fed.buffer.size) return false;
+    if (!(fed.buffer.usage & STORAGE_BIT)) return false;
+    for (const r of swap.values()) if (r.buffer === fed.buffer && r.offset < fed.offset + own.size && fed.offset < r.offset + r.size) return false;
+    return true;
+  }
+
+  /** The plan's actions with `swap`'s buffers substituted: bind groups remade only for dispatches that use one. */
+  private rebound(swap: ReadonlyMap<GPUBuffer, Range>): Action[] {
+    const at = (r: Range): Range => {
+      const s = swap.get(r.buffer);
+      return s ? { buffer: s.buffer, offset: s.offset + r.offset, size: r.size } : r;
+    };
+    return this.actions.map((a) => {
+      if (a.kind === 'copy') return swap.has(a.src.buffer) || swap.has(a.dst.buffer) ? { ...a, src: at(a.src), dst: at(a.dst) } : a;
+      const res = (e: GPUBindGroupEntry) => e.resource as GPUBufferBinding;
+      if (!a.entries.some((e) => swap.has(res(e).buffer))) return a;
+      const entries = a.entries.map((e) => {
+        const b = res(e);
+        const s = swap.get(b.buffer);
+        return s ? { binding: e.binding, resource: { buffer: s.buffer, offset: s.offset + (b.offset ?? 0), size: b.size } } : e;
+      });
+      const bindGroup = this.res.ctx.device.createBindGroup({ layout: a.pipeline.getBindGroupLayout(0), entries, label: a.node.name });
+      return { ...a, bindGroup, entries };
+    });
   }
 
   /** Releases every buffer of the plan (deferred until queued GPU work is done). Idempotent. */

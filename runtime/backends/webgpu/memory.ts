@@ -34,6 +34,13 @@ export interface MemoryStats {
   buffers: number;
   /** Bytes copied from the GPU to the host so far (every readback goes through encodeReadback). */
   readbackBytes: number;
+  /**
+   * Bytes of GPU-resident run inputs copied into a plan's own buffers so far (a fed buffer that can be bound as it
+   * is costs nothing: see GpuGraphPlan.execute).
+   */
+  inputCopyBytes: number;
+  /** Bytes of kept (GPU-resident) run outputs copied out of a plan's buffers so far (0 when written in place). */
+  outputCopyBytes: number;
 }
 
 /** Size classes: 256-byte granularity up to 4 KiB, then four steps per power of two (at most 25 % slack). */
@@ -53,6 +60,8 @@ export class GpuMemory {
   private pooled = 0;
   private count = 0;
   private readBytes = 0;
+  private inCopyBytes = 0;
+  private outCopyBytes = 0;
 
   constructor(
     private readonly ctx: GpuContext,
@@ -61,7 +70,13 @@ export class GpuMemory {
   ) {}
 
   stats(): MemoryStats {
-    return { liveBytes: this.live, peakBytes: this.peak, leasedBytes: this.leased, pooledBytes: this.pooled, buffers: this.count, readbackBytes: this.readBytes };
+    return { liveBytes: this.live, peakBytes: this.peak, leasedBytes: this.leased, pooledBytes: this.pooled, buffers: this.count, readbackBytes: this.readBytes, inputCopyBytes: this.inCopyBytes, outputCopyBytes: this.outCopyBytes };
+  }
+
+  /** Counts GPU-to-GPU copies of run inputs and kept outputs (stats().inputCopyBytes / outputCopyBytes). */
+  countCopy(input: number, output: number): void {
+    this.inCopyBytes += input;
+    this.outCopyBytes += output;
   }
 
   resetPeak(): void {
