@@ -12,7 +12,7 @@ import type { LoadProgress } from '../loading/options.js';
 import type { ExportOptions } from '../../importers/onnx/index.js';
 import type { TaskPriority } from '../../runtime/scheduler/index.js';
 import type { EvaluationMetrics, FineTunerOptions, FitResult } from '../fine-tuner/options.js';
-import { HostedTuner, type ProgressCallback, type WireFitOptions } from './tuner-host.js';
+import { HostedTuner, type ProgressCallback, type TunerStatus, type WireFitOptions } from './tuner-host.js';
 import type { WireTree } from './wire.js';
 
 interface Hosted {
@@ -223,6 +223,30 @@ export class WorkerHost {
 
   exportOnnx(tunerId: number, options: ExportOptions = {}): Promise<Uint8Array> {
     return guarded(() => this.#tuner(tunerId).exportOnnx(options));
+  }
+
+  tunerStatus(tunerId: number): Promise<TunerStatus> {
+    return guarded(async () => this.#tuner(tunerId).status());
+  }
+
+  getWeights(tunerId: number): Promise<Record<string, WireValue>> {
+    return guarded(() => this.#tuner(tunerId).getWeights());
+  }
+
+  setWeights(tunerId: number, weights: WireTree): Promise<TunerStatus> {
+    return guarded(() => this.#tuner(tunerId).setWeights(weights));
+  }
+
+  saveCheckpoint(tunerId: number): Promise<Uint8Array> {
+    return guarded(() => this.#tuner(tunerId).saveCheckpoint());
+  }
+
+  loadCheckpoint(tunerId: number, bytes: Uint8Array): Promise<TunerStatus> {
+    return guarded(() => this.#tuner(tunerId).loadCheckpoint(bytes));
+  }
+
+  restartEpoch(tunerId: number): Promise<TunerStatus> {
+    return guarded(() => this.#tuner(tunerId).restartEpoch());
   }
 
   disposeTuner(tunerId: number): Promise<void> {

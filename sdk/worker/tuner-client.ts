@@ -6,6 +6,7 @@ import type { Dataset, EvaluationMetrics, ExampleInputs, FineTunerOptions, FitOp
 import type { Tensor } from '../tensor.js';
 import { workerSessionLink, type WorkerSession } from './client.js';
 import { call, type Connection } from './connection.js';
+import type { TunerStatus } from './tuner-host.js';
 import { decodeValue, encodeTree } from './wire.js';
 
 export interface WorkerFitOptions extends Omit<FitOptions, 'lrSchedule'> {
@@ -25,16 +26,38 @@ export class WorkerFineTuner {
   readonly #c: Connection;
   readonly #id: number;
   #disposed = false;
+  #status: TunerStatus;
+  /** The trainable weights' names, as FineTuner.trainable. */
+  readonly trainable: readonly string[];
 
-  private constructor(c: Connection, id: number) {
+  private constructor(c: Connection, id: number, status: TunerStatus) {
     this.#c = c;
     this.#id = id;
+    this.#status = status;
+    this.trainable = Object.freeze([...status.trainable]);
   }
 
   static async create(session: WorkerSession, options: FineTunerOptions): Promise<WorkerFineTuner> {
     const { c, id } = workerSessionLink(session);
     const tunerId = await call(c, () => c.remote.createTuner(id, options));
-    return new WorkerFineTuner(c, tunerId);
+    return new WorkerFineTuner(c, tunerId, await call(c, () => c.remote.tunerStatus(tunerId)));
+  }
+
+  /**
+   * FineTuner's counters. They live in the worker; this side keeps the values sent back after each fit,
+   * setWeights, loadCheckpoint and restartEpoch (fit's progress events carry the step as it goes).
+   */
+  get stepCount(): number {
+    return this.#status.stepCount;
+  }
+
+  get epochCount(): number {
+    return this.#status.epochCount;
+  }
+
+  get epochPosition(): { batch: number; batches: number } | undefined {
+    const p = this.#status.epochPosition;
+    return p ? { ...p } : undefined;
   }
 
   async fit(data: Dataset, options: WorkerFitOptions = {}): Promise<FitResult> {
@@ -56,6 +79,52 @@ export class WorkerFineTuner {
       );
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      // Also after a cancelled or failed fit: the steps it applied count.
+      await this.#refresh();
+    }
+  }
+
+  /** Host copies of the trainable weights (transferred from the worker). */
+  async getWeights(): Promise<Record<string, Tensor>> {
+    this.#check();
+    const out = await call(this.#c, () => this.#c.remote.getWeights(this.#id));
+    const result: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(out)) result[k] = decodeValue(v) as Tensor;
+    return result;
+  }
+
+  /** As FineTuner.setWeights; the tensors are copied to the worker (the caller's stay usable). */
+  async setWeights(weights: Record<string, Tensor>): Promise<void> {
+    this.#check();
+    const wire = encodeTree(weights, 'weights', new Set(), true);
+    this.#status = await call(this.#c, () => this.#c.remote.setWeights(this.#id, wire));
+  }
+
+  /** As FineTuner.saveCheckpoint: bytes that loadCheckpoint (here or on a main-thread FineTuner) resumes from. */
+  async saveCheckpoint(): Promise<Uint8Array> {
+    this.#check();
+    return call(this.#c, () => this.#c.remote.saveCheckpoint(this.#id));
+  }
+
+  /** As FineTuner.loadCheckpoint. The bytes are copied (the caller's array stays usable). */
+  async loadCheckpoint(bytes: Uint8Array): Promise<void> {
+    this.#check();
+    if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('loadCheckpoint expects the Uint8Array saveCheckpoint returned.');
+    this.#status = await call(this.#c, () => this.#c.remote.loadCheckpoint(this.#id, bytes.slice()));
+  }
+
+  /** As FineTuner.restartEpoch: the next fit() starts a fresh epoch instead of finishing an interrupted one. */
+  async restartEpoch(): Promise<void> {
+    this.#check();
+    this.#status = await call(this.#c, () => this.#c.remote.restartEpoch(this.#id));
+  }
+
+  async #refresh(): Promise<void> {
+    if (this.#disposed) return;
+    try {
+      this.#status = await call(this.#c, () => this.#c.remote.tunerStatus(this.#id));
+    } catch {
+      // The worker is gone or the tuner disposed: the caller sees that error from the call that failed.
     }
   }
 

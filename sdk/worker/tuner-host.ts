@@ -6,7 +6,16 @@ import { FineTuner } from '../fine-tuner.js';
 import type { Dataset, EvaluationMetrics, FineTunerOptions, FitOptions, FitProgress, FitResult } from '../fine-tuner/options.js';
 import type { ExportOptions } from '../../importers/onnx/index.js';
 import type { InferenceSession } from '../session.js';
+import type { Tensor } from '../tensor.js';
 import { decodeTree, encodeValue, type WireTree, type WireValue } from './wire.js';
+
+/** A worker tuner's counters, sent back after every call that can change them (the client's getters read them). */
+export interface TunerStatus {
+  trainable: string[];
+  stepCount: number;
+  epochCount: number;
+  epochPosition: { batch: number; batches: number } | undefined;
+}
 
 /** The caller's onProgress; in the worker a comlink proxy, so each call is a round trip fit awaits. */
 export type ProgressCallback = (e: FitProgress) => unknown;
@@ -87,6 +96,40 @@ export class HostedTuner {
   async exportOnnx(options: ExportOptions): Promise<Uint8Array> {
     const bytes = await this.lane.submit(() => this.tuner.exportOnnx(options));
     return transfer(bytes, [bytes.buffer as ArrayBuffer]);
+  }
+
+  status(): TunerStatus {
+    const t = this.tuner;
+    return { trainable: [...t.trainable], stepCount: t.stepCount, epochCount: t.epochCount, epochPosition: t.epochPosition };
+  }
+
+  async getWeights(): Promise<Record<string, WireValue>> {
+    const out = await this.lane.submit(() => this.tuner.getWeights(), { onDiscard: (r) => Object.values(r).forEach((t) => t.dispose()) });
+    const buffers = new Set<ArrayBuffer>();
+    const wire: Record<string, WireValue> = {};
+    // getWeights returns fresh host copies: transferred, not copied again.
+    for (const [k, v] of Object.entries(out)) wire[k] = encodeValue(v, k, buffers, false);
+    return transfer(wire, [...buffers]);
+  }
+
+  async setWeights(weights: WireTree): Promise<TunerStatus> {
+    await this.lane.submit(() => this.tuner.setWeights(decodeTree(weights) as Record<string, Tensor>));
+    return this.status();
+  }
+
+  async saveCheckpoint(): Promise<Uint8Array> {
+    const bytes = await this.lane.submit(() => this.tuner.saveCheckpoint());
+    return transfer(bytes, [bytes.buffer as ArrayBuffer]);
+  }
+
+  async loadCheckpoint(bytes: Uint8Array): Promise<TunerStatus> {
+    await this.lane.submit(() => this.tuner.loadCheckpoint(bytes));
+    return this.status();
+  }
+
+  async restartEpoch(): Promise<TunerStatus> {
+    await this.lane.submit(async () => this.tuner.restartEpoch());
+    return this.status();
   }
 
   async dispose(): Promise<void> {
