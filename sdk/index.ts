@@ -48,3 +48,7 @@ export type {
   TextGeneratorOptions, GenerateOptions, GeneratedToken, GeneratedRow, GenerationResult, Prompt, SentenceEncoderOptions, EmbedOptions,
   Classification, TextTokenizer, ChatMessage, ChatTemplateOptions, LoadTokenizerOptions, DecoderLayout, LayerCache,
 } from './text/index.js';
+export { DiffusionPipeline, parseSchedulerConfig, planSampling, hostNoise, SCHEDULERS } from './diffusion/index.js';
+export type {
+  DiffusionPipelineOptions, GenerateImageOptions, DiffusionResult, DiffusionProgress, DiffusionPreview, SchedulerName, NoiseScheduleConfig,
+} from './diffusion/index.js';
