@@ -13,7 +13,7 @@ import { FIXTURES, readBytes, readJson } from '../models/fixture-files.js';
  * - with the noise PyTorch drew injected, EdgeKit's DDPM, DDIM (η 0.5) and Euler samples after 20 guided steps equal
  *   the PyTorch schedulers' within 1e-3 (max abs over the batch);
  * - the digits classifier (tests/fixtures/digits) labels the generated digits as it labelled PyTorch's (so at exactly the rate recorded at
- *   training time on the CPU's 50; one per digit on WebGPU), with the same injected initial noise, DDIM η 0, guidance 2;
+ *   training time on the CPU's 50; digits 0, 2, 4, 6, 8 on WebGPU), with the same injected initial noise, DDIM η 0, guidance 2;
  * - previews every k steps, progress with step times, cancel through an AbortSignal (CancelledError), every
  *   scheduler produces finite samples.
  */
@@ -83,9 +83,9 @@ describe(`diffusion pipeline on ${backend}`, () => {
 
   it('the digits classifier gives the samples the labels PyTorch\'s samples got', async () => {
     // The same initial noise as the fixture's recognition run (DDIM η 0 draws nothing else). The CPU replays all 50
-    // samples; SwiftShader, ~5x slower on this UNet, one per digit.
+    // samples; SwiftShader, ~5x slower on this UNet, one of each even digit.
     const rec = meta.recognition;
-    const pick = rec.labels.map((_, i) => i).filter((i) => backend === 'cpu' || i % 5 === 0);
+    const pick = rec.labels.map((_, i) => i).filter((i) => backend === 'cpu' || i % 10 === 0);
     const noise = Float32Array.from(pick.flatMap((i) => rec.initial_noise.slice(i * 64, i * 64 + 64)));
     const labels = pick.map((i) => rec.labels[i]!);
     const r = await pipes[backend]!.generate({
