@@ -10,7 +10,7 @@
 // and ort-jsep; targets: tokens/s >= 2x, time to first token <= 0.5x, memory <= 0.7x. Generated tokens are compared
 // with ort-wasm's (random weights make near-ties, so the length of the agreeing prefix is printed).
 // Writes bench/results/decoder-<stamp>.json. Options: --layers 6 --d 512 --heads 8 --context 1024 --vocab 4096
-// --prompt 128 --new 64 --warm 4 --contenders edgekit-webgpu,ort-webgpu,ort-jsep,ort-wasm
+// --prompt 128 --new 64 --warm 4 --contenders edgekit-webgpu,ort-webgpu,ort-jsep,ort-wasm --timeout <s per contender>
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { benchMachine } from './machine.mjs';
@@ -28,6 +28,8 @@ const cfg = {
 const promptLength = Number(opt('--prompt', 128));
 const newTokens = Number(opt('--new', 64));
 const warmTokens = Number(opt('--warm', 4));
+// A contender that takes longer than this (seconds; 0 = no limit) is recorded as failed.
+const limitS = Number(opt('--timeout', 0));
 const contenders = opt('--contenders', 'edgekit-webgpu,ort-webgpu,ort-jsep,ort-wasm').split(',');
 
 const model = `tests/fixtures/generated/bench-decoder-L${cfg.layers}-d${cfg.d}-h${cfg.heads}-c${cfg.context}-v${cfg.vocab}.onnx`;
@@ -55,8 +57,8 @@ try {
     await page.goto(`${origin}/bench/page.html`);
     try {
       // Started without awaiting and polled: one contender can outlast the DevTools protocol's call timeout.
-      await page.evaluate(`globalThis.__run = import('${origin}/bench/decoder-page.js').then((m) => m.decode('${origin}', '${c}', ${JSON.stringify(pageOpts)})).then((r) => (globalThis.__done = { r }), (e) => (globalThis.__done = { e: String(e && e.stack || e) }))`);
-      await page.waitForFunction('globalThis.__done', { timeout: 0, polling: 2000 });
+      await page.evaluate(`globalThis.__run = import('${origin}/bench/decoder-page.js').then((m) => m.decode('${origin}', '${c}', ${JSON.stringify(pageOpts)})).then((r) => (globalThis.__done = { r }), (e) => (globalThis.__done = { e: String(e && e.stack || e) })); 0`);
+      await page.waitForFunction('globalThis.__done', { timeout: limitS * 1000, polling: 2000 });
       const done = await page.evaluate('globalThis.__done');
       if (done.e) throw new Error(done.e);
       results[c] = done.r;
