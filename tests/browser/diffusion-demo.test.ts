@@ -1,0 +1,55 @@
+import { mkdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { useBrowserPage } from '../helpers/browser-page.js';
+
+/**
+ * The diffusion demo (demos/diffusion/, importing only dist/browser/edgekit.js) in headless Chromium on SwiftShader:
+ * it loads, generates a digit with at least two previews and the time per step, then a second run is cancelled
+ * from the page's Cancel button and ends as 'Cancelled.' with the controls usable again. A screenshot goes to
+ * test-artifacts/ (gitignored).
+ */
+describe('diffusion demo in headless Chromium', () => {
+  const b = useBrowserPage();
+
+  it('generates an image with previews, reports the time per step, and cancels cleanly', async () => {
+    const { page } = b;
+    await page.goto(`${b.origin}/demos/diffusion/index.html`);
+    await page.waitForFunction('window.demo && (window.demo.ready || window.demo.error)', { timeout: 120_000 });
+    expect(await page.evaluate('window.demo.error ?? null'), b.log.join('\n')).toBe(null);
+
+    await page.$eval('#steps', (el) => { (el as HTMLInputElement).value = '10'; });
+    await page.click('#generate');
+    await page.waitForFunction('window.demo.runs[0] && (window.demo.runs[0].done || window.demo.runs[0].error)', { timeout: 120_000 });
+    const first = (await page.evaluate('window.demo.runs[0]')) as { done: boolean; previews: number; stepMs: number[]; error?: string };
+    expect(first.error, b.log.join('\n')).toBeUndefined();
+    expect(first.done).toBe(true);
+    expect(first.previews).toBeGreaterThanOrEqual(2);
+    expect(first.stepMs.length).toBe(10);
+    expect(await page.$$eval('#previews canvas', (c) => c.length)).toBe(first.previews);
+    expect(await page.$$eval('#result canvas', (c) => c.length)).toBe(1);
+    // The result is an image, not a blank: its pixels vary.
+    const spread = await page.$eval('#result canvas', (c) => {
+      const d = (c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, 8, 8).data;
+      let lo = 255, hi = 0;
+      for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]!); hi = Math.max(hi, d[i]!); }
+      return hi - lo;
+    });
+    expect(spread).toBeGreaterThan(100);
+    expect(await page.$eval('#status', (e) => e.textContent)).toMatch(/^Done: 10 steps, [\d.]+ ms per step\.$/);
+    mkdirSync('test-artifacts', { recursive: true });
+    await page.screenshot({ path: 'test-artifacts/diffusion-demo.png' });
+
+    // Cancel after the second step of a long run.
+    await page.$eval('#steps', (el) => { (el as HTMLInputElement).value = '100'; });
+    await page.click('#generate');
+    await page.waitForFunction('window.demo.runs[1] && window.demo.runs[1].stepMs.length >= 2', { timeout: 120_000 });
+    await page.click('#cancel');
+    await page.waitForFunction('window.demo.runs[1].cancelled || window.demo.runs[1].done || window.demo.runs[1].error', { timeout: 120_000 });
+    const second = (await page.evaluate('window.demo.runs[1]')) as { cancelled: boolean; done: boolean; stepMs: number[] };
+    expect(second.cancelled).toBe(true);
+    expect(second.stepMs.length).toBeLessThan(100);
+    expect(await page.$eval('#status', (e) => e.textContent)).toBe('Cancelled.');
+    expect(await page.$eval('#generate', (e) => (e as HTMLButtonElement).disabled)).toBe(false);
+    expect(await page.$eval('#error', (e) => e.textContent)).toBe('');
+  }, 240_000);
+});
