@@ -5,8 +5,8 @@ import { useBrowserPage } from '../helpers/browser-page.js';
 /**
  * The diffusion demo (demos/diffusion/, importing only dist/browser/edgekit.js) in headless Chromium on SwiftShader:
  * it loads, generates a digit with at least two previews and the time per step, then a second run is cancelled
- * from the page's Cancel button and ends as 'Cancelled.' with the controls usable again. A screenshot goes to
- * test-artifacts/ (gitignored).
+ * from the page's Cancel button and ends as 'Cancelled.' with the controls usable again, with no console errors.
+ * A screenshot goes to test-artifacts/ (gitignored). Without navigator.gpu the page says what to do.
  */
 describe('diffusion demo in headless Chromium', () => {
   const b = useBrowserPage();
@@ -51,5 +51,20 @@ describe('diffusion demo in headless Chromium', () => {
     expect(await page.$eval('#status', (e) => e.textContent)).toBe('Cancelled.');
     expect(await page.$eval('#generate', (e) => (e as HTMLButtonElement).disabled)).toBe(false);
     expect(await page.$eval('#error', (e) => e.textContent)).toBe('');
+    // The console shows no errors (a missing favicon is the server's 404, not the page's).
+    expect(b.log.filter((l) => (l.startsWith('error:') || l.startsWith('pageerror:')) && !l.includes('favicon') && !l.includes('404'))).toEqual([]);
   }, 240_000);
+
+  it('tells the user what to do when WebGPU is missing', async () => {
+    const page = await b.page.browser().newPage();
+    await page.evaluateOnNewDocument(() => {
+      Object.defineProperty(navigator, 'gpu', { value: undefined, configurable: true });
+    });
+    await page.goto(`${b.origin}/demos/diffusion/index.html`);
+    await page.waitForFunction('window.demo && window.demo.error', { timeout: 60_000 });
+    expect(await page.evaluate('window.demo.error')).toBe('no-webgpu');
+    expect(await page.$eval('#error', (e) => e.textContent)).toMatch(/WebGPU is not available in this browser\. Use a recent Chrome or Edge/);
+    expect(await page.$eval('#controls', (e) => (e as HTMLFieldSetElement).disabled)).toBe(true);
+    await page.close();
+  }, 120_000);
 });
