@@ -111,7 +111,6 @@ export class GpuDiffusionOps {
   readonly #res: GpuResources;
   readonly #combine = combineProgram();
   readonly #noise = noiseProgram();
-  readonly #uniforms: GpuBufferLease[] = [];
   readonly #dummies: GpuBufferLease[];
   #disposed = false;
 
@@ -183,6 +182,6 @@ export class GpuDiffusionOps {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const l of [...this.#dummies, ...this.#uniforms]) this.#res.memory.release(l);
+    for (const l of this.#dummies) this.#res.memory.release(l);
   }
 }
