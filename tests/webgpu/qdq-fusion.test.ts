@@ -60,6 +60,7 @@ const base: Omit<LayerSpec, 'kind' | 'out'> = { wType: 'int8', perChannel: true,
 const SINGLE: [string, number[], LayerSpec[], 'uint8' | 'int8'][] = [
   ['Conv 3x3 pad 1, per-channel int8 w, int32 bias, Relu, uint8 activations', [2, 5, 9, 7], [{ ...base, kind: 'conv', out: 6, kernel: 3, pad: 1, act: 'relu' }], 'uint8'],
   ['Conv 3x3 stride 2, per-tensor uint8 w, float bias, Clip(0, 1.5), int8 activations', [1, 4, 10, 10], [{ ...base, kind: 'conv', out: 5, kernel: 3, stride: 2, wType: 'uint8', perChannel: false, bias: 'float', act: 'clip' }], 'int8'],
+  ['Conv 1x1 over 8 channels (the pointwise kernel), 13 outputs, Relu', [2, 8, 5, 3], [{ ...base, kind: 'conv', out: 13, kernel: 1, act: 'relu' }], 'uint8'],
   ['grouped Conv 1x1 (group 2), no bias', [1, 6, 5, 5], [{ ...base, kind: 'conv', out: 4, kernel: 1, group: 2, bias: 'none' }], 'uint8'],
   ['MatMul [2, 3, 37] x [37, 11] + Add(int32 bias)', [2, 3, 37], [{ ...base, kind: 'matmul', out: 11 }], 'uint8'],
   ['MatMul without bias, Relu, int8 activations', [4, 20], [{ ...base, kind: 'matmul', out: 9, bias: 'none', act: 'relu' }], 'int8'],
@@ -94,6 +95,29 @@ describe('QDQ groups run as int8 kernels on WebGPU', () => {
           const d = steps(y, ref, m.step);
           expect(d.max, `${title} (${path}) vs ${what}: max difference in steps`).toBeLessThanOrEqual(1);
         }
+      }
+    });
+  }
+});
+
+describe('a depthwise QDQ conv (group = channels) on WebGPU', () => {
+  // Its own kernel (integer products summed directly, several pixels per invocation), the same on both dot paths.
+  const cases: [string, number[], LayerSpec[]][] = [
+    ['3x3 pad 1, Relu', [1, 8, 7, 9], [{ ...base, kind: 'conv', out: 8, kernel: 3, pad: 1, group: 8, act: 'relu' }]],
+    ['3x3 stride 2, per-tensor uint8 w, float bias', [2, 6, 9, 9], [{ ...base, kind: 'conv', out: 6, kernel: 3, stride: 2, pad: 1, group: 6, wType: 'uint8', perChannel: false, bias: 'float' }]],
+  ];
+  for (const [title, shape, layers] of cases) {
+    it(title, async () => {
+      const m = qdqModel(shape, layers, 'uint8');
+      const cpu = (await run(m, 'cpu')).y;
+      const ort = (await runModelOrt(m.bytes, m.feeds)).y!;
+      for (const path of PATHS) {
+        setQuantDotPath(path);
+        const { y, session } = await run(m, 'webgpu');
+        const fused = session.report().nodes.filter((n) => n.op === 'QdqConv');
+        expect(fused.length).toBe(1);
+        expect(fused[0]!.kernels!.join(' ')).toContain('qdq-conv-depthwise');
+        for (const ref of [cpu, ort]) expect(steps(y, ref, m.step).max, `${title} (${path})`).toBeLessThanOrEqual(1);
       }
     });
   }

@@ -16,8 +16,11 @@ import { divHelper } from './quantize.js';
  * bias_accumulator = 1 for a model's own QLinearConv) and attributes clip_min / clip_max.
  *
  * - The weights are packed at plan time, four int8 codes per u32 (uint8 moved into the int8 domain by -128, as
- *   quant-dot.ts does), one row of ceil(K / 4) words per output channel (Gemm/MatMul B transposed), and kept in the
- *   session's weight store: resident bytes are 1/4 of float32 and no other copy of w is uploaded.
+ *   quant-dot.ts does), one row of ceil(K / 4) words per output channel (Gemm/MatMul B transposed; a conv's row
+ *   tap-major, see packConvWeights), and kept in the session's weight store: resident bytes are 1/4 of float32 and
+ *   no other copy of w is uploaded.
+ * - Convs are register-blocked (convProgram: 4 pixels x 8 channels per invocation, with a 1x1 form) and depthwise
+ *   convs have their own kernel (depthwiseProgram); docs/quantization.md has the measurements.
  * - The accumulator is exact i32: sum (x - zx)(w - zw) = sum x w - zx sum w - zw sum x + K zx zw, the products by
  *   dot4I8Packed where the implementation has it, else unpacked (KernelEnv.packedDot; both tested).
  * - Epilogue: v = (acc * x_scale * w_scale[c] + bias[c]) / y_scale (correctly rounded division), then
@@ -114,20 +117,25 @@ const F32_MAX = 3.4028234663852886e38;
  * Statements storing the accumulator of channel `c` (block lane r) into y[out]: requantized, or (a float32 y)
  * dequantized and clamped.
  */
-function epilogue(b: Parameters<ProgramSpec['source']>[0], y: DType, c: string, out: string): string {
-  const acc = `dxw[r] - zpx * sw[r] - zpw * sx + i32(u.K) * zpx * zpw`;
-  const head = `let zpw = i32(params[4u + u.C + ${c}]);
-      let acc = ${acc};`;
+function epilogue(b: Parameters<ProgramSpec['source']>[0], y: DType, c: string, out: string, acc = DOT_ACC): string {
+  return `let zpw = i32(params[4u + u.C + ${c}]);
+      let acc = ${acc};
+      ${epilogueTail(b, y, c, out)}`;
+}
+
+/** The statements after `acc` (i32, exact) is known: requantize or dequantize it and store it in y[out]. */
+function epilogueTail(b: Parameters<ProgramSpec['source']>[0], y: DType, c: string, out: string): string {
   if (y === 'float32') {
-    return `${head}
-      let v = f32(acc) * params[0] * params[4u + ${c}] + params[4u + 2u * u.C + ${c}];
+    return `let v = f32(acc) * params[0] * params[4u + ${c}] + params[4u + 2u * u.C + ${c}];
       ${b.store('y', out, 'clamp(v, u.q_lo, u.q_hi)')}`;
   }
   const div = divHelper(b);
-  return `${head}
-      let v = ${div}(f32(acc) * params[0] * params[4u + ${c}] + params[4u + 2u * u.C + ${c}], params[1]);
+  return `let v = ${div}(f32(acc) * params[0] * params[4u + ${c}] + params[4u + 2u * u.C + ${c}], params[1]);
       ${b.store('y', out, `${scalarTypeOf(y)}(clamp(round(v) + params[3], u.q_lo, u.q_hi))`)}`;
 }
+
+/** The exact accumulator from the dot loop's sums: sum (x - zx)(w - zw) = sum x w - zx sum w - zw sum x + K zx zw. */
+const DOT_ACC = 'dxw[r] - zpx * sw[r] - zpw * sx + i32(u.K) * zpx * zpw';
 
 const COMMON_UNIFORMS = ['size', 'C', 'K', 'K4'].map((name) => ({ name, type: 'u32' as const }));
 const CLAMP_UNIFORMS = [{ name: 'q_lo', type: 'f32' as const }, { name: 'q_hi', type: 'f32' as const }];
@@ -159,41 +167,175 @@ function dotLoop(cb: number, pre: string, xLane: string): string {
   }`;
 }
 
-/** Output channels per invocation: 4, unless a conv's channel blocks would straddle groups. */
+/** Output channels per invocation of the matmul. */
 const CB = 4;
 
+/** Output pixels per invocation of a conv (register blocking along P). */
+const PB = 4;
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * Conv weights tap-major: row m holds T * C4 words, word (t, c4) packing w[m, 4 c4 + j, t] for j < 4 (0 past Cg).
+ * The conv's inner loop then reads four consecutive input channels at one tap offset: no division per lane.
+ */
+function packConvWeights(w: HostTensor, M: number, Cg: number, T: number): HostTensor {
+  const key = `conv:${M}:${Cg}:${T}`;
+  let byKey = packedCache.get(w);
+  const hit = byKey?.get(key);
+  if (hit) return hit;
+  const v = tensorToNumbers(w);
+  const off = int8Offset(w.dtype);
+  const C4 = Math.ceil(Cg / 4);
+  const words = new Uint32Array(M * T * C4);
+  for (let m = 0; m < M; m++) {
+    for (let ci = 0; ci < Cg; ci++) {
+      for (let t = 0; t < T; t++) {
+        const q = (v[(m * Cg + ci) * T + t]! - off) & 0xff;
+        words[(m * T + t) * C4 + (ci >> 2)]! |= q << ((ci & 3) * 8);
+      }
+    }
+  }
+  const t = hostTensor('uint32', [words.length], words);
+  if (!byKey) packedCache.set(w, (byKey = new Map()));
+  byKey.set(key, t);
+  return t;
+}
+
+/**
+ * A (grouped) conv, register-blocked: each invocation computes PB output pixels x cb output channels of one image
+ * and group. The K loop runs over taps, then over input channels four at a time: a pixel's four lanes are gathered
+ * once at the tap's offset (taps[p, t]; -1 is padding, read as x's zero point) and packed, then multiplied with
+ * each of the cb channels' packed weight words, and each weight word is loaded once for the PB pixels. The blocks
+ * are unrolled (one register per accumulator, no arrays). Pixels past P and channels past C compute on clamped
+ * indices and are not stored. Lanes past Cg are 0 in x and w, so they add nothing to any sum.
+ */
 function convProgram(x: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, path: QuantDotPath, C: number, lo: number, hi: number): ProgramSpec {
-  const cb = g.group === 1 || (g.M / g.group) % CB === 0 ? CB : 1;
-  const blocks = Math.ceil(g.M / cb);
-  const size = g.N * blocks * g.P;
-  const K = (g.C / g.group) * g.T;
+  const Mg = g.M / g.group;
+  const cb = g.group === 1 || Mg % 8 === 0 ? 8 : Mg % 4 === 0 ? 4 : 1;
+  const pb = PB;
+  const cblocks = Math.ceil(g.M / cb);
+  const pblocks = Math.ceil(g.P / pb);
+  const size = g.N * cblocks * pblocks;
+  const Cg = g.C / g.group;
+  const K = Cg * g.T;
+  const C4 = Math.ceil(Cg / 4);
+  const I = range(pb);
+  const R = range(cb);
+  const pointwise = isPointwise(g);
   return {
-    key: `qdq-conv:${x.dtype}:${y.dtype}:${path}:cb${cb}`,
+    key: `qdq-conv:${x.dtype}:${y.dtype}:${path}:cb${cb}:pb${pb}${pointwise ? ':1x1' : ''}`,
     bindings: [
-      { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, { name: 'taps', type: 'i32' }, { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
+      { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, ...(pointwise ? [] : [{ name: 'taps', type: 'i32' as const }]), { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
     ],
-    uniforms: [...COMMON_UNIFORMS, ...['Cin', 'Cg', 'Mg', 'P', 'Q', 'T', 'blocks'].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
+    uniforms: [{ name: 'size', type: 'u32' }, { name: 'C', type: 'u32' }, { name: 'K', type: 'u32' },
+      ...['Cin', 'Cg', 'Mg', 'P', 'Q', 'T', 'C4', 'cblocks', 'pblocks'].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
     workgroupSize: [WG, 1, 1],
     source(s) {
       dotHelpers(s, path);
       const lx = int8Loader(s, 'x', x.dtype);
+      // A 1x1 conv with stride 1 and no padding over whole words of channels reads x directly: no tap or lane test.
+      const lane = pointwise
+        ? (i: number, j: number) => `${lx}(xo${i} + q${j})`
+        : (i: number, j: number) => `select(0, select(zpx, ${lx}(xo${i} + q${j}), ok${i}), ci + ${j}u < u.Cg)`;
+      const stores = I.flatMap((i) => R.map((r) => `if (p0 + ${i}u < u.P && c0 + ${r}u < u.C) {
+    let m = c0 + ${r}u;
+    let dxw = d${i}_${r};
+    let sw = sw${r};
+    let sx = sx${i};
+    let zpw = i32(params[4u + u.C + m]);
+    let acc = dxw - zpx * sw - zpw * sx + i32(u.K) * zpx * zpw;
+    ${epilogueTail(s, y.dtype, 'm', `(n * u.C + m) * u.P + p0 + ${i}u`)}
+  }`));
       s.main(`${s.linearIndex('u.size')}
-  let p = index % u.P;
-  let c0 = ((index / u.P) % u.blocks) * ${cb}u;
-  let n = index / (u.P * u.blocks);
+  let p0 = (index % u.pblocks) * ${pb}u;
+  let c0 = ((index / u.pblocks) % u.cblocks) * ${cb}u;
+  let n = index / (u.pblocks * u.cblocks);
   let x_base = (n * u.Cin + (c0 / u.Mg) * u.Cg) * u.Q;
   let zpx = i32(params[2]);
-  ${dotLoop(cb, `\n      let off = ${s.load('taps', 'p * u.T + kk % u.T')};`, `select(zpx, ${lx}(x_base + (kk / u.T) * u.Q + u32(max(off, 0))), off >= 0)`)}
-  for (var r = 0u; r < ${cb}u; r = r + 1u) {
-    let m = c0 + r;
-    if (m < u.C) {
-      ${epilogue(s, y.dtype, 'm', '(n * u.C + m) * u.P + p')}
+  ${path === 'packed' ? 'let ones = 0x01010101u;' : ''}
+  ${I.map((i) => `let pp${i} = min(p0 + ${i}u, u.P - 1u) * u.T;`).join('\n  ')}
+  ${R.map((r) => `let wr${r} = min(c0 + ${r}u, u.C - 1u) * u.T * u.C4;`).join('\n  ')}
+  ${I.map((i) => `var sx${i} = 0;`).join(' ')}
+  ${R.map((r) => `var sw${r} = 0;`).join(' ')}
+  ${I.map((i) => R.map((r) => `var d${i}_${r} = 0;`).join(' ')).join('\n  ')}
+  for (var t = 0u; t < u.T; t = t + 1u) {
+    ${I.map((i) => pointwise ? `let xo${i} = x_base + pp${i};` : `let off${i} = ${s.load('taps', `pp${i} + t`)};
+    let ok${i} = off${i} >= 0;
+    let xo${i} = x_base + u32(max(off${i}, 0));`).join('\n    ')}
+    let wt = t * u.C4;
+    for (var c4 = 0u; c4 < u.C4; c4 = c4 + 1u) {
+      let ci = c4 * 4u;
+      ${range(4).map((j) => pointwise ? `let q${j} = (ci + ${j}u) * u.Q;` : `let q${j} = min(ci + ${j}u, u.Cg - 1u) * u.Q;`).join('\n      ')}
+      ${path === 'packed' ? `${I.map((i) => `let px${i} = pack_i8(vec4<i32>(${range(4).map((j) => lane(i, j)).join(', ')}));
+      sx${i} = sx${i} + dot4_i8(px${i}, ones);`).join('\n      ')}
+      ${R.map((r) => `let pw${r} = w[wr${r} + wt + c4];
+      sw${r} = sw${r} + dot4_i8(pw${r}, ones);
+      ${I.map((i) => `d${i}_${r} = d${i}_${r} + dot4_i8(px${i}, pw${r});`).join(' ')}`).join('\n      ')}`
+    // Unpacked: x stays in registers as it was loaded and each weight word is unpacked once for the PB pixels.
+    : `${I.map((i) => `let xv${i} = vec4<i32>(${range(4).map((j) => lane(i, j)).join(', ')});
+      sx${i} = sx${i} + dot(xv${i}, vec4<i32>(1));`).join('\n      ')}
+      ${R.map((r) => `let wv${r} = unpack_i8(w[wr${r} + wt + c4]);
+      sw${r} = sw${r} + dot(wv${r}, vec4<i32>(1));
+      ${I.map((i) => `d${i}_${r} = d${i}_${r} + dot(xv${i}, wv${r});`).join(' ')}`).join('\n      ')}`}
     }
-  }`);
+  }
+  ${stores.join('\n  ')}`);
     },
     run: () => ({
       workgroups: dispatchLinear(size, WG),
-      uniforms: { size, C, K, K4: Math.ceil(K / 4), Cin: g.C, Cg: g.C / g.group, Mg: g.M / g.group, P: g.P, Q: g.Q, T: g.T, blocks, q_lo: lo, q_hi: hi },
+      uniforms: { size, C, K, Cin: g.C, Cg, Mg, P: g.P, Q: g.Q, T: g.T, C4, cblocks, pblocks, q_lo: lo, q_hi: hi },
+    }),
+  };
+}
+
+/** A 1x1 conv, stride 1, no padding, whole words of input channels per group: x is read without the tap table. */
+const isPointwise = (g: ConvShape) => g.T === 1 && (g.C / g.group) % 4 === 0 && g.P === g.Q && g.taps.every((o, p) => o === p);
+
+/** Output pixels per invocation of a depthwise conv. */
+const DW_PB = 4;
+
+/**
+ * A depthwise conv (group = input channels = output channels): each invocation computes DW_PB pixels of one
+ * channel. K is only T (9 for 3x3), so the exact products (x - zx)(w - zw) are summed in i32 directly; each tap's
+ * weight is unpacked once from the packed row (ceil(T / 4) words) for the DW_PB pixels.
+ */
+function depthwiseProgram(x: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, C: number, lo: number, hi: number): ProgramSpec {
+  const pb = DW_PB;
+  const pblocks = Math.ceil(g.P / pb);
+  const size = g.N * g.M * pblocks;
+  const I = range(pb);
+  return {
+    key: `qdq-conv-depthwise:${x.dtype}:${y.dtype}:pb${pb}`,
+    bindings: [
+      { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, { name: 'taps', type: 'i32' }, { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
+    ],
+    uniforms: [...['size', 'C', 'K4', 'P', 'Q', 'T', 'pblocks'].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
+    workgroupSize: [WG, 1, 1],
+    source(s) {
+      const lx = int8Loader(s, 'x', x.dtype);
+      s.main(`${s.linearIndex('u.size')}
+  let p0 = (index % u.pblocks) * ${pb}u;
+  let m = (index / u.pblocks) % u.C;
+  let n = index / (u.pblocks * u.C);
+  let x_base = (n * u.C + m) * u.Q;
+  let zpx = i32(params[2]);
+  let zw = i32(params[4u + u.C + m]);
+  ${I.map((i) => `let pp${i} = min(p0 + ${i}u, u.P - 1u) * u.T;`).join('\n  ')}
+  ${I.map((i) => `var a${i} = 0;`).join(' ')}
+  for (var t = 0u; t < u.T; t = t + 1u) {
+    let wd = ((bitcast<i32>(w[m * u.K4 + (t >> 2u)]) << (24u - 8u * (t & 3u))) >> 24u) - zw;
+    ${I.map((i) => `let off${i} = ${s.load('taps', `pp${i} + t`)};
+    a${i} = a${i} + select(0, ${lx}(x_base + u32(max(off${i}, 0))) - zpx, off${i} >= 0) * wd;`).join('\n    ')}
+  }
+  ${I.map((i) => `if (p0 + ${i}u < u.P) {
+    let acc = a${i};
+    ${epilogueTail(s, y.dtype, 'm', `(n * u.C + m) * u.P + p0 + ${i}u`)}
+  }`).join('\n  ')}`);
+    },
+    run: () => ({
+      workgroups: dispatchLinear(size, WG),
+      uniforms: { size, C, K4: Math.ceil(g.T / 4), P: g.P, Q: g.Q, T: g.T, pblocks, q_lo: lo, q_hi: hi },
     }),
   };
 }
@@ -244,9 +386,13 @@ const qdqConv: GpuKernel = {
     const g = convShape(node, x!, w!);
     const K = (g.C / g.group) * g.T;
     checkK(node.op, K);
-    const packed = packWeights(w!.value, g.M, K, K, 1);
+    const depthwise = g.group > 1 && g.C === g.group && g.M === g.group;
+    const packed = depthwise ? packWeights(w!.value, g.M, K, K, 1) : packConvWeights(w!.value, g.M, g.C / g.group, g.T);
     const { table, lo, hi } = params(node, inputs, y!.dtype, g.M);
-    const program = convProgram(x!, y!, g, quantDotPath(env.packedDot), g.M, lo, hi);
+    const program = depthwise ? depthwiseProgram(x!, y!, g, g.M, lo, hi) : convProgram(x!, y!, g, quantDotPath(env.packedDot), g.M, lo, hi);
+    if (!depthwise && isPointwise(g)) {
+      return { calls: [{ program, tensors: [{ input: 0 }, { constant: 0 }, { constant: 1 }, { output: 0 }] }], constants: [packed, table], sharedConstants: [0] };
+    }
     const tensors: TensorSlot[] = [{ input: 0 }, { constant: 0 }, { constant: 1 }, { constant: 2 }, { output: 0 }];
     return { calls: [{ program, tensors }], constants: [packed, int32Constant([g.taps.length], g.taps), table], sharedConstants: [0] };
   },
