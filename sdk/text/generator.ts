@@ -18,7 +18,8 @@ import { checkTokenizer, promptIds, type ChatMessage, type ChatTemplateOptions, 
  *
  * Each step runs the model once on the new tokens with the previous steps' keys and values as `past`. On WebGPU
  * the logits and the presents are kept on the GPU ('gpu-buffer' outputs): presents feed the next step's past as
- * GPU tensors (buffer-to-buffer, never through the host), the sampler (runtime/backends/webgpu/kernels/sampling.ts)
+ * GPU tensors, bound into the next plan as they are (no copy, never through the host; report().gpu.inputCopyBytes
+ * and outputCopyBytes stay 0 on the exports tested), the sampler (runtime/backends/webgpu/kernels/sampling.ts)
  * reads the logits where they are, and only the chosen ids (8 bytes a row) come back. On the CPU backend the CPU
  * twin of the sampler chooses with the same arithmetic and the same random stream, so a seed gives the same
  * tokens on both.
