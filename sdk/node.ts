@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { nodeExternalDataResolver } from '../importers/onnx/external-data-node.js';
 import { InvalidArgumentError } from '../runtime/errors.js';
+import { webGpuRefused } from '../runtime/backends/webgpu/device.js';
 import { registerNodePlatform } from './platform.js';
 import { nodeModelCache, readFileWithProgress } from './loading/node-cache.js';
 
@@ -25,6 +26,8 @@ registerNodePlatform({
   // One Dawn instance per process, created on first use and kept referenced for the process's life: a GPU object
   // that is garbage-collected while its device lives takes the device down with it (a crash inside Dawn).
   getGpu() {
+    // Not loaded where device requests are refused (EdgeKit's worker_threads entry: sdk/worker/node-entry.ts).
+    if (webGpuRefused()) return Promise.resolve(undefined);
     gpuInstance ??= (async () => {
       try {
         const { create, globals } = (await import('webgpu')) as unknown as {

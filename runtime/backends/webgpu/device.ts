@@ -181,9 +181,24 @@ export class GpuContext {
 }
 
 let gpuEntry: Promise<GPU> | undefined;
+let refusal: DeviceError | undefined;
+
+/**
+ * Makes every later device request in this thread fail with `reason` (before any GPU code loads). The Node worker
+ * entry calls it: see sdk/worker/node-entry.ts for why Dawn is not used inside worker_threads.
+ */
+export function refuseWebGpu(reason: DeviceError): void {
+  refusal = reason;
+}
+
+/** Whether refuseWebGpu() was called in this thread. */
+export function webGpuRefused(): boolean {
+  return refusal !== undefined;
+}
 
 /** navigator.gpu in browsers and workers; in Node, the `webgpu` package loaded on demand. */
 export function findGpu(): Promise<GPU> {
+  if (refusal) return Promise.reject(refusal);
   gpuEntry ??= (async () => {
     const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
     if (nav?.gpu) return nav.gpu;
@@ -209,6 +224,7 @@ export function findGpu(): Promise<GPU> {
 
 /** A new device (not shared). Most callers want acquireDevice(). */
 export async function createDevice(opts: DeviceOptions = {}): Promise<GpuContext> {
+  if (refusal) throw refusal;
   const gpu = opts.gpu ?? (await findGpu());
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) {
