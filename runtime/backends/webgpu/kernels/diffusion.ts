@@ -3,6 +3,7 @@ import type { GpuResources } from '../executor.js';
 import { UNIFORM_USAGE, type GpuBufferLease } from '../memory.js';
 import { dispatchLinear, type ProgramSpec } from '../program.js';
 import { packUniforms } from '../wgsl/builder.js';
+import { MIX32_WGSL } from './random.js';
 
 /**
  * The diffusion loop's own GPU work, run outside any model graph (like the text sampler in sampling.ts): every
@@ -73,15 +74,7 @@ export function noiseProgram(): ProgramSpec {
     uniforms: NOISE_UNIFORMS,
     workgroupSize: [WG, 1, 1],
     source(b) {
-      b.helper(`// lowbias32, the hash of ir/ops/random.ts and the text sampler.
-fn mix32(v: u32) -> u32 {
-  var x = v;
-  x = x ^ (x >> 16u);
-  x = x * 0x7feb352du;
-  x = x ^ (x >> 15u);
-  x = x * 0x846ca68bu;
-  return x ^ (x >> 16u);
-}`);
+      b.helper(MIX32_WGSL);
       b.main(`${b.linearIndex('u.n')}
   let base = mix32(mix32(u.seed) ^ (u.step * 0x9e3779b9u));
   let h1 = mix32(base ^ (index * 2u));

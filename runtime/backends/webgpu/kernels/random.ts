@@ -16,9 +16,8 @@ import type { BindingDecl, ShaderBuilder } from '../wgsl/builder.js';
 const WG = 64;
 const KEYS = [{ name: 'k0', type: 'u32' as const }, { name: 'k1', type: 'u32' as const }];
 
-/** WGSL twins of mix32 / draw and the uniform/normal maps (ir/ops/random.ts). */
-function declareGenerator(b: ShaderBuilder): void {
-  b.helper(`// lowbias32 (Wellons): xorshift-multiply, two rounds.
+/** WGSL twin of ir/ops/random.ts's mix32, shared by every GPU generator (random ops, the text sampler, diffusion noise). */
+export const MIX32_WGSL = `// lowbias32 (Wellons): xorshift-multiply, two rounds.
 fn mix32(v: u32) -> u32 {
   var x = v;
   x = x ^ (x >> 16u);
@@ -26,7 +25,11 @@ fn mix32(v: u32) -> u32 {
   x = x ^ (x >> 15u);
   x = x * 0x846ca68bu;
   return x ^ (x >> 16u);
-}`);
+}`;
+
+/** WGSL twins of mix32 / draw and the uniform/normal maps (ir/ops/random.ts). */
+function declareGenerator(b: ShaderBuilder): void {
+  b.helper(MIX32_WGSL);
   b.helper(`// Draw j of element i under keys (k0, k1).
 fn draw(i: u32, j: u32, k0: u32, k1: u32) -> u32 {
   return mix32(mix32(i ^ k0) ^ k1 ^ (j * 0x68e31da4u));

@@ -4,6 +4,7 @@ import type { GpuResources, GpuTensorRef } from '../executor.js';
 import { UNIFORM_USAGE, type GpuBufferLease } from '../memory.js';
 import type { ProgramSpec } from '../program.js';
 import { packUniforms } from '../wgsl/builder.js';
+import { MIX32_WGSL } from './random.js';
 
 /**
  * Next-token selection on the GPU for text generation: repetition penalty, NaN check, greedy arg max, temperature,
@@ -52,15 +53,7 @@ export function samplerProgram(storage: 'f32' | 'f16' = 'f32'): ProgramSpec {
       b.helper('var<workgroup> shared_u: u32;');
       b.helper('var<workgroup> shared_f: f32;');
       b.helper('var<workgroup> shared_nan: u32;');
-      b.helper(`// lowbias32 (the generator of ir/ops/random.ts).
-fn mix32(v: u32) -> u32 {
-  var x = v;
-  x = x ^ (x >> 16u);
-  x = x * 0x7feb352du;
-  x = x ^ (x >> 15u);
-  x = x * 0x846ca68bu;
-  return x ^ (x >> 16u);
-}`);
+      b.helper(MIX32_WGSL);
       b.helper(`// The row's logit i after the repetition penalty.
 fn logit_at(row: u32, i: u32) -> f32 {
   let x = ${storage === 'f16' ? 'f32(logits[u.offset + row * u.row_stride + i])' : 'logits[u.offset + row * u.row_stride + i]'};
