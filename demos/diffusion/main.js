@@ -33,6 +33,14 @@ async function main() {
   });
   const config = await (await fetch(new URL('scheduler_config.json', base))).json();
   const pipe = ek.DiffusionPipeline.create(unet, { schedulerConfig: config });
+  // Warm-up while loading: the first UNet run at a batch size specializes the graph to that shape and builds its GPU
+  // plan, and the first generate compiles the loop's programs, each one synchronous main-thread task of 100-600 ms on
+  // SwiftShader. Done here (guided = batch 2, unguided = batch 1; DDPM draws noise; a preview), so Generate later
+  // runs only per-step encoding on this thread (no task of 50 ms or more: tests/browser/diffusion-demo.test.ts).
+  status('Warming up the GPU…');
+  for (const guidanceScale of [2, 1]) {
+    await pipe.generate({ scheduler: 'ddpm', steps: 2, seed: 0, classLabels: [0], nullClass: 10, guidanceScale, previewEvery: 1, onPreview: () => {} });
+  }
   for (let d = 0; d < 10; d++) $('digit').append(new Option(String(d), String(d)));
   for (const s of ek.SCHEDULERS) $('scheduler').append(new Option(s, s));
   $('scheduler').value = 'ddim';

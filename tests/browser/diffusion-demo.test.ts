@@ -1,25 +1,57 @@
 import { mkdirSync } from 'node:fs';
+import { KnownDevices, type Page } from 'puppeteer-core';
 import { describe, expect, it } from 'vitest';
 import { useBrowserPage } from '../helpers/browser-page.js';
+
+/**
+ * Registers, before any script of the next document runs, a PerformanceObserver for main-thread long tasks (the
+ * browser reports every task of 50 ms or more); `window.__longTasks` collects { start, duration } in ms.
+ */
+async function observeLongTasks(page: Page): Promise<void> {
+  await page.evaluateOnNewDocument(() => {
+    const tasks: { start: number; duration: number }[] = [];
+    (window as unknown as { __longTasks: typeof tasks }).__longTasks = tasks;
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) tasks.push({ start: e.startTime, duration: e.duration });
+    }).observe({ type: 'longtask', buffered: true });
+  });
+}
+
+/** The long tasks that overlap [from, to] (page clock, ms); the observer delivers after a task ends, so wait a bit. */
+async function longTasksBetween(page: Page, from: number, to: number): Promise<{ start: number; duration: number }[]> {
+  await new Promise((r) => setTimeout(r, 200));
+  return page.evaluate(
+    (from, to) => (window as unknown as { __longTasks: { start: number; duration: number }[] }).__longTasks.filter((t) => t.start + t.duration >= from && t.start <= to),
+    from, to,
+  );
+}
 
 /**
  * The diffusion demo (demos/diffusion/, importing only dist/browser/edgekit.js) in headless Chromium on SwiftShader:
  * it loads, generates a digit with at least two previews and the time per step, then a second run is cancelled
  * from the page's Cancel button and ends as 'Cancelled.' with the controls usable again, with no console errors.
- * A screenshot goes to test-artifacts/ (gitignored). Without navigator.gpu the page says what to do.
+ * While it generates, no main-thread task is 50 ms or longer (PerformanceObserver 'longtask', issue #13 §3).
+ * A screenshot goes to test-artifacts/ (gitignored). Without navigator.gpu the page says what to do. On a phone-sized
+ * viewport with touch (puppeteer's Pixel 5 emulation) the page fits the screen and a tap generates a digit.
  */
 describe('diffusion demo in headless Chromium', () => {
   const b = useBrowserPage();
 
   it('generates an image with previews, reports the time per step, and cancels cleanly', async () => {
     const { page } = b;
+    await observeLongTasks(page);
     await page.goto(`${b.origin}/demos/diffusion/index.html`);
     await page.waitForFunction('window.demo && (window.demo.ready || window.demo.error)', { timeout: 120_000 });
     expect(await page.evaluate('window.demo.error ?? null'), b.log.join('\n')).toBe(null);
 
     await page.$eval('#steps', (el) => { (el as HTMLInputElement).value = '10'; });
+    const started = (await page.evaluate('performance.now()')) as number;
     await page.click('#generate');
     await page.waitForFunction('window.demo.runs[0] && (window.demo.runs[0].done || window.demo.runs[0].error)', { timeout: 120_000 });
+    const ended = (await page.evaluate('performance.now()')) as number;
+    // Main-thread long tasks while it generated (from the click to the drawn result): none of 50 ms or more.
+    const long = await longTasksBetween(page, started, ended);
+    expect(long.map((t) => `${Math.round(t.duration)} ms task at +${Math.round(t.start - started)} ms of ${Math.round(ended - started)} ms`)).toEqual([]);
     const first = (await page.evaluate('window.demo.runs[0]')) as { done: boolean; previews: number; stepMs: number[]; error?: string };
     expect(first.error, b.log.join('\n')).toBeUndefined();
     expect(first.done).toBe(true);
@@ -67,4 +99,35 @@ describe('diffusion demo in headless Chromium', () => {
     expect(await page.$eval('#controls', (e) => (e as HTMLFieldSetElement).disabled)).toBe(true);
     await page.close();
   }, 120_000);
+
+  it('renders on a phone-sized screen and generates from a tap', async () => {
+    const page = await b.page.browser().newPage();
+    const log: string[] = [];
+    page.on('pageerror', (e) => log.push(`pageerror: ${(e as Error).message}`));
+    await page.emulate(KnownDevices['Pixel 5']);
+    await page.goto(`${b.origin}/demos/diffusion/index.html`);
+    await page.waitForFunction('window.demo && (window.demo.ready || window.demo.error)', { timeout: 120_000 });
+    expect(await page.evaluate('window.demo.error ?? null'), log.join('\n')).toBe(null);
+    const layout = await page.evaluate(() => ({
+      touch: navigator.maxTouchPoints > 0 && matchMedia('(pointer: coarse)').matches,
+      viewport: innerWidth,
+      content: document.documentElement.scrollWidth,
+      controlsRight: Math.max(...[...document.querySelectorAll('#controls > *')].map((e) => e.getBoundingClientRect().right)),
+    }));
+    expect(layout.touch).toBe(true);
+    expect(layout.viewport).toBe(393);
+    expect(layout.content).toBeLessThanOrEqual(layout.viewport); // no horizontal scrolling
+    expect(layout.controlsRight).toBeLessThanOrEqual(layout.viewport);
+    await page.$eval('#steps', (el) => { (el as HTMLInputElement).value = '4'; });
+    await page.tap('#generate');
+    await page.waitForFunction('window.demo.runs[0] && (window.demo.runs[0].done || window.demo.runs[0].error)', { timeout: 120_000 });
+    const run = (await page.evaluate('window.demo.runs[0]')) as { done: boolean; stepMs: number[]; error?: string };
+    expect(run.error, log.join('\n')).toBeUndefined();
+    expect(run.stepMs.length).toBe(4);
+    expect(await page.$$eval('#result canvas', (c) => c.length)).toBe(1);
+    expect(await page.$eval('#status', (e) => e.textContent)).toMatch(/^Done: 4 steps, /);
+    mkdirSync('test-artifacts', { recursive: true });
+    await page.screenshot({ path: 'test-artifacts/diffusion-demo-mobile.png' });
+    await page.close();
+  }, 240_000);
 });
