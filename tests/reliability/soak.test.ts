@@ -13,9 +13,20 @@ import { soakCycles, soakRuns, withSymbolicDims, type Snapshot } from './soak.js
  * host and GPU outputs, and 50 create/release cycles. `npm run soak` sets EDGEKIT_SOAK=full: 10,000 runs of
  * mobilenet_v2 at two input sizes and 1,000 cycles. Live GPU bytes, buffers and pipelines must end exactly where
  * they were after the warm-up; the JS heap (after a full GC) within a small allowance for V8's own caches.
+ *
+ * EDGEKIT_SOAK_SIZES (`npm run soak -- --sizes 32,48`) picks mobilenet_v2's input sizes, default 224,192. The issue
+ * fixes the run count and asks for alternating shapes and output locations, not the resolution: at 224 px a
+ * SwiftShader run takes seconds, so 10,000 runs take most of a day, while small sizes exercise the same code
+ * (same graph, same kernels, a plan per shape, the same pool and readback paths) in under an hour on a quiet
+ * machine (about 0.25 s a run at 32 and 48 px). EDGEKIT_SOAK_MINUTES (`--minutes N`) bounds the runs by time.
  */
 
 const FULL = process.env.EDGEKIT_SOAK === 'full';
+const SIZES = (process.env.EDGEKIT_SOAK_SIZES ?? '224,192').split(',').map(Number);
+const MINUTES = Number(process.env.EDGEKIT_SOAK_MINUTES ?? Infinity);
+if (SIZES.length < 2 || SIZES.some((n) => !Number.isInteger(n) || n < 32)) {
+  throw new Error(`EDGEKIT_SOAK_SIZES must list at least two input sizes (integers >= 32, mobilenet_v2's stride), got '${process.env.EDGEKIT_SOAK_SIZES}'`);
+}
 const HEAP_SLACK = 4 * 2 ** 20;
 
 let res: GpuResources;
@@ -31,12 +42,15 @@ function randomInput(rng: Rng, dims: number[]): Tensor {
 const fmt = (s: Snapshot) => `live ${(s.liveBytes / 2 ** 20).toFixed(2)} MiB in ${s.buffers} buffers, ${s.pipelines} pipelines, heap ${(s.heapBytes / 2 ** 20).toFixed(1)} MiB`;
 
 describe('soak: many runs of one WebGPU session', () => {
-  it(FULL ? `${process.env.EDGEKIT_SOAK_RUNS ?? '10,000'} runs of mobilenet_v2 (224 and 192 px, host and GPU outputs)` : '200 runs of the digits CNN (batches 1, 4, 7; host and GPU outputs)', async () => {
+  it(FULL ? `${process.env.EDGEKIT_SOAK_RUNS ?? '10,000'} runs of mobilenet_v2 (${SIZES.join(', ')} px, host and GPU outputs)` : '200 runs of the digits CNN (batches 1, 4, 7; host and GPU outputs)', async () => {
     const rng = new Rng(14);
     const [bytes, inputs, runs] = FULL
-      ? [withSymbolicDims(new Uint8Array(readFileSync(join(FIXTURES, 'generated', 'mobilenet_v2.onnx'))), { 2: 'H', 3: 'W' }), [randomInput(rng, [1, 3, 224, 224]), randomInput(rng, [1, 3, 192, 192])], Number(process.env.EDGEKIT_SOAK_RUNS ?? 10_000)]
+      ? [withSymbolicDims(new Uint8Array(readFileSync(join(FIXTURES, 'generated', 'mobilenet_v2.onnx'))), { 2: 'H', 3: 'W' }), SIZES.map((n) => randomInput(rng, [1, 3, n, n])), Number(process.env.EDGEKIT_SOAK_RUNS ?? 10_000)]
       : [new Uint8Array(readFileSync(join(FIXTURES, 'digits', 'digits-cnn.onnx'))), [1, 4, 7].map((n) => randomInput(rng, [n, 1, 8, 8])), 200];
-    const r = await soakRuns(res, bytes, inputs, runs, FULL ? Math.min(100, runs / 2) : 20, (i, s) => console.log(`soak: ${i} runs: ${fmt(s)}`));
+    const t0 = performance.now();
+    const stopAt = Date.now() + MINUTES * 60_000;
+    const r = await soakRuns(res, bytes, inputs, runs, FULL ? Math.min(100, runs / 2) : 20, (i, s) => console.log(`soak: ${i} runs, ${((performance.now() - t0) / 1000).toFixed(0)} s: ${fmt(s)}`), FULL ? 500 : 100, stopAt);
+    if (r.stoppedEarly) console.log(`soak: the ${MINUTES}-minute budget ended the loop after ${r.runs} of ${runs} runs`);
     console.log(`soak: ${r.runs} runs in ${(r.ms / 1000).toFixed(1)} s; after warm-up ${fmt(r.afterWarmup)}; at the end ${fmt(r.end)}`);
     expect(r.end.liveBytes).toBe(r.afterWarmup.liveBytes);
     expect(r.end.buffers).toBe(r.afterWarmup.buffers);
@@ -47,9 +61,10 @@ describe('soak: many runs of one WebGPU session', () => {
 });
 
 describe('soak: create/release cycles', () => {
-  it(FULL ? '1,000 cycles of the digits CNN' : '50 cycles of the digits CNN', async () => {
+  const cycles = FULL ? Number(process.env.EDGEKIT_SOAK_CYCLES ?? 1000) : 50;
+  it(`${cycles} cycles of the digits CNN`, async () => {
     const bytes = new Uint8Array(readFileSync(join(FIXTURES, 'digits', 'digits-cnn.onnx')));
-    const r = await soakCycles(res, bytes, randomInput(new Rng(3), [2, 1, 8, 8]), FULL ? 1000 : 50);
+    const r = await soakCycles(res, bytes, randomInput(new Rng(3), [2, 1, 8, 8]), cycles);
     console.log(`soak: ${r.cycles} cycles in ${(r.ms / 1000).toFixed(1)} s; before ${fmt(r.baseline)}; after the first ${fmt(r.afterFirst)}; at the end ${fmt(r.end)}`);
     // Every buffer a session made is gone once it is released (pooled buffers are destroyed by settle()).
     expect(r.end.leasedBytes).toBe(r.baseline.leasedBytes);

@@ -64,7 +64,10 @@ export function withSymbolicDims(bytes: Uint8Array, dims: Record<number, string>
 }
 
 export interface RunSoakResult {
+  /** Runs made: `runs`, or fewer if the time budget (`stopAt`) ended the loop first. */
   runs: number;
+  /** True when `stopAt` ended the loop before `runs`. */
+  stoppedEarly: boolean;
   afterWarmup: Snapshot;
   end: Snapshot;
   ms: number;
@@ -74,14 +77,18 @@ export interface RunSoakResult {
  * `runs` runs of one session, input shapes cycling through `inputs`, outputs alternating between the host and
  * 'gpu-buffer' (each GPU output read back on every 10th run, then disposed). The snapshot after `warmup` runs is
  * the baseline (every shape's plan exists by then); the end snapshot is taken with the session still alive.
+ * `stopAt` (a Date.now() time) is a time budget for long soaks on a shared machine: the loop stops there (never
+ * before the warm-up), the end checks still apply, and the result says how many runs were made.
  */
-export async function soakRuns(res: GpuResources, bytes: Uint8Array, inputs: Tensor[], runs: number, warmup = 100, onProgress?: (i: number, s: Snapshot) => void): Promise<RunSoakResult> {
+export async function soakRuns(res: GpuResources, bytes: Uint8Array, inputs: Tensor[], runs: number, warmup = 100, onProgress?: (i: number, s: Snapshot) => void, progressEvery = 1000, stopAt = Infinity): Promise<RunSoakResult> {
   const s = await InferenceSession.create(bytes, { backend: 'webgpu' });
   const name = s.inputNames[0]!;
   let afterWarmup: Snapshot | undefined;
   const t0 = performance.now();
+  let i = 0;
   try {
-    for (let i = 0; i < runs; i++) {
+    for (; i < runs; i++) {
+      if (i >= warmup && Date.now() >= stopAt) break;
       const x = inputs[i % inputs.length]!;
       if (i % 2 === 0) await s.run({ [name]: x });
       else {
@@ -92,9 +99,9 @@ export async function soakRuns(res: GpuResources, bytes: Uint8Array, inputs: Ten
         }
       }
       if (i + 1 === warmup) afterWarmup = await snapshot(res);
-      if (onProgress && (i + 1) % 1000 === 0) onProgress(i + 1, await snapshot(res));
+      if (onProgress && (i + 1) % progressEvery === 0) onProgress(i + 1, await snapshot(res));
     }
-    return { runs, afterWarmup: afterWarmup!, end: await snapshot(res), ms: performance.now() - t0 };
+    return { runs: i, stoppedEarly: i < runs, afterWarmup: afterWarmup!, end: await snapshot(res), ms: performance.now() - t0 };
   } finally {
     await s.release();
   }
