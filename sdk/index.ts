@@ -49,6 +49,10 @@ export type {
   Classification, TextTokenizer, ChatMessage, ChatTemplateOptions, LoadTokenizerOptions, DecoderLayout, LayerCache,
 } from './text/index.js';
 export { DiffusionPipeline, parseSchedulerConfig, planSampling, hostNoise, SCHEDULERS } from './diffusion/index.js';
+export { LatentDiffusionPipeline, DiffusionLayoutError, projectLatents } from './diffusion/index.js';
+export type {
+  LatentDecoding, LatentDiffusionComponents, LoadLatentDiffusionOptions, GenerateFromPromptOptions, LatentDiffusionResult,
+} from './diffusion/index.js';
 export type {
   DiffusionPipelineOptions, GenerateImageOptions, DiffusionResult, DiffusionProgress, DiffusionPreview, SchedulerName, NoiseScheduleConfig,
 } from './diffusion/index.js';

@@ -20,6 +20,25 @@ import {
  * the host.
  */
 
+/**
+ * Turns latents into pixels for previews and the result: a VAE decoder session (fed `latents / scalingFactor`), or
+ * the cheap per-pixel linear projection `rgb = latents · matrix + bias` (docs/diffusion.md says where its numbers
+ * come from). With neither, previews and the result carry the latents only.
+ */
+export interface LatentDecoding {
+  /** A VAE decoder: input [N, C, h, w] latents, output [N, 3 (or 1), H, W] in [-1, 1]. */
+  vaeDecoder?: InferenceSession;
+  /** Its input and output names (default: its first input and output). */
+  vaeInput?: string;
+  vaeOutput?: string;
+  /** Latents are divided by this before the decoder (Stable Diffusion's VAE: 0.18215). Required with a decoder. */
+  scalingFactor?: number;
+  /** The preview projection: `matrix[c][k]` maps latent channel c to output channel k, plus `bias[k]`. */
+  projection?: { matrix: number[][]; bias?: number[] };
+  /** What previews use: 'decoder' (default when there is one), 'projection', or 'latents' (x0 only). */
+  preview?: 'decoder' | 'projection' | 'latents';
+}
+
 export interface DiffusionPipelineOptions {
   /** A diffusers scheduler_config.json (text or parsed); without it diffusers' DDPM defaults (DEFAULT_SCHEDULE). */
   schedulerConfig?: string | Record<string, unknown>;
@@ -31,6 +50,10 @@ export interface DiffusionPipelineOptions {
   classInput?: string;
   /** The output name (default: the model's first output). */
   output?: string;
+  /** Text conditioning input (default 'encoder_hidden_states' where the model has it). */
+  conditioningInput?: string;
+  /** Decoding latents to pixels (a latent-diffusion model). */
+  decoding?: LatentDecoding;
 }
 
 export interface DiffusionProgress {
@@ -48,6 +71,11 @@ export interface DiffusionPreview {
   /** The predicted x0 after this step, [batch, ...sampleShape]. */
   x0: Float32Array;
   shape: number[];
+  /** x0 as pixels, [batch, channels, H, W] in the decoder's range ([-1, 1]), where the pipeline decodes. */
+  image?: Float32Array;
+  imageShape?: number[];
+  /** Where `image` came from: the VAE decoder or the linear projection. */
+  imageSource?: 'decoder' | 'projection';
 }
 
 export interface GenerateImageOptions {
@@ -60,6 +88,12 @@ export interface GenerateImageOptions {
   sampleShape?: number[];
   /** Number of samples (default classLabels.length, or 1). */
   batch?: number;
+  /**
+   * Text conditioning for the UNet's encoder_hidden_states input, [batch, L, D] (or [2·batch, L, D] under guidance:
+   * the conditional rows, then the unconditional ones), on the CPU or the UNet's GPU. Fed every step as it is.
+   * LatentDiffusionPipeline computes it from prompts.
+   */
+  encoderHiddenStates?: Tensor;
   /** One class per sample for a class-conditional model. */
   classLabels?: number[];
   /** The class id the model was trained with for "no class" (classifier-free guidance). */
@@ -84,21 +118,31 @@ export interface DiffusionResult {
   /** The final sample (x0 after the last step), [batch, ...sampleShape], values in the model's data range. */
   samples: Float32Array;
   shape: number[];
+  /** The samples through the VAE decoder, [batch, channels, H, W] in [-1, 1] (a pipeline with a decoder). */
+  images?: Float32Array;
+  imageShape?: number[];
   timesteps: number[];
   stepMs: number[];
 }
 
-interface IoNames { sample: string; timestep: string; classes: string | undefined; output: string }
+interface IoNames { sample: string; timestep: string; classes: string | undefined; text: string | undefined; output: string }
 
 export class DiffusionPipeline {
   readonly session: InferenceSession;
   readonly schedule: NoiseScheduleConfig;
   readonly #names: IoNames;
+  readonly #decoding: Required<Pick<LatentDecoding, 'preview'>> & LatentDecoding;
 
-  private constructor(session: InferenceSession, schedule: NoiseScheduleConfig, names: IoNames) {
+  private constructor(session: InferenceSession, schedule: NoiseScheduleConfig, names: IoNames, decoding: LatentDiffusionDecodingChecked) {
     this.session = session;
     this.schedule = schedule;
     this.#names = names;
+    this.#decoding = decoding;
+  }
+
+  /** The VAE decoder, where the pipeline has one. */
+  get vaeDecoder(): InferenceSession | undefined {
+    return this.#decoding.vaeDecoder;
   }
 
   static create(unet: InferenceSession, options: DiffusionPipelineOptions = {}): DiffusionPipeline {
@@ -113,9 +157,16 @@ export class DiffusionPipeline {
     const sample = need(options.sampleInput ?? 'sample', 'sample');
     const timestep = need(options.timestepInput ?? 'timestep', 'timestep');
     const classes = options.classInput !== undefined ? need(options.classInput, 'class') : inputs.includes('class_labels') ? 'class_labels' : undefined;
+    const text = options.conditioningInput !== undefined ? need(options.conditioningInput, 'conditioning')
+      : inputs.includes('encoder_hidden_states') ? 'encoder_hidden_states' : undefined;
+    const known = new Set([sample, timestep, classes, text]);
+    const extra = inputs.filter((n) => !known.has(n));
+    if (extra.length) {
+      throw new InvalidArgumentError(`The UNet has inputs the pipeline does not feed: ${extra.join(', ')} (it feeds sample, timestep, class labels and encoder_hidden_states; SDXL's text_embeds/time_ids and LCM's timestep_cond are not supported).`, { inputs: extra });
+    }
     const output = options.output ?? unet.outputNames[0]!;
     if (!unet.outputNames.includes(output)) throw new InvalidArgumentError(`The UNet has no output ${JSON.stringify(output)}.`);
-    return new DiffusionPipeline(unet, schedule, { sample, timestep, classes, output });
+    return new DiffusionPipeline(unet, schedule, { sample, timestep, classes, text, output }, checkDecoding(options.decoding ?? {}));
   }
 
   /** Runs the sampling loop. Throws CancelledError when `signal` aborts (between steps). */
@@ -131,11 +182,20 @@ export class DiffusionPipeline {
     const guided = g !== 1;
     if (o.classLabels && o.classLabels.length !== batch) throw new InvalidArgumentError(`classLabels has ${o.classLabels.length} entries for a batch of ${batch}.`);
     if (this.#names.classes && !o.classLabels) throw new InvalidArgumentError('This UNet is class-conditional: pass classLabels.');
-    if (guided && (!this.#names.classes || o.nullClass === undefined)) {
-      throw new InvalidArgumentError('Classifier-free guidance (guidanceScale ≠ 1) needs a class-conditional UNet and nullClass.');
-    }
     const rows = guided ? 2 * batch : batch;
-    const labels = guided ? [...o.classLabels!, ...o.classLabels!.map(() => o.nullClass!)] : o.classLabels;
+    if (this.#names.text) {
+      const h = o.encoderHiddenStates;
+      if (!h) throw new InvalidArgumentError(`This UNet is text-conditional: pass encoderHiddenStates (${this.#names.text}), or use LatentDiffusionPipeline with prompts.`);
+      if (h.dims[0] !== rows) {
+        throw new InvalidArgumentError(`encoderHiddenStates has ${h.dims[0]} rows; a batch of ${batch} needs ${rows}${guided ? ' (conditional rows, then unconditional rows, for guidance)' : ''}.`);
+      }
+    } else if (o.encoderHiddenStates) {
+      throw new InvalidArgumentError('encoderHiddenStates was given, but the UNet has no encoder_hidden_states input.');
+    }
+    if (guided && !this.#names.text && (!this.#names.classes || o.nullClass === undefined)) {
+      throw new InvalidArgumentError('Classifier-free guidance (guidanceScale ≠ 1) needs a class-conditional UNet and nullClass, or a text-conditional UNet with unconditional rows in encoderHiddenStates.');
+    }
+    const labels = guided && o.classLabels ? [...o.classLabels, ...o.classLabels.map(() => o.nullClass!)] : o.classLabels;
     const backend = this.session.backend;
     const ops = backend === 'webgpu' ? await GpuOps.create(this.session, n, rows * per) : new HostOps(n, rows * per);
     try {
@@ -197,6 +257,7 @@ export class DiffusionPipeline {
         [this.#names.timestep]: new Tensor(tsType, tsData, [s.rows]),
       };
       if (classFeed) feeds[this.#names.classes!] = classFeed;
+      if (this.#names.text) feeds[this.#names.text] = o.encoderHiddenStates!;
       const out = await this.session.run(feeds, { outputs: [this.#names.output], signal: o.signal, ...(ops.gpu ? { preferredOutputLocation: 'gpu-buffer' as const } : {}) });
       const m = ops.wrapOutput(out[this.#names.output]!);
       try {
@@ -210,8 +271,12 @@ export class DiffusionPipeline {
         ops.swapX();
         if (p.keepX0) ops.swapHist();
         if (wantPreview) {
-          const x0 = await ops.read(p.keepX0 ? ops.hist : ops.x0);
-          o.onPreview!({ step: i + 1, x0, shape: outShape });
+          const src = p.keepX0 ? ops.hist : ops.x0;
+          const x0 = await ops.read(src);
+          const how = this.#decoding.preview;
+          const img = how === 'decoder' ? await this.#decode(ops, src, outShape, o.signal)
+            : how === 'projection' ? project(x0, outShape, this.#decoding.projection!) : undefined;
+          o.onPreview!({ step: i + 1, x0, shape: outShape, ...(img ? { image: img.data, imageShape: img.shape, imageSource: how as 'decoder' | 'projection' } : {}) });
         }
       } finally {
         m.release();
@@ -225,8 +290,91 @@ export class DiffusionPipeline {
     }
     // After the last step x is the sample (every scheduler's last update lands on x0).
     const samples = await ops.read(ops.x);
-    return { samples, shape: outShape, timesteps: plan.timesteps, stepMs };
+    const img = this.#decoding.vaeDecoder ? await this.#decode(ops, ops.x, outShape, o.signal) : undefined;
+    return { samples, shape: outShape, ...(img ? { images: img.data, imageShape: img.shape } : {}), timesteps: plan.timesteps, stepMs };
   }
+
+  /**
+   * Latents through the VAE decoder. On the GPU the scaled latents are written by the combine kernel into a buffer
+   * the decoder reads directly (only the image comes down); a CPU decoder gets them from the host.
+   */
+  async #decode(ops: LoopOps, v: Vec, shape: number[], signal: AbortSignal | undefined): Promise<{ data: Float32Array; shape: number[] }> {
+    const d = this.#decoding;
+    const dec = d.vaeDecoder!;
+    const input = d.vaeInput ?? dec.inputNames[0]!;
+    const output = d.vaeOutput ?? dec.outputNames[0]!;
+    const scale = 1 / d.scalingFactor!;
+    let feed: Tensor;
+    if (ops.gpu && dec.backend === 'webgpu') {
+      feed = ops.scaledTensor(v, scale, shape);
+    } else {
+      const host = await ops.read(v);
+      for (let i = 0; i < host.length; i++) host[i]! *= scale;
+      feed = new Tensor('float32', host, shape);
+    }
+    const out = await dec.run({ [input]: feed }, { outputs: [output], signal });
+    const t = out[output]!;
+    try {
+      if (t.type !== 'float32') throw new InvalidArgumentError(`The VAE decoder's output '${output}' is ${t.type}; float32 is needed.`);
+      return { data: (await t.getData()) as Float32Array, shape: [...t.dims] };
+    } finally {
+      t.dispose();
+    }
+  }
+}
+
+type LatentDiffusionDecodingChecked = LatentDecoding & { preview: 'decoder' | 'projection' | 'latents' };
+
+function checkDecoding(d: LatentDecoding): LatentDiffusionDecodingChecked {
+  if (d.vaeDecoder) {
+    if (!(typeof d.scalingFactor === 'number' && Number.isFinite(d.scalingFactor) && d.scalingFactor > 0)) {
+      throw new InvalidArgumentError(`A VAE decoder needs its scalingFactor (vae_decoder/config.json's scaling_factor; Stable Diffusion 1.x/2.x: 0.18215), got ${String(d.scalingFactor)}.`);
+    }
+    for (const [name, list, what] of [[d.vaeInput, d.vaeDecoder.inputNames, 'input'], [d.vaeOutput, d.vaeDecoder.outputNames, 'output']] as const) {
+      if (name !== undefined && !list.includes(name)) throw new InvalidArgumentError(`The VAE decoder has no ${what} ${JSON.stringify(name)}; it has ${list.join(', ')}.`);
+    }
+  }
+  if (d.projection) {
+    const { matrix, bias } = d.projection;
+    const k = matrix[0]?.length ?? 0;
+    if (!matrix.length || !k || matrix.some((r) => r.length !== k || r.some((v) => !Number.isFinite(v)))) {
+      throw new InvalidArgumentError('projection.matrix must be a non-empty [latentChannels][outputChannels] array of finite numbers.');
+    }
+    if (bias && (bias.length !== k || bias.some((v) => !Number.isFinite(v)))) throw new InvalidArgumentError(`projection.bias must have ${k} finite numbers.`);
+  }
+  const preview = d.preview ?? (d.vaeDecoder ? 'decoder' : d.projection ? 'projection' : 'latents');
+  if (preview === 'decoder' && !d.vaeDecoder) throw new InvalidArgumentError("preview 'decoder' needs a vaeDecoder.");
+  if (preview === 'projection' && !d.projection) throw new InvalidArgumentError("preview 'projection' needs a projection matrix.");
+  if (!['decoder', 'projection', 'latents'].includes(preview)) throw new InvalidArgumentError(`preview must be 'decoder', 'projection' or 'latents', not ${JSON.stringify(preview)}.`);
+  return { ...d, preview };
+}
+
+/**
+ * The cheap preview: per latent pixel, `out[k] = bias[k] + sum_c latents[c] · matrix[c][k]`, on the host (the
+ * latents are small: 4·64·64 values for Stable Diffusion at 512²; they come down for the preview anyway).
+ */
+export function projectLatents(x0: Float32Array, shape: readonly number[], projection: { matrix: number[][]; bias?: number[] }): { data: Float32Array; shape: number[] } {
+  return project(x0, shape, projection);
+}
+
+function project(x0: Float32Array, shape: readonly number[], { matrix, bias }: { matrix: number[][]; bias?: number[] }): { data: Float32Array; shape: number[] } {
+  const [n, c, ...spatial] = shape as number[];
+  if (c !== matrix.length) throw new InvalidArgumentError(`The projection matrix has ${matrix.length} rows; the latents have ${c} channels.`);
+  const k = matrix[0]!.length;
+  const hw = spatial.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n! * k * hw);
+  for (let b = 0; b < n!; b++) {
+    for (let o = 0; o < k; o++) {
+      const dst = (b * k + o) * hw;
+      out.fill(bias?.[o] ?? 0, dst, dst + hw);
+      for (let ch = 0; ch < c!; ch++) {
+        const w = matrix[ch]![o]!;
+        const src = (b * c! + ch) * hw;
+        for (let i = 0; i < hw; i++) out[dst + i]! += w * x0[src + i]!;
+      }
+    }
+  }
+  return { data: out, shape: [n!, k, ...spatial] };
 }
 
 // ---- the two implementations of the loop's vector operations ----
@@ -245,6 +393,8 @@ interface LoopOps {
   upload(dst: Vec, data: Float32Array): void;
   read(v: Vec): Promise<Float32Array>;
   inputTensor(shape: number[]): Tensor;
+  /** A float32 tensor of `scale · v` for another session of the same device (the VAE decoder's input). */
+  scaledTensor(v: Vec, scale: number, shape: number[]): Tensor;
   wrapOutput(t: Tensor): Vec;
   swapX(): void;
   swapHist(): void;
@@ -308,6 +458,9 @@ class HostOps implements LoopOps {
   inputTensor(shape: number[]): Tensor {
     return new Tensor('float32', this.input.data, shape);
   }
+  scaledTensor(v: Vec, scale: number, shape: number[]): Tensor {
+    return new Tensor('float32', Float32Array.from((v as HostVec).data.subarray(0, this.n), (x) => x * scale), shape);
+  }
   wrapOutput(t: Tensor): Vec {
     return new HostVec(t.data as Float32Array, t);
   }
@@ -339,6 +492,8 @@ class GpuOps implements LoopOps {
   readonly #leases: GpuBufferLease[] = [];
   readonly #inputLease: GpuBufferLease;
   #inputTensor: Tensor | undefined;
+  #decodeLease: GpuBufferLease | undefined;
+  #decodeTensor: Tensor | undefined;
 
   private constructor(ops: GpuDiffusionOps, memory: GpuMemory, device: GPUDevice, readonly n: number, inputLen: number) {
     this.#ops = ops;
@@ -385,6 +540,14 @@ class GpuOps implements LoopOps {
     this.#inputTensor ??= Tensor.fromGpu({ buffer: this.#inputLease.buffer, offset: 0, storage: 'f32', dtype: 'float32', shape, lease: this.#inputLease }, this.#memory);
     return this.#inputTensor;
   }
+  scaledTensor(v: Vec, scale: number, shape: number[]): Tensor {
+    // The decoder's input buffer, made on first use; like the UNet's input tensor it is rewritten in place by the
+    // combine kernel before each decode and released by dispose().
+    this.#decodeLease ??= this.#memory.acquire(Math.max(16, this.n * 4), undefined, 'edgekit-diffusion-decode');
+    this.combine(new GpuVec(this.#decodeLease.buffer, 0), 0, [[v, 0, scale]]);
+    this.#decodeTensor ??= Tensor.fromGpu({ buffer: this.#decodeLease.buffer, offset: 0, storage: 'f32', dtype: 'float32', shape, lease: this.#decodeLease }, this.#memory);
+    return this.#decodeTensor;
+  }
   wrapOutput(t: Tensor): Vec {
     const f = t.gpuFeed();
     if (!f || f.storage !== 'f32') {
@@ -406,6 +569,7 @@ class GpuOps implements LoopOps {
   dispose(): void {
     for (const l of this.#leases) this.#memory.release(l);
     this.#memory.release(this.#inputLease);
+    if (this.#decodeLease) this.#memory.release(this.#decodeLease);
     this.#ops.dispose();
   }
 }
