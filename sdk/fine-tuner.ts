@@ -15,9 +15,11 @@ import { Feeder } from './fine-tuner/feeder.js';
 import { checkTrainFrom, findHead, replaceHead } from './fine-tuner/head.js';
 import { MetricSum } from './fine-tuner/metrics.js';
 import {
-  checkCreateOptions, checkFitOptions, lossSpec, type Dataset, type EpochMetrics, type EvaluationMetrics, type ExampleInputs,
-  type FineTunerOptions, type FitOptions, type FitResult,
+  checkCallOptions, checkCreateOptions, checkFitOptions, lossSpec, type Dataset, type EpochMetrics, type EvaluationMetrics, type ExampleInputs,
+  type FineTunerOptions, type FitOptions, type FitResult, type TunerCallOptions,
 } from './fine-tuner/options.js';
+import { Turn } from './fine-tuner/turn.js';
+import type { Lane, TaskPriority } from '../runtime/scheduler/index.js';
 import { shuffledOrder } from './fine-tuner/random.js';
 import { sessionInternals, type SessionInternals } from './internal.js';
 import type { InferenceSession } from './session.js';
@@ -33,6 +35,12 @@ import { Tensor } from './tensor.js';
  * The model is split at `trainFrom` into a frozen trunk (inference; its outputs cached per example) and a trainable
  * tail (runtime/train: reverse-mode autodiff, flat parameter layout, the optimizer of choice) that trains on the
  * session's backend. Deterministic for a given seed; non-finite steps are skipped and reported.
+ *
+ * Scheduled like the session's runs (docs/workers.md): the tuner has its own lane on the session's scheduler (the
+ * thread's, or a worker's), at 'background' priority by default, and every call that uses the device queues there.
+ * fit() takes the device one step at a time (Turn), so a session's run issued during a fit runs between two steps.
+ * A lane of its own, not the session's: a 'latest-only' session would otherwise drop waiting steps, and a
+ * session's maxPending would count them.
  */
 export class FineTuner {
   /** The cut, and what trains and stays frozen there (with the reason). */
@@ -63,13 +71,18 @@ export class FineTuner {
   /** Batches done of the epoch fit() was in when it stopped early (an exception, a kill): resumed by the next fit(). */
   #position: NonNullable<CheckpointHeader['epochPosition']> | undefined;
   #busy = false;
+  /** This tuner's queue on the session's scheduler, and its default priority. */
+  readonly #lane: Lane;
+  readonly #priority: TaskPriority;
   #fingerprint: CheckpointHeader['fingerprint'] | undefined;
 
   private constructor(init: {
     internals: SessionInternals; graph: Graph; split: SplitResult; trunk: TrunkRunner; program: TrainingProgram; spec: LossSpec; trainFrom: string; output: string;
-    optimizer: OptimizerConfig; seed: number; cache: boolean; clip: { value?: number; norm?: number };
+    optimizer: OptimizerConfig; seed: number; cache: boolean; clip: { value?: number; norm?: number }; lane: Lane; priority: TaskPriority;
   }) {
     this.#internals = init.internals;
+    this.#lane = init.lane;
+    this.#priority = init.priority;
     this.#graph = init.graph;
     this.#program = init.program;
     this.#spec = init.spec;
@@ -88,9 +101,25 @@ export class FineTuner {
     this.#feeder = new Feeder(init.trunk, init.program, init.spec, init.output, classes);
   }
 
-  /** Prepares training on `session`'s model; the session must stay alive while the tuner is used. */
+  /**
+   * Prepares training on `session`'s model; the session must stay alive while the tuner is used. The preparation
+   * (trunk and trainer pipelines) is queued at the tuner's priority like the rest of its work.
+   */
   static async create(session: InferenceSession, options: FineTunerOptions): Promise<FineTuner> {
     const internals = sessionInternals(session);
+    checkCreateOptions(options);
+    const priority = options.priority ?? 'background';
+    const lane = internals.scheduler.lane({ name: 'fine-tuner', priority });
+    try {
+      return await lane.submit(() => FineTuner.#create(internals, options, lane, priority));
+    } catch (e) {
+      void lane.dispose();
+      throw e;
+    }
+  }
+
+  static async #create(internals: SessionInternals, options: FineTunerOptions, lane: Lane, priority: TaskPriority): Promise<FineTuner> {
+    if (internals.released()) throw new SessionReleasedError();
     const { optimizer, seed } = checkCreateOptions(options);
     const spec = lossSpec(options.loss);
     let graph = internals.trainingGraph();
@@ -121,7 +150,7 @@ export class FineTuner {
     }
     const program = createTrainingProgram(split.tail, { loss: { ...spec, output }, trainable: split.trainable });
     const trunk = await createTrunkRunner(internals, split.trunk);
-    const tuner = new FineTuner({ internals, graph, split, trunk, program, spec, trainFrom: trainFrom!, output, optimizer, seed, cache: options.cacheFeatures ?? true, clip: options.clip ?? {} });
+    const tuner = new FineTuner({ internals, graph, split, trunk, program, spec, trainFrom: trainFrom!, output, optimizer, seed, cache: options.cacheFeatures ?? true, clip: options.clip ?? {}, lane, priority });
     try {
       tuner.#trainer = await tuner.#newTrainer(seed, tuner.#clip);
     } catch (e) {
@@ -148,6 +177,8 @@ export class FineTuner {
     const fresh = await this.#newTrainer(seed, clip);
     try {
       await fresh.loadState(carried);
+      // dispose() during the awaits above: do not bring the tuner back to life (dispose frees `old` itself).
+      if (this.#trainer !== old) throw new DisposedTensorError('FineTuner');
     } catch (e) {
       fresh.dispose();
       throw e;
@@ -187,8 +218,19 @@ export class FineTuner {
    * gradients are not finite are skipped (weights and optimizer state untouched), reported and counted.
    */
   async fit(data: Dataset, options: FitOptions = {}): Promise<FitResult> {
-    let trainer = this.#exclusive('fit()');
+    this.#exclusive('fit()');
     const o = checkFitOptions(options, options.validation !== undefined);
+    const turn = this.#turn(options);
+    await turn.acquire();
+    let trainer: Trainer;
+    try {
+      // Checked again once the device is ours: the session may have been released, or another fit() (or a
+      // setWeights or loadCheckpoint queued before this call) started while this one waited.
+      trainer = this.#exclusive('fit()');
+    } catch (e) {
+      turn.letGo();
+      throw e;
+    }
     this.#busy = true;
     try {
       const train = await this.#feeder.prepare(await onCpu(data), 'data', this.#cache);
@@ -236,7 +278,9 @@ export class FineTuner {
             metrics.steps++;
             sum.addLoss(report.loss, idx.length);
           }
-          await options.onProgress?.({ type: 'step', epoch, batch: b, batches, ...report });
+          // The device is given back after every step, so waiting requests of higher priority run now.
+          await turn.yield(options.onProgress && (() => options.onProgress!({ type: 'step', epoch, batch: b, batches, ...report })));
+          trainer = this.#live();
         }
         metrics.loss = sum.loss;
         if (validation) {
@@ -248,7 +292,8 @@ export class FineTuner {
         result.steps += metrics.steps;
         result.skippedSteps += metrics.skippedSteps;
         result.history.push(metrics);
-        await options.onProgress?.({ type: 'epoch', epochs: o.epochs, ...metrics });
+        await turn.yield(options.onProgress && (() => options.onProgress!({ type: 'epoch', epochs: o.epochs, ...metrics })));
+        trainer = this.#live();
         const verdict = early?.update(metrics);
         if (verdict === 'improved' && o.early!.restoreBest) bestState = await trainer.saveState();
         if (verdict === 'stop') {
@@ -260,38 +305,64 @@ export class FineTuner {
       if (bestState) await trainer.loadState(bestState);
       return result;
     } finally {
+      turn.letGo();
       this.#busy = false;
       this.#schedule = undefined;
     }
   }
 
+  /** A hold on this tuner's lane for one call (its priority and signal). */
+  #turn(o: TunerCallOptions): Turn {
+    return new Turn(this.#lane, o.priority ?? this.#priority, o.signal, () => (this.#trainer ? new SessionReleasedError() : new DisposedTensorError('FineTuner')));
+  }
+
+  /** Runs `work` as one request in this tuner's lane; it starts by checking the tuner and its session are alive. */
+  async #queued<T>(o: TunerCallOptions, work: (trainer: Trainer) => Promise<T> | T): Promise<T> {
+    this.#live();
+    checkCallOptions(o);
+    const turn = this.#turn(o);
+    await turn.acquire();
+    try {
+      return await work(this.#live());
+    } finally {
+      turn.letGo();
+    }
+  }
+
   /** Mean loss (and accuracy for classification) over a labelled dataset, in inference mode; changes nothing. */
-  async evaluate(data: Dataset, options: { batchSize?: number } = {}): Promise<EvaluationMetrics> {
-    const trainer = this.#live();
+  async evaluate(data: Dataset, options: { batchSize?: number } & TunerCallOptions = {}): Promise<EvaluationMetrics> {
     const batchSize = positive(options.batchSize ?? 256, 'batchSize');
-    const p = await this.#feeder.prepare(await onCpu(data), 'data', false);
-    if (!p.labels) throw new InvalidArgumentError('evaluate needs labels: pass { inputs, labels }.');
-    return this.#feeder.evaluate(trainer, p, batchSize);
+    return this.#queued(options, async (trainer) => {
+      const p = await this.#feeder.prepare(await onCpu(data), 'data', false);
+      if (!p.labels) throw new InvalidArgumentError('evaluate needs labels: pass { inputs, labels }.');
+      return this.#feeder.evaluate(trainer, p, batchSize);
+    });
   }
 
   /** The model outputs computed after the cut (the loss output among them), for `inputs`, with the current weights. */
-  async predict(inputs: ExampleInputs, options: { batchSize?: number } = {}): Promise<Record<string, Tensor>> {
-    const trainer = this.#live();
+  async predict(inputs: ExampleInputs, options: { batchSize?: number } & TunerCallOptions = {}): Promise<Record<string, Tensor>> {
     const batchSize = positive(options.batchSize ?? 256, 'batchSize');
-    const parts = await this.#feeder.predict(trainer, await this.#feeder.prepare({ inputs: await onCpu(inputs) }, 'inputs', false), batchSize);
-    return Object.fromEntries(Object.entries(parts).map(([k, ts]) => [k, Tensor.fromHost(concatRows(ts))]));
+    return this.#queued(options, async (trainer) => {
+      const parts = await this.#feeder.predict(trainer, await this.#feeder.prepare({ inputs: await onCpu(inputs) }, 'inputs', false), batchSize);
+      return Object.fromEntries(Object.entries(parts).map(([k, ts]) => [k, Tensor.fromHost(concatRows(ts))]));
+    });
   }
 
   /** Copies of the trainable weights, by initializer name. */
   async getWeights(): Promise<Record<string, Tensor>> {
-    const params = await this.#live().parameters();
+    const params = await this.#queued({}, (t) => t.parameters());
     return Object.fromEntries(Object.entries(params).map(([k, t]) => [k, Tensor.fromHost(t)]));
   }
 
   /** Overwrites some or all trainable weights (float32, same shapes); optimizer state and counters are kept. */
   async setWeights(weights: Record<string, Tensor>): Promise<void> {
-    const trainer = this.#exclusive('setWeights()');
+    this.#exclusive('setWeights()');
     if (!weights || typeof weights !== 'object') throw new InvalidArgumentError('setWeights expects { name: tensor }.');
+    await this.#queued({}, (trainer) => this.#setWeights(trainer, weights));
+  }
+
+  async #setWeights(trainer: Trainer, weights: Record<string, Tensor>): Promise<void> {
+    this.#exclusive('setWeights()');
     const { layout } = this.#program;
     const state = await trainer.saveState();
     for (const [name, t] of Object.entries(weights)) {
@@ -313,7 +384,7 @@ export class FineTuner {
    * head when one was asked for) and every trainable initializer replaced by its current value.
    */
   async exportOnnx(options: ExportOptions = {}): Promise<Uint8Array> {
-    const params = await this.#live().parameters();
+    const params = await this.#queued({}, (t) => t.parameters());
     const graph: Graph = { ...this.#graph, initializers: { ...this.#graph.initializers, ...params } };
     return exportOnnx(graph, { producer: 'edgekit-finetune', ...options });
   }
@@ -338,8 +409,10 @@ export class FineTuner {
 
   /** Everything needed to resume exactly: weights, optimizer state, counters, and a header naming the program. */
   async saveCheckpoint(): Promise<Uint8Array> {
-    const state = await this.#live().saveState();
-    return encodeCheckpoint(this.#header(state), state);
+    return this.#queued({}, async (t) => {
+      const state = await t.saveState();
+      return encodeCheckpoint(this.#header(state), state);
+    });
   }
 
   /**
@@ -348,9 +421,14 @@ export class FineTuner {
    * optimizer kind is rejected with an InvalidArgumentError before anything changes.
    */
   async loadCheckpoint(bytes: Uint8Array): Promise<void> {
-    const trainer = this.#exclusive('loadCheckpoint()');
+    this.#exclusive('loadCheckpoint()');
     const { header, state } = decodeCheckpoint(bytes);
     checkCompatible(header, this.#header({ params: new Float32Array(0), slots: [], step: 0, attempts: 0 }));
+    await this.#queued({}, (trainer) => this.#loadCheckpoint(trainer, header, state));
+  }
+
+  async #loadCheckpoint(trainer: Trainer, header: CheckpointHeader, state: TrainerState): Promise<void> {
+    this.#exclusive('loadCheckpoint()');
     // Dropout masks are seeded by the trainer: resume with the checkpoint's seed.
     if (header.seed !== this.#seed) await this.#rebuild(header.seed, this.#clip, state);
     else await trainer.loadState(state);
@@ -370,11 +448,23 @@ export class FineTuner {
     this.#position = undefined;
   }
 
-  /** Frees the trainer's memory; idempotent. The session is not released. */
+  /**
+   * Frees the trainer's memory; idempotent. The session is not released. Work of this tuner still waiting for the
+   * device rejects with DisposedTensorError (a fit stops before its next step); a request running now finishes
+   * first, and the memory is freed right after it.
+   */
   dispose(): void {
-    if (this.#trainer) this.#trunk.dispose();
-    this.#trainer?.dispose();
+    const trainer = this.#trainer;
+    if (!trainer) return;
     this.#trainer = undefined;
+    const free = () => {
+      this.#trunk.dispose();
+      trainer.dispose();
+    };
+    const running = this.#lane.busy;
+    const drained = this.#lane.dispose();
+    if (running) void drained.then(free);
+    else free();
   }
 
   [Symbol.dispose](): void {

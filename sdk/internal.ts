@@ -1,7 +1,7 @@
 import type { GpuResources } from '../runtime/backends/webgpu/executor.js';
 import { InvalidArgumentError, SessionReleasedError } from '../runtime/errors.js';
 import type { Graph } from '../runtime/ir/graph.js';
-import type { Lane } from '../runtime/scheduler/index.js';
+import type { Lane, Scheduler } from '../runtime/scheduler/index.js';
 import type { SessionValue } from './values.js';
 
 /**
@@ -24,8 +24,10 @@ export interface SessionInternals {
   /** The device resources the session runs on (webgpu sessions; acquires the shared device on first call). */
   gpu(): Promise<GpuResources>;
   released(): boolean;
-  /** The session's queue on its scheduler (sdk/queue.ts): a worker host queues training steps and profiles there. */
+  /** The session's queue on its scheduler (sdk/queue.ts). */
   lane: Lane;
+  /** The scheduler the session's lane is on (its device's queue): a FineTuner takes its own lane there. */
+  scheduler: Scheduler;
   /** run() without queueing, for a caller that already holds the session's turn in its lane. */
   runUnqueued(feeds: Record<string, SessionValue>, fetches?: readonly string[] | { outputs?: readonly string[] }): Promise<Record<string, SessionValue>>;
 }

@@ -26,7 +26,7 @@ import { threadScheduler, type QueueOptions } from './queue.js';
 import type { LoadOptions } from './loading/options.js';
 import { observeCompiles } from './loading/compile-progress.js';
 import { resolveImageFeeds } from './vision/image-feeds.js';
-import type { Lane, TaskPriority } from '../runtime/scheduler/index.js';
+import type { Lane, Scheduler, TaskPriority } from '../runtime/scheduler/index.js';
 
 export type Backend = 'cpu' | 'webgpu';
 
@@ -204,7 +204,7 @@ export class InferenceSession {
   #released = false;
 
   private constructor(
-    lane: Lane,
+    { lane, scheduler }: { lane: Lane; scheduler: Scheduler },
     model: ImportedModel,
     graph: Graph,
     stats: OptimizeStats,
@@ -239,6 +239,7 @@ export class InferenceSession {
       trainingGraph: () => (trainingGraph ??= optimize(model.graph, maxElements, { forTraining: true }).graph),
       released: () => this.#released,
       lane,
+      scheduler,
       runUnqueued: (feeds, fetches) => this.#run(feeds, fetches),
     });
   }
@@ -256,16 +257,17 @@ export class InferenceSession {
     const loops = options.maxLoopIterations;
     if (loops !== undefined && (!Number.isInteger(loops) || loops < 1)) throw new InvalidArgumentError(`maxLoopIterations must be a positive integer, not ${String(loops)}.`);
     // The lane first: bad queue options fail before anything is loaded.
-    const lane = (options.scheduler ?? threadScheduler()).lane({ priority: options.priority, mode: options.queue, maxPending: options.maxPending });
+    const scheduler = options.scheduler ?? threadScheduler();
+    const lane = scheduler.lane({ priority: options.priority, mode: options.queue, maxPending: options.maxPending });
     try {
-      return await InferenceSession.#load(lane, model, options, backend, maxElements);
+      return await InferenceSession.#load({ lane, scheduler }, model, options, backend, maxElements);
     } catch (e) {
       void lane.dispose();
       throw e;
     }
   }
 
-  static async #load(lane: Lane, model: ModelSource, options: SessionOptions, backend: Backend, maxElements: number): Promise<InferenceSession> {
+  static async #load(queue: { lane: Lane; scheduler: Scheduler }, model: ModelSource, options: SessionOptions, backend: Backend, maxElements: number): Promise<InferenceSession> {
     const { bytes, externalData } = await loadModelSource(model, options.externalData, options);
     const imported = await importOnnx(bytes, { externalData, maxTensorElements: maxElements });
     // Can every node run once shapes are known? (For WebGPU: a kernel, or a plan-time op such as Shape.)
@@ -278,7 +280,7 @@ export class InferenceSession {
     }
     if (options.freeDimensionOverrides) fixFreeDimensions(imported.graph, options.freeDimensionOverrides);
     const { graph, stats } = optimize(imported.graph, maxElements);
-    if (backend === 'cpu') return new InferenceSession(lane, imported, graph, stats, backend, maxElements, undefined, options.preferredOutputLocation, options.maxLoopIterations);
+    if (backend === 'cpu') return new InferenceSession(queue, imported, graph, stats, backend, maxElements, undefined, options.preferredOutputLocation, options.maxLoopIterations);
     const res = await gpuResourcesNow();
     // Pipelines compiled while the plan is made are reported as 'compile' progress (sdk/loading/compile-progress.ts).
     const stopObserving = observeCompiles(res.pipelines, options.onProgress);
@@ -290,7 +292,7 @@ export class InferenceSession {
     } finally {
       stopObserving();
     }
-    return new InferenceSession(lane, imported, graph, stats, backend, maxElements, { session, res }, options.preferredOutputLocation);
+    return new InferenceSession(queue, imported, graph, stats, backend, maxElements, { session, res }, options.preferredOutputLocation);
   }
 
   /**
@@ -427,8 +429,17 @@ export class InferenceSession {
    * Runs the model once with a GPU timestamp around every dispatch and returns their times in execution order
    * (webgpu sessions on an adapter with 'timestamp-query'; others get a typed error). Each dispatch runs in its
    * own compute pass here, so the sum is close to, not equal to, a normal run. Outputs are not returned.
+   * Queued in the session's lane like run() (same `priority` and `signal` options): a profile shares the device
+   * with every other request and never overlaps one, which would distort its timings.
    */
-  async profile(feeds: Record<string, Tensor>): Promise<DispatchProfile[]> {
+  async profile(feeds: Record<string, Tensor>, options: Pick<RunOptions, 'priority' | 'signal'> = {}): Promise<DispatchProfile[]> {
+    if (this.#released) throw new SessionReleasedError();
+    // Checked before queueing: a wrong call fails at once, not after the requests ahead of it.
+    if (!this.#gpu) throw new InvalidArgumentError("profile() times GPU dispatches; this session runs on the CPU (create it with { backend: 'webgpu' }).");
+    return this.#lane.submit(() => this.#profile(feeds), { priority: options.priority, signal: options.signal });
+  }
+
+  async #profile(feeds: Record<string, Tensor>): Promise<DispatchProfile[]> {
     if (this.#released) throw new SessionReleasedError();
     if (!this.#gpu) throw new InvalidArgumentError("profile() times GPU dispatches; this session runs on the CPU (create it with { backend: 'webgpu' }).");
     const host: Record<string, HostTensor> = {};

@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '../../runtime/errors.js';
 import type { LossSpec } from '../../runtime/train/losses.js';
 import { adam, validateOptimizer, type OptimizerConfig } from '../../runtime/train/optimizers.js';
 import type { LrSchedule } from '../../runtime/train/schedules.js';
+import { PRIORITIES, type TaskPriority } from '../../runtime/scheduler/index.js';
 import type { StepReport } from '../../runtime/train/trainer-cpu.js';
 import type { Tensor } from '../tensor.js';
 
@@ -45,6 +46,23 @@ export interface FineTunerOptions {
    * the validation set. With false the trunk runs again on every batch.
    */
   cacheFeatures?: boolean;
+  /**
+   * The scheduler priority of this tuner's work (fit's steps, evaluate, predict and the weight and checkpoint
+   * calls; each call may override it). Default 'background': a session's runs on the same device (its scheduler)
+   * go first, between two steps of a fit.
+   */
+  priority?: TaskPriority;
+}
+
+/** Where a FineTuner call queues, besides the tuner's default (FineTunerOptions.priority). */
+export interface TunerCallOptions {
+  /** This call's priority on the session's scheduler; default the tuner's (FineTunerOptions.priority). */
+  priority?: TaskPriority;
+  /**
+   * Aborting rejects the call with CancelledError: at once while it waits for the device; fit() stops before its
+   * next step (the steps done stay applied, and epochPosition says where the epoch stopped).
+   */
+  signal?: AbortSignal;
 }
 
 /** Batch-first tensors ([N, ...]), arrays of per-example tensors, or either by model input name. */
@@ -70,7 +88,7 @@ export interface EarlyStoppingOptions {
   restoreBest?: boolean;
 }
 
-export interface FitOptions {
+export interface FitOptions extends TunerCallOptions {
   /** Default 1. */
   epochs?: number;
   /** Default 32. The last batch of an epoch may be smaller unless dropLast. */
@@ -180,7 +198,23 @@ export function checkCreateOptions(o: FineTunerOptions): { optimizer: OptimizerC
   checkClip(o.clip?.value, 'clip.value');
   checkClip(o.clip?.norm, 'clip.norm');
   lossSpec(o.loss);
+  checkPriority(o.priority, 'priority');
   return { optimizer, seed };
+}
+
+/** A call's priority must be one of the scheduler's, checked before anything is queued. */
+export function checkPriority(v: unknown, what: string): void {
+  if (v !== undefined && !PRIORITIES.includes(v as TaskPriority)) {
+    throw new InvalidArgumentError(`${what} must be ${PRIORITIES.map((p) => `'${p}'`).join(', ')}, got ${JSON.stringify(v)}.`);
+  }
+}
+
+/** A call's signal must be an AbortSignal (a typo such as { signal: controller } would otherwise never cancel). */
+export function checkCallOptions(o: TunerCallOptions): void {
+  checkPriority(o.priority, 'priority');
+  if (o.signal !== undefined && (typeof o.signal !== 'object' || o.signal === null || typeof o.signal.aborted !== 'boolean' || typeof o.signal.addEventListener !== 'function')) {
+    throw new InvalidArgumentError('signal must be an AbortSignal (controller.signal).');
+  }
 }
 
 function checkClip(v: number | undefined, what: string): void {
@@ -196,6 +230,7 @@ export interface ResolvedFit {
 }
 
 export function checkFitOptions(o: FitOptions, hasValidation: boolean): ResolvedFit {
+  checkCallOptions(o);
   const epochs = positiveInt(o.epochs ?? 1, 'epochs');
   const batchSize = positiveInt(o.batchSize ?? 32, 'batchSize');
   checkClip(o.clipGradNorm, 'clipGradNorm');

@@ -153,12 +153,22 @@ export class WorkerSession {
     return call(this.#c, () => this.#c.remote.report(this.#id));
   }
 
-  async profile(feeds: Record<string, Tensor>): Promise<DispatchProfile[]> {
+  /** As InferenceSession.profile: queued in the worker like a run, with `priority` and `signal`. Feeds are copied. */
+  async profile(feeds: Record<string, Tensor>, options: Pick<RunOptions, 'priority' | 'signal'> = {}): Promise<DispatchProfile[]> {
     if (this.#released) throw new SessionReleasedError();
+    const { signal } = options;
+    if (signal?.aborted) throw new CancelledError('aborted', { running: false }, { cause: signal.reason });
     const buffers = new Set<ArrayBuffer>();
     const wire: Record<string, WireValue> = {};
     for (const [k, v] of Object.entries(feeds)) wire[k] = encodeValue(v, k, buffers, true);
-    return call(this.#c, () => this.#c.remote.profile(this.#id, transfer(wire, [...buffers])));
+    const requestId = signal ? this.#c.nextRequest() : undefined;
+    const onAbort = () => void this.#c.remote.cancel(requestId!).catch(() => undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await call(this.#c, () => this.#c.remote.profile(this.#id, transfer(wire, [...buffers]), { priority: options.priority, requestId }));
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   /** Frees the model in the worker; runs still waiting reject with SessionReleasedError. Idempotent. */

@@ -169,12 +169,19 @@ export class WorkerHost {
     return guarded(() => this.#get(id).session.report());
   }
 
-  profile(id: number, feeds: Record<string, WireValue>): Promise<DispatchProfile[]> {
+  /** Queued in the session's lane by InferenceSession.profile itself, like a run (priority, cancellation). */
+  profile(id: number, feeds: Record<string, WireValue>, options: Pick<WireRunOptions, 'priority' | 'requestId'> = {}): Promise<DispatchProfile[]> {
+    const controller = options.requestId === undefined ? undefined : new AbortController();
+    if (controller) this.#requests.set(options.requestId!, controller);
     return guarded(async () => {
-      const h = this.#get(id);
-      const inputs: Record<string, Tensor> = {};
-      for (const [k, v] of Object.entries(feeds)) inputs[k] = decodeValue(v) as Tensor;
-      return h.lane.submit(() => h.session.profile(inputs), { priority: 'user-visible' });
+      try {
+        const h = this.#get(id);
+        const inputs: Record<string, Tensor> = {};
+        for (const [k, v] of Object.entries(feeds)) inputs[k] = decodeValue(v) as Tensor;
+        return await h.session.profile(inputs, { priority: options.priority, signal: controller?.signal });
+      } finally {
+        if (options.requestId !== undefined) this.#requests.delete(options.requestId);
+      }
     });
   }
 
@@ -189,11 +196,11 @@ export class WorkerHost {
     });
   }
 
-  /** A FineTuner on a hosted session; its work queues in the session's lane. Returns the tuner's id. */
+  /** A FineTuner on a hosted session; its work queues on this worker's scheduler (FineTuner). Returns the tuner's id. */
   createTuner(sessionId: number, options: FineTunerOptions): Promise<number> {
     return guarded(async () => {
       const h = this.#get(sessionId);
-      const tuner = await HostedTuner.create(h.session, h.lane, options);
+      const tuner = await HostedTuner.create(h.session, options);
       const id = this.#nextId++;
       this.#tuners.set(id, tuner);
       return id;
@@ -253,7 +260,7 @@ export class WorkerHost {
     return guarded(async () => {
       const t = this.#tuners.get(tunerId);
       this.#tuners.delete(tunerId);
-      await t?.dispose();
+      t?.dispose();
     });
   }
 

@@ -1,6 +1,5 @@
 import type { Remote } from 'comlink';
 import { releaseProxy, transfer } from 'comlink';
-import type { Lane } from '../../runtime/scheduler/index.js';
 import type { TaskPriority } from '../../runtime/scheduler/index.js';
 import { FineTuner } from '../fine-tuner.js';
 import type { Dataset, EvaluationMetrics, FineTunerOptions, FitOptions, FitProgress, FitResult } from '../fine-tuner/options.js';
@@ -27,65 +26,38 @@ export interface WireFitOptions {
 }
 
 /**
- * Holds the session's lane for one unit of training work and lets go of it at every progress event, so fit() runs
- * as a sequence of scheduled units (one per step, plus an epoch's validation) and other requests run in between.
+ * A FineTuner in the worker, on a hosted session. The tuner queues its own work on the worker's scheduler (a lane
+ * of its own, 'background' by default; fit() one step at a time), exactly as on the main thread, so the host only
+ * decodes, forwards and encodes.
  */
-class StepGate {
-  #release: (() => void) | undefined;
-  constructor(readonly lane: Lane, readonly priority: TaskPriority, readonly signal: AbortSignal | undefined) {}
-
-  acquire(): Promise<void> {
-    return new Promise<void>((granted, refused) => {
-      this.lane
-        .submit(() => new Promise<void>((done) => ((this.#release = done), granted())), { priority: this.priority, signal: this.signal })
-        .catch(refused); // once granted, a later rejection (signal while holding) changes nothing: the next acquire sees it
-    });
-  }
-
-  letGo(): void {
-    const r = this.#release;
-    this.#release = undefined;
-    r?.();
-  }
-}
-
-/** A FineTuner in the worker, on a hosted session and its lane. */
 export class HostedTuner {
-  private constructor(readonly tuner: FineTuner, readonly lane: Lane) {}
+  private constructor(readonly tuner: FineTuner) {}
 
-  static async create(session: InferenceSession, lane: Lane, options: FineTunerOptions): Promise<HostedTuner> {
-    return new HostedTuner(await lane.submit(() => FineTuner.create(session, options)), lane);
+  static async create(session: InferenceSession, options: FineTunerOptions): Promise<HostedTuner> {
+    return new HostedTuner(await FineTuner.create(session, options));
   }
 
   async fit(data: WireTree, o: WireFitOptions, onProgress: ProgressCallback | undefined, signal: AbortSignal | undefined): Promise<FitResult> {
-    const gate = new StepGate(this.lane, o.priority ?? 'background', signal);
     const options = decodeTree(o.options) as FitOptions;
-    await gate.acquire();
     try {
       return await this.tuner.fit(decodeTree(data) as Dataset, {
         ...options,
-        onProgress: async (e) => {
-          gate.letGo();
-          if (onProgress) await onProgress(e);
-          await gate.acquire();
-        },
+        priority: o.priority,
+        signal,
+        onProgress: onProgress && (async (e) => void (await onProgress(e))),
       });
     } finally {
-      gate.letGo();
       // A comlink proxy of the caller's callback: free its channel.
       (onProgress as Partial<Remote<ProgressCallback>> | undefined)?.[releaseProxy]?.();
     }
   }
 
   evaluate(data: WireTree, batchSize: number | undefined, priority: TaskPriority | undefined): Promise<EvaluationMetrics> {
-    return this.lane.submit(() => this.tuner.evaluate(decodeTree(data) as Dataset, { batchSize }), { priority });
+    return this.tuner.evaluate(decodeTree(data) as Dataset, { batchSize, priority });
   }
 
   async predict(inputs: WireTree, batchSize: number | undefined, priority: TaskPriority | undefined): Promise<Record<string, WireValue>> {
-    const out = await this.lane.submit(() => this.tuner.predict(decodeTree(inputs) as Dataset['inputs'], { batchSize }), {
-      priority,
-      onDiscard: (r) => Object.values(r).forEach((t) => t.dispose()),
-    });
+    const out = await this.tuner.predict(decodeTree(inputs) as Dataset['inputs'], { batchSize, priority });
     const buffers = new Set<ArrayBuffer>();
     const wire: Record<string, WireValue> = {};
     // Copied: a prediction may alias the tuner's weights, which must stay here.
@@ -94,7 +66,7 @@ export class HostedTuner {
   }
 
   async exportOnnx(options: ExportOptions): Promise<Uint8Array> {
-    const bytes = await this.lane.submit(() => this.tuner.exportOnnx(options));
+    const bytes = await this.tuner.exportOnnx(options);
     return transfer(bytes, [bytes.buffer as ArrayBuffer]);
   }
 
@@ -104,7 +76,7 @@ export class HostedTuner {
   }
 
   async getWeights(): Promise<Record<string, WireValue>> {
-    const out = await this.lane.submit(() => this.tuner.getWeights(), { onDiscard: (r) => Object.values(r).forEach((t) => t.dispose()) });
+    const out = await this.tuner.getWeights();
     const buffers = new Set<ArrayBuffer>();
     const wire: Record<string, WireValue> = {};
     // getWeights returns fresh host copies: transferred, not copied again.
@@ -113,27 +85,27 @@ export class HostedTuner {
   }
 
   async setWeights(weights: WireTree): Promise<TunerStatus> {
-    await this.lane.submit(() => this.tuner.setWeights(decodeTree(weights) as Record<string, Tensor>));
+    await this.tuner.setWeights(decodeTree(weights) as Record<string, Tensor>);
     return this.status();
   }
 
   async saveCheckpoint(): Promise<Uint8Array> {
-    const bytes = await this.lane.submit(() => this.tuner.saveCheckpoint());
+    const bytes = await this.tuner.saveCheckpoint();
     return transfer(bytes, [bytes.buffer as ArrayBuffer]);
   }
 
   async loadCheckpoint(bytes: Uint8Array): Promise<TunerStatus> {
-    await this.lane.submit(() => this.tuner.loadCheckpoint(bytes));
+    await this.tuner.loadCheckpoint(bytes);
     return this.status();
   }
 
   async restartEpoch(): Promise<TunerStatus> {
-    await this.lane.submit(async () => this.tuner.restartEpoch());
+    this.tuner.restartEpoch();
     return this.status();
   }
 
-  async dispose(): Promise<void> {
-    // After whatever of this tuner is running or waiting its turn.
-    await this.lane.submit(() => this.tuner.dispose(), { priority: 'background' }).catch(() => this.tuner.dispose());
+  dispose(): void {
+    // Its waiting work rejects; a running step finishes before the memory is freed (FineTuner.dispose).
+    this.tuner.dispose();
   }
 }
