@@ -3,6 +3,9 @@
 // runs tests/fuzz/importer.test.ts (CPU) and importer-gpu.test.ts (WebGPU, default cases / 10) on that stream and
 // saves every failing input to tests/fuzz/corpus/<id>.onnx (+ .txt: seed, case, mutations, error), which npm test
 // then replays. Minimize a saved input by hand (or keep it as is) and commit it with the fix.
+// The CPU cases run in a worker_threads worker with a per-case watchdog (tests/fuzz/worker-fuzz.ts): a case stuck
+// in synchronous code is reported by its number, saved, and the stream goes on in a fresh worker. The WebGPU cases
+// run on the main thread (no Dawn in Node workers, docs/workers.md).
 import { spawnSync } from 'node:child_process';
 
 const args = process.argv.slice(2);
@@ -27,6 +30,7 @@ const r = spawnSync('npx', ['vitest', 'run', ...files, '--testTimeout', '8640000
     EDGEKIT_FUZZ_GPU_CASES: String(gpuCases),
     EDGEKIT_FUZZ_SEED: String(seed),
     EDGEKIT_FUZZ_WRITE_CORPUS: '1',
+    EDGEKIT_FUZZ_WORKER: '1',
   },
 });
 process.exit(r.status ?? 1);

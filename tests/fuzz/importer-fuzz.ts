@@ -542,6 +542,8 @@ export interface FuzzSummary {
   cases: number;
   counts: Record<Outcome, number>;
   failures: (CaseResult & { seedName: string; file?: string })[];
+  /** Each case's outcome, in order. */
+  outcomes: Outcome[];
   ms: number;
 }
 
@@ -554,6 +556,15 @@ export function fuzzEnv(defaults: { cases: number }): { cases: number; seed: num
 
 export const CORPUS_DIR = new URL('./corpus/', import.meta.url).pathname;
 
+/** Saves a failing case's input as `<dir>/<id>.onnx` with a `.txt` saying what made it; returns the .onnx path. */
+export function saveFailure(dir: string, c: { bytes: Uint8Array; mutations: string[]; seedName: string }, r: CaseResult, seed: number, backend: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${caseId(c.bytes)}.onnx`);
+  writeFileSync(file, c.bytes);
+  writeFileSync(file.replace(/\.onnx$/, '.txt'), `seed ${seed} case ${r.index} (${backend}) from ${c.seedName}\nmutations: ${c.mutations.join('; ')}\n${r.outcome}: ${r.error ?? ''}\n`);
+  return file;
+}
+
 /**
  * Runs cases [0, cases) of the stream `seed` on `backend`. Every crash or hang is collected (and, with
  * writeCorpus, its input saved as tests/fuzz/corpus/<id>.onnx with a .txt saying what made it).
@@ -562,6 +573,7 @@ export async function fuzz(opts: { backend: 'cpu' | 'webgpu'; cases: number; see
   const seeds = seedModels();
   const counts: Record<Outcome, number> = { ran: 0, 'typed-error': 0, crash: 0, slow: 0, hang: 0 };
   const failures: FuzzSummary['failures'] = [];
+  const outcomes: Outcome[] = [];
   const t0 = performance.now();
   const stride = opts.stride ?? 1;
   for (let k = 0; k < opts.cases; k++) {
@@ -569,19 +581,14 @@ export async function fuzz(opts: { backend: 'cpu' | 'webgpu'; cases: number; see
     const c = makeCase(seeds, opts.seed, i);
     const r = await runCase(c.bytes, i, c.mutations, { backend: opts.backend, timeoutMs: opts.timeoutMs ?? 10_000 });
     counts[r.outcome]++;
+    outcomes.push(r.outcome);
     if (r.outcome === 'crash' || r.outcome === 'hang') {
-      let file: string | undefined;
-      if (opts.writeCorpus) {
-        mkdirSync(CORPUS_DIR, { recursive: true });
-        file = join(CORPUS_DIR, `${caseId(c.bytes)}.onnx`);
-        writeFileSync(file, c.bytes);
-        writeFileSync(file.replace(/\.onnx$/, '.txt'), `seed ${opts.seed} case ${i} (${opts.backend}) from ${c.seedName}\nmutations: ${c.mutations.join('; ')}\n${r.outcome}: ${r.error ?? ''}\n`);
-      }
+      const file = opts.writeCorpus ? saveFailure(CORPUS_DIR, c, r, opts.seed, opts.backend) : undefined;
       failures.push({ ...r, seedName: c.seedName, file });
     }
     if (opts.onProgress && k % 1000 === 999) opts.onProgress(k + 1);
   }
-  return { backend: opts.backend, cases: opts.cases, counts, failures, ms: performance.now() - t0 };
+  return { backend: opts.backend, cases: opts.cases, counts, failures, outcomes, ms: performance.now() - t0 };
 }
 
 /** The committed corpus: inputs that once crashed or hung, replayed on every run. */
