@@ -14,11 +14,13 @@ import { PipelineCache } from './pipeline-cache.js';
 import { GpuUnsupported, sizeOfShape, type GpuTensorInfo, type KernelEnv, type ProgramCall, type ProgramSpec } from './program.js';
 import { decodeFromGpu, encodeForGpu, storageBytes, storageFor, type StorageType } from './storage.js';
 import { packUniforms } from './wgsl/builder.js';
+import type { GpuSharedBuffers } from './shared-buffers.js';
 import type { GpuWeightStore } from './weights.js';
 
 /**
  * The executor: a specialized graph (concrete shapes) becomes a GpuGraphPlan once: kernels planned, intermediates
- * placed in ONE arena buffer by the static memory plan (runtime/ir/plan.ts), uniforms packed into one buffer,
+ * placed in ONE arena buffer by the static memory plan (runtime/ir/plan.ts) (with GpuPlanOptions.shared, the
+ * session's arena, shared by all its plans, as are the graph inputs' and outputs' buffers), uniforms packed into one buffer,
  * pipelines compiled ahead, bind groups created. A run then writes the inputs, encodes every dispatch into one
  * command encoder, submits once, and reads back only the requested outputs.
  */
@@ -138,6 +140,11 @@ export interface GpuPlanOptions {
    * value uses the writable storage form (f32 without shader-f16), so every plan binding it agrees.
    */
   bindings?: Readonly<Record<string, GpuRange>>;
+  /**
+   * Buffers shared with the other plans of a session (shared-buffers.ts): the activation arena, the graph inputs' and
+   * outputs' own buffers and kernel scratch go into its slots instead of buffers of the plan. Default: the plan's own.
+   */
+  shared?: GpuSharedBuffers;
 }
 
 export interface GpuPlanReport {
@@ -195,6 +202,11 @@ export class GpuGraphPlan {
   private readonly bound: Readonly<Record<string, GpuRange>>;
   /** Class-index targets checked on the host before upload (label-check.ts). */
   private labels: LabelCheck[] = [];
+  private shared: GpuSharedBuffers | undefined;
+  /** Each shared slot the plan uses, with the buffer its bind groups and ranges point at now. */
+  private readonly sharedUse = new Map<string, GPUBuffer>();
+  /** Slots this plan's build grew (dropped again if the build's out-of-memory scope fails). */
+  private readonly sharedGrown: string[] = [];
 
   private constructor(
     private readonly res: GpuResources,
@@ -209,6 +221,7 @@ export class GpuGraphPlan {
     res.ctx.assertAlive();
     const plan = new GpuGraphPlan(res, opts.fuse === false ? graph : fuseForGpu(graph, { bound: opts.bindings }), opts.bindings);
     plan.weights = opts.weights;
+    plan.shared = opts.shared;
     plan.labels = labelChecks(plan.graph);
     // A validation error while planning (a bind group that does not match its pipeline) is a bug in a kernel:
     // caught here so it is reported against this plan, not by whichever run happens next.
@@ -235,7 +248,9 @@ export class GpuGraphPlan {
       failure = new OutOfMemoryError(`The GPU ran out of memory planning graph '${graph.name}': ${oom.message}. Use a smaller model, batch or input.`);
     } else if (!failure && invalid) failure = new InternalError(`WebGPU rejected the plan of graph '${graph.name}': ${invalid.message}`);
     if (failure) {
-      // After an out-of-memory report any of the plan's buffers may be invalid: destroyed, never pooled.
+      // After an out-of-memory report any of the plan's buffers may be invalid: destroyed, never pooled; so may the
+      // shared slots this build grew.
+      if (oom) for (const key of plan.sharedGrown) opts.shared?.drop(key);
       plan.dispose(oom !== null && oom !== undefined);
       throw failure;
     }
@@ -299,7 +314,7 @@ export class GpuGraphPlan {
     }
     const storageAlign = ctx.limits.minStorageBufferOffsetAlignment;
     this.memPlan = planMemory(remapped, { alignment: storageAlign, exclude: new Set([...outputs, ...Object.keys(this.bound)]) });
-    const arena = this.memPlan.arenaBytes > 0 ? await this.lease(this.memPlan.arenaBytes, 'edgekit-arena') : undefined;
+    const arena = this.memPlan.arenaBytes > 0 ? await this.lease(this.memPlan.arenaBytes, 'edgekit-arena', undefined, 'arena') : undefined;
     for (const pv of Object.values(this.memPlan.values)) {
       this.ranges.set(pv.name, { buffer: arena!.buffer, offset: pv.offset, size: pv.bytes });
     }
@@ -321,7 +336,8 @@ export class GpuGraphPlan {
         this.weightBytes += bytes;
         continue;
       }
-      const lease = await this.lease(bytes, `edgekit-${name}`);
+      // Graph inputs and outputs live only inside a run: shared with the session's other plans when it shares.
+      const lease = await this.lease(bytes, `edgekit-${name}`, undefined, init ? undefined : `${outputs.has(name) ? 'out' : 'in'}:${name}`);
       this.ranges.set(name, { buffer: lease.buffer, offset: 0, size: bytes });
       if (init) {
         memory.upload(lease.buffer, 0, encodeForGpu(init, t.storage));
@@ -335,7 +351,7 @@ export class GpuGraphPlan {
       const scratch: Range[] = [];
       for (const s of np.scratch) {
         const bytes = Math.max(16, align(storageBytes(s.storage, sizeOfShape(s.shape)), 4));
-        const lease = await this.lease(bytes, `edgekit-scratch-${np.node.name}`);
+        const lease = await this.lease(bytes, `edgekit-scratch-${np.node.name}`, undefined, `scratch:${np.node.name}:${scratch.length}`);
         scratch.push({ buffer: lease.buffer, offset: 0, size: bytes });
       }
       const constants: Range[] = [];
@@ -412,10 +428,47 @@ export class GpuGraphPlan {
     }
   }
 
-  private async lease(bytes: number, label: string, usage?: number): Promise<GpuBufferLease> {
-    const l = this.res.memory.acquire(bytes, usage, label); // inside create()'s out-of-memory scope
+  /**
+   * A buffer for the plan (inside create()'s out-of-memory scope, unchecked). With `slot` and shared buffers, the
+   * session's shared slot of that name instead (grown if needed; the plan does not own it).
+   */
+  private async lease(bytes: number, label: string, usage?: number, slot?: string): Promise<{ buffer: GPUBuffer }> {
+    if (slot && this.shared && usage === undefined) {
+      const { buffer, grown } = this.shared.ensure(slot, bytes);
+      if (grown) this.sharedGrown.push(slot);
+      this.sharedUse.set(slot, buffer);
+      return { buffer };
+    }
+    const l = this.res.memory.acquire(bytes, usage, label);
     this.leases.push(l);
     return l;
+  }
+
+  /**
+   * Points the plan at its shared slots' current buffers: another plan of the session may have grown a slot since
+   * this plan last ran (shared-buffers.ts). Bind groups and copies that used a replaced buffer are remade once.
+   */
+  private syncShared(): void {
+    if (!this.shared) return;
+    const moved = new Map<GPUBuffer, Range>();
+    for (const [key, was] of this.sharedUse) {
+      const now = this.shared.buffer(key);
+      if (!now) throw new InternalError(`shared GPU buffer '${key}' is gone (its session was released)`);
+      if (now === was) continue;
+      moved.set(was, { buffer: now, offset: 0, size: now.size });
+      this.sharedUse.set(key, now);
+    }
+    if (!moved.size) return;
+    this.actions = this.rebound(moved);
+    for (const [name, r] of this.ranges) {
+      const m = moved.get(r.buffer);
+      if (m) this.ranges.set(name, { ...r, buffer: m.buffer });
+    }
+  }
+
+  /** Every buffer the plan writes: its own and its shared slots'. */
+  private planBuffers(): Set<GPUBuffer> {
+    return new Set([...this.leases.map((l) => l.buffer), ...this.sharedUse.values()]);
   }
 
   report(): GpuPlanReport {
@@ -442,6 +495,7 @@ export class GpuGraphPlan {
     if (this.disposed) throw new InternalError('writeInputs() on a disposed GPU plan');
     this.res.ctx.assertAlive();
     checkLabels(this.labels, feeds);
+    this.syncShared();
     for (const i of this.graph.inputs) {
       const t = feeds[i.name];
       const want = this.info(i.name);
@@ -458,8 +512,12 @@ export class GpuGraphPlan {
   }
 
   /** Records every dispatch (and copy) of the plan into `encoder`, without submitting. */
-  encode(encoder: GPUCommandEncoder, actions: readonly Action[] = this.actions): void {
+  encode(encoder: GPUCommandEncoder, actions?: readonly Action[]): void {
     if (this.disposed) throw new InternalError('encode() on a disposed GPU plan');
+    if (!actions) {
+      this.syncShared();
+      actions = this.actions;
+    }
     let pass: GPUComputePassEncoder | undefined;
     for (const a of actions) {
       if (a.kind === 'copy') {
@@ -485,6 +543,7 @@ export class GpuGraphPlan {
     if (this.disposed) throw new InternalError('profile() on a disposed GPU plan');
     const { ctx, memory } = this.res;
     ctx.check({}, ['timestamp-query']);
+    this.syncShared();
     const dispatches = this.actions.filter((a) => a.kind === 'dispatch');
     if (!dispatches.length) return [];
     this.writeInputs(feeds);
@@ -531,6 +590,7 @@ export class GpuGraphPlan {
 
   /** The buffer range a graph value lives in (undefined for folded constants and values no kernel binds). */
   rangeOf(name: string): GpuRange | undefined {
+    this.syncShared();
     return this.ranges.get(name);
   }
 
@@ -561,7 +621,21 @@ export class GpuGraphPlan {
     // caller's range in every binding and copy that uses it.
     const swap = new Map<GPUBuffer, Range>();
     const storageAlign = ctx.limits.minStorageBufferOffsetAlignment;
-    const planBuffers = new Set(this.leases.map((l) => l.buffer));
+    // Host uploads are queued only right before the submit, in the same synchronous stretch (no await between):
+    // input buffers may be shared with the session's other plans (shared-buffers.ts), and a run of another plan
+    // that got in between would overwrite them before this run's submit reads them.
+    const uploads: (() => void)[] = [];
+    const feedsOnGpu = new Map<string, HostTensor>();
+    for (const i of g.inputs) {
+      const gt = gpuFeeds[i.name];
+      if (!gt || feeds[i.name] || !this.ranges.has(i.name) || gt.storage === this.info(i.name).storage) continue;
+      // Only float16 without shader-f16 differs (written tensors are f32, read-only inputs packed f16x2): the
+      // packed form cannot be produced by a buffer copy, so this one input goes through the host (read first, so
+      // no await falls between the uploads and the submit).
+      feedsOnGpu.set(i.name, decodeFromGpu(await memory.readback(gt.buffer, gt.offset, storageBytes(gt.storage, sizeOfShape(gt.shape))), gt.storage, gt.dtype, [...gt.shape]));
+    }
+    this.syncShared();
+    const planBuffers = this.planBuffers();
     for (const i of g.inputs) {
       const gt = gpuFeeds[i.name];
       const t = feeds[i.name] ?? gt;
@@ -573,18 +647,16 @@ export class GpuGraphPlan {
       const r = this.ranges.get(i.name);
       if (!r) continue;
       if (gt && !feeds[i.name]) {
-        if (gt.storage !== want.storage) {
-          // Only float16 without shader-f16 differs (written tensors are f32, read-only inputs packed f16x2):
-          // the packed form cannot be produced by a buffer copy, so this one input goes through the host.
-          const host = decodeFromGpu(await memory.readback(gt.buffer, gt.offset, storageBytes(gt.storage, sizeOfShape(gt.shape))), gt.storage, gt.dtype, [...gt.shape]);
-          memory.upload(r.buffer, r.offset, encodeForGpu(host, want.storage));
+        const host = feedsOnGpu.get(i.name);
+        if (host) {
+          uploads.push(() => memory.upload(r.buffer, r.offset, encodeForGpu(host, want.storage)));
         } else {
           const src = { buffer: gt.buffer, offset: gt.offset, size: align(storageBytes(gt.storage, sizeOfShape(gt.shape)), 4) };
           if (this.canBindFed(i.name, r, src, storageAlign, planBuffers, swap)) swap.set(r.buffer, { buffer: gt.buffer, offset: gt.offset, size: r.size });
           else copiesIn.push({ src, dst: r });
         }
       } else {
-        memory.upload(r.buffer, r.offset, encodeForGpu(t as HostTensor, want.storage));
+        uploads.push(() => memory.upload(r.buffer, r.offset, encodeForGpu(t as HostTensor, want.storage)));
       }
     }
     const host: Record<string, HostTensor> = {};
@@ -604,6 +676,7 @@ export class GpuGraphPlan {
     });
     let copiedIn = 0;
     let copiedOut = 0;
+    for (const u of uploads) u();
     await ctx.scoped('running the model', () => {
       for (const k of keptSources) {
         const lease = memory.acquire(k.src.size, undefined, `edgekit-out-${k.name}`);

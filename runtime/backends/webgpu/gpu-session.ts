@@ -7,6 +7,7 @@ import { planGpuGraph, type GpuRunnable, type GpuStagedReport } from './staged-p
 import { nodesWithoutGpuSupport } from './support.js';
 import type { GpuBufferLease, MemoryStats } from './memory.js';
 import { bindValueInputs, valueInputs, valueKey } from './value-inputs.js';
+import { GpuSharedBuffers } from './shared-buffers.js';
 import { GpuWeightStore } from './weights.js';
 
 export interface GpuSessionOptions {
@@ -27,13 +28,18 @@ export interface GpuSessionReport extends GpuStagedReport {
   signature: string;
   /** Bytes of weights resident on the GPU (shared by all plans). */
   residentWeightBytes: number;
+  /** Bytes of the buffers all plans share (activation arena, graph inputs and outputs, scratch: shared-buffers.ts). */
+  sharedBytes: number;
   plans: number;
   memory: MemoryStats;
 }
 
 /**
  * The WebGPU backend for one model: a GpuGraphPlan per input-shape signature (plus the values of inputs that shape
- * the computation, see value-inputs.ts), cached LRU; weights uploaded once into a store every plan shares. When the
+ * the computation, see value-inputs.ts), cached LRU; weights uploaded once into a store every plan shares, and the
+ * buffers that live only inside a run (activation arena, graph inputs and outputs, scratch) one set for all plans,
+ * each sized to the largest plan's need (shared-buffers.ts), so a decoder's plan per past length costs its bind
+ * groups and uniforms, not another arena and KV cache's worth of input and output buffers. When the
  * model's inputs are static (symbolic dims taken as 1), the first plan is made at load time, so pipelines compile
  * and every kernel validates its node's types and attributes before the first run.
  */
@@ -44,6 +50,8 @@ export class GpuSession {
   readonly #valueNames: string[];
   readonly #plans = new Map<string, Promise<GpuRunnable>>();
   readonly #weights: GpuWeightStore;
+  /** The arena, input/output and scratch buffers every plan of the session uses (runs are one submit each). */
+  readonly #shared: GpuSharedBuffers;
   /** Runs in flight per plan: an evicted plan is disposed only after its last run (disposal frees its buffers). */
   readonly #inflight = new Map<GpuRunnable, number>();
   readonly #retired = new Set<GpuRunnable>();
@@ -57,6 +65,7 @@ export class GpuSession {
     this.#opts = { maxElements: opts.maxElements ?? DEFAULT_MAX_ELEMENTS, opset: opts.opset ?? 0, maxPlans: opts.maxPlans ?? 8, weightPrecision: opts.weightPrecision ?? 'float32' };
     this.#valueNames = valueInputs(graph);
     this.#weights = new GpuWeightStore(res.memory);
+    this.#shared = new GpuSharedBuffers(res.memory);
   }
 
   /**
@@ -107,7 +116,7 @@ export class GpuSession {
       const inputShapes: Record<string, readonly number[]> = {};
       for (const i of bound.inputs) if (shapes[i.name]) inputShapes[i.name] = shapes[i.name]!;
       const { maxElements, opset, weightPrecision } = this.#opts;
-      p = (async () => planGpuGraph(this.#res, specialize(bound, inputShapes, maxElements), { maxElements, opset, weights: this.#weights, weightPrecision }))();
+      p = (async () => planGpuGraph(this.#res, specialize(bound, inputShapes, maxElements), { maxElements, opset, weights: this.#weights, weightPrecision, shared: this.#shared }))();
       this.#plans.set(key, p);
       p.catch(() => this.#plans.get(key) === p && this.#plans.delete(key));
       while (this.#plans.size > this.#opts.maxPlans) {
@@ -188,7 +197,7 @@ export class GpuSession {
   report(): GpuSessionReport | undefined {
     const plan = this.#last;
     if (!plan) return undefined;
-    return { ...plan.report(), signature: this.#lastKey, residentWeightBytes: this.#weights.bytes, plans: this.#plans.size, memory: this.#res.memory.stats() };
+    return { ...plan.report(), signature: this.#lastKey, residentWeightBytes: this.#weights.bytes, sharedBytes: this.#shared.bytes, plans: this.#plans.size, memory: this.#res.memory.stats() };
   }
 
   /** The graph the last plan runs (fused, specialized). */
@@ -206,5 +215,6 @@ export class GpuSession {
     for (const p of this.#plans.values()) p.then((x) => this.#retire(x), () => {});
     this.#plans.clear();
     this.#weights.dispose();
+    this.#shared.dispose();
   }
 }
