@@ -1,18 +1,20 @@
 // The long soak of issue #14 (docs/reliability.md): 10,000 WebGPU runs of mobilenet_v2 with alternating input
-// sizes and output locations, and 1,000 session create/release cycles (main-thread sessions and createWorker()
-// sessions); npm test runs the short version of the same file.
-//   npm run soak [-- -t mobilenet|cycles|workers] [--sizes 32,48] [--runs N] [--cycles N] [--minutes M]
-// -t <name filter> picks one test (vitest's option); --sizes sets mobilenet_v2's alternating input sizes (default
-// 224,192: seconds a run on SwiftShader; 32,48 fits 10,000 runs in well under an hour); --runs shortens or lengthens
-// the runs (EDGEKIT_SOAK_RUNS), --cycles the create/release cycles (EDGEKIT_SOAK_CYCLES); --minutes is a time
-// budget for the runs on a shared machine (EDGEKIT_SOAK_MINUTES): the loop stops there, the end checks still apply
-// to the runs made, and the log says how many that was.
+// sizes and output locations, 1,000 session create/release cycles, and 200 cycles of a pool of two createWorker()
+// workers (CPU sessions); npm test runs the short version of the same file.
+//   npm run soak [-- -t mobilenet|'digits CNN'|'worker pool'] [--sizes 32,48] [--runs N] [--minutes M]
+//                [--cycles N] [--worker-cycles N]
+// -t <name filter> picks tests (vitest's option; 'cycles' picks both cycle soaks); --sizes sets mobilenet_v2's
+// alternating input sizes (default 224,192: seconds a run on SwiftShader; 32,48 fits 10,000 runs in under an hour on
+// a quiet machine); --runs sets the run count (EDGEKIT_SOAK_RUNS), --minutes a time budget for the runs on a shared
+// machine (EDGEKIT_SOAK_MINUTES: the loop stops there, the end checks still apply to the runs made, and the log says
+// how many that was); --cycles and --worker-cycles set the cycle counts (EDGEKIT_SOAK_CYCLES,
+// EDGEKIT_SOAK_WORKER_CYCLES).
 import { spawnSync } from 'node:child_process';
 
 const args = process.argv.slice(2);
 const env = { ...process.env, EDGEKIT_SOAK: 'full' };
 const rest = [];
-const ours = { '--sizes': 'EDGEKIT_SOAK_SIZES', '--runs': 'EDGEKIT_SOAK_RUNS', '--cycles': 'EDGEKIT_SOAK_CYCLES', '--minutes': 'EDGEKIT_SOAK_MINUTES' };
+const ours = { '--sizes': 'EDGEKIT_SOAK_SIZES', '--runs': 'EDGEKIT_SOAK_RUNS', '--cycles': 'EDGEKIT_SOAK_CYCLES', '--minutes': 'EDGEKIT_SOAK_MINUTES', '--worker-cycles': 'EDGEKIT_SOAK_WORKER_CYCLES' };
 for (let i = 0; i < args.length; i++) {
   const name = ours[args[i]];
   if (!name) {

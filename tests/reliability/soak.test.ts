@@ -6,13 +6,16 @@ import { Tensor } from '../../sdk/node.js';
 import { gpuForTests } from '../helpers/webgpu-env.js';
 import { Rng } from '../helpers/random.js';
 import { FIXTURES } from '../models/fixture-files.js';
-import { soakCycles, soakRuns, withSymbolicDims, type Snapshot } from './soak.js';
+import { InferenceSession } from '../../sdk/node.js';
+import { soakCycles, soakRuns, soakWorkerCycles, withSymbolicDims, type Snapshot } from './soak.js';
 
 /**
  * Soak (issue #14). Short by default (npm test): 200 runs of the digits CNN at three batch sizes, alternating
  * host and GPU outputs, and 50 create/release cycles. `npm run soak` sets EDGEKIT_SOAK=full: 10,000 runs of
  * mobilenet_v2 at two input sizes and 1,000 cycles. Live GPU bytes, buffers and pipelines must end exactly where
  * they were after the warm-up; the JS heap (after a full GC) within a small allowance for V8's own caches.
+ * Worker pools: cycles of two createWorker() workers (CPU sessions, as Node workers allow) whose threads must be
+ * gone after each cycle; 4 cycles here, 200 with `npm run soak`.
  *
  * EDGEKIT_SOAK_SIZES (`npm run soak -- --sizes 32,48`) picks mobilenet_v2's input sizes, default 224,192. The issue
  * fixes the run count and asks for alternating shapes and output locations, not the resolution: at 224 px a
@@ -72,6 +75,30 @@ describe('soak: create/release cycles', () => {
     expect(r.end.buffers).toBe(r.afterFirst.buffers);
     // Pipelines are cached per device by WGSL key: the first cycle compiles them, later cycles reuse them.
     expect(r.end.pipelines).toBe(r.afterFirst.pipelines);
+    expect(r.end.heapBytes - r.afterFirst.heapBytes).toBeLessThan(HEAP_SLACK);
+  }, FULL ? 86_400_000 : 300_000);
+});
+
+describe('soak: worker pool create/release cycles', () => {
+  const cycles = FULL ? Number(process.env.EDGEKIT_SOAK_WORKER_CYCLES ?? 200) : 4;
+  it(`${cycles} cycles of a pool of 2 createWorker() workers with 2 CPU sessions each`, async () => {
+    const bytes = new Uint8Array(readFileSync(join(FIXTURES, 'digits', 'digits-cnn.onnx')));
+    const input = () => randomInput(new Rng(5), [3, 1, 8, 8]);
+    const main = await InferenceSession.create(bytes, { backend: 'cpu' });
+    const expected = Object.values(await main.run({ [main.inputNames[0]!]: input() }))[0]!.data as Float32Array;
+    await main.release();
+    const r = await soakWorkerCycles(res, new URL('./worker-entry.mjs', import.meta.url), bytes, input, expected, cycles, 2);
+    const w = (s: Snapshot & { threads: number; arrayBuffers: number }) => `${s.threads} threads, ${(s.arrayBuffers / 2 ** 20).toFixed(2)} MiB of ArrayBuffers, ${fmt(s)}`;
+    console.log(`soak: ${r.cycles} worker-pool cycles in ${(r.ms / 1000).toFixed(1)} s; before ${w(r.baseline)}; after the first ${w(r.afterFirst)}; peak ${r.peakThreads} threads; at the end ${w(r.end)}`);
+    expect(r.mismatches).toBe(0);
+    // The pool was up (two more threads while it ran) and is gone after each cycle: no worker thread stays behind.
+    expect(r.peakThreads).toBeGreaterThanOrEqual(r.baseline.threads + 2);
+    expect(r.afterFirst.threads).toBe(r.baseline.threads);
+    expect(r.end.threads).toBe(r.baseline.threads);
+    // Nothing stays on this thread either: GPU buffers untouched (CPU sessions), ArrayBuffers and heap back.
+    expect(r.end.liveBytes).toBe(r.baseline.liveBytes);
+    expect(r.end.buffers).toBe(r.baseline.buffers);
+    expect(r.end.arrayBuffers - r.afterFirst.arrayBuffers).toBeLessThan(2 ** 20);
     expect(r.end.heapBytes - r.afterFirst.heapBytes).toBeLessThan(HEAP_SLACK);
   }, FULL ? 86_400_000 : 300_000);
 });

@@ -1,8 +1,10 @@
+import { readdirSync } from 'node:fs';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import onnxProto from 'onnx-proto';
 import type { GpuResources } from '../../runtime/backends/webgpu/executor.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
+import { createWorker } from '../../sdk/worker/client.js';
 
 /**
  * Soak loops (issue #14): many runs of one WebGPU session with alternating input shapes and output locations, and
@@ -131,4 +133,68 @@ export async function soakCycles(res: GpuResources, bytes: Uint8Array, input: Te
     if (i === 0) afterFirst = await snapshot(res);
   }
   return { cycles, baseline, afterFirst: afterFirst!, end: await snapshot(res), ms: performance.now() - t0 };
+}
+
+export interface WorkerSnapshot extends Snapshot {
+  /** The process's OS threads (/proc/self/task): each live worker_threads worker is one more. */
+  threads: number;
+  /** Bytes of ArrayBuffers alive on this thread (fed tensors are transferred to workers, outputs back). */
+  arrayBuffers: number;
+}
+
+async function workerSnapshot(res: GpuResources): Promise<WorkerSnapshot> {
+  const s = await snapshot(res);
+  return { ...s, threads: readdirSync('/proc/self/task').length, arrayBuffers: process.memoryUsage().arrayBuffers };
+}
+
+export interface WorkerCycleSoakResult {
+  cycles: number;
+  pool: number;
+  baseline: WorkerSnapshot;
+  afterFirst: WorkerSnapshot;
+  /** The largest thread count seen with a pool up (baseline + pool, or the workers did not run in parallel). */
+  peakThreads: number;
+  end: WorkerSnapshot;
+  /** Runs whose outputs differed from `expected` (must be 0). */
+  mismatches: number;
+  ms: number;
+}
+
+/**
+ * `cycles` cycles of a worker pool (issue #14): `pool` workers started with createWorker() on `entry`, two CPU
+ * sessions in each, a run on every session checked against `expected` (a main-thread run of the same input), the
+ * sessions released and the workers terminated. Threads, ArrayBuffers, GPU buffers and the heap must come back to
+ * where they were after the first cycle (which loads what stays: modules, the libuv pool).
+ */
+export async function soakWorkerCycles(res: GpuResources, entry: URL, model: Uint8Array, input: () => Tensor, expected: Float32Array, cycles: number, pool = 2): Promise<WorkerCycleSoakResult> {
+  const baseline = await workerSnapshot(res);
+  let afterFirst: WorkerSnapshot | undefined;
+  let peakThreads = 0;
+  let mismatches = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < cycles; i++) {
+    const workers = await Promise.all(Array.from({ length: pool }, () => createWorker({ url: entry })));
+    try {
+      peakThreads = Math.max(peakThreads, readdirSync('/proc/self/task').length);
+      await Promise.all(
+        workers.map(async (w) => {
+          // Model bytes are transferred to the worker: each session gets its own copy.
+          const sessions = await Promise.all([w.createSession(model.slice(), { backend: 'cpu' }), w.createSession(model.slice(), { backend: 'cpu' })]);
+          try {
+            for (const s of sessions) {
+              const out = await s.run({ [s.inputNames[0]!]: input() });
+              const got = Object.values(out)[0]!.data as Float32Array;
+              if (got.length !== expected.length || got.some((v, k) => v !== expected[k])) mismatches++;
+            }
+          } finally {
+            await Promise.all(sessions.map((s) => s.release()));
+          }
+        }),
+      );
+    } finally {
+      await Promise.all(workers.map((w) => w.terminate()));
+    }
+    if (i === 0) afterFirst = await workerSnapshot(res);
+  }
+  return { cycles, pool, baseline, afterFirst: afterFirst!, peakThreads, end: await workerSnapshot(res), mismatches, ms: performance.now() - t0 };
 }
