@@ -13,7 +13,7 @@ import { imageToGpuTensor, type ImageToTensorParams } from '../../runtime/backen
 export type ImageSource = GPUCopyExternalImageSource;
 
 export interface ImageTensorOptions {
-  /** Output size: one number for a square, or [height, width]. Default: the source's own size. */
+  /** Output size: one number for a square, or [height, width]. Default: the source's (or the crop's) own size. */
   size?: number | readonly [number, number];
   /** Subtracted per channel (R, G, B) after scaling pixels to [0, 1]; one number for all three. Default 0. */
   mean?: number | readonly [number, number, number];
@@ -21,6 +21,20 @@ export interface ImageTensorOptions {
   std?: number | readonly [number, number, number];
   /** 'NCHW' ([1, 3, H, W], most vision models' ONNX exports; the default) or 'NHWC' ([1, H, W, 3], TF-style). */
   layout?: 'NCHW' | 'NHWC';
+  /**
+   * The part of the source that becomes the tensor, resized to `size`: `'center'` (the largest centred square, as
+   * a camera classifier wants from a landscape or portrait frame; offsets rounded down) or a rectangle in source
+   * pixels (integers, inside the source). Default: the whole source. Cropped in the same GPU dispatch as the resize.
+   */
+  crop?: 'center' | ImageCrop;
+}
+
+/** A rectangle of a source, in pixels from its top-left corner. */
+export interface ImageCrop {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
 }
 
 /** @internal an image waiting to become a tensor: the source and the resolved conversion. */
@@ -54,10 +68,27 @@ function triple(v: number | readonly number[] | undefined, name: string, fallbac
   return t as [number, number, number];
 }
 
+/** The crop rectangle in source pixels: the whole source, its centred square, or a checked rectangle. */
+function resolveCrop(crop: ImageTensorOptions['crop'], width: number, height: number): ImageCrop {
+  if (crop === undefined) return { x: 0, y: 0, width, height };
+  if (crop === 'center') {
+    const side = Math.min(width, height);
+    return { x: Math.floor((width - side) / 2), y: Math.floor((height - side) / 2), width: side, height: side };
+  }
+  const c = crop as Partial<ImageCrop> | null;
+  const ok = typeof c === 'object' && c !== null && [c.x, c.y, c.width, c.height].every((v) => Number.isInteger(v))
+    && c.x! >= 0 && c.y! >= 0 && c.width! >= 1 && c.height! >= 1 && c.x! + c.width! <= width && c.y! + c.height! <= height;
+  if (!ok) {
+    throw new InvalidArgumentError(`Tensor.fromImage: crop must be 'center' or { x, y, width, height } in whole pixels inside the ${width}x${height} source, got ${JSON.stringify(crop)}.`);
+  }
+  return { x: c.x!, y: c.y!, width: c.width!, height: c.height! };
+}
+
 export function pendingImage(source: ImageSource, options: ImageTensorOptions = {}): PendingImage {
   const { width, height } = sourceSize(source);
+  const crop = resolveCrop(options.crop, width, height);
   const size = options.size;
-  const [h, w] = size === undefined ? [height, width] : typeof size === 'number' ? [size, size] : [size[0], size[1]];
+  const [h, w] = size === undefined ? [crop.height, crop.width] : typeof size === 'number' ? [size, size] : [size[0], size[1]];
   if (![h, w].every((d) => Number.isInteger(d) && d! >= 1 && d! <= 16384)) {
     throw new InvalidArgumentError(`Tensor.fromImage: size must be a positive integer or [height, width] of them, got ${JSON.stringify(size)}.`);
   }
@@ -66,7 +97,7 @@ export function pendingImage(source: ImageSource, options: ImageTensorOptions = 
   const mean = triple(options.mean, 'mean', 0);
   const std = triple(options.std, 'std', 1);
   if (std.some((x) => x === 0)) throw new InvalidArgumentError('Tensor.fromImage: std must not be 0.');
-  return { source, width, height, options: { ...options }, params: { height: h!, width: w!, mean, std, layout } };
+  return { source, width, height, options: { ...options }, params: { height: h!, width: w!, mean, std, layout, crop } };
 }
 
 export function imageDims(p: PendingImage): number[] {

@@ -1,6 +1,6 @@
 // Runs in headless Chromium (tests/worker/browser-image.test.ts): camera-style frames (ImageBitmap, VideoFrame) as
 // model inputs through Tensor.fromImage, converted on the GPU, on the page and in the module worker, against a
-// plain-JavaScript reference of the same bilinear resize and normalization.
+// plain-JavaScript reference of the same crop, bilinear resize and normalization.
 const W = 37;
 const H = 23;
 
@@ -15,16 +15,18 @@ function pixels() {
   return rgba;
 }
 
-// The documented conversion: half-pixel-centre bilinear, v / 255, (v - mean) / std; NCHW or NHWC.
-function reference(rgba, h, w, mean, std, layout) {
+// The documented conversion: crop (default the whole frame), half-pixel-centre bilinear over the crop with its
+// edges clamped, v / 255, (v - mean) / std; NCHW or NHWC. Written as "crop first, then resize the crop".
+function reference(rgba, h, w, mean, std, layout, crop = { x: 0, y: 0, width: W, height: H }) {
   const out = new Float64Array(3 * h * w);
-  const at = (x, y, c) => rgba[(y * W + x) * 4 + c] / 255;
+  const CW = crop.width, CH = crop.height;
+  const at = (x, y, c) => rgba[((y + crop.y) * W + x + crop.x) * 4 + c] / 255;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      const sx = Math.max((x + 0.5) * (W / w) - 0.5, 0);
-      const sy = Math.max((y + 0.5) * (H / h) - 0.5, 0);
-      const x0 = Math.min(Math.floor(sx), W - 1), y0 = Math.min(Math.floor(sy), H - 1);
-      const x1 = Math.min(x0 + 1, W - 1), y1 = Math.min(y0 + 1, H - 1);
+      const sx = Math.max((x + 0.5) * (CW / w) - 0.5, 0);
+      const sy = Math.max((y + 0.5) * (CH / h) - 0.5, 0);
+      const x0 = Math.min(Math.floor(sx), CW - 1), y0 = Math.min(Math.floor(sy), CH - 1);
+      const x1 = Math.min(x0 + 1, CW - 1), y1 = Math.min(y0 + 1, CH - 1);
       const fx = sx - Math.floor(sx), fy = sy - Math.floor(sy);
       for (let c = 0; c < 3; c++) {
         const top = at(x0, y0, c) * (1 - fx) + at(x1, y0, c) * fx;
@@ -74,6 +76,16 @@ async function steps(origin, nchwModel, nhwcModel, r) {
   r.page = maxDiff((await gpu.run({ x: t })).y.data, refNchw);
   r.pageCpu = maxDiff((await cpu.run({ x: t })).y.data, refNchw);
   r.pageNhwc = maxDiff((await gpuNhwc.run({ x: Tensor.fromImage(b0, { layout: 'NHWC' }) })).y.data, refNhwc);
+  // Crops, in the same dispatch: a rectangle (resized up and down), and the centre square (23x23 at x = 7).
+  const rect = { x: 5, y: 3, width: 20, height: 17 };
+  r.pageCrop = maxDiff((await gpu.run({ x: Tensor.fromImage(b0, { ...resized, crop: rect }) })).y.data, reference(rgba, 16, 20, mean, std, 'NCHW', rect).map((v) => -v));
+  r.pageCropNhwc = maxDiff((await gpuNhwc.run({ x: Tensor.fromImage(b0, { layout: 'NHWC', size: [H, W], crop: { x: 30, y: 20, width: 7, height: 3 } }) })).y.data,
+    reference(rgba, H, W, [0, 0, 0], [1, 1, 1], 'NHWC', { x: 30, y: 20, width: 7, height: 3 }).map((v) => -v));
+  const centre = { x: 7, y: 0, width: 23, height: 23 };
+  r.centreDims = [...Tensor.fromImage(b0, { crop: 'center' }).dims];
+  r.pageCentre = maxDiff((await gpu.run({ x: Tensor.fromImage(b0, { ...resized, crop: 'center' }) })).y.data, reference(rgba, 16, 20, mean, std, 'NCHW', centre).map((v) => -v));
+  // The crop is not the whole frame: the same frame uncropped differs (the test can fail).
+  r.centreVsWhole = maxDiff(reference(rgba, 16, 20, mean, std, 'NCHW', centre), reference(rgba, 16, 20, mean, std, 'NCHW'));
   r.pageKeepsSource = b0.width; // the page's own bitmap: EdgeKit does not close it
   r.dataError = (() => { try { return t.data; } catch (e) { return `${e instanceof InvalidArgumentError}:${e.code}`; } })();
   b0.close();
@@ -92,6 +104,9 @@ async function steps(origin, nchwModel, nhwcModel, r) {
   // A VideoFrame, as a camera's MediaStreamTrackProcessor gives them.
   const frame = new VideoFrame(await bitmap(), { timestamp: 0 });
   r.videoFrame = maxDiff((await ws.run({ x: Tensor.fromImage(frame, resized) })).y.data, refNchw);
+  // A centre crop of a VideoFrame, in the worker (the crop travels with the frame's options).
+  const frame2 = new VideoFrame(await bitmap(), { timestamp: 1 });
+  r.videoFrameCentre = maxDiff((await ws.run({ x: Tensor.fromImage(frame2, { ...resized, crop: 'center' }) })).y.data, reference(rgba, 16, 20, mean, std, 'NCHW', centre).map((v) => -v));
   r.frameClosedHere = frame.format === null && frame.displayWidth === 0;
   // The worker's CPU session converts on its GPU and reads back.
   const wcpu = await worker.createSession(nchw.slice(), { backend: 'cpu' });

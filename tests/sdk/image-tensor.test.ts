@@ -16,6 +16,22 @@ describe('Tensor.fromImage (options and errors)', () => {
     expect([t.type, t.location, [...t.dims], t.size]).toEqual(['float32', 'image', [1, 3, 480, 640], 3 * 480 * 640]);
     // A VideoFrame's display size is what WebGPU copies.
     expect(Tensor.fromImage({ displayWidth: 32, displayHeight: 16, codedWidth: 48, codedHeight: 16 } as unknown as VideoFrame).dims).toEqual([1, 3, 16, 32]);
+    // Without a size, a crop keeps its own size: the centre square of a landscape or portrait frame, or a rectangle.
+    expect(Tensor.fromImage(frame(640, 480), { crop: 'center' }).dims).toEqual([1, 3, 480, 480]);
+    expect(Tensor.fromImage(frame(480, 640), { crop: 'center', layout: 'NHWC' }).dims).toEqual([1, 480, 480, 3]);
+    expect(Tensor.fromImage(frame(640, 480), { crop: { x: 600, y: 0, width: 40, height: 10 } }).dims).toEqual([1, 3, 10, 40]);
+    expect(Tensor.fromImage(frame(640, 480), { crop: 'center', size: 64 }).dims).toEqual([1, 3, 64, 64]);
+  });
+
+  it('resolves the centre crop to whole pixels, and refuses crops outside the source or not in whole pixels', () => {
+    const crop = (w: number, h: number, c: unknown) => Tensor.fromImage(frame(w, h), { crop: c as never }).pendingImage()!.params.crop;
+    expect(crop(641, 480, 'center')).toEqual({ x: 80, y: 0, width: 480, height: 480 });
+    expect(crop(480, 643, 'center')).toEqual({ x: 0, y: 81, width: 480, height: 480 });
+    expect(crop(20, 10, undefined)).toEqual({ x: 0, y: 0, width: 20, height: 10 });
+    const bad = ['centre', null, {}, { x: 0, y: 0, width: 0, height: 4 }, { x: -1, y: 0, width: 4, height: 4 }, { x: 0.5, y: 0, width: 4, height: 4 },
+      { x: 17, y: 0, width: 4, height: 4 }, { x: 0, y: 7, width: 4, height: 4 }, { x: 0, y: 0, width: 4, height: Number.NaN }];
+    for (const c of bad) expect(() => crop(20, 10, c), JSON.stringify(c)).toThrow(/crop must be 'center' or \{ x, y, width, height \}/);
+    expect(() => crop(20, 10, { x: 16, y: 6, width: 4, height: 4 })).not.toThrow();
   });
 
   it('refuses bad options, empty sources, and reading data before a run', () => {

@@ -4,7 +4,7 @@ import { encodeModel } from '../helpers/onnx-model.js';
 
 // Tensor.fromImage in headless Chromium (WebGPU on SwiftShader), from the built bundle: ImageBitmaps and VideoFrames
 // converted on the GPU on the page and in the module worker (transferred), against a JavaScript reference of the
-// documented resize and normalization (tests/browser/worker-image-page.js). Needs `npm run build`.
+// documented crop, resize and normalization (tests/browser/worker-image-page.js). Needs `npm run build`.
 describe('image and video frame inputs (Tensor.fromImage)', () => {
   const b = useBrowserPage();
   const neg = (shape: number[]) =>
@@ -23,7 +23,13 @@ describe('image and video frame inputs (Tensor.fromImage)', () => {
       workerCopyKeeps: 37,
       frameClosedHere: true,
       canvasError: 'true:INVALID_ARGUMENT',
+      centreDims: [1, 3, 23, 23],
     });
+    // Crops (a rectangle, the centre square; on the page and in the worker) against crop-then-resize in JavaScript;
+    // the centre crop differs from the uncropped frame by far more than the tolerance.
+    for (const k of ['pageCrop', 'pageCentre', 'videoFrameCentre']) expect(r[k], k).toBeLessThan(1e-4);
+    expect(r.pageCropNhwc).toBeLessThan(1e-6);
+    expect(r.centreVsWhole).toBeGreaterThan(0.5);
     // Normalized by std ~0.22, so float32 rounding of the texels and weights shows up around 1e-6.
     // Each frame's tensor is 3*16*20 floats (3840 bytes) on the worker's GPU: a leak adds 76,800 bytes over the 20
     // frames. Freed buffers reach the pool after the GPU work that used them, so a frame may now and then get a new

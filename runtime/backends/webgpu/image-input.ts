@@ -5,8 +5,14 @@ import { UNIFORM_USAGE, type GpuBufferLease } from './memory.js';
 /**
  * An image or video frame becomes a float32 tensor on the GPU without a per-pixel loop in JavaScript: the browser
  * copies the frame into an rgba8unorm texture (queue.copyExternalImageToTexture, which decodes and converts to sRGB
- * in its own code), and one compute dispatch resizes it bilinearly, scales to [0, 1], normalizes per channel and
+ * in its own code), and one compute dispatch crops, resizes bilinearly, scales to [0, 1], normalizes per channel and
  * writes NCHW or NHWC. Used by Tensor.fromImage (sdk/vision/image.ts).
+ *
+ * Cropping is an offset and a size in that same dispatch: the output is exactly what cropping the frame first and
+ * resizing the crop would give (samples are clamped to the crop's edges, not the frame's), without a second texture
+ * or pass. The whole frame is still copied into the texture: copyExternalImageToTexture's source origin would copy
+ * less, but the copy is the browser's (not per-pixel JavaScript), and one code path for every source keeps the
+ * fallback for refused VideoFrames (sdk/vision/image.ts) the same.
  *
  * Resizing: bilinear with half-pixel centres (src = (dst + 0.5) * in / out - 0.5, clamped at the edges), as
  * OpenCV's INTER_LINEAR and ONNX Resize's 'half_pixel' with 'linear' mode; no antialiasing when shrinking (PIL and
@@ -20,28 +26,32 @@ export interface ImageToTensorParams {
   mean: readonly [number, number, number];
   std: readonly [number, number, number];
   layout: 'NCHW' | 'NHWC';
+  /** The source rectangle to resize (integers, inside the source); default the whole source. */
+  crop?: { x: number; y: number; width: number; height: number };
 }
 
 const WGSL = /* wgsl */ `
 struct Params {
-  src: vec2<u32>,
+  src: vec2<u32>,     // the crop's size
   dst: vec2<u32>,
   mean: vec4<f32>,
   inv_std: vec4<f32>,
   nhwc: u32,
+  origin: vec2<u32>,  // the crop's top-left texel
 }
 @group(0) @binding(0) var image: texture_2d<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> u: Params;
 
+// p in crop coordinates.
 fn texel(p: vec2<u32>) -> vec3<f32> {
-  return textureLoad(image, vec2<i32>(p), 0).rgb;
+  return textureLoad(image, vec2<i32>(p + u.origin), 0).rgb;
 }
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (gid.x >= u.dst.x || gid.y >= u.dst.y) { return; }
-  // Half-pixel centres: the output pixel's centre mapped into the source, clamped to the first texel.
+  // Half-pixel centres: the output pixel's centre mapped into the crop, clamped to its first and last texels.
   let scale = vec2<f32>(u.src) / vec2<f32>(u.dst);
   let p = max((vec2<f32>(gid.xy) + vec2<f32>(0.5)) * scale - vec2<f32>(0.5), vec2<f32>(0.0));
   let base = floor(p);
@@ -100,6 +110,11 @@ export async function imageToGpuTensor(
   if (srcWidth > max || srcHeight > max) {
     throw new InvalidArgumentError(`The image is ${srcWidth}x${srcHeight}; this device's textures are at most ${max} pixels a side. Scale it down first (createImageBitmap's resizeWidth/resizeHeight).`);
   }
+  const crop = o.crop ?? { x: 0, y: 0, width: srcWidth, height: srcHeight };
+  if (![crop.x, crop.y, crop.width, crop.height].every(Number.isInteger) || crop.x < 0 || crop.y < 0 || crop.width < 1 || crop.height < 1
+    || crop.x + crop.width > srcWidth || crop.y + crop.height > srcHeight) {
+    throw new InvalidArgumentError(`The crop ${JSON.stringify(crop)} is not a rectangle of whole pixels inside the ${srcWidth}x${srcHeight} image.`);
+  }
   const pipeline = await pipelineFor(res);
   const device = ctx.device;
   const texture = device.createTexture({ size: [srcWidth, srcHeight], format: 'rgba8unorm', usage: TEXTURE_USAGE, label: 'edgekit-image' });
@@ -113,9 +128,10 @@ export async function imageToGpuTensor(
   try {
     device.queue.copyExternalImageToTexture({ source }, { texture }, [srcWidth, srcHeight]);
     const words = new ArrayBuffer(64);
-    new Uint32Array(words, 0, 4).set([srcWidth, srcHeight, o.width, o.height]);
+    new Uint32Array(words, 0, 4).set([crop.width, crop.height, o.width, o.height]);
     new Float32Array(words, 16, 8).set([...o.mean, 0, ...o.std.map((s) => 1 / s), 1]);
     new Uint32Array(words, 48, 1)[0] = o.layout === 'NHWC' ? 1 : 0;
+    new Uint32Array(words, 56, 2).set([crop.x, crop.y]);
     memory.upload(params.buffer, 0, new Uint8Array(words));
     const bindGroup = device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
