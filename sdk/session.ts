@@ -268,8 +268,9 @@ export class InferenceSession {
   }
 
   static async #load(queue: { lane: Lane; scheduler: Scheduler }, model: ModelSource, options: SessionOptions, backend: Backend, maxElements: number): Promise<InferenceSession> {
-    const { bytes, externalData } = await loadModelSource(model, options.externalData, options);
+    const { bytes, externalData, checkIntegrityUsed } = await loadModelSource(model, options.externalData, options);
     const imported = await importOnnx(bytes, { externalData, maxTensorElements: maxElements });
+    checkIntegrityUsed();
     // Can every node run once shapes are known? (For WebGPU: a kernel, or a plan-time op such as Shape.)
     const missing =
       backend === 'cpu'

@@ -131,7 +131,7 @@ export function modelStore(cache: LoadOptions['cache']): ModelStore | undefined 
  * A model file by URL: from the cache when there (and matching `integrity`), else fetched, checked and cached.
  * A cache that cannot store (quota, private mode) only costs the next load a fetch.
  */
-export async function fetchModelBytes(url: string, o: LoadOptions & { what?: string } = {}): Promise<Uint8Array> {
+export async function fetchModelBytes(url: string, o: LoadOptions & { what?: string; location?: string } = {}): Promise<Uint8Array> {
   const what = o.what ?? 'the model';
   const cacheable = /^https?:/i.test(url);
   const store = cacheable ? modelStore(o.cache) : undefined;
@@ -151,7 +151,9 @@ export async function fetchModelBytes(url: string, o: LoadOptions & { what?: str
   if (o.integrity) {
     const got = await integrityMismatch(bytes, o.integrity);
     if (got !== undefined) {
-      throw new ModelFormatError(`${what} at ${url} does not match its integrity '${o.integrity}' (its digest is ${got}); it was not loaded or cached.`, { url, integrity: o.integrity, got });
+      const What = what[0]!.toUpperCase() + what.slice(1);
+      const details = { url, integrity: o.integrity, got, ...(o.location === undefined ? {} : { location: o.location }) };
+      throw new ModelFormatError(`${What} at ${url} does not match its integrity '${o.integrity}' (its digest is ${got}); it was not loaded or cached.`, details);
     }
   }
   if (store) await store.put(url, bytes).catch(() => undefined);

@@ -36,9 +36,18 @@ export interface LoadOptions {
    * The model file's expected digest in fetch's Subresource Integrity format, e.g. 'sha256-<base64>' ('sha384-' and
    * 'sha512-' too; several separated by spaces, any may match). Checked on every load, from the network or the
    * cache; a mismatch is a ModelFormatError (code MODEL_FORMAT, details.integrity) and nothing is cached. It
-   * covers the .onnx file, not external data files.
+   * covers the .onnx file; `externalDataIntegrity` covers its external data files.
    */
   integrity?: string;
+  /**
+   * Digests of the model's external data files, by the location the model gives them (relative to the model, e.g.
+   * { 'model.onnx.data': 'sha256-<base64>' }), in the same SRI form as `integrity`. Each named file is checked
+   * whole before any tensor is read from it, whether it comes from the network, the cache, a file beside a model
+   * path or `externalData`: a mismatch is a ModelFormatError naming the file and the digest found
+   * (details.location, details.got), and a fetched file that fails is not cached. Naming a file the model does not
+   * read is an InvalidArgumentError (a misspelt name would leave a file unchecked). Files not named are not checked.
+   */
+  externalDataIntegrity?: Record<string, string>;
   /**
    * Keep models fetched by URL for the next load, keyed by URL. Browsers: Cache Storage, on by default (false turns
    * it off). Node: a folder on disk, off by default (true or { dir } turns it on). A cached model is used without

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +36,11 @@ describe('loading: progress, integrity, cache, external data', () => {
   let server: Server;
   let origin = '';
   const hits = new Map<string, number>();
-  const files: Record<string, Uint8Array> = { '/digits.onnx': digits, '/ext/model.onnx': extModel, '/ext/weights.bin': weights };
+  const files: Record<string, Uint8Array> = {
+    '/digits.onnx': digits, '/ext/model.onnx': extModel, '/ext/weights.bin': weights,
+    // For the externalDataIntegrity test: its own paths, so its server hit counts are its own.
+    '/ext-sri/model.onnx': extModel, '/ext-sri/weights.bin': weights,
+  };
 
   beforeAll(async () => {
     server = createServer(async (req, res) => {
@@ -148,5 +152,67 @@ describe('loading: progress, integrity, cache, external data', () => {
     } finally {
       await worker.terminate();
     }
+  });
+
+  it('externalDataIntegrity checks external data files from the network, the cache, a file path and memory', async () => {
+    const x = () => ({ x: new Tensor('float32', new Float32Array([1, 1, 1, 1]), [4]) });
+    const y = async (s: InferenceSession) => Array.from((await s.run(x())).y!.data as Float32Array);
+    const good = sri('sha256', weights);
+    const wrong = sri('sha256', new Uint8Array(32));
+    const url = `${origin}/ext-sri/model.onnx`;
+    const weightsUrl = `${origin}/ext-sri/weights.bin`;
+    const fail = async (p: Promise<unknown>) => {
+      const e = await p.then(() => undefined, (err: unknown) => err);
+      expect(e).toBeInstanceOf(ModelFormatError);
+      expect((e as Error).message).toContain("'weights.bin'");
+      expect((e as Error).message).toContain(good); // the digest found
+      expect((e as ModelFormatError).details).toMatchObject({ location: 'weights.bin', integrity: wrong, got: good });
+    };
+
+    // Network, with the disk cache: a mismatch is refused and not cached; a match is cached and checked again there.
+    const dir = mkdtempSync(join(tmpdir(), 'edgekit-cache-'));
+    const entry = join(dir, `${createHash('sha256').update(weightsUrl).digest('hex')}.onnx`);
+    await fail(InferenceSession.create(url, { backend: 'cpu', cache: { dir }, externalDataIntegrity: { 'weights.bin': wrong } }));
+    expect(existsSync(entry)).toBe(false);
+    const s = await InferenceSession.create(url, { backend: 'cpu', cache: { dir }, externalDataIntegrity: { './weights.bin': good } });
+    expect(await y(s)).toEqual([1, -3, 8, 50]);
+    await s.release();
+    expect(readFileSync(entry).equals(weights)).toBe(true);
+    const fetched = hits.get('/ext-sri/weights.bin');
+    await (await InferenceSession.create(url, { backend: 'cpu', cache: { dir }, externalDataIntegrity: { 'weights.bin': good } })).release();
+    expect(hits.get('/ext-sri/weights.bin')).toBe(fetched); // served by the cache, after its check
+    // A cached copy that fails the check is dropped and fetched again; the fetched one fails too: nothing is kept.
+    await fail(InferenceSession.create(url, { backend: 'cpu', cache: { dir }, externalDataIntegrity: { 'weights.bin': wrong } }));
+    expect(hits.get('/ext-sri/weights.bin')).toBe(fetched! + 1);
+    expect(existsSync(entry)).toBe(false);
+    // A corrupted cached copy fails the check: it is dropped and fetched again (the cache repaired).
+    writeFileSync(entry, new Uint8Array(32));
+    const repaired = await InferenceSession.create(url, { backend: 'cpu', cache: { dir }, externalDataIntegrity: { 'weights.bin': good } });
+    expect(await y(repaired)).toEqual([1, -3, 8, 50]);
+    await repaired.release();
+    expect(hits.get('/ext-sri/weights.bin')).toBe(fetched! + 2);
+    expect(readFileSync(entry).equals(weights)).toBe(true);
+
+    // A file path: the file beside the model is read whole and checked before any tensor uses it.
+    const folder = mkdtempSync(join(tmpdir(), 'edgekit-ext-'));
+    writeFileSync(join(folder, 'model.onnx'), extModel);
+    writeFileSync(join(folder, 'weights.bin'), weights);
+    const fromFile = await InferenceSession.create(join(folder, 'model.onnx'), { backend: 'cpu', externalDataIntegrity: { 'weights.bin': good } });
+    expect(await y(fromFile)).toEqual([1, -3, 8, 50]);
+    await fromFile.release();
+    await fail(InferenceSession.create(join(folder, 'model.onnx'), { backend: 'cpu', externalDataIntegrity: { 'weights.bin': wrong } }));
+
+    // Bytes with their external data in memory.
+    await fail(InferenceSession.create(new Uint8Array(extModel), { backend: 'cpu', externalData: { 'weights.bin': weights }, externalDataIntegrity: { 'weights.bin': wrong } }));
+    await (await InferenceSession.create(new Uint8Array(extModel), { backend: 'cpu', externalData: { 'weights.bin': weights }, externalDataIntegrity: { 'weights.bin': good } })).release();
+
+    // A name the model does not read would leave a file unchecked: refused, as are malformed maps and digests.
+    const misspelt = await InferenceSession.create(url, { backend: 'cpu', externalDataIntegrity: { 'weight.bin': good } }).catch((e: unknown) => e);
+    expect(misspelt).toBeInstanceOf(InvalidArgumentError);
+    expect((misspelt as Error).message).toMatch(/'weight\.bin'.*'weights\.bin'/);
+    await expect(InferenceSession.create(DIGITS, { backend: 'cpu', externalDataIntegrity: { 'w.bin': good } })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(InferenceSession.create(url, { backend: 'cpu', externalDataIntegrity: { '../w.bin': good } })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(InferenceSession.create(url, { backend: 'cpu', externalDataIntegrity: 'sha256-x' as unknown as Record<string, string> })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(InferenceSession.create(url, { backend: 'cpu', externalDataIntegrity: { 'weights.bin': 'md5-abc' } })).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 });
