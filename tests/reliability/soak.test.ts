@@ -67,7 +67,9 @@ describe('soak: create/release cycles', () => {
   const cycles = FULL ? Number(process.env.EDGEKIT_SOAK_CYCLES ?? 1000) : 50;
   it(`${cycles} cycles of the digits CNN`, async () => {
     const bytes = new Uint8Array(readFileSync(join(FIXTURES, 'digits', 'digits-cnn.onnx')));
-    const r = await soakCycles(res, bytes, randomInput(new Rng(3), [2, 1, 8, 8]), cycles);
+    const t0 = performance.now();
+    const progress = (i: number, s: Snapshot) => console.log(`soak: ${i} cycles, ${((performance.now() - t0) / 1000).toFixed(0)} s: ${fmt(s)}`);
+    const r = await soakCycles(res, bytes, randomInput(new Rng(3), [2, 1, 8, 8]), cycles, FULL ? progress : undefined);
     console.log(`soak: ${r.cycles} cycles in ${(r.ms / 1000).toFixed(1)} s; before ${fmt(r.baseline)}; after the first ${fmt(r.afterFirst)}; at the end ${fmt(r.end)}`);
     // Every buffer a session made is gone once it is released (pooled buffers are destroyed by settle()).
     expect(r.end.leasedBytes).toBe(r.baseline.leasedBytes);

@@ -117,8 +117,12 @@ export interface CycleSoakResult {
   ms: number;
 }
 
-/** `cycles` create / run / release cycles; GPU buffers must return to the baseline, pipelines stop growing after the first. */
-export async function soakCycles(res: GpuResources, bytes: Uint8Array, input: Tensor, cycles: number): Promise<CycleSoakResult> {
+/**
+ * `cycles` create / run / release cycles; GPU buffers must return to the baseline, pipelines stop growing after the
+ * first. `onProgress` gets a snapshot every `progressEvery` cycles (the heap's course over a long soak: growth that
+ * levels off is V8's caches filling, growth that keeps its slope is a leak).
+ */
+export async function soakCycles(res: GpuResources, bytes: Uint8Array, input: Tensor, cycles: number, onProgress?: (i: number, s: Snapshot) => void, progressEvery = 250): Promise<CycleSoakResult> {
   const baseline = await snapshot(res);
   let afterFirst: Snapshot | undefined;
   const t0 = performance.now();
@@ -131,6 +135,7 @@ export async function soakCycles(res: GpuResources, bytes: Uint8Array, input: Te
       await s.release();
     }
     if (i === 0) afterFirst = await snapshot(res);
+    if (onProgress && (i + 1) % progressEvery === 0) onProgress(i + 1, await snapshot(res));
   }
   return { cycles, baseline, afterFirst: afterFirst!, end: await snapshot(res), ms: performance.now() - t0 };
 }
