@@ -250,7 +250,7 @@ async function train() {
   const data = { inputs: new ek.Tensor('float32', x, [n, 3, size, size]), labels: new ek.Tensor('int32', y, [n]) };
   const epochs = Math.max(1, Math.floor(Number($('epochs').value) || 30));
   const batchSize = Math.max(1, Math.floor(Number($('batch').value) || 16));
-  const lr = Number($('lr').value) || 0.01;
+  const lr = Number($('lr').value) || 0.05;
   const record = { examples: n, classes: names, epochs: [], steps: [], done: false, stopped: false, error: null };
   demo.training = record;
   demo.trainings++;
@@ -449,9 +449,9 @@ async function main() {
   }
   const progress = $('progress');
   ek = await import(new URL('../../dist/browser/edgekit.js', import.meta.url).href);
-  const meta = await (await fetch(new URL('meta.json', fixtures))).json().catch(() => ({}));
-  const size = meta.image_size ?? meta.input_size ?? 64;
-  prep = { size, mean: meta.image_mean ?? meta.mean ?? IMAGENET.mean, std: meta.image_std ?? meta.std ?? IMAGENET.std };
+  // The backbone's preprocessing (tests/fixtures/camera/meta.json); another backbone (?model=) gets ImageNet's at 224.
+  const meta = modelParam ? { size: 224 } : await (await fetch(new URL('meta.json', fixtures))).json();
+  prep = { size: meta.size, mean: meta.mean ?? IMAGENET.mean, std: meta.std ?? IMAGENET.std };
   status('Starting the worker…');
   worker = await ek.createWorker();
   status('Loading the backbone…');
