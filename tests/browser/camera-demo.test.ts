@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { buildLabelledFrames, centreSquare, decodeI420, fashionImages, labelledF
  *   (only results with the same marker all around count). The images are picked with a clear top-1 margin in Node.
  * - While it classifies, no main-thread task is 50 ms or longer (PerformanceObserver 'longtask').
  * - The console shows no errors; a screenshot goes to test-artifacts/camera-demo.png (gitignored).
+ * - A dropped-in model file (SqueezeNet, 224x224, 1000 classes) with a labels file replaces the bundled one.
  * - Without WebGPU, and with the camera refused, the page says what to do.
  * - On a phone-sized screen with touch (puppeteer's Pixel 5) it fits the screen, asks for the rear camera and
  *   classifies.
@@ -225,6 +226,36 @@ describe('camera demo in headless Chromium with a fake camera', () => {
     mkdirSync('test-artifacts', { recursive: true });
     await page.screenshot({ path: 'test-artifacts/camera-demo.png' });
     expect(await page.$eval('#error', (e) => e.textContent)).toBe('');
+    expect(log.filter((l) => (l.startsWith('error:') || l.startsWith('pageerror:')) && !l.includes('favicon') && !l.includes('404'))).toEqual([]);
+    await page.close();
+  }, 150_000);
+
+  it('takes a dropped-in ImageNet classifier (a file) and a labels file, with the size from its input shape', async () => {
+    // SqueezeNet 1.1 with random weights (make_fixtures.py --models-only, which npm test's setup runs): what matters
+    // is the path (a 224x224, 1000-class model from a file, labels from a file), not its answers.
+    const squeezenet = 'tests/fixtures/generated/squeezenet1_1.onnx';
+    const labels = join(dir, 'imagenet-labels.txt');
+    writeFileSync(labels, Array.from({ length: 1000 }, (_, i) => `synset ${i}`).join('\n') + '\n');
+    const page = await browser.newPage();
+    const log = pageLog(page);
+    await page.goto(`${origin}/demos/camera/index.html`);
+    await page.waitForFunction('window.demo && ((window.demo.ready && window.demo.results.length >= 1) || window.demo.error)', { timeout: 90_000 });
+    expect(await page.evaluate('window.demo.error'), log.join('\n')).toBe(null);
+    await page.click('summary');
+    const modelInput = (await page.$('#model-file'))!;
+    await (modelInput as unknown as { uploadFile(...p: string[]): Promise<void> }).uploadFile(squeezenet);
+    await (((await page.$('#labels-file'))!) as unknown as { uploadFile(...p: string[]): Promise<void> }).uploadFile(labels);
+    await page.click('#load');
+    await page.waitForFunction("window.demo.error || (window.demo.ready && window.demo.model.name === 'squeezenet1_1.onnx')", { timeout: 90_000 });
+    expect(await page.evaluate('window.demo.error'), log.join('\n')).toBe(null);
+    expect(await page.evaluate('window.demo.model')).toMatchObject({ size: [224, 224], layout: 'NCHW', classes: 1000, labels: 1000 });
+    const n = (await page.evaluate('window.demo.results.length')) as number;
+    await page.waitForFunction(`window.demo.results.length >= ${n + 3}`, { timeout: 60_000 });
+    const last = (await page.evaluate('window.demo.results.at(-1).top5')) as { index: number; label: string; prob: number }[];
+    expect(last.length).toBe(5);
+    for (const t of last) expect(t.label).toBe(`synset ${t.index}`);
+    expect(last.reduce((a, t) => a + t.prob, 0)).toBeLessThanOrEqual(1 + 1e-6);
+    expect(await page.$eval('#status', (e) => e.textContent)).toBe('squeezenet1_1.onnx: 224×224 NCHW, 1000 classes.');
     expect(log.filter((l) => (l.startsWith('error:') || l.startsWith('pageerror:')) && !l.includes('favicon') && !l.includes('404'))).toEqual([]);
     await page.close();
   }, 150_000);
