@@ -8,7 +8,7 @@ export type { StreamOptions } from './stream.js';
 export { Tensor } from './tensor.js';
 export type { SessionValue } from './values.js';
 export type { TensorType, TensorData, TensorLocation } from './tensor.js';
-export type { ImageSource, ImageTensorOptions } from './vision/image.js';
+export type { ImageCrop, ImageSource, ImageTensorOptions } from './vision/image.js';
 export type { QueueOptions } from './queue.js';
 export type { LoadOptions, LoadProgress, ModelCacheOptions } from './loading/options.js';
 export type { ModelSource } from './model-source.js';
