@@ -86,6 +86,25 @@ describe('memory', () => {
     expect(mem.stats().peakBytes).toBe(2 * sizeClass(1000));
   });
 
+  it('destroys pooled buffers no acquisition wanted for maxIdleAcquisitions, and keeps the ones reused', async () => {
+    const mem = new GpuMemory(res.ctx, undefined, 4);
+    const stale = mem.acquire(100_000); // a size class nothing asks for again (a KV cache that grew past it)
+    mem.release(stale);
+    const hot = mem.acquire(1000);
+    mem.release(hot);
+    await mem.settle();
+    expect(mem.stats().pooledBytes).toBe(sizeClass(100_000) + sizeClass(1000));
+    for (let i = 0; i < 6; i++) {
+      const l = mem.acquire(1000);
+      expect(l.buffer).toBe(hot.buffer); // reused every time: never ages out
+      mem.release(l);
+      await mem.settle();
+    }
+    expect(mem.stats()).toMatchObject({ pooledBytes: sizeClass(1000), liveBytes: sizeClass(1000), buffers: 1 });
+    await mem.trim();
+    expect(mem.stats()).toMatchObject({ liveBytes: 0, leasedBytes: 0, pooledBytes: 0, buffers: 0 });
+  });
+
   it('uploads ragged byte lengths (padded to 4) and reads them back', async () => {
     const mem = new GpuMemory(res.ctx);
     const lease = mem.acquire(16);

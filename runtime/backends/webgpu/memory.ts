@@ -3,7 +3,8 @@ import { BufferUsage, MAP_MODE_READ, type GpuContext } from './device.js';
 
 /**
  * GPU memory: the ONLY code that creates or destroys GPUBuffers. It counts every byte (live and peak, for leak tests
- * and report()), pools released buffers by size class so steady-state runs allocate nothing, and defers a release
+ * and report()), pools released buffers by size class so steady-state runs allocate nothing (and destroys those no
+ * acquisition has wanted for a while: MAX_IDLE_ACQUISITIONS), and defers a release
  * until the GPU work submitted before it has completed (a buffer still read by queued work must not be reused or
  * destroyed under it).
  */
@@ -51,8 +52,20 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(b / step) * step;
 }
 
+/**
+ * A pooled buffer not handed out again within this many acquisitions is destroyed. Steady-state loops reuse their
+ * buffers every run (a decode step acquires about 15), so only dead size classes age out: a generation whose KV
+ * cache grows into larger size classes leaves each smaller class's buffers behind for good (on a 1024-token context,
+ * several caches' worth), and a pool that kept them up to maxPooledBytes would hold that memory for nothing.
+ */
+export const MAX_IDLE_ACQUISITIONS = 64;
+
 export class GpuMemory {
-  private readonly pool = new Map<string, GPUBuffer[]>();
+  /** Free buffers by `usage:size`, each with the acquisition count when it was pooled (newest last). */
+  private readonly pool = new Map<string, { buffer: GPUBuffer; since: number }[]>();
+  private acquisitions = 0;
+  /** The smallest `since` in the pool (Infinity when empty), so most acquisitions skip the age scan. */
+  private oldestPooled = Infinity;
   private pending = new Set<Promise<void>>();
   private live = 0;
   private peak = 0;
@@ -67,6 +80,8 @@ export class GpuMemory {
     private readonly ctx: GpuContext,
     /** Pooled bytes beyond this are destroyed instead of kept. */
     private readonly maxPooledBytes = 256 * 2 ** 20,
+    /** Pooled buffers idle for more acquisitions than this are destroyed (MAX_IDLE_ACQUISITIONS). */
+    private readonly maxIdleAcquisitions = MAX_IDLE_ACQUISITIONS,
   ) {}
 
   stats(): MemoryStats {
@@ -96,8 +111,10 @@ export class GpuMemory {
       throw new DeviceError('LIMIT_EXCEEDED', `A GPU buffer of ${bytes} bytes exceeds this device's maxBufferSize (${max}). Use a smaller input or batch.`, { limit: 'maxBufferSize', needed: bytes, available: max });
     }
     const key = `${usage}:${size}`;
+    this.acquisitions++;
+    if (this.acquisitions - this.oldestPooled > this.maxIdleAcquisitions) this.evictIdle();
     const free = exact ? undefined : this.pool.get(key);
-    let buffer = free?.pop();
+    let buffer = free?.pop()?.buffer;
     if (buffer) {
       this.pooled -= size;
     } else {
@@ -171,8 +188,28 @@ export class GpuMemory {
     const key = `${lease.usage}:${lease.size}`;
     let list = this.pool.get(key);
     if (!list) this.pool.set(key, (list = []));
-    list.push(lease.buffer);
+    list.push({ buffer: lease.buffer, since: this.acquisitions });
+    this.oldestPooled = Math.min(this.oldestPooled, this.acquisitions);
     this.pooled += lease.size;
+  }
+
+  /** Destroys the pooled buffers idle for more than maxIdleAcquisitions acquisitions. */
+  private evictIdle(): void {
+    let oldest = Infinity;
+    for (const [key, list] of this.pool) {
+      const size = Number(key.split(':')[1]);
+      const keep = list.filter((e) => {
+        if (this.acquisitions - e.since <= this.maxIdleAcquisitions) return true;
+        this.destroyBuffer(e.buffer, size);
+        this.pooled -= size;
+        return false;
+      });
+      if (keep.length) {
+        this.pool.set(key, keep);
+        oldest = Math.min(oldest, keep[0]!.since);
+      } else this.pool.delete(key);
+    }
+    this.oldestPooled = oldest;
   }
 
   private destroyLease(lease: GpuBufferLease): void {
@@ -197,10 +234,11 @@ export class GpuMemory {
     await this.settle();
     for (const [key, list] of this.pool) {
       const size = Number(key.split(':')[1]);
-      for (const b of list) this.destroyBuffer(b, size);
+      for (const e of list) this.destroyBuffer(e.buffer, size);
     }
     this.pool.clear();
     this.pooled = 0;
+    this.oldestPooled = Infinity;
   }
 
   /** Writes bytes into a buffer; WebGPU wants 4-byte multiples, so a ragged tail is zero-padded. */
