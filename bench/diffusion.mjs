@@ -58,16 +58,16 @@ try {
       page.on('console', (m) => m.type() === 'error' && log.push(m.text()));
       await page.goto(`${origin}/bench/page.html`);
       try {
-        // Started without awaiting and polled: a contender can outlast the DevTools protocol's call timeout.
+        // Started without awaiting and polled from here: a contender can outlast the DevTools protocol's call timeout
+        // (240 s), which puppeteer's waitForFunction is subject to (its in-page poller is one protocol call).
         await page.evaluate(`globalThis.__run = import('${origin}/bench/diffusion-page.js').then((m) => m.generate('${origin}', '${c}', ${JSON.stringify(o)})).then((r) => (globalThis.__done = { r }), (e) => (globalThis.__done = { e: String(e && e.stack || e) })); 0`);
-        await page.waitForFunction('globalThis.__done', { timeout: limitS * 1000, polling: 1000 });
-        const done = await page.evaluate('globalThis.__done');
+        const done = await waitDone(page);
         if (done.e) throw new Error(done.e);
         results[u][c] = done.r;
         const { sample, ...rest } = done.r;
         console.error(`${u} ${c}: ${JSON.stringify(rest)}`);
       } catch (e) {
-        results[u][c] = { error: `${e.message}\n${log.join('\n')}` };
+        results[u][c] = { error: `${e.message}${e.cause ? `: ${e.cause.message ?? e.cause}` : ''}\n${log.join('\n')}` };
         console.error(`${u} ${c}: FAILED ${e.message}`);
       } finally {
         await page.close();
@@ -92,6 +92,17 @@ try {
 } finally {
   await browser.close();
   server.close();
+}
+
+/** Polls the page for globalThis.__done every 2 s; throws after --timeout seconds (0: no limit). */
+async function waitDone(page) {
+  const t0 = Date.now();
+  for (;;) {
+    const done = await page.evaluate('globalThis.__done');
+    if (done) return done;
+    if (limitS && Date.now() - t0 > limitS * 1000) throw new Error(`no result after ${limitS} s (--timeout)`);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
 }
 
 function table(all) {
