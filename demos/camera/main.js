@@ -124,6 +124,12 @@ async function startCamera() {
     }
     return;
   }
+  stream.getVideoTracks()[0].addEventListener('ended', () => {
+    stopLoop();
+    stream = undefined;
+    $('camera').disabled = false;
+    fail('camera-ended', 'The camera stopped (it was unplugged, or another application took it). Press "Start the camera" to start it again.');
+  });
   const video = $('video');
   video.srcObject = stream;
   await video.play();
