@@ -13,7 +13,8 @@ import { buildLabelledFrames, centreSquare, decodeI420, fashionImages, labelledF
  * fake camera: Chromium plays a .y4m written here (scripts/y4m.mjs) from Fashion-MNIST test images, each held for
  * 1.5 s in the frame's centre square, with a marker beside it saying which image is showing.
  *
- * - The demo's top-1 on those frames is what the same model gives in Node (onnxruntime-node) on the same frames:
+ * - The demo's top-1 (and its probability, within 0.002) on those frames is what the same model gives in Node
+ *   (onnxruntime-node) on the same frames:
  *   each image through the y4m's own I420 round trip, cropped to the centre square and resized to 64x64 with the
  *   kernel's documented bilinear (half-pixel centres), normalized with ImageNet's mean/std. The page's label for a
  *   frame is matched to its image by reading the marker from the <video> just before and after the frame was taken
@@ -53,7 +54,7 @@ function modelInput(rgb: Uint8Array): Float32Array {
   return out;
 }
 
-interface Pick { index: number; label: number; top1: number; margin: number }
+interface Pick { index: number; label: number; top1: number; margin: number; prob: number }
 
 /**
  * Node's top-1 for the first 200 Fashion-MNIST test images shown as video frames; picks, in class order, one image
@@ -75,7 +76,8 @@ async function pickImages(): Promise<Pick[]> {
     const order = l.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
     const { index, label } = candidates[n] as { index: number; label: number };
     if (order[0]![1] === label && order[0]![0] - order[1]![0] >= 3 && !picks.some((p) => p.label === label)) {
-      picks.push({ index, label, top1: order[0]![1], margin: order[0]![0] - order[1]![0] });
+      const z = l.reduce((a, v) => a + Math.exp(v - order[0]![0]), 0);
+      picks.push({ index, label, top1: order[0]![1], margin: order[0]![0] - order[1]![0], prob: 1 / z });
     }
   }
   return picks;
@@ -104,7 +106,7 @@ async function recordCameraRequests(page: Page): Promise<void> {
   });
 }
 
-interface Result { t0: number; t1: number; top1: number }
+interface Result { t0: number; t1: number; top1: number; prob: number }
 
 /**
  * For `ms`, reads the marker of the <video> (drawn into a small canvas) every 40 ms on the page; returns the
@@ -125,8 +127,8 @@ async function watch(page: Page, ms: number): Promise<{ marks: { t: number; m: n
         marks.push({ t: performance.now(), m: read(ctx.getImageData(0, 0, 80, 60).data, 80, 60) });
         await new Promise((r) => setTimeout(r, 40));
       }
-      const demo = (window as unknown as { demo: { results: Result[] } }).demo;
-      return { marks, results: demo.results.filter((r) => r.t0 >= start && r.t1 <= performance.now()).map(({ t0, t1, top1 }) => ({ t0, t1, top1 })) };
+      const demo = (window as unknown as { demo: { results: (Result & { top5: { prob: number }[] })[] } }).demo;
+      return { marks, results: demo.results.filter((r) => r.t0 >= start && r.t1 <= performance.now()).map(({ t0, t1, top1, top5 }) => ({ t0, t1, top1, prob: top5[0]!.prob })) };
     },
     ms, readMarker.toString(),
   )) as { marks: { t: number; m: number | null }[]; results: Result[] };
@@ -208,15 +210,21 @@ describe('camera demo in headless Chromium with a fake camera', () => {
 
     // One full loop of the video and a bit: which image each labelled frame showed, and its label.
     const { marks, results } = await watch(page, (6 * HOLD * 1000) / FPS + 2000);
-    const matched = new Map<number, number[]>();
+    const matched = new Map<number, Result[]>();
     for (const r of results) {
       const s = segmentOf(r, marks);
-      if (s !== null) matched.set(s, [...(matched.get(s) ?? []), r.top1]);
+      if (s !== null) matched.set(s, [...(matched.get(s) ?? []), r]);
     }
     const seen = [...matched.keys()].sort();
     expect(seen.length, JSON.stringify({ seen, results: results.length })).toBeGreaterThanOrEqual(4);
-    for (const [s, labels] of matched) {
-      expect(labels.every((l) => l === picks[s]!.top1), `segment ${s} (Fashion-MNIST test image ${picks[s]!.index}): Node says ${picks[s]!.top1}, the page said ${labels.join(',')}`).toBe(true);
+    for (const [s, rs] of matched) {
+      const p = picks[s]!;
+      expect(rs.map((r) => r.top1), `segment ${s} (Fashion-MNIST test image ${p.index}): Node says ${p.top1}`).toEqual(rs.map(() => p.top1));
+      // The top-1 probability too, within 0.002: the page's frame decode may differ from Node's by a level here and
+      // there (measured: 4e-5), while the uncropped frame (a demo that forgot the crop) moves it by up to 0.2 for
+      // these images, with the same top-1.
+      const worst = Math.max(...rs.map((r) => Math.abs(r.prob - p.prob)));
+      expect(worst, `segment ${s}: Node's top-1 probability ${p.prob}, the page's ${rs.map((r) => r.prob.toFixed(4)).join(',')}`).toBeLessThan(0.002);
     }
     const stats = (await page.evaluate('window.demo.stats')) as { fps: number; latencyMs: number };
     expect(stats.fps).toBeGreaterThan(0);
