@@ -24,7 +24,7 @@ import { buildLabelledFrames, centreSquare, decodeI420, fashionImages, labelledF
  * - A dropped-in model file (SqueezeNet, 224x224, 1000 classes) with a labels file replaces the bundled one.
  * - Without WebGPU, and with the camera refused, the page says what to do.
  * - On a phone-sized screen with touch (puppeteer's Pixel 5) it fits the screen, asks for the rear camera and
- *   classifies.
+ *   classifies, here without MediaStreamTrackProcessor (the path other browsers take).
  */
 const W = 320;
 const H = 240;
@@ -291,11 +291,16 @@ describe('camera demo in headless Chromium with a fake camera', () => {
     await denied.close();
   }, 150_000);
 
-  it('fits a phone-sized screen with touch, asks for the rear camera, and classifies', async () => {
+  it('fits a phone-sized screen with touch, asks for the rear camera, and classifies (without MediaStreamTrackProcessor)', async () => {
     const page = await browser.newPage();
     const log = pageLog(page);
     await page.emulate(KnownDevices['Pixel 5']);
     await recordCameraRequests(page);
+    // As in browsers without MediaStreamTrackProcessor (Safari, Firefox): the demo's other path,
+    // requestVideoFrameCallback + createImageBitmap(video).
+    await page.evaluateOnNewDocument(() => {
+      delete (window as unknown as { MediaStreamTrackProcessor?: unknown }).MediaStreamTrackProcessor;
+    });
     await page.goto(`${origin}/demos/camera/index.html`);
     await page.waitForFunction('window.demo && ((window.demo.ready && window.demo.results.length >= 3) || window.demo.error)', { timeout: 90_000 });
     expect(await page.evaluate('window.demo.error'), log.join('\n')).toBe(null);
@@ -308,6 +313,7 @@ describe('camera demo in headless Chromium with a fake camera', () => {
       square: document.getElementById('square')!.getBoundingClientRect().toJSON(),
       videoRect: document.getElementById('video')!.getBoundingClientRect().toJSON(),
     }));
+    expect(await page.evaluate('typeof MediaStreamTrackProcessor')).toBe('undefined');
     expect(layout.touch).toBe(true);
     expect(layout.viewport).toBe(393);
     expect(layout.content).toBeLessThanOrEqual(layout.viewport); // no horizontal scrolling
