@@ -60,7 +60,8 @@ type Action =
   | {
       kind: 'dispatch';
       pipeline: GPUComputePipeline;
-      bindGroup: GPUBindGroup;
+      /** Undefined while an entry is a lazy input/output slot (see GpuGraphPlan.lazy): made per run. */
+      bindGroup: GPUBindGroup | undefined;
       /** The bind group's entries, rebound per run when a fed input or a kept output lives in the caller's buffer. */
       entries: GPUBindGroupEntry[];
       workgroups: [number, number, number];
@@ -207,6 +208,14 @@ export class GpuGraphPlan {
   private readonly sharedUse = new Map<string, GPUBuffer>();
   /** Slots this plan's build grew (dropped again if the build's out-of-memory scope fails). */
   private readonly sharedGrown: string[] = [];
+  /**
+   * With shared buffers, each graph input's and output's range points at a stand-in key, not a buffer: every run
+   * swaps it for the caller's buffer (a fed GPU tensor bound as it is, a kept output written in place) or, only when
+   * the run needs one (a host feed, a copy, a readback), for the session's shared slot `in:<name>` / `out:<name>`,
+   * made or grown then. A decode loop that feeds its past and keeps its present on the GPU never makes those slots,
+   * so no buffer sits idle for them. Dispatches that bind a stand-in get their bind group per run (rebound()).
+   */
+  private readonly lazy = new Map<GPUBuffer, { slot: string; bytes: number }>();
 
   private constructor(
     private readonly res: GpuResources,
@@ -336,8 +345,14 @@ export class GpuGraphPlan {
         this.weightBytes += bytes;
         continue;
       }
-      // Graph inputs and outputs live only inside a run: shared with the session's other plans when it shares.
-      const lease = await this.lease(bytes, `edgekit-${name}`, undefined, init ? undefined : `${outputs.has(name) ? 'out' : 'in'}:${name}`);
+      // Graph inputs and outputs live only inside a run: with shared buffers, a stand-in resolved per run (lazy).
+      if (!init && this.shared) {
+        const key = { label: `edgekit-lazy-${name}` } as unknown as GPUBuffer;
+        this.lazy.set(key, { slot: `${outputs.has(name) ? 'out' : 'in'}:${name}`, bytes });
+        this.ranges.set(name, { buffer: key, offset: 0, size: bytes });
+        continue;
+      }
+      const lease = await this.lease(bytes, `edgekit-${name}`);
       this.ranges.set(name, { buffer: lease.buffer, offset: 0, size: bytes });
       if (init) {
         memory.upload(lease.buffer, 0, encodeForGpu(init, t.storage));
@@ -423,7 +438,8 @@ export class GpuGraphPlan {
       }
       const uSize = packed[i]!.byteLength;
       entries.push({ binding: call.tensors.length, resource: { buffer: uniformLease!.buffer, offset: offsets[i]!, size: uSize } });
-      const bindGroup = ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: np.node.name });
+      const lazy = entries.some((e) => this.lazy.has((e.resource as GPUBufferBinding).buffer));
+      const bindGroup = lazy ? undefined : ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: np.node.name });
       this.actions.push({ kind: 'dispatch', pipeline, bindGroup, entries, workgroups: run.workgroups, node: np.node, key: call.program.key });
     }
   }
@@ -468,7 +484,17 @@ export class GpuGraphPlan {
 
   /** Every buffer the plan writes: its own and its shared slots'. */
   private planBuffers(): Set<GPUBuffer> {
-    return new Set([...this.leases.map((l) => l.buffer), ...this.sharedUse.values()]);
+    return new Set([...this.leases.map((l) => l.buffer), ...this.sharedUse.values(), ...this.lazy.keys()]);
+  }
+
+  /**
+   * Every lazy input/output stand-in resolved to its shared slot (made or grown now, unchecked: callers outside a
+   * run's error scope are the profiler and the trainer's paths, which make no lazy stand-ins).
+   */
+  private slotSwap(): Map<GPUBuffer, Range> {
+    const swap = new Map<GPUBuffer, Range>();
+    for (const [key, { slot, bytes }] of this.lazy) swap.set(key, { buffer: this.shared!.ensure(slot, bytes).buffer, offset: 0, size: bytes });
+    return swap;
   }
 
   report(): GpuPlanReport {
@@ -506,7 +532,7 @@ export class GpuGraphPlan {
       if (t.dtype !== want.dtype || t.shape.length !== want.shape.length || t.shape.some((d, k) => d !== want.shape[k])) {
         throw new ShapeError(`Input '${i.name}' is ${t.dtype}[${t.shape.join(', ')}], but this plan was made for ${want.dtype}[${want.shape.join(', ')}].`);
       }
-      const r = this.ranges.get(i.name);
+      const r = this.rangeOf(i.name);
       if (r) this.res.memory.upload(r.buffer, r.offset, encodeForGpu(t, want.storage));
     }
   }
@@ -516,7 +542,7 @@ export class GpuGraphPlan {
     if (this.disposed) throw new InternalError('encode() on a disposed GPU plan');
     if (!actions) {
       this.syncShared();
-      actions = this.actions;
+      actions = this.lazy.size ? this.rebound(this.slotSwap()) : this.actions;
     }
     let pass: GPUComputePassEncoder | undefined;
     for (const a of actions) {
@@ -527,6 +553,7 @@ export class GpuGraphPlan {
         continue;
       }
       pass ??= encoder.beginComputePass();
+      if (!a.bindGroup) throw new InternalError(`dispatch of '${a.node.name}' has no bind group (an unresolved input or output)`);
       pass.setPipeline(a.pipeline);
       pass.setBindGroup(0, a.bindGroup);
       pass.dispatchWorkgroups(...a.workgroups);
@@ -544,7 +571,8 @@ export class GpuGraphPlan {
     const { ctx, memory } = this.res;
     ctx.check({}, ['timestamp-query']);
     this.syncShared();
-    const dispatches = this.actions.filter((a) => a.kind === 'dispatch');
+    const actions = this.lazy.size ? this.rebound(this.slotSwap()) : this.actions;
+    const dispatches = actions.filter((a) => a.kind === 'dispatch');
     if (!dispatches.length) return [];
     this.writeInputs(feeds);
     const count = dispatches.length * 2;
@@ -556,7 +584,7 @@ export class GpuGraphPlan {
         resolve = memory.acquire(count * 8, QUERY_RESOLVE_USAGE, 'edgekit-profile');
         const encoder = ctx.device.createCommandEncoder();
         let q = 0;
-        for (const a of this.actions) {
+        for (const a of actions) {
           if (a.kind === 'copy') {
             encoder.copyBufferToBuffer(a.src.buffer, a.src.offset, a.dst.buffer, a.dst.offset, a.src.size);
             continue;
@@ -564,7 +592,7 @@ export class GpuGraphPlan {
           const pass = encoder.beginComputePass({ timestampWrites: { querySet: querySet!, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } });
           q += 2;
           pass.setPipeline(a.pipeline);
-          pass.setBindGroup(0, a.bindGroup);
+          pass.setBindGroup(0, a.bindGroup!);
           pass.dispatchWorkgroups(...a.workgroups);
           pass.end();
         }
@@ -591,7 +619,9 @@ export class GpuGraphPlan {
   /** The buffer range a graph value lives in (undefined for folded constants and values no kernel binds). */
   rangeOf(name: string): GpuRange | undefined {
     this.syncShared();
-    return this.ranges.get(name);
+    const r = this.ranges.get(name);
+    const s = r && this.lazy.has(r.buffer) ? this.slotSwap().get(r.buffer) : undefined;
+    return s ? { ...s, size: r!.size } : r;
   }
 
   /** One run: inputs written, every dispatch in one encoder and one submit, `fetch` outputs read back. */
@@ -620,6 +650,11 @@ export class GpuGraphPlan {
     // Zero-copy: a plan buffer (a graph input's or a kept output's own buffer) replaced, for this run, by the
     // caller's range in every binding and copy that uses it.
     const swap = new Map<GPUBuffer, Range>();
+    /** A range of the plan as this run sees it (a swapped buffer replaced: a fed tensor, a kept output, a slot). */
+    const at = (r: Range): Range => {
+      const s = swap.get(r.buffer);
+      return s ? { buffer: s.buffer, offset: s.offset + r.offset, size: r.size } : r;
+    };
     const storageAlign = ctx.limits.minStorageBufferOffsetAlignment;
     // Host uploads are queued only right before the submit, in the same synchronous stretch (no await between):
     // input buffers may be shared with the session's other plans (shared-buffers.ts), and a run of another plan
@@ -649,14 +684,14 @@ export class GpuGraphPlan {
       if (gt && !feeds[i.name]) {
         const host = feedsOnGpu.get(i.name);
         if (host) {
-          uploads.push(() => memory.upload(r.buffer, r.offset, encodeForGpu(host, want.storage)));
+          uploads.push(() => memory.upload(at(r).buffer, at(r).offset, encodeForGpu(host, want.storage)));
         } else {
           const src = { buffer: gt.buffer, offset: gt.offset, size: align(storageBytes(gt.storage, sizeOfShape(gt.shape)), 4) };
           if (this.canBindFed(i.name, r, src, storageAlign, planBuffers, swap)) swap.set(r.buffer, { buffer: gt.buffer, offset: gt.offset, size: r.size });
           else copiesIn.push({ src, dst: r });
         }
       } else {
-        uploads.push(() => memory.upload(r.buffer, r.offset, encodeForGpu(t as HostTensor, want.storage)));
+        uploads.push(() => memory.upload(at(r).buffer, at(r).offset, encodeForGpu(t as HostTensor, want.storage)));
       }
     }
     const host: Record<string, HostTensor> = {};
@@ -676,22 +711,33 @@ export class GpuGraphPlan {
     });
     let copiedIn = 0;
     let copiedOut = 0;
-    for (const u of uploads) u();
+    const grownSlots: string[] = [];
     await ctx.scoped('running the model', () => {
       for (const k of keptSources) {
         const lease = memory.acquire(k.src.size, undefined, `edgekit-out-${k.name}`);
         kept.push({ ...k, lease });
         if (k.inPlace) swap.set(k.src.buffer, { buffer: lease.buffer, offset: 0, size: k.src.size });
       }
+      // The lazy inputs and outputs this run does not bind to the caller's buffers need their shared slots now.
+      for (const [key, { slot, bytes }] of this.lazy) {
+        if (swap.has(key)) continue;
+        const { buffer, grown } = this.shared!.ensure(slot, bytes);
+        if (grown) grownSlots.push(slot);
+        swap.set(key, { buffer, offset: 0, size: bytes });
+      }
+      // Queued right before the submit, with no await since (see `uploads`).
+      for (const u of uploads) u();
       const encoder = ctx.device.createCommandEncoder();
       for (const c of copiesIn) {
-        encoder.copyBufferToBuffer(c.src.buffer, c.src.offset, c.dst.buffer, c.dst.offset, c.src.size);
+        const dst = at(c.dst);
+        encoder.copyBufferToBuffer(c.src.buffer, c.src.offset, dst.buffer, dst.offset, c.src.size);
         copiedIn += c.src.size;
       }
       this.encode(encoder, swap.size ? this.rebound(swap) : this.actions);
       for (const k of kept) {
         if (k.inPlace) continue;
-        encoder.copyBufferToBuffer(k.src.buffer, k.src.offset, k.lease.buffer, 0, k.src.size);
+        const src = at(k.src);
+        encoder.copyBufferToBuffer(src.buffer, src.offset, k.lease.buffer, 0, k.src.size);
         copiedOut += k.src.size;
       }
       for (const name of fetch) {
@@ -715,6 +761,7 @@ export class GpuGraphPlan {
         if (oom) memory.discard(k.lease);
         else memory.release(k.lease);
       }
+      if (oom) for (const slot of grownSlots) this.shared?.drop(slot);
       for (const r of reads) r.finish.discard();
       throw e;
     });
@@ -767,6 +814,8 @@ export class GpuGraphPlan {
         const s = swap.get(b.buffer);
         return s ? { binding: e.binding, resource: { buffer: s.buffer, offset: s.offset + (b.offset ?? 0), size: b.size } } : e;
       });
+      // Still bound to a lazy stand-in (a slot moved under it, see syncShared): the run's own rebound() makes it.
+      if (entries.some((e) => this.lazy.has(res(e).buffer))) return { ...a, bindGroup: undefined, entries };
       const bindGroup = this.res.ctx.device.createBindGroup({ layout: a.pipeline.getBindGroupLayout(0), entries, label: a.node.name });
       return { ...a, bindGroup, entries };
     });
