@@ -10,7 +10,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 /** Long tasks (>= 50 ms, PerformanceObserver 'longtask') on the page while `loop` runs. */
 async function longTasksDuring(loop) {
   const tasks = [];
-  const observer = new PerformanceObserver((list) => tasks.push(...list.getEntries().map((e) => e.duration)));
+  const observer = new PerformanceObserver((list) => tasks.push(...list.getEntries()));
   observer.observe({ type: 'longtask' });
   // A frame loop stands for the UI: how often the page could paint while the model runs.
   let frames = 0;
@@ -21,12 +21,15 @@ async function longTasksDuring(loop) {
   };
   requestAnimationFrame(frame);
   const t0 = performance.now();
+  console.time('edgekit-loop'); // a trace mark: bench/worker.mjs --trace looks for long tasks after it
   const runs = await loop();
   const ms = performance.now() - t0;
+  console.timeEnd('edgekit-loop');
   painting = false;
   await new Promise((r) => setTimeout(r, 100)); // the observer delivers after the task ends
   observer.disconnect();
-  return { runs, ms: Math.round(ms), longTasks: tasks.length, longestTaskMs: tasks.length ? Math.round(Math.max(...tasks)) : 0, framesPerSecond: Math.round((frames * 1000) / ms) };
+  return { window: { start: t0, end: t0 + ms }, runs, ms: Math.round(ms), longTasks: tasks.length, longestTaskMs: tasks.length ? Math.round(Math.max(...tasks.map((e) => e.duration))) : 0,
+    longTasksAt: tasks.map((e) => ({ atMs: Math.round(e.startTime - t0), ms: Math.round(e.duration) })), framesPerSecond: Math.round((frames * 1000) / ms) };
 }
 
 /** mobilenet_v2 run continuously for `runs` runs, on the page or in the worker, on `backend`. */
