@@ -54,6 +54,24 @@ describe('FineTuner work goes through the session’s scheduler', () => {
     await s.release();
   });
 
+  it("on a 'latest-only' session, frames supersede each other but never the tuner's steps (the tuner has its own lane)", async () => {
+    const scheduler = new Scheduler();
+    const s = await InferenceSession.create(modelPath, { backend: 'cpu', scheduler, queue: 'latest-only', priority: 'user-blocking' });
+    const tuner = await FineTuner.create(s, { newHead: { classes: 5 } });
+    const frames: Promise<unknown>[] = [];
+    const r = await tuner.fit(data, {
+      batchSize: 64,
+      onProgress: (e) => {
+        if (e.type === 'step' && e.batch < 3) frames.push(s.run(feed()).then(() => 'ran', (err: unknown) => (err as CancelledError).reason));
+        if (e.type === 'step' && e.batch < 3) frames.push(s.run(feed()).then(() => 'ran', (err: unknown) => (err as CancelledError).reason));
+      },
+    });
+    expect(r.steps).toBe(5);
+    expect(await Promise.all(frames)).toEqual(['superseded', 'ran', 'superseded', 'ran', 'superseded', 'ran']);
+    tuner.dispose();
+    await s.release();
+  });
+
   it('fit waits while another request holds the device; a per-call priority overrides the tuner’s', async () => {
     const { scheduler, s, tuner } = await setup();
     const blocker = scheduler.lane({ name: 'blocker' });
