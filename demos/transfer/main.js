@@ -9,7 +9,7 @@
 //   touches a pixel; a capture costs one GPU conversion and one 48 KiB read-back;
 // - `classifier`: the tuned model (tuner.exportOnnx(), or a file the user loads), a latest-only WebGPU session fed
 //   camera frames: frames that arrive while one is classified replace each other, only the newest runs.
-// Frames are centre-cropped to a square by createImageBitmap (done by the browser), as the camera demo crops.
+// Frames are centre-cropped to a square by Tensor.fromImage's `crop: 'center'`, as the camera demo crops.
 const $ = (id) => document.getElementById(id);
 const status = (s) => { $('status').textContent = s; };
 const fail = (s) => { $('error').textContent = s; };
@@ -45,16 +45,10 @@ let prep; // Tensor.fromImage options: { size, mean, std }
 let tunedBytes;
 let video;
 
-/** The centre square of a frame, as a new bitmap (the browser crops; the caller keeps `frame`). */
-function centreSquare(frame) {
-  const s = Math.min(frame.width, frame.height);
-  return createImageBitmap(frame, Math.floor((frame.width - s) / 2), Math.floor((frame.height - s) / 2), s, s);
-}
-
 /** A frame as the float32 [1, 3, size, size] tensor the backbone reads, converted on the worker's GPU. */
 async function toInput(frame) {
-  const square = await centreSquare(frame);
-  const out = await pixels.run({ image: ek.Tensor.fromImage(square, prep) }); // `square` moves to the worker
+  // A clone of `frame` crosses (the page keeps its bitmap for the thumbnail).
+  const out = await pixels.run({ image: ek.Tensor.fromImage(frame, prep) }, { copy: true });
   return out.pixels.data;
 }
 
@@ -362,11 +356,10 @@ async function classifyFrame() {
   const labels = demo.model.classes;
   const model = demo.model.source;
   const frame = await createImageBitmap(video);
-  let square;
   try {
-    square = await centreSquare(frame);
     const t0 = performance.now();
-    const out = await session.run({ image: ek.Tensor.fromImage(square, prep) }, { priority: 'user-blocking' });
+    // A clone crosses to the worker; the page keeps `frame` in demo.predictions (what was classified).
+    const out = await session.run({ image: ek.Tensor.fromImage(frame, prep) }, { priority: 'user-blocking', copy: true });
     const logits = Array.from(out[session.outputNames[0]].data);
     const probs = softmax(logits);
     const top = probs.indexOf(Math.max(...probs));
@@ -451,7 +444,8 @@ async function main() {
   ek = await import(new URL('../../dist/browser/edgekit.js', import.meta.url).href);
   // The backbone's preprocessing (tests/fixtures/camera/meta.json); another backbone (?model=) gets ImageNet's at 224.
   const meta = modelParam ? { size: 224 } : await (await fetch(new URL('meta.json', fixtures))).json();
-  prep = { size: meta.size, mean: meta.mean ?? IMAGENET.mean, std: meta.std ?? IMAGENET.std };
+  // The centre square, as the camera demo crops: resized and normalized in the same WGSL dispatch.
+  prep = { crop: 'center', size: meta.size, mean: meta.mean ?? IMAGENET.mean, std: meta.std ?? IMAGENET.std };
   status('Starting the worker…');
   worker = await ek.createWorker();
   status('Loading the backbone…');
