@@ -1,4 +1,6 @@
+import { GpuDiffusionOps } from '../../runtime/backends/webgpu/kernels/diffusion.js';
 import { EdgeKitError, InvalidArgumentError } from '../../runtime/errors.js';
+import { sessionInternals } from '../internal.js';
 import type { LoadOptions } from '../loading/options.js';
 import { loadModelSource } from '../model-source.js';
 import { InferenceSession, type SessionOptions } from '../session.js';
@@ -20,9 +22,11 @@ import {
  *   tokenizer/tokenizer.json (+tokenizer_config.json: model_max_length, pad_token)
  *   latent_preview.json (optional, EdgeKit's): the latent -> RGB preview projection { matrix, bias }
  *
- * generate() runs the text encoder once: one call over the batch's prompts and, under guidance, its negative
- * prompts (the empty prompt by default), kept on the GPU on a WebGPU session and fed to every UNet step as the
- * batch-2N encoder_hidden_states (conditional rows, then unconditional). The loop itself is DiffusionPipeline's.
+ * generate() runs the text encoder once: one call over the distinct texts among the batch's prompts and, under
+ * guidance, its negative prompts (the empty prompt by default). The states stay on the GPU on a WebGPU session; where
+ * texts repeat they are copied into row order there (the combine kernel with one term of coefficient 1, exact), and
+ * the result is fed to every UNet step as the batch-2N encoder_hidden_states (conditional rows, then unconditional).
+ * The loop itself is DiffusionPipeline's.
  */
 
 /** A diffusion folder lacks a part EdgeKit needs, or has one it cannot run. `details.missing` names it. */
@@ -291,7 +295,19 @@ export class LatentDiffusionPipeline {
     } else if (o.negativePrompt !== undefined) {
       throw new InvalidArgumentError('negativePrompt applies under classifier-free guidance (guidanceScale ≠ 1).');
     }
-    const { states, inputIds } = await this.encodePrompts(rows, o.signal);
+    // Each distinct text once (a batch of one prompt under guidance: two texts, not 2N).
+    const unique = [...new Set(rows)];
+    const encoded = await this.encodePrompts(unique, o.signal);
+    const index = rows.map((r) => unique.indexOf(r));
+    const inputIds = index.map((k) => encoded.inputIds[k]!);
+    let states = encoded.states;
+    if (unique.length !== rows.length) {
+      try {
+        states = await this.#expandRows(encoded.states, index);
+      } finally {
+        encoded.states.dispose();
+      }
+    }
     try {
       const { prompt: _p, negativePrompt: _n, ...rest } = o;
       const r = await this.pipeline.generate({ ...rest, batch: prompts.length, encoderHiddenStates: states });
@@ -299,6 +315,31 @@ export class LatentDiffusionPipeline {
     } finally {
       states.dispose();
     }
+  }
+
+  /** Rows `index[r]` of `states` [k, L, D] as a new [index.length, L, D] tensor, on the GPU when it is there. */
+  async #expandRows(states: Tensor, index: number[]): Promise<Tensor> {
+    const [, len, dim] = states.dims as [number, number, number];
+    const row = len * dim;
+    const f = states.gpuFeed();
+    if (f && f.storage === 'f32') {
+      const res = await sessionInternals(this.unet).gpu();
+      const ops = await GpuDiffusionOps.create(res);
+      const lease = res.memory.acquire(Math.max(16, index.length * row * 4), undefined, 'edgekit-diffusion-text-states');
+      try {
+        index.forEach((k, r) => ops.combine(lease.buffer, r * row, row, [{ buffer: f.buffer, offset: f.offset / 4 + k * row, coef: 1 }]));
+      } catch (e) {
+        res.memory.release(lease);
+        throw e;
+      } finally {
+        ops.dispose();
+      }
+      return Tensor.fromGpu({ buffer: lease.buffer, offset: 0, storage: 'f32', dtype: 'float32', shape: [index.length, len, dim], lease }, res.memory);
+    }
+    const src = (await states.getData()) as Float32Array;
+    const out = new Float32Array(index.length * row);
+    index.forEach((k, r) => out.set(src.subarray(k * row, (k + 1) * row), r * row));
+    return new Tensor('float32', out, [index.length, len, dim]);
   }
 
   /** Releases the sessions load() created (not those passed to create()). */

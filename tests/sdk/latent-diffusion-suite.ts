@@ -101,6 +101,8 @@ describe(`latent diffusion (text encoder, UNet, VAE decoder) on ${backend}`, () 
         previewEvery: ref.preview_step, onPreview: (p) => previews.push(p),
       });
       expect(encode).toHaveBeenCalledTimes(1);
+      // One call over the distinct texts: the n prompts and the empty prompt.
+      expect((encode.mock.calls[0]![0] as Record<string, Tensor>).input_ids!.dims).toEqual([n + 1, ref.input_ids[0]!.length]);
       expect(r.inputIds).toEqual([...ref.input_ids.slice(0, n), ...ref.input_ids.slice(0, n).map(() => ref.empty_ids)]);
       expect(r.timesteps).toEqual(ref.timesteps);
       expect(r.shape).toEqual([n, ...ref.latent_shape.slice(1)]);
@@ -112,6 +114,23 @@ describe(`latent diffusion (text encoder, UNet, VAE decoder) on ${backend}`, () 
       expect(previews[0]!.imageSource).toBe('decoder');
       expect(previews[0]!.imageShape).toEqual([n, 1, 28, 28]);
       expect(maxAbsDiff(previews[0]!.image!, run.preview_image.slice(0, img))).toBeLessThan(TOL);
+    } finally {
+      encode.mockRestore();
+    }
+  });
+
+  it('encodes a repeated prompt once and copies its states to every row', async () => {
+    const pipe = latentPipes[backend]!;
+    const z = ref.ddim.initial_noise.slice(0, 196);
+    const one = await pipe.generate({ prompt: 'a bag', steps: 3, scheduler: 'ddim', guidanceScale: 3, noise: () => z });
+    const encode = vi.spyOn(pipe.textEncoder!, 'run');
+    try {
+      const two = await pipe.generate({ prompt: ['a bag', 'a bag'], steps: 3, scheduler: 'ddim', guidanceScale: 3, noise: () => [...z, ...z] });
+      expect(encode).toHaveBeenCalledTimes(1);
+      expect((encode.mock.calls[0]![0] as Record<string, Tensor>).input_ids!.dims[0]).toBe(2); // 'a bag' and ''
+      expect(two.inputIds.length).toBe(4);
+      expect(maxAbsDiff(two.images!.subarray(0, 784), one.images!)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(two.images!.subarray(784), one.images!)).toBeLessThan(1e-5);
     } finally {
       encode.mockRestore();
     }
