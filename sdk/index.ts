@@ -20,7 +20,7 @@ export type { EdgeKitErrorCode, UnsupportedNode } from '../runtime/errors.js';
 export { FineTuner } from './fine-tuner.js';
 export type {
   FineTunerOptions, NewHeadOptions, LossName, LossOption, Dataset, ExampleInputs, ExampleLabels, FitOptions, FitResult, FitProgress,
-  StepProgress, EpochMetrics, EvaluationMetrics, EarlyStoppingOptions, EarlyStoppingMetric,
+  StepProgress, EpochMetrics, EvaluationMetrics, EarlyStoppingOptions, EarlyStoppingMetric, TunerCallOptions,
 } from './fine-tuner/options.js';
 export { sgd, adam, adamw, rmsprop } from '../runtime/train/optimizers.js';
 export type { OptimizerConfig, SgdConfig, AdamConfig, RmsPropConfig } from '../runtime/train/optimizers.js';
