@@ -69,7 +69,7 @@ function addClass(name) {
   card.innerHTML = `
     <div class="row"><input class="name" aria-label="class name"><span class="count">0 examples</span></div>
     <div class="row"><button class="record">Hold to record</button>
-      <label class="hint">Images… <input class="files" type="file" accept="image/*" multiple style="width: 7rem"></label></div>
+      <label class="files-label">Add images<input class="files" type="file" accept="image/*" multiple></label></div>
     <div class="thumbs"></div>`;
   cls.card = card;
   const nameInput = card.querySelector('.name');
@@ -184,8 +184,12 @@ const chart = { steps: [], epochs: [], scheduled: false };
 function drawChart() {
   chart.scheduled = false;
   const c = $('chart');
+  // Drawn at the size it is shown (a phone's narrow canvas is not a squeezed desktop one), in CSS pixels.
+  const dpr = window.devicePixelRatio || 1;
+  const w = Math.max(200, c.clientWidth), h = Math.max(100, c.clientHeight), pad = 28;
+  if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) [c.width, c.height] = [Math.round(w * dpr), Math.round(h * dpr)];
   const ctx = c.getContext('2d');
-  const w = c.width, h = c.height, pad = 28;
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, w, h);
   ctx.font = '12px system-ui, sans-serif';
   ctx.strokeStyle = '#ccc';
@@ -211,7 +215,7 @@ function drawChart() {
   ctx.fillStyle = '#c62828';
   ctx.fillText(`loss (max ${maxLoss.toFixed(2)})`, pad + 4, h - 10);
   ctx.fillStyle = '#3367d6';
-  ctx.fillText('accuracy (0–1)', pad + 150, h - 10);
+  ctx.fillText('accuracy (0–1)', pad + Math.min(150, w / 3), h - 10);
   ctx.fillStyle = '#333';
   ctx.fillText(`step ${maxStep}`, w - pad - 60, h - 10);
 }
@@ -258,6 +262,7 @@ async function train() {
   $('stop').disabled = false;
   $('collect').disabled = true;
   $('train-status').textContent = `Training a ${names.length}-class head on ${n} examples…`;
+  status('Training in the worker…');
   let tuner;
   const t0 = performance.now();
   try {
@@ -296,6 +301,7 @@ async function train() {
   } catch (e) {
     record.error = String(e);
     showError(e);
+    status(classifier ? 'Classifying the camera live (with the previous model).' : 'Training failed.');
     demo.phase = classifier ? 'classifying' : 'collect';
   } finally {
     await tuner?.dispose().catch(() => undefined);
@@ -330,6 +336,7 @@ async function useClassifier(bytes, names, source) {
     ? `Classifying with the head just trained (${labels.length} classes).`
     : `Classifying with the loaded model (${labels.length} classes: ${labels.join(', ')}).`;
   await old?.release().catch(() => undefined);
+  status(demo.camera ? 'Classifying the camera live.' : 'Model ready (no camera to classify).');
   startLoop();
 }
 
@@ -483,6 +490,7 @@ async function main() {
   $('load-onnx').disabled = false;
   updateCounts();
   drawChart();
+  window.addEventListener('resize', scheduleChart);
   demo.phase = 'collect';
   demo.ready = true;
   // Debugging and tests: the float32 input a frame becomes (the same conversion the classifier's runs do).
