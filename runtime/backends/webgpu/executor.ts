@@ -259,10 +259,14 @@ export class GpuGraphPlan {
     if (failure) {
       // After an out-of-memory report any of the plan's buffers may be invalid: destroyed, never pooled; so may the
       // shared slots this build grew.
-      if (oom) for (const key of plan.sharedGrown) opts.shared?.drop(key);
+      for (const key of plan.sharedGrown) {
+        if (oom) opts.shared?.drop(key);
+        else opts.shared?.commit(key);
+      }
       plan.dispose(oom !== null && oom !== undefined);
       throw failure;
     }
+    for (const key of plan.sharedGrown) opts.shared?.commit(key);
     return plan;
   }
 
@@ -493,7 +497,10 @@ export class GpuGraphPlan {
    */
   private slotSwap(): Map<GPUBuffer, Range> {
     const swap = new Map<GPUBuffer, Range>();
-    for (const [key, { slot, bytes }] of this.lazy) swap.set(key, { buffer: this.shared!.ensure(slot, bytes).buffer, offset: 0, size: bytes });
+    for (const [key, { slot, bytes }] of this.lazy) {
+      swap.set(key, { buffer: this.shared!.ensure(slot, bytes).buffer, offset: 0, size: bytes });
+      this.shared!.commit(slot);
+    }
     return swap;
   }
 
@@ -753,6 +760,8 @@ export class GpuGraphPlan {
       }
       ctx.device.queue.submit([encoder.finish()]);
       memory.countCopy(copiedIn, copiedOut);
+    }).then(() => {
+      for (const slot of grownSlots) this.shared!.commit(slot);
     }).catch((e: unknown) => {
       // The run failed inside its scope (out of memory, say): its staging and kept-output buffers are never read;
       // after an out-of-memory report they may be invalid, so they are destroyed rather than pooled.
@@ -761,7 +770,10 @@ export class GpuGraphPlan {
         if (oom) memory.discard(k.lease);
         else memory.release(k.lease);
       }
-      if (oom) for (const slot of grownSlots) this.shared?.drop(slot);
+      for (const slot of grownSlots) {
+        if (oom) this.shared!.drop(slot);
+        else this.shared!.commit(slot);
+      }
       for (const r of reads) r.finish.discard();
       throw e;
     });

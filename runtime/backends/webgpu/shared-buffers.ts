@@ -26,6 +26,8 @@ import type { GpuBufferLease, GpuMemory } from './memory.js';
  */
 export class GpuSharedBuffers {
   private readonly slots = new Map<string, GpuBufferLease>();
+  /** The buffer a slot had before it grew, kept until the growth is committed (or restored by drop()). */
+  private readonly previous = new Map<string, GpuBufferLease>();
   private total = 0;
   private disposed = false;
 
@@ -33,15 +35,20 @@ export class GpuSharedBuffers {
 
   /**
    * The slot's buffer, grown to at least `bytes` first. Called while a plan is built, inside its out-of-memory error
-   * scope (GpuGraphPlan.create), so the allocation itself is unchecked; `grown` says a new buffer was made (the plan
-   * drops it again with drop() if that scope reports out-of-memory).
+   * scope (GpuGraphPlan.create) or a run's, so the allocation itself is unchecked; `grown` says a new buffer was
+   * made: the caller commits it once the scope reports no error, or drops it (back to the previous buffer) when the
+   * scope reports out-of-memory.
    */
   ensure(key: string, bytes: number, label = `edgekit-${key}`): { buffer: GPUBuffer; grown: boolean } {
     if (this.disposed) throw new Error('shared GPU buffers used after their session was released');
     const cur = this.slots.get(key);
     if (cur && cur.size >= bytes) return { buffer: cur.buffer, grown: false };
     const lease = this.memory.acquire(bytes, undefined, label);
-    if (cur) this.retire(cur);
+    if (cur) {
+      // Grown twice before a commit: the intermediate buffer is no one's fallback.
+      if (this.previous.has(key)) this.retire(cur);
+      else this.previous.set(key, cur);
+    }
     this.slots.set(key, lease);
     this.total += lease.size;
     return { buffer: lease.buffer, grown: true };
@@ -52,12 +59,26 @@ export class GpuSharedBuffers {
     return this.slots.get(key)?.buffer;
   }
 
-  /** Forgets a slot whose buffer may be invalid (made inside an error scope that reported out-of-memory). */
+  /** Keeps a growth: the slot's previous buffer is released (destroyed once the queued work is done). */
+  commit(key: string): void {
+    const old = this.previous.get(key);
+    if (!old) return;
+    this.previous.delete(key);
+    this.retire(old);
+  }
+
+  /**
+   * Undoes a growth whose buffer may be invalid (made inside an error scope that reported out-of-memory): the slot
+   * gets its previous buffer back, or is forgotten if it had none.
+   */
   drop(key: string): void {
     const cur = this.slots.get(key);
     if (!cur) return;
-    this.slots.delete(key);
     this.retire(cur);
+    const old = this.previous.get(key);
+    this.previous.delete(key);
+    if (old) this.slots.set(key, old);
+    else this.slots.delete(key);
   }
 
   private retire(lease: GpuBufferLease): void {
@@ -78,8 +99,9 @@ export class GpuSharedBuffers {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const l of this.slots.values()) this.memory.discard(l);
+    for (const l of [...this.slots.values(), ...this.previous.values()]) this.memory.discard(l);
     this.slots.clear();
+    this.previous.clear();
     this.total = 0;
   }
 }
