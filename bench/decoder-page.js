@@ -1,6 +1,7 @@
 // Runs in a headless Chromium page (bench/page.html, which counts every GPUDevice.createBuffer byte) for
 // bench/decoder.mjs: one contender's greedy generation over the benchmark decoder, KV cache kept on the GPU.
 //   edgekit-webgpu: TextGenerator (presents fed back as GPU tensors, greedy choice on the GPU, ids read back);
+//   edgekit-webgpu-f16 (opt-in): the same with weightPrecision 'float16';
 //   ort-webgpu (ort.webgpu bundle), ort-jsep (default bundle, webgpu EP): presents kept with
 //     preferredOutputLocation 'gpu-buffer' and fed back as the next past, logits read to the host for the arg max
 //     (onnxruntime-web has no sampler on the GPU);
@@ -29,9 +30,12 @@ export async function decode(origin, contender, o) {
   let loop;
   let release;
   let report = () => ({});
-  if (contender === 'edgekit-webgpu') {
+  if (contender === 'edgekit-webgpu' || contender === 'edgekit-webgpu-f16') {
     const ek = await import(`${origin}/dist/browser/edgekit.js`);
-    const session = await ek.InferenceSession.create(bytes, { backend: 'webgpu' });
+    // edgekit-webgpu-f16: the same with weightPrecision 'float16' (matrix weights stored in half precision,
+    // arithmetic in float32): a different numeric model from the float32 contenders, reported on its own row.
+    const precision = contender === 'edgekit-webgpu-f16' ? { weightPrecision: 'float16' } : {};
+    const session = await ek.InferenceSession.create(bytes, { backend: 'webgpu', ...precision });
     const gen = await ek.TextGenerator.create(session);
     loop = async (n) => {
       const times = [];
@@ -41,7 +45,7 @@ export async function decode(origin, contender, o) {
     };
     report = () => {
       const g = session.report().gpu;
-      return { edgekitPeakBytes: g.peakBytes, inputCopyBytes: g.inputCopyBytes, outputCopyBytes: g.outputCopyBytes };
+      return { edgekitPeakBytes: g.peakBytes, weightBytes: session.report().weightBytes, inputCopyBytes: g.inputCopyBytes, outputCopyBytes: g.outputCopyBytes };
     };
     release = () => session.release();
   } else {

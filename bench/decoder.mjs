@@ -11,6 +11,8 @@
 // with ort-wasm's (random weights make near-ties, so the length of the agreeing prefix is printed).
 // Writes bench/results/decoder-<stamp>.json. Options: --layers 6 --d 512 --heads 8 --context 1024 --vocab 4096
 // --prompt 128 --new 64 --warm 4 --contenders edgekit-webgpu,ort-webgpu,ort-jsep,ort-wasm --timeout <s per contender>
+// (edgekit-webgpu-f16, opt-in: EdgeKit with weightPrecision 'float16', half-precision matrix weights; its own row,
+// never the one the targets are judged on).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { benchMachine } from './machine.mjs';
@@ -109,7 +111,7 @@ function table(r) {
       continue;
     }
     const ratio = (a, b) => (b ? (a / b).toFixed(2) + 'x' : '-');
-    const mem = c === 'ort-wasm' ? '-' : MB(x.peakGpuBytes);
+    const mem = c === 'ort-wasm' ? '-' : MB(x.peakGpuBytes) + (x.weightBytes ? ` (weights ${MB(x.weightBytes)})` : '');
     rows.push(`| ${c} | ${x.ttftMs.toFixed(0)} ms | ${x.tokensPerSecond.toFixed(2)} | ${mem} | ${ratio(x.ttftMs, base.ttft)} / ${ratio(x.tokensPerSecond, base.tps)} / ${c === 'ort-wasm' ? '-' : ratio(x.peakGpuBytes, base.mem)} | ${agree(x.tokens)} |`);
   }
   const e = r['edgekit-webgpu'];
