@@ -416,6 +416,12 @@ describe('transfer-learning demo in headless Chromium with a fake camera', () =>
     expect(await noCamera.$$eval('#classes .class:nth-child(1) .thumbs canvas', (c) => c.length)).toBe(3);
     expect(await noCamera.$eval('#classes .class:nth-child(1) .count', (e) => e.textContent)).toBe('3 examples');
     expect(await noCamera.evaluate('window.demo.classes[0].examples[0].input.length')).toBe(3 * 64 * 64);
+    // A file that is not ONNX is refused with the SDK's typed error, shown on the page; nothing is loaded.
+    const bad = join(dir, 'not-a-model.onnx');
+    writeFileSync(bad, Buffer.from('this is not an ONNX model'));
+    await (await noCamera.$('#load-onnx'))!.uploadFile(bad);
+    await noCamera.waitForFunction(() => document.getElementById('error')!.textContent!.startsWith('ModelFormatError'), { timeout: 30_000 });
+    expect(await noCamera.evaluate('window.demo.model')).toBe(null);
     await noCamera.close();
   }, 120_000);
 });
