@@ -166,9 +166,12 @@ describe('WebGPU session report and memory', () => {
       }
       await res.memory.settle();
       const after = res.memory.stats();
-      expect(after.liveBytes).toBe(after1.liveBytes);
+      // Leased exactly as before; live bytes may only fall: pooled buffers that no run wanted (left by earlier
+      // tests on this device) age out of the pool (GpuMemory, MAX_IDLE_ACQUISITIONS).
       expect(after.leasedBytes).toBe(after1.leasedBytes);
-      expect(after.buffers).toBe(after1.buffers);
+      expect(after.liveBytes).toBeLessThanOrEqual(after1.liveBytes);
+      expect(after.buffers).toBeLessThanOrEqual(after1.buffers);
+      expect(after.liveBytes - after.pooledBytes).toBe(after1.liveBytes - after1.pooledBytes);
     } finally {
       await s.release();
     }
