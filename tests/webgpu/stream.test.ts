@@ -98,7 +98,8 @@ describe('createStream on webgpu: memory', () => {
       await stream.run({ audio: chunk() }, { outputs: ['activity'] });
       const after1 = session.report().gpu!.liveBytes;
       for (let i = 1; i < 1000; i++) await stream.run({ audio: chunk() }, { outputs: ['activity'] });
-      expect(session.report().gpu!.liveBytes).toBe(after1);
+      // No growth; it may fall: pooled buffers nothing asks for again age out (GpuMemory, MAX_IDLE_ACQUISITIONS).
+      expect(session.report().gpu!.liveBytes).toBeLessThanOrEqual(after1);
       stream.dispose();
     } finally {
       await session.release();
