@@ -156,7 +156,8 @@ function stopLoop() { loopGeneration++; }
  * Hands camera frames to the worker. Where the browser has MediaStreamTrackProcessor (Chromium), the camera's own
  * VideoFrames are read from the track and transferred as they are: the main thread does no per-frame work but a
  * stream read and a postMessage. Elsewhere, once per new video frame (requestVideoFrameCallback, else animation
- * frames), createImageBitmap(video) makes the bitmap that crosses.
+ * frames), `new VideoFrame(video)` wraps the frame the <video> shows (Safari 16.4+, Firefox 130+: no pixel copy on
+ * this thread; the worker converts it), and only a browser without VideoFrame gets createImageBitmap(video).
  *
  * Decision: the first version used requestVideoFrameCallback + createImageBitmap(video) everywhere, and while it
  * classified, main-thread tasks of 55-95 ms showed up on a busy machine (Chromium on SwiftShader, the test's
@@ -180,7 +181,12 @@ function startLoop() {
     if (video.readyState >= 2 && video.currentTime !== lastTime) {
       lastTime = video.currentTime;
       const t0 = performance.now();
-      createImageBitmap(video).then((bitmap) => classify(bitmap, t0), () => undefined); // no frame right now: the next one will do
+      let frame = null;
+      if (typeof VideoFrame === 'function') {
+        try { frame = new VideoFrame(video, { timestamp: Math.round(t0 * 1000) }); } catch { frame = null; }
+      }
+      if (frame) void classify(frame, t0);
+      else createImageBitmap(video).then((bitmap) => classify(bitmap, t0), () => undefined); // no frame right now: the next one will do
     }
     if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(tick);
     else requestAnimationFrame(tick);
