@@ -38,10 +38,25 @@ export function intParam(
   return x.value ? Array.from(toNumbers(x.value.dtype, x.value.data)) : undefined;
 }
 
-/** The length of a 1-D parameter input when its shape is known (even if its values are not). */
-export function paramLength(x: InferInput | undefined): number | undefined {
+/**
+ * The largest tensor rank shape inference builds from a parameter's length. Decision: ONNX sets no limit, real models
+ * stay under 10, and a model that declares a shape input of length 2^31-1 (found by the importer fuzzer) would
+ * otherwise make inference build one symbolic dim per element in a loop that never yields. 64 leaves room for any
+ * real graph and bounds that loop.
+ */
+export const MAX_RANK = 64;
+
+/**
+ * The length of a 1-D parameter input (shape, axes, repeats, starts...) when its shape is known, even if its values
+ * are not. Every such length is a rank or a number of axes, so one above MAX_RANK is a ShapeError naming the node.
+ */
+export function paramLength(ctx: InferContext, x: InferInput | undefined, what: string): number | undefined {
   const n = x?.shape?.[0];
-  return typeof n === 'number' ? n : undefined;
+  if (typeof n !== 'number') return undefined;
+  if (n > MAX_RANK) {
+    throw new ShapeError(`${ctx.node.op} node '${ctx.node.name}': its ${what} input has ${n} entries, which would make a tensor of rank ${n} or index that many axes; EdgeKit supports ranks up to ${MAX_RANK}.`);
+  }
+  return n;
 }
 
 /** A product of dims as a numeric coefficient and its symbolic factors ('N*3*H' → 3, ['N', 'H']). */

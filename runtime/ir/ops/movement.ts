@@ -96,7 +96,7 @@ const slice: OpSchema = {
     if (!starts || !ends || axesUnknown || (ctx.inputs[4] && !steps)) {
       // Parameters known only at run time: with known axes only those dims change; otherwise any may.
       const touched = axes ? new Set(normalizeAxes(axes, x.shape.length, 'Slice axes')) : undefined;
-      const n = paramLength(ctx.inputs[1]);
+      const n = paramLength(ctx, ctx.inputs[1], 'starts');
       const maybe = (i: number) => (touched ? touched.has(i) : axesUnknown || n === undefined || i < n);
       return [{ dtype: x.dtype, shape: x.shape.map((d, i) => (maybe(i) ? sym(i) : d)) }];
     }
@@ -161,7 +161,7 @@ const expand: OpSchema = {
       if (target.some((d) => d < 0)) throw new ShapeError(`Expand shape [${target.join(', ')}] has a negative dim.`);
       return [{ dtype: x.dtype, shape: broadcastShapes(x.shape, target, 'Expand input and shape') }];
     }
-    const n = paramLength(s);
+    const n = paramLength(ctx, s, 'shape');
     if (n === undefined) return [{ dtype: x.dtype }];
     // A non-1 input dim survives any valid broadcast; the others depend on the runtime shape.
     const rank = Math.max(n, x.shape.length);
@@ -183,7 +183,7 @@ const tile: OpSchema = {
     const r = dataInput(ctx, 1, 'repeats');
     const reps = intParam(ctx, r, 'repeats');
     if (!x.shape) return [{ dtype: x.dtype }];
-    const n = reps?.length ?? paramLength(r);
+    const n = reps?.length ?? paramLength(ctx, r, 'repeats');
     if (n !== undefined && n !== x.shape.length) throw new ShapeError(`Tile repeats has ${n} entries for a tensor of rank ${x.shape.length}.`);
     if (!reps) return [{ dtype: x.dtype, shape: x.shape.map((_, i) => fresh(ctx, 'd')(i)) }];
     if (reps.some((v) => v < 0)) throw new ShapeError(`Tile repeats [${reps.join(', ')}] must not be negative.`);

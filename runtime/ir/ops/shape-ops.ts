@@ -67,7 +67,7 @@ const reshape: OpSchema = {
     const target = intParam(ctx, s, 'shape');
     if (target) return [{ dtype: x.dtype, shape: reshapeShape(ctx, x.shape, target, attrInt(ctx.node, 'allowzero', 0) !== 0) }];
     // Shape known only at run time: its length still fixes the rank.
-    const n = paramLength(s);
+    const n = paramLength(ctx, s, 'shape');
     return [{ dtype: x.dtype, shape: n === undefined ? undefined : symbols(ctx, n, 'd') }];
   },
 };
@@ -104,7 +104,7 @@ const squeeze: OpSchema = {
       return [{ dtype: x.dtype, shape: x.shape.filter((d) => d !== 1) }];
     }
     if (!axes) {
-      const n = paramLength(axesIn);
+      const n = paramLength(ctx, axesIn, 'axes');
       return [{ dtype: x.dtype, shape: n === undefined ? undefined : symbols(ctx, x.shape.length - n, 'd') }];
     }
     const set = new Set(normalizeAxes(axes, x.shape.length, 'Squeeze axes'));
@@ -128,7 +128,7 @@ const unsqueeze: OpSchema = {
     const axes = intParam(ctx, axesIn, 'axes', ['int64'], true);
     if (!x.shape) return [{ dtype: x.dtype }];
     if (!axes) {
-      const n = paramLength(axesIn);
+      const n = paramLength(ctx, axesIn, 'axes');
       return [{ dtype: x.dtype, shape: n === undefined ? undefined : symbols(ctx, x.shape.length + n, 'd') }];
     }
     const rank = x.shape.length + axes.length;
@@ -243,7 +243,7 @@ const constantOfShape: OpSchema = {
       if (dims.some((d) => d < 0)) throw new ShapeError(`ConstantOfShape got a negative dimension in [${dims.join(', ')}].`);
       return [{ dtype, shape: dims }];
     }
-    const n = paramLength(s);
+    const n = paramLength(ctx, s, 'input');
     return [{ dtype, shape: n === undefined ? undefined : symbols(ctx, n, 'd') }];
   },
 };
