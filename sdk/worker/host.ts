@@ -209,23 +209,28 @@ export class WorkerHost {
 
   /** fit() one step at a time at 'background' priority (by default): the session's other requests run between steps. */
   fit(tunerId: number, data: WireTree, o: WireFitOptions, onProgress?: ProgressCallback): Promise<FitResult> {
-    const controller = o.requestId === undefined ? undefined : new AbortController();
-    if (controller) this.#requests.set(o.requestId!, controller);
+    return this.#withRequest(o.requestId, (signal) => this.#tuner(tunerId).fit(data, o, onProgress, signal));
+  }
+
+  evaluate(tunerId: number, data: WireTree, batchSize?: number, priority?: TaskPriority, requestId?: number): Promise<EvaluationMetrics> {
+    return this.#withRequest(requestId, (signal) => this.#tuner(tunerId).evaluate(data, batchSize, priority, signal));
+  }
+
+  predict(tunerId: number, inputs: WireTree, batchSize?: number, priority?: TaskPriority, requestId?: number): Promise<Record<string, WireValue>> {
+    return this.#withRequest(requestId, (signal) => this.#tuner(tunerId).predict(inputs, batchSize, priority, signal));
+  }
+
+  /** A call the caller can cancel by its request id (cancel()): the id's AbortController is registered before any await. */
+  #withRequest<T>(requestId: number | undefined, f: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    const controller = requestId === undefined ? undefined : new AbortController();
+    if (controller) this.#requests.set(requestId!, controller);
     return guarded(async () => {
       try {
-        return await this.#tuner(tunerId).fit(data, o, onProgress, controller?.signal);
+        return await f(controller?.signal);
       } finally {
-        if (o.requestId !== undefined) this.#requests.delete(o.requestId);
+        if (requestId !== undefined) this.#requests.delete(requestId);
       }
     });
-  }
-
-  evaluate(tunerId: number, data: WireTree, batchSize?: number, priority?: TaskPriority): Promise<EvaluationMetrics> {
-    return guarded(() => this.#tuner(tunerId).evaluate(data, batchSize, priority));
-  }
-
-  predict(tunerId: number, inputs: WireTree, batchSize?: number, priority?: TaskPriority): Promise<Record<string, WireValue>> {
-    return guarded(() => this.#tuner(tunerId).predict(inputs, batchSize, priority));
   }
 
   exportOnnx(tunerId: number, options: ExportOptions = {}): Promise<Uint8Array> {

@@ -71,7 +71,6 @@ export class WorkerFineTuner {
       throw new InvalidArgumentError("lrSchedule is a function and cannot run in the worker; pass the optimizer's lr, or fine-tune on the main thread.");
     }
     const { onProgress, signal, priority, ...rest } = options;
-    if (signal?.aborted) throw new CancelledError('aborted', { running: false }, { cause: signal.reason });
     // The dataset is copied once here and the copies are transferred, not cloned a second time by postMessage; a
     // validation set that is the training set itself (the same object) crosses once (structured clone keeps the
     // shared reference). Both matter on the caller's thread: a 30-image 64x64 set took 35 ms of a page's main
@@ -81,17 +80,29 @@ export class WorkerFineTuner {
     const { validation, ...others } = rest;
     const wireOptions = encodeTree(others, 'options', buffers, true) as { [k: string]: WireTree };
     if (validation !== undefined) wireOptions.validation = validation === data ? wireData : encodeTree(validation, 'options.validation', buffers, true);
+    try {
+      return await this.#cancellable(signal, (requestId) => call(this.#c, () =>
+        this.#c.remote.fit(this.#id, moved(wireData, buffers), { options: wireOptions, priority, requestId }, onProgress ? proxy(async (e: FitProgress) => void (await onProgress(e))) : undefined),
+      ));
+    } finally {
+      // Also after a cancelled or failed fit: the steps it applied count.
+      await this.#refresh();
+    }
+  }
+
+  /**
+   * Runs a worker call that `signal` can cancel: the call carries a request id, and an abort sends cancel(id), which
+   * aborts the host's AbortController for it (sdk/worker/host.ts), so the tuner's turn rejects with CancelledError.
+   */
+  async #cancellable<T>(signal: AbortSignal | undefined, start: (requestId: number | undefined) => Promise<T>): Promise<T> {
+    if (signal?.aborted) throw new CancelledError('aborted', { running: false }, { cause: signal.reason });
     const requestId = signal ? this.#c.nextRequest() : undefined;
     const onAbort = () => void this.#c.remote.cancel(requestId!).catch(() => undefined);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      return await call(this.#c, () =>
-        this.#c.remote.fit(this.#id, moved(wireData, buffers), { options: wireOptions, priority, requestId }, onProgress ? proxy(async (e: FitProgress) => void (await onProgress(e))) : undefined),
-      );
+      return await start(requestId);
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      // Also after a cancelled or failed fit: the steps it applied count.
-      await this.#refresh();
     }
   }
 
@@ -140,18 +151,22 @@ export class WorkerFineTuner {
     }
   }
 
-  async evaluate(data: Dataset, options: { batchSize?: number; priority?: TaskPriority } = {}): Promise<EvaluationMetrics> {
+  /** As FineTuner.evaluate; `signal` cancels it while it waits for the device (CancelledError), as on the main thread. */
+  async evaluate(data: Dataset, options: { batchSize?: number; priority?: TaskPriority; signal?: AbortSignal } = {}): Promise<EvaluationMetrics> {
     this.#check();
     const buffers = new Set<ArrayBuffer>();
     const wire = encodeTree(data, 'data', buffers, true);
-    return call(this.#c, () => this.#c.remote.evaluate(this.#id, moved(wire, buffers), options.batchSize, options.priority));
+    return this.#cancellable(options.signal, (requestId) =>
+      call(this.#c, () => this.#c.remote.evaluate(this.#id, moved(wire, buffers), options.batchSize, options.priority, requestId)));
   }
 
-  async predict(inputs: ExampleInputs, options: { batchSize?: number; priority?: TaskPriority } = {}): Promise<Record<string, Tensor>> {
+  /** As FineTuner.predict; `signal` as in evaluate. */
+  async predict(inputs: ExampleInputs, options: { batchSize?: number; priority?: TaskPriority; signal?: AbortSignal } = {}): Promise<Record<string, Tensor>> {
     this.#check();
     const buffers = new Set<ArrayBuffer>();
     const wire = encodeTree(inputs, 'inputs', buffers, true);
-    const out = await call(this.#c, () => this.#c.remote.predict(this.#id, moved(wire, buffers), options.batchSize, options.priority));
+    const out = await this.#cancellable(options.signal, (requestId) =>
+      call(this.#c, () => this.#c.remote.predict(this.#id, moved(wire, buffers), options.batchSize, options.priority, requestId)));
     const result: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(out)) result[k] = decodeValue(v) as Tensor;
     return result;

@@ -52,12 +52,12 @@ export class HostedTuner {
     }
   }
 
-  evaluate(data: WireTree, batchSize: number | undefined, priority: TaskPriority | undefined): Promise<EvaluationMetrics> {
-    return this.tuner.evaluate(decodeTree(data) as Dataset, { batchSize, priority });
+  evaluate(data: WireTree, batchSize: number | undefined, priority: TaskPriority | undefined, signal?: AbortSignal): Promise<EvaluationMetrics> {
+    return this.tuner.evaluate(decodeTree(data) as Dataset, { batchSize, priority, signal });
   }
 
-  async predict(inputs: WireTree, batchSize: number | undefined, priority: TaskPriority | undefined): Promise<Record<string, WireValue>> {
-    const out = await this.tuner.predict(decodeTree(inputs) as Dataset['inputs'], { batchSize, priority });
+  async predict(inputs: WireTree, batchSize: number | undefined, priority: TaskPriority | undefined, signal?: AbortSignal): Promise<Record<string, WireValue>> {
+    const out = await this.tuner.predict(decodeTree(inputs) as Dataset['inputs'], { batchSize, priority, signal });
     const buffers = new Set<ArrayBuffer>();
     const wire: Record<string, WireValue> = {};
     // Copied: a prediction may alias the tuner's weights, which must stay here.

@@ -90,4 +90,23 @@ describe('FineTuner in a worker (worker_threads), against the main thread', () =
     await tuner.dispose();
     await expect(tuner.evaluate(heldSet(range(8)))).rejects.toBeInstanceOf(InvalidArgumentError);
   });
+
+  it('a signal cancels evaluate and predict: before they are sent, and while they wait behind a fit', async () => {
+    const tuner = await WorkerFineTuner.create(ws, OPTIONS);
+    const pre = new AbortController();
+    pre.abort();
+    await expect(tuner.evaluate(heldSet(range(8)), { signal: pre.signal })).rejects.toBeInstanceOf(CancelledError);
+    await expect(tuner.predict(heldSet(range(8)).inputs, { signal: pre.signal })).rejects.toBeInstanceOf(CancelledError);
+    // A 'user-blocking' fit takes the turn back after every step before a 'background' evaluate can have it, so the
+    // evaluate waits in the worker until the abort (sent right after it) cancels it there.
+    const ac = new AbortController();
+    const fit = tuner.fit(trainSet(range(64)), { epochs: 1, batchSize: 8, priority: 'user-blocking' });
+    const waiting = tuner.evaluate(heldSet(range(8)), { signal: ac.signal, priority: 'background' }).catch((e: unknown) => e);
+    ac.abort();
+    expect(await waiting).toBeInstanceOf(CancelledError);
+    expect((await fit).steps).toBe(8);
+    // Still usable, and an unaborted call answers.
+    expect((await tuner.evaluate(heldSet(range(8)), { signal: new AbortController().signal })).count).toBe(8);
+    await tuner.dispose();
+  });
 });
