@@ -55,7 +55,7 @@ export interface LatentDiffusionComponents {
 export interface LoadLatentDiffusionOptions {
   /** Session options for every component (backend, ...). */
   session?: SessionOptions;
-  /** Per-component overrides. */
+  /** Per-component overrides; `integrity` and `externalDataIntegrity` belong here (they differ per file). */
   textEncoderSession?: SessionOptions;
   unetSession?: SessionOptions;
   vaeDecoderSession?: SessionOptions;
@@ -152,6 +152,14 @@ export class LatentDiffusionPipeline {
    * the folder needs that EdgeKit does not support fails here with a DiffusionLayoutError naming it.
    */
   static async load(folder: string | URL, options: LoadLatentDiffusionOptions = {}): Promise<LatentDiffusionPipeline> {
+    for (const key of ['integrity', 'externalDataIntegrity'] as const) {
+      for (const [where, o] of [['load', options.load], ['session', options.session]] as const) {
+        if ((o as Record<string, unknown> | undefined)?.[key] !== undefined) {
+          // One digest cannot match three files: each component's digests go in its own options.
+          throw new InvalidArgumentError(`LatentDiffusionPipeline.load: ${key} in options.${where} would apply to every component; give it per component in textEncoderSession, unetSession or vaeDecoderSession.`);
+        }
+      }
+    }
     const base = String(folder).replace(/\/+$/, '');
     const at = (rel: string) => `${base}/${rel}`;
     const text = async (rel: string): Promise<string> => new TextDecoder().decode((await loadModelSource(at(rel), undefined, { ...options.load, integrity: undefined })).bytes);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  DiffusionLayoutError, DiffusionPipeline, InferenceSession, InvalidArgumentError, LatentDiffusionPipeline, loadTokenizer,
+  DiffusionLayoutError, DiffusionPipeline, InferenceSession, InvalidArgumentError, LatentDiffusionPipeline, loadTokenizer, ModelFormatError,
   parseSchedulerConfig, planSampling,
 } from '../../sdk/node.js';
 import { LATENT_DIR, argmaxRows, classify, latentDiffusionSuite, latentMeta, latentPipes } from './latent-diffusion-suite.js';
@@ -81,6 +81,13 @@ describe('latent diffusion folders EdgeKit cannot run fail at load with a typed 
     await fails(variant((d) => rmSync(join(d, 'scheduler', 'scheduler_config.json'))), /scheduler_config\.json/);
     await fails(variant((d) => rmSync(join(d, 'vae_decoder', 'config.json'))), /scaling_factor/);
     await fails(variant((d) => index(d, (j) => delete j.text_encoder)), /text_encoder/);
+  });
+
+  it('checks integrity per component, and refuses one digest for the whole folder', async () => {
+    const sri = 'sha256-' + Buffer.alloc(32).toString('base64');
+    await expect(LatentDiffusionPipeline.load(LATENT_DIR, { load: { integrity: sri } })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(LatentDiffusionPipeline.load(LATENT_DIR, { session: { backend: 'cpu', externalDataIntegrity: { 'w.bin': sri } } })).rejects.toThrow(/per component/);
+    await expect(LatentDiffusionPipeline.load(LATENT_DIR, { session: { backend: 'cpu' }, unetSession: { integrity: sri } })).rejects.toBeInstanceOf(ModelFormatError);
   });
 
   it('names what it does not support (SDXL\'s second text encoder)', async () => {
