@@ -13,10 +13,11 @@
 // Writes bench/results/camera-<stamp>.json and prints a table.
 // Options: --model mobilenet_v2|squeezenet1_1|resnet18 --seconds 30 --warm 2 --video FILE
 //          --contenders edgekit-worker,edgekit-page,ort-webgpu,ort-wasm --timeout <s per contender, 0 = none>
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { benchMachine } from './machine.mjs';
+import { runContender, writeResults } from './page-runner.mjs';
 import { launchChromium, serveRepo } from '../scripts/browser.mjs';
 
 const args = process.argv.slice(2);
@@ -46,25 +47,13 @@ const results = {};
 try {
   const machine = await benchMachine(browser, origin);
   for (const c of contenders) {
-    const page = await browser.newPage();
-    const log = [];
-    page.on('pageerror', (e) => log.push(e.message));
-    page.on('console', (m) => m.type() === 'error' && log.push(m.text()));
-    await page.goto(`${origin}/bench/page.html`);
     try {
-      // Started without awaiting and polled from here: a contender can outlast the DevTools protocol's call timeout
-      // (240 s), which puppeteer's waitForFunction is subject to (its in-page poller is one protocol call).
-      await page.evaluate(`globalThis.__run = import('${origin}/bench/camera-page.js').then((m) => m.run('${origin}', '${c}', ${JSON.stringify({ model, seconds, warm })})).then((r) => (globalThis.__done = { r }), (e) => (globalThis.__done = { e: String(e && e.stack || e) })); 0`);
-      const done = await waitDone(page);
-      if (done.e) throw new Error(done.e);
-      results[c] = done.r;
-      const { reference, ...rest } = done.r;
+      results[c] = await runContender(browser, origin, { module: 'bench/camera-page.js', fn: 'run', contender: c, options: { model, seconds, warm }, limitS });
+      const { reference, ...rest } = results[c];
       console.error(`${c}: ${JSON.stringify(rest)}`);
     } catch (e) {
-      results[c] = { error: `${e.message}${e.cause ? `: ${e.cause.message ?? e.cause}` : ''}\n${log.join('\n')}` };
+      results[c] = { error: e.message };
       console.error(`${c}: FAILED ${e.message}`);
-    } finally {
-      await page.close();
     }
   }
   // The fixed image through each pipeline against onnxruntime-web wasm (float32 on the CPU).
@@ -81,28 +70,12 @@ try {
     }
     delete r.reference;
   }
-  let git = '';
-  try {
-    git = execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim();
-  } catch {}
-  const file = `bench/results/camera-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(file, JSON.stringify({ machine, git, options: { model, seconds, warm, video: video ?? 'Chromium fake camera test pattern', contenders }, results }, null, 2));
+  const file = writeResults('camera', { machine, options: { model, seconds, warm, video: video ?? 'Chromium fake camera test pattern', contenders }, results });
   console.log(table(results));
   console.log(`\nwrote ${file}`);
 } finally {
   await browser.close();
   server.close();
-}
-
-/** Polls the page for globalThis.__done every 2 s; throws after --timeout seconds (0: no limit). */
-async function waitDone(page) {
-  const t0 = Date.now();
-  for (;;) {
-    const done = await page.evaluate('globalThis.__done');
-    if (done) return done;
-    if (limitS && Date.now() - t0 > limitS * 1000) throw new Error(`no result after ${limitS} s (--timeout)`);
-    await new Promise((r) => setTimeout(r, 2000));
-  }
 }
 
 function table(r) {

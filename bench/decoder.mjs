@@ -13,9 +13,10 @@
 // --prompt 128 --new 64 --warm 4 --contenders edgekit-webgpu,ort-webgpu,ort-jsep,ort-wasm --timeout <s per contender>
 // (edgekit-webgpu-f16, opt-in: EdgeKit with weightPrecision 'float16', half-precision matrix weights; its own row,
 // never the one the targets are judged on).
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { benchMachine } from './machine.mjs';
+import { runContender, writeResults } from './page-runner.mjs';
 import { launchChromium, serveRepo } from '../scripts/browser.mjs';
 
 const args = process.argv.slice(2);
@@ -52,33 +53,16 @@ const results = {};
 try {
   const machine = await benchMachine(browser, origin);
   for (const c of contenders) {
-    const page = await browser.newPage();
-    const log = [];
-    page.on('pageerror', (e) => log.push(e.message));
-    page.on('console', (m) => m.type() === 'error' && log.push(m.text()));
-    await page.goto(`${origin}/bench/page.html`);
     try {
-      // Started without awaiting and polled: one contender can outlast the DevTools protocol's call timeout.
-      await page.evaluate(`globalThis.__run = import('${origin}/bench/decoder-page.js').then((m) => m.decode('${origin}', '${c}', ${JSON.stringify(pageOpts)})).then((r) => (globalThis.__done = { r }), (e) => (globalThis.__done = { e: String(e && e.stack || e) })); 0`);
-      await page.waitForFunction('globalThis.__done', { timeout: limitS * 1000, polling: 2000 });
-      const done = await page.evaluate('globalThis.__done');
-      if (done.e) throw new Error(done.e);
-      results[c] = done.r;
-      const { tokens, ...rest } = done.r;
+      results[c] = await runContender(browser, origin, { module: 'bench/decoder-page.js', fn: 'decode', contender: c, options: pageOpts, limitS });
+      const { tokens, ...rest } = results[c];
       console.error(`${c}: ${JSON.stringify(rest)}`);
     } catch (e) {
-      results[c] = { error: `${e.message}\n${log.join('\n')}` };
+      results[c] = { error: e.message };
       console.error(`${c}: FAILED ${e.message}`);
-    } finally {
-      await page.close();
     }
   }
-  let git = '';
-  try {
-    git = execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim();
-  } catch {}
-  const file = `bench/results/decoder-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(file, JSON.stringify({ machine, git, options: { ...cfg, promptLength, newTokens, warmTokens, model }, results }, null, 2));
+  const file = writeResults('decoder', { machine, options: { ...cfg, promptLength, newTokens, warmTokens, model }, results });
   console.log(table(results));
   console.log(`\nwrote ${file}`);
 } finally {

@@ -9,9 +9,10 @@
 // Writes bench/results/diffusion-<stamp>.json and prints a table; ratios against ORT-web WebGPU (the faster of
 // ort-webgpu and ort-jsep where both run). Options: --unets fixture,latent32 --steps-fixture 20 --steps-latent32 10
 // --contenders edgekit-webgpu,ort-webgpu,ort-wasm --timeout <s per contender, 0 = none>
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { benchMachine } from './machine.mjs';
+import { runContender, writeResults } from './page-runner.mjs';
 import { launchChromium, serveRepo } from '../scripts/browser.mjs';
 
 const args = process.argv.slice(2);
@@ -52,25 +53,13 @@ try {
     results[u] = {};
     const o = { ...UNETS[u], steps: steps[u], seed: 7, classLabel: 3, nullClass: 10, guidance: 2 };
     for (const c of contenders) {
-      const page = await browser.newPage();
-      const log = [];
-      page.on('pageerror', (e) => log.push(e.message));
-      page.on('console', (m) => m.type() === 'error' && log.push(m.text()));
-      await page.goto(`${origin}/bench/page.html`);
       try {
-        // Started without awaiting and polled from here: a contender can outlast the DevTools protocol's call timeout
-        // (240 s), which puppeteer's waitForFunction is subject to (its in-page poller is one protocol call).
-        await page.evaluate(`globalThis.__run = import('${origin}/bench/diffusion-page.js').then((m) => m.generate('${origin}', '${c}', ${JSON.stringify(o)})).then((r) => (globalThis.__done = { r }), (e) => (globalThis.__done = { e: String(e && e.stack || e) })); 0`);
-        const done = await waitDone(page);
-        if (done.e) throw new Error(done.e);
-        results[u][c] = done.r;
-        const { sample, ...rest } = done.r;
+        results[u][c] = await runContender(browser, origin, { module: 'bench/diffusion-page.js', fn: 'generate', contender: c, options: o, limitS });
+        const { sample, ...rest } = results[u][c];
         console.error(`${u} ${c}: ${JSON.stringify(rest)}`);
       } catch (e) {
-        results[u][c] = { error: `${e.message}${e.cause ? `: ${e.cause.message ?? e.cause}` : ''}\n${log.join('\n')}` };
+        results[u][c] = { error: e.message };
         console.error(`${u} ${c}: FAILED ${e.message}`);
-      } finally {
-        await page.close();
       }
     }
     // The same initial latents and a deterministic sampler: every contender's sample against ort-wasm's.
@@ -81,28 +70,12 @@ try {
       delete r.sample;
     }
   }
-  let git = '';
-  try {
-    git = execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim();
-  } catch {}
-  const file = `bench/results/diffusion-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(file, JSON.stringify({ machine, git, options: { unets: Object.fromEntries(unets.map((u) => [u, { ...UNETS[u], steps: steps[u] }])), contenders, scheduler: 'ddim', guidance: 2, batch: 1 }, results }, null, 2));
+  const file = writeResults('diffusion', { machine, options: { unets: Object.fromEntries(unets.map((u) => [u, { ...UNETS[u], steps: steps[u] }])), contenders, scheduler: 'ddim', guidance: 2, batch: 1 }, results });
   console.log(table(results));
   console.log(`\nwrote ${file}`);
 } finally {
   await browser.close();
   server.close();
-}
-
-/** Polls the page for globalThis.__done every 2 s; throws after --timeout seconds (0: no limit). */
-async function waitDone(page) {
-  const t0 = Date.now();
-  for (;;) {
-    const done = await page.evaluate('globalThis.__done');
-    if (done) return done;
-    if (limitS && Date.now() - t0 > limitS * 1000) throw new Error(`no result after ${limitS} s (--timeout)`);
-    await new Promise((r) => setTimeout(r, 2000));
-  }
 }
 
 function table(all) {
