@@ -36,6 +36,14 @@ async function runIssuedMidFit(s: InferenceSession, tuner: FineTuner, runPriorit
   return log;
 }
 
+/** A request on a lane of its own that holds the device until open() is called; resolves once it holds it. */
+async function holdDevice(scheduler: Scheduler) {
+  let release!: () => void;
+  const held = scheduler.lane({ name: 'blocker' }).submit(() => new Promise<void>((r) => (release = r)));
+  await new Promise((r) => setTimeout(r, 0)); // the blocker has the device
+  return { held, open: () => release() };
+}
+
 describe('FineTuner work goes through the session’s scheduler', () => {
   it("a 'user-blocking' run issued during fit runs between two steps of a 'background' fit", async () => {
     const { s, tuner } = await setup();
@@ -74,10 +82,7 @@ describe('FineTuner work goes through the session’s scheduler', () => {
 
   it('fit waits while another request holds the device; a per-call priority overrides the tuner’s', async () => {
     const { scheduler, s, tuner } = await setup();
-    const blocker = scheduler.lane({ name: 'blocker' });
-    let open!: () => void;
-    const held = blocker.submit(() => new Promise<void>((r) => (open = r)));
-    await new Promise((r) => setTimeout(r, 0)); // the blocker has the device
+    const { held, open } = await holdDevice(scheduler);
     const order: string[] = [];
     let steps = 0;
     const fit = tuner.fit(data, { batchSize: 64, epochs: 1, onProgress: (e) => void (e.type === 'step' && steps++) }).then(() => order.push('fit'));
@@ -95,10 +100,7 @@ describe('FineTuner work goes through the session’s scheduler', () => {
 
   it('evaluate and predict queue behind higher-priority runs at the tuner’s default priority', async () => {
     const { scheduler, s, tuner } = await setup();
-    const blocker = scheduler.lane({ name: 'blocker' });
-    let open!: () => void;
-    const held = blocker.submit(() => new Promise<void>((r) => (open = r)));
-    await new Promise((r) => setTimeout(r, 0)); // the blocker has the device
+    const { held, open } = await holdDevice(scheduler);
     const order: string[] = [];
     const ev = tuner.evaluate(data).then(() => order.push('evaluate'));
     const pr = tuner.predict(images(trainImages, [3])).then(() => order.push('predict'));
