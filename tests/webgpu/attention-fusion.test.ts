@@ -5,6 +5,7 @@ import { InferenceSession, Tensor } from '../../sdk/node.js';
 import { allClose } from '../helpers/compare.js';
 import { attr } from '../helpers/ir-builder.js';
 import { encodeModel } from '../helpers/onnx-model.js';
+import type { DType } from '../../runtime/ir/dtype.js';
 import { Rng, randomTensor } from '../helpers/random.js';
 import { runModelOrt } from '../helpers/run-model.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
@@ -154,6 +155,97 @@ describe('attention fusion on an expanded chain built by hand', () => {
     const { bytes, feeds } = chain(1, 6, 8, true);
     const s = await gpuSession(bytes);
     await expectOrt(s, bytes, feeds, 'scores as output');
+    expect(attentionFusions(s)).toHaveLength(0);
+  });
+});
+
+describe('attention fusion with Softmax between Casts (float16 exports, autocast)', () => {
+  const CODE: Record<string, number> = { float32: 1, float16: 10 }; // TensorProto data types
+
+  /**
+   * MatMul(Q, Transpose(K)) -> Mul(scale) -> Add(mask) -> [Cast(pre)] -> Softmax -> [Cast(post)] -> MatMul(V) in
+   * `dtype`, as torch.onnx writes softmax(scores.float()).to(q.dtype). `readP` makes the Softmax output a graph
+   * output too; `vType` gives V another type than Q and K.
+   */
+  function castChain(dtype: DType, casts: { pre?: DType; post?: DType }, readP = false, vType: DType = dtype) {
+    const [h, s, d] = [2, 7, 16];
+    const rng = new Rng(s + (casts.pre ? 1 : 0) + (casts.post ? 2 : 0));
+    const q = randomTensor(rng, dtype, [1, h, s, d]);
+    const k = randomTensor(rng, dtype, [1, h, s, d]);
+    const v = randomTensor(rng, vType, [1, h, s, d]);
+    // Causal: -1e4 fits float16 and still takes a key out after exp.
+    const mask = tensorFromNumbers(dtype, [s, s], Array.from({ length: s * s }, (_, i) => (i % s <= Math.floor(i / s) ? 0 : -1e4)));
+    const nodes = [
+      { op: 'Transpose', inputs: ['k'], outputs: ['kt'], attrs: { perm: attr([0, 1, 3, 2]) } },
+      { op: 'MatMul', inputs: ['q', 'kt'], outputs: ['scores'] },
+      { op: 'Mul', inputs: ['scores', 'scale'], outputs: ['scaled'] },
+      { op: 'Add', inputs: ['scaled', 'mask'], outputs: ['masked'] },
+    ];
+    let cur = 'masked';
+    if (casts.pre) nodes.push({ op: 'Cast', inputs: [cur], outputs: [(cur = 'up')], attrs: { to: attr(CODE[casts.pre]!) } });
+    nodes.push({ op: 'Softmax', inputs: [cur], outputs: [(cur = 'p')], attrs: { axis: attr(-1) } });
+    if (casts.post) nodes.push({ op: 'Cast', inputs: [cur], outputs: [(cur = 'down')], attrs: { to: attr(CODE[casts.post]!) } });
+    nodes.push({ op: 'MatMul', inputs: [cur, 'v'], outputs: ['y'] });
+    const bytes = encodeModel({
+      nodes,
+      inputs: { q, k, v, mask },
+      initializers: { scale: tensorFromNumbers(dtype, [], [1 / Math.sqrt(d)]) },
+      outputs: readP ? ['y', 'p'] : ['y'],
+    });
+    return { bytes, feeds: { q, k, v, mask }, count: nodes.length };
+  }
+
+  /** WebGPU against the CPU backend and onnxruntime-node (1e-2 for float16, as tests/webgpu/attention.test.ts). */
+  async function expectBoth(bytes: Uint8Array, feeds: Record<string, HostTensor>, what: string, tol: number): Promise<InferenceSession> {
+    const s = await gpuSession(bytes);
+    const cpu = await InferenceSession.create(bytes, { backend: 'cpu' });
+    sessions.push(cpu);
+    const got = await runOn(s, feeds);
+    for (const [want, ref] of [[await runOn(cpu, feeds), 'CPU backend'], [await runModelOrt(bytes, feeds), 'onnxruntime-node']] as const) {
+      for (const [name, e] of Object.entries(want)) {
+        expect([got[name]!.dtype, got[name]!.shape], `${what} ${name} vs ${ref}`).toEqual([e.dtype, e.shape]);
+        const r = allClose(got[name]!, e, { rtol: tol, atol: tol });
+        if (!r.ok) expect.fail(`${what} output '${name}' vs ${ref}: ${r.message}`);
+      }
+    }
+    return s;
+  }
+
+  const fusedCases: [string, DType, { pre?: DType; post?: DType }][] = [
+    ['float16: Cast(float32) -> Softmax -> Cast(float16)', 'float16', { pre: 'float32', post: 'float16' }],
+    ['float32 with both Casts (to float32)', 'float32', { pre: 'float32', post: 'float32' }],
+    ['float32 with the Cast before Softmax only', 'float32', { pre: 'float32' }],
+    ['float32 with the Cast after Softmax only', 'float32', { post: 'float32' }],
+  ];
+  for (const [name, dtype, casts] of fusedCases) {
+    it(`${name}: fused`, async () => {
+      const { bytes, feeds, count } = castChain(dtype, casts);
+      const s = await expectBoth(bytes, feeds, name, dtype === 'float16' ? 1e-2 : 1e-3);
+      const fused = attentionFusions(s);
+      expect(fused).toHaveLength(1);
+      // Every model node went into the fused node, the Casts included (a no-op float32 Cast that an earlier pass
+      // dropped is not there to be named).
+      const names = Array.from({ length: count }, (_, i) => `n${i}`);
+      if (dtype === 'float16') expect(fused[0]!.nodes.sort()).toEqual(names);
+      else expect(names).toEqual(expect.arrayContaining(fused[0]!.nodes));
+    });
+  }
+
+  it('a Cast to another type (float16 in a float32 chain) stays unfused', async () => {
+    const { bytes, feeds } = castChain('float32', { pre: 'float16', post: 'float32' });
+    const s = await expectBoth(bytes, feeds, 'Cast to float16', 1e-3);
+    expect(attentionFusions(s)).toHaveLength(0);
+  });
+
+  it('float16 scores with an up-Cast and no Cast back (float32 probabilities times a float32 V) stay unfused', async () => {
+    const { bytes, feeds } = castChain('float16', { pre: 'float32' }, false, 'float32');
+    const s = await expectBoth(bytes, feeds, 'no Cast back', 1e-2);
+    expect(attentionFusions(s)).toHaveLength(0);
+  });
+
+  it('float16 with the Softmax output read elsewhere stays unfused', async () => {
+    const { bytes, feeds } = castChain('float16', { pre: 'float32', post: 'float16' }, true);
+    const s = await expectBoth(bytes, feeds, 'p as output', 1e-2);
     expect(attentionFusions(s)).toHaveLength(0);
   });
 });

@@ -19,6 +19,9 @@ import { tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../ir/te
  *   masked score becomes fill exactly as before, and a row masked throughout still spreads evenly as Softmax does
  *   (HF's finfo.min padding rows). A fill of -inf leaves mask_fill unset: the key takes no part, which differs only
  *   for a row masked throughout (Softmax gives NaN there, the kernel zeros).
+ * - Softmax may sit between Casts, as float16 exports and autocast write it: Cast(to float32) before it and
+ *   Cast(back to the scores' dtype) after it, either or both. The kernel computes in f32 anyway. Any other Cast
+ *   (to float64, to float16 from a float32 chain, an up-cast with no way back) leaves the chain unfused.
  * Every intermediate must be read only by the chain and must not be a graph output.
  *
  * Each fused node carries attrs.fusion = 'attention' and attrs.fused_from = the names of the nodes it replaces.
@@ -138,12 +141,34 @@ function match(c: Ctx, mm: Node): Chain | undefined {
     next = onlyReader(c, cur);
   }
   const rank = shapeOf(c, cur)?.length ?? 0;
+  // The chain's dtype: the scores', which the mask step kept. The Casts around Softmax must come back to it.
+  const dtype = c.g.values[cur]?.dtype;
+  const dtypeOf = (v: string | undefined) => (v ? c.g.values[v]?.dtype : undefined);
+  // Cast(to float32) before Softmax (float16 exports, autocast, softmax(dtype=float32)): the kernel's online
+  // softmax accumulates in f32 already, so the up-cast is what it does anyway. Only from the chain's dtype.
+  if (isOp(next, 'Cast')) {
+    if (next.inputs[0] !== cur || dtypeOf(next.outputs[0]) !== 'float32' || !keeps(next)) return undefined;
+    nodes.push(next);
+    cur = next.outputs[0]!;
+    next = onlyReader(c, cur);
+  }
   if (!isOp(next, 'Softmax')) return undefined;
   const axis = next.attrs.axis?.type === 'int' ? next.attrs.axis.value : -1;
   if (axis !== -1 && axis !== rank - 1) return undefined;
   nodes.push(next);
-  const pv = onlyReader(c, next.outputs[0]!);
-  if (!isOp(pv, 'MatMul') || pv.inputs[0] !== next.outputs[0]) return undefined;
+  let p = next.outputs[0]!;
+  let pv = onlyReader(c, p);
+  // Cast back to the chain's dtype after Softmax (the probabilities rounded to float16 before the MatMul with V,
+  // which the kernel's store in V's dtype does once at the end instead).
+  if (isOp(pv, 'Cast')) {
+    if (pv.inputs[0] !== p || dtypeOf(pv.outputs[0]) !== dtype || !keeps(pv)) return undefined;
+    nodes.push(pv);
+    p = pv.outputs[0]!;
+    pv = onlyReader(c, p);
+  }
+  // What the MatMul reads must be of the chain's dtype: a Cast to float32 with no Cast back (or a Cast to another
+  // type) leaves a MatMul of mixed or other types, which is not this pattern.
+  if (!isOp(pv, 'MatMul') || pv.inputs[0] !== p || dtypeOf(p) !== dtype) return undefined;
   nodes.push(pv);
   return { nodes, q: mm.inputs[0]!, kt: mm.inputs[1]!, v: pv.inputs[1]!, scale, mask, out: pv.outputs[0]! };
 }
