@@ -223,11 +223,9 @@ describe('attention fusion with Softmax between Casts (float16 exports, autocast
       const s = await expectBoth(bytes, feeds, name, dtype === 'float16' ? 1e-2 : 1e-3);
       const fused = attentionFusions(s);
       expect(fused).toHaveLength(1);
-      // Every model node went into the fused node, the Casts included (a no-op float32 Cast that an earlier pass
-      // dropped is not there to be named).
-      const names = Array.from({ length: count }, (_, i) => `n${i}`);
-      if (dtype === 'float16') expect(fused[0]!.nodes.sort()).toEqual(names);
-      else expect(names).toEqual(expect.arrayContaining(fused[0]!.nodes));
+      // Every model node went into the fused node, the Casts included (the float32 -> float32 ones too: the
+      // import keeps them, so the matcher has to take them).
+      expect(fused[0]!.nodes.sort()).toEqual(Array.from({ length: count }, (_, i) => `n${i}`));
     });
   }
 
