@@ -6,7 +6,7 @@
 import { register } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 
-register('./ts-hooks.mjs', import.meta.url);
+register('../worker/ts-hooks.mjs', import.meta.url);
 const { refuseWebGpu } = await import('../../runtime/backends/webgpu/device.js');
 const { DeviceError } = await import('../../runtime/errors.js');
 refuseWebGpu(new DeviceError('NO_WEBGPU', 'the importer fuzzer runs only CPU cases in worker_threads (docs/workers.md)'));

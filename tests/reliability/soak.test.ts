@@ -89,7 +89,7 @@ describe('soak: worker pool create/release cycles', () => {
     const main = await InferenceSession.create(bytes, { backend: 'cpu' });
     const expected = Object.values(await main.run({ [main.inputNames[0]!]: input() }))[0]!.data as Float32Array;
     await main.release();
-    const r = await soakWorkerCycles(res, new URL('./worker-entry.mjs', import.meta.url), bytes, input, expected, cycles, 2);
+    const r = await soakWorkerCycles(res, new URL('../worker/worker-entry.mjs', import.meta.url), bytes, input, expected, cycles, 2);
     const w = (s: Snapshot & { threads: number; arrayBuffers: number }) => `${s.threads} threads, ${(s.arrayBuffers / 2 ** 20).toFixed(2)} MiB of ArrayBuffers, ${fmt(s)}`;
     console.log(`soak: ${r.cycles} worker-pool cycles in ${(r.ms / 1000).toFixed(1)} s; before ${w(r.baseline)}; after the first ${w(r.afterFirst)}; peak ${r.peakThreads} threads; at the end ${w(r.end)}`);
     expect(r.mismatches).toBe(0);
