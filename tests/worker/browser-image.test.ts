@@ -37,11 +37,15 @@ describe('image and video frame inputs (Tensor.fromImage)', () => {
     expect(r.liveBytesGrowth as number).toBeLessThanOrEqual(5 * 3840);
     for (const k of ['page', 'pageCpu', 'worker', 'workerCopy', 'videoFrame', 'workerCpu']) expect(r[k], k).toBeLessThan(1e-4);
     expect(r.pageNhwc).toBeLessThan(1e-6);
-    // The newest of five frames sent at once is computed; the three between are superseded. The first may already
-    // have started when the others reached the worker (then it is computed too), or be superseded as well.
-    const [head, ...rest] = r.latestOnly as (number | string)[];
-    expect(rest.slice(0, 3)).toEqual(['superseded', 'superseded', 'superseded']);
-    expect(rest[3]).toBeLessThan(1e-4);
-    expect(head === 'superseded' || (head as number) < 1e-4, String(head)).toBe(true);
+    // Five frames sent at once to a latest-only session: the newest is always computed; every other one is either
+    // computed (it started before a newer frame reached the worker) or superseded, never another error; and at least
+    // one waited and was replaced. How many arrive while another runs depends on the machine's load (a CI run saw
+    // frames 1 and 3 superseded and 2 computed, since frame 2 started before frame 3 arrived), so the test checks
+    // these rules rather than one interleaving.
+    const outcomes = r.latestOnly as (number | string)[];
+    expect(outcomes).toHaveLength(5);
+    expect(outcomes[4]).toBeLessThan(1e-4);
+    for (const o of outcomes) expect(o === 'superseded' || (typeof o === 'number' && o < 1e-4), String(o)).toBe(true);
+    expect(outcomes.slice(0, 4)).toContain('superseded');
   }, 180_000);
 });
