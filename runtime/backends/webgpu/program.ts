@@ -79,7 +79,7 @@ export interface GpuKernel {
 
 /** Full cache key: the kernel's key plus everything in the layout that shapes the WGSL. */
 export function fullKey(p: ProgramSpec): string {
-  const b = p.bindings.map((x) => `${x.name}:${x.type}${x.vec === 4 ? 'x4' : ''}`).join(',');
+  const b = p.bindings.map((x) => `${x.name}:${x.type}${x.vec === 4 ? 'x4' : ''}${x.atomic ? ':atomic' : ''}`).join(',');
   const u = p.uniforms.map((x) => `${x.name}:${x.type}${x.length === undefined ? '' : `[${x.length}]`}`).join(',');
   return `${p.key}|${b}|${u}|wg${p.workgroupSize.join('x')}`;
 }

@@ -27,6 +27,7 @@ import { schemas as contrib } from './contrib.js';
 import { schemas as quantize } from './quantize.js';
 import { schemas as attention } from './attention.js';
 import { schemas as quantizeContrib } from './quantize-contrib.js';
+import { schemas as histogram } from './histogram.js';
 
 /** Every IR op EdgeKit knows, by name (default ONNX domain, newest-opset semantics). */
 export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
@@ -49,6 +50,7 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = Object.freeze({
   ...quantize,
   ...attention,
   ...quantizeContrib,
+  ...histogram,
 });
 
 export type { OpSchema, InferContext, InferInput, InferredOutput } from './schema.js';

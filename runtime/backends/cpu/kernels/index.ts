@@ -26,6 +26,7 @@ import { kernels as contrib } from './contrib.js';
 import { kernels as quantize } from './quantize.js';
 import { kernels as attention } from './attention.js';
 import { kernels as quantizeContrib } from './quantize-contrib.js';
+import { kernels as histogram } from './histogram.js';
 
 export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...dataDependent,
@@ -46,4 +47,5 @@ export const CPU_KERNELS: Readonly<Record<string, CpuKernel>> = Object.freeze({
   ...quantize,
   ...attention,
   ...quantizeContrib,
+  ...histogram,
 });

@@ -16,6 +16,8 @@ export interface BindingDecl {
   type: StorageType;
   /** 4: the array holds vec4 elements (index in vec4 units). Default 1. */
   vec?: 1 | 4;
+  /** The array holds atomic<i32|u32> (accessed with atomicAdd & co., not load/store). */
+  atomic?: boolean;
 }
 
 export interface UniformDecl {
@@ -50,6 +52,10 @@ export function uniformFields(uniforms: readonly UniformDecl[]): { name: string;
 function arrayElement(b: BindingDecl): string {
   const vec = b.vec ?? 1;
   if (b.type === 'f16x2') return vec === 4 ? 'vec2<u32>' : 'u32';
+  if (b.atomic) {
+    if ((b.type !== 'u32' && b.type !== 'i32') || vec !== 1) throw new InternalError(`WGSL builder: atomic binding '${b.name}' must be scalar i32 or u32`);
+    return `atomic<${b.type}>`;
+  }
   return vec === 4 ? `vec4<${b.type}>` : b.type;
 }
 
