@@ -1,9 +1,9 @@
 import type { Graph, Node } from '../runtime/ir/graph.js';
 import { inferShapes } from '../runtime/ir/infer.js';
 import { cloneGraph } from '../runtime/ir/passes/index.js';
-import type { HostTensor } from '../runtime/ir/tensor.js';
 import { validateAndSort } from '../runtime/ir/validate.js';
 import type { CalibrationFeeds, ResolvedOptions } from './options.js';
+import { gatherHistograms, type HistogramRange } from './histogram.js';
 import { createRunner, type QuantizeEnv } from './runner.js';
 
 /**
@@ -12,8 +12,12 @@ import { createRunner, type QuantizeEnv } from './runner.js';
  *
  * Ranges are reduced where the activations live: the graph is augmented with a ReduceMin and a ReduceMax per
  * tensor (as onnxruntime's calibrator does), so on WebGPU only two scalars per tensor come back per example, never
- * the activations. Histograms need the activations on the host: a second pass reads them back and bins them over
- * the first pass's range (2048 bins), so 'percentile' and 'entropy' cost a readback of every calibrated tensor.
+ * the activations. Histograms are gathered there too, in a second pass over the same examples
+ * (quantize/histogram.ts: an edgekit.Histogram node per tensor, bins accumulated on the device across examples,
+ * read back once: 2048 x 4 bytes per tensor). The range policy: the first pass sees every example before any
+ * binning, so each tensor's bins span its range over all the examples and are never re-binned; 'percentile' bins
+ * x over [min, max], 'entropy' bins |x| over [0, max |x|]. Tensors whose range is not finite get no histogram
+ * (chosenRange gives them [0, 0]).
  */
 
 export const HIST_BINS = 2048;
@@ -80,38 +84,16 @@ export async function calibrate(
   }
   if (opts.method === 'minmax') return stats;
 
-  const plain = cloneGraph(g);
-  plain.outputs = tensors.map((name) => ({ name, dtype: 'float32', shape: g.values[name]?.shape }));
-  const reader = await createRunner(plain, env);
   const abs = opts.method === 'entropy';
+  const binned = tensors.filter((t) => Number.isFinite(stats.get(t)!.min) && Number.isFinite(stats.get(t)!.max));
+  const ranges = binned.map((t): HistogramRange => {
+    const s = stats.get(t)!;
+    return abs ? { low: 0, high: Math.max(-s.min, s.max), abs } : { low: s.min, high: s.max, abs };
+  });
+  const hists = await gatherHistograms(g, binned, ranges, HIST_BINS, feeds, env, { onProgress: (i, n) => opts.onProgress?.('histogram', i, n) });
   for (const s of stats.values()) s.hist = new Float64Array(HIST_BINS);
-  try {
-    for (let i = 0; i < feeds.length; i++) {
-      const r = await reader.run(feeds[i]!, tensors);
-      for (const t of tensors) binInto(stats.get(t)!, r[t]!, abs);
-      opts.onProgress?.('histogram', i + 1, feeds.length);
-    }
-  } finally {
-    reader.dispose();
-  }
+  binned.forEach((t, k) => (stats.get(t)!.hist = hists[k]!));
   return stats;
-}
-
-function binInto(s: TensorStats, t: HostTensor, abs: boolean): void {
-  const v = t.data as Float32Array;
-  const h = s.hist!;
-  const lo = abs ? 0 : s.min;
-  const hi = abs ? Math.max(-s.min, s.max) : s.max;
-  const w = (hi - lo) / HIST_BINS;
-  if (!(w > 0)) {
-    h[0]! += v.length;
-    return;
-  }
-  for (let i = 0; i < v.length; i++) {
-    const x = abs ? Math.abs(v[i]!) : v[i]!;
-    const b = Math.min(HIST_BINS - 1, Math.max(0, Math.floor((x - lo) / w)));
-    h[b]! += 1;
-  }
 }
 
 /** The range to quantize a tensor to, by the chosen method. */

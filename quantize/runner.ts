@@ -1,6 +1,7 @@
 import { CpuSession } from '../runtime/backends/cpu/cpu-session.js';
 import type { GpuResources } from '../runtime/backends/webgpu/executor.js';
-import { GpuSession } from '../runtime/backends/webgpu/gpu-session.js';
+import { GpuSession, type GpuFeed } from '../runtime/backends/webgpu/gpu-session.js';
+import { decodeFromGpu, storageBytes } from '../runtime/backends/webgpu/storage.js';
 import { InvalidArgumentError } from '../runtime/errors.js';
 import type { Graph } from '../runtime/ir/graph.js';
 import type { HostTensor } from '../runtime/ir/tensor.js';
@@ -17,23 +18,68 @@ export interface QuantizeEnv {
   opset?: number;
 }
 
-export interface GraphRunner {
-  run(feeds: Record<string, HostTensor>, outputs: readonly string[]): Promise<Record<string, HostTensor>>;
+/**
+ * A run output left where the runner computed it (a GPU buffer on WebGPU, a host tensor on the CPU), to feed a
+ * later run as an input without a readback (calibration histograms accumulate this way, quantize/histogram.ts).
+ */
+export interface KeptOutput {
+  /** Copies it to the host (on WebGPU one readback of its bytes). */
+  read(): Promise<HostTensor>;
+  /** Gives its buffer back (idempotent). */
   dispose(): void;
 }
+
+export interface GraphRunner {
+  run(feeds: Record<string, HostTensor>, outputs: readonly string[]): Promise<Record<string, HostTensor>>;
+  /** A run whose `keep` outputs stay with the runner; `kept` feeds inputs with outputs kept by earlier runs. */
+  runKeeping(feeds: Record<string, HostTensor>, kept: Record<string, KeptOutput>, keep: readonly string[]): Promise<Record<string, KeptOutput>>;
+  dispose(): void;
+}
+
+/** The host tensor or GPU reference behind a KeptOutput of this module. */
+const FEED = Symbol('feed');
+type Kept = KeptOutput & { [FEED]: HostTensor | GpuFeed };
 
 export async function createRunner(graph: Graph, env: QuantizeEnv): Promise<GraphRunner> {
   if (env.backend === 'cpu') {
     const s = new CpuSession(graph);
     return {
       run: async (feeds, outputs) => s.run(feeds, outputs) as Record<string, HostTensor>,
+      runKeeping: async (feeds, kept, keep) => {
+        const inputs: Record<string, HostTensor> = { ...feeds };
+        for (const [k, v] of Object.entries(kept)) inputs[k] = (v as Kept)[FEED] as HostTensor;
+        const r = s.run(inputs, keep) as Record<string, HostTensor>;
+        return Object.fromEntries(keep.map((k): [string, Kept] => [k, { [FEED]: r[k]!, read: async () => r[k]!, dispose: () => undefined }]));
+      },
       dispose: () => undefined,
     };
   }
   if (!env.gpu) throw new InvalidArgumentError("quantize: backend 'webgpu' needs a GPU device; pass backend 'cpu' to calibrate on the CPU reference.");
-  const s = await GpuSession.create(await env.gpu(), graph, { opset: env.opset });
+  const res = await env.gpu();
+  const s = await GpuSession.create(res, graph, { opset: env.opset });
   return {
     run: async (feeds, outputs) => (await s.run(feeds, outputs)).host,
+    runKeeping: async (feeds, kept, keep) => {
+      const inputs: Record<string, GpuFeed> = { ...feeds };
+      for (const [k, v] of Object.entries(kept)) inputs[k] = (v as Kept)[FEED];
+      const r = await s.run(inputs, [], keep);
+      const out: Record<string, Kept> = {};
+      for (const k of keep) {
+        const t = r.gpu[k];
+        if (!t) {
+          // An output the plan has no buffer for (a constant) comes back on the host.
+          const h = r.host[k]!;
+          out[k] = { [FEED]: h, read: async () => h, dispose: () => undefined };
+          continue;
+        }
+        out[k] = {
+          [FEED]: { buffer: t.buffer, offset: t.offset, storage: t.storage, dtype: t.dtype, shape: t.shape, onGpu: true },
+          read: async () => decodeFromGpu(await res.memory.readback(t.buffer, t.offset, storageBytes(t.storage, t.shape.reduce((a, b) => a * b, 1))), t.storage, t.dtype, [...t.shape]),
+          dispose: () => res.memory.release(t.lease),
+        };
+      }
+      return out;
+    },
     dispose: () => s.dispose(),
   };
 }
