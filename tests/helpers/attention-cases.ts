@@ -85,7 +85,7 @@ export interface MsAttentionCase extends AttentionCase {
 /**
  * MultiHeadAttention and GroupQueryAttention cases over what the importer maps (importers/onnx/ops/attention.ts):
  * bias, key padding mask, attention bias, past/present, unidirectional/causal, key/value in heads, packed QKV,
- * scale and softcap.
+ * scale and softcap, a GQA decode step over rows of different lengths (more in tests/webgpu/gqa-ragged.test.ts).
  */
 export function msAttentionCases(seed: number): MsAttentionCase[] {
   const rng = new Rng(seed);
@@ -128,6 +128,13 @@ export function msAttentionCases(seed: number): MsAttentionCase[] {
       op: 'GroupQueryAttention', name: 'GQA: decode step with past, scale and softcap',
       attrs: { num_heads: int(4), kv_num_heads: heads, scale: float(0.5), softcap: float(2) },
       inputs: [r([2, 1, 32], -2, 2), r([2, 1, 16], -2, 2), r([2, 1, 16]), r([2, 2, 5, 8], -2, 2), r([2, 2, 5, 8]), i32([2], [5, 5]), i32([], [6])],
+      outputs: 3,
+    },
+    {
+      // Rows of lengths 6, 3 and 1: each row's new key lands at its own offset (seqlens_k + 1 - S) in present.
+      op: 'GroupQueryAttention', name: 'GQA: decode step over rows of different lengths (ragged cache)',
+      attrs: { num_heads: int(4), kv_num_heads: heads },
+      inputs: [r([3, 1, 32]), r([3, 1, 16]), r([3, 1, 16]), r([3, 2, 5, 8]), r([3, 2, 5, 8]), i32([3], [5, 2, 0]), i32([], [6])],
       outputs: 3,
     },
     {

@@ -157,17 +157,36 @@ function multiHeadAttention(n: Node, ctx: AdapterContext): Node[] {
 /**
  * GroupQueryAttention: query [B, S, N*H] (or packed QKV [B, S, (N + 2 Nkv) H] without key/value), key/value
  * [B, S, Nkv*H], past_key/past_value [B, Nkv, P, H] (not shared with present), seqlens_k int32 [B] (total length - 1
- * per row), causal (default 1), scale, softcap, attention_bias. Keys j > seqlens_k[b] are masked out. This is
- * onnxruntime's result when every row is full (seqlens_k = P + S - 1: single sequences, unpadded batches) and on
- * right-padded prompts; a decode step over rows of different lengths (onnxruntime writes each
- * row's new keys at its own offset in the cache) is not reproduced. Internal rotary (do_rotary), local windows,
- * smooth softmax / head sinks, quantized caches, Q/K norms and the qk output are refused.
+ * per row), total_sequence_length int32 scalar, causal (default 1), scale, softcap, attention_bias
+ * [B|1, N|1, S, T]. Internal rotary (do_rotary), local windows, smooth softmax / head sinks, quantized caches, Q/K
+ * norms and the qk output are refused.
+ *
+ * onnxruntime's semantics (established against onnxruntime-node 1.30; tests/webgpu/gqa-ragged.test.ts pins them):
+ * - the call is the first prompt when total_sequence_length == S: row b's past length o_b is 0 there, otherwise
+ *   o_b = seqlens_k[b] + 1 - S (rows of different lengths keep their cache left-aligned, each its own length);
+ * - present is [B, Nkv, max(P, total_sequence_length), H]: row b holds past[0, o_b), then the S new keys at
+ *   [o_b, o_b + S), then zeros (whatever past held beyond o_b is dropped);
+ * - query i of row b sees key j when j <= seqlens_k[b] and, when causal, j <= o_b + i.
+ *
+ * With a past this is built from plain ops: the rows past[.., 0:P), new[.., 0:S) and one zero row are concatenated
+ * along the sequence ([B, Nkv, P + S + 1, H]) and present is one Gather from them with a per-row source index
+ * (index tensor [B, Nkv, T], not per element); the mask above is an explicit bool [B, 1, S, T]; the IR Attention op
+ * then runs on present with is_causal 0. This general form is used whenever the node has a past, full rows or not:
+ * seqlens_k is data, so nothing at load proves rows full, and the extra cost is one more pass over the cache (the
+ * Gather after the Concat, where the plain form copies once); docs/attention.md has the measurement. T depends on
+ * total_sequence_length's value: folded from shapes in exported models (Shape(attention_mask)[1]), baked into the
+ * plan when it is a graph input (value-inputs.ts), a stage boundary when computed from data.
+ *
+ * Without a past (a first prompt: o_b = 0) the cheaper form stays: keys j > seqlens_k[b] are masked and causal runs
+ * in the kernel; present is the new keys, length S (onnxruntime's length is total_sequence_length, which is S on a
+ * first prompt).
  */
 function groupQueryAttention(n: Node, ctx: AdapterContext): Node[] {
   const b = builder(n, ctx);
   const heads = attrInt(n, 'num_heads', 0);
   const kvHeads = attrInt(n, 'kv_num_heads', 0);
   if (heads <= 0 || kvHeads <= 0) refuse(n, 'num_heads and kv_num_heads must be positive');
+  if (heads % kvHeads !== 0) refuse(n, `num_heads ${heads} must be a multiple of kv_num_heads ${kvHeads}`);
   if (attrInt(n, 'do_rotary', 0)) refuse(n, 'do_rotary is not supported; apply RotaryEmbedding to query and key before the node');
   if (attrInt(n, 'local_window_size', -1) !== -1) refuse(n, 'local_window_size (sliding-window attention) is not supported');
   if (attrInt(n, 'smooth_softmax', -1) > 0 || present(n, 11)) refuse(n, 'smooth_softmax / head_sink is not supported');
@@ -175,6 +194,7 @@ function groupQueryAttention(n: Node, ctx: AdapterContext): Node[] {
   if (attrString(n, 'k_quant_type', 'NONE') !== 'NONE' || attrString(n, 'v_quant_type', 'NONE') !== 'NONE' || present(n, 12)) refuse(n, 'quantized KV caches are not supported');
   if (present(n, 14) || present(n, 15)) refuse(n, 'q_norm_weight / k_norm_weight are not supported');
   if (present(n, 7) || present(n, 9)) refuse(n, 'cos_cache / position_ids (internal rotary) are not supported');
+  if (!!present(n, 3) !== !!present(n, 4)) refuse(n, 'past_key and past_value must be given together');
   let [q, k, v] = [present(n, 0), present(n, 1), present(n, 2)];
   if (!k) {
     // Packed QKV: split the last axis in the ratio N : Nkv : Nkv.
@@ -185,26 +205,78 @@ function groupQueryAttention(n: Node, ctx: AdapterContext): Node[] {
     b.nodes.push(helperNode(n, 'split_qkv', 'Split', [q, sizes], [qs, ks, vs], { axis: int(-1) }));
     [q, k, v] = [qs, ks, vs];
   }
-  // Key j is valid for row b when j <= seqlens_k[b]; T from the shapes (P + S), so it folds at plan time.
-  const kvLen = b.op('Shape', [k], { start: int(1), end: int(2) });
-  const total = present(n, 3) ? b.op('Add', [b.op('Shape', [present(n, 3)], { start: int(2), end: int(3) }), kvLen]) : kvLen;
-  const zero = ctx.constant(`${n.name}_zero`, tensorFromNumbers('int64', [], [0]));
-  const oneStep = ctx.constant(`${n.name}_one`, tensorFromNumbers('int64', [], [1]));
-  const keys = b.op('Range', [zero, b.op('Squeeze', [total, i64(ctx, `${n.name}_axis0`, [0])]), oneStep]);
-  const lens = b.op('Unsqueeze', [b.op('Cast', [present(n, 5)], { to: int(7) }), i64(ctx, `${n.name}_len_axes`, [1, 2, 3])]);
-  let mask = b.op('LessOrEqual', [keys, lens]);
-  if (present(n, 10)) {
-    // Both masks as one additive float mask: the bool part as 0 / -inf through Where.
-    const ninf = scalarLike(n, ctx, -Infinity, q, 'ninf');
-    const zf = scalarLike(n, ctx, 0, q, 'zero_f');
-    b.nodes.push(...ninf.nodes, ...zf.nodes);
-    mask = b.op('Add', [b.op('Where', [mask, zf.name, ninf.name]), present(n, 10)]);
-  }
-  const attrs: Record<string, Attr> = { q_num_heads: int(heads), kv_num_heads: int(kvHeads), is_causal: int(attrInt(n, 'causal', 1)) };
+  const causal = attrInt(n, 'causal', 1);
+  const attrs: Record<string, Attr> = { q_num_heads: int(heads), kv_num_heads: int(kvHeads), is_causal: int(0) };
   if (n.attrs.scale) attrs.scale = n.attrs.scale;
   if (n.attrs.softcap) attrs.softcap = n.attrs.softcap;
   const outs = [n.outputs[0]!, n.outputs[1] ?? '', n.outputs[2] ?? ''];
-  return [...b.nodes, attentionNode(n, [q, k, v, mask, present(n, 3), present(n, 4)], outs, attrs)];
+  const c = (hint: string, values: number[]) => i64(ctx, `${n.name}_${hint}`, values);
+  const scalar = (hint: string, value: number) => ctx.constant(`${n.name}_${hint}`, tensorFromNumbers('int64', [], [value]));
+  const lens = b.op('Cast', [present(n, 5)], { to: int(7) }); // [B]
+  /** The bool mask with attention_bias folded in (0 / -inf through Where, plus the bias), if the node has one. */
+  const withBias = (mask: string): string => {
+    if (!present(n, 10)) return mask;
+    const ninf = scalarLike(n, ctx, -Infinity, q, 'ninf');
+    const zf = scalarLike(n, ctx, 0, q, 'zero_f');
+    b.nodes.push(...ninf.nodes, ...zf.nodes);
+    return b.op('Add', [b.op('Where', [mask, zf.name, ninf.name]), present(n, 10)]);
+  };
+
+  if (!present(n, 3)) {
+    // First prompt: key j valid for row b when j <= seqlens_k[b]; causal in the kernel (no past, so top-left).
+    const kvLen = b.op('Squeeze', [b.op('Shape', [k], { start: int(1), end: int(2) }), c('axis0', [0])]);
+    const keys = b.op('Range', [scalar('zero', 0), kvLen, scalar('one', 1)]);
+    const mask = b.op('LessOrEqual', [keys, b.op('Unsqueeze', [lens, c('len_axes', [1, 2, 3])])]);
+    return [...b.nodes, attentionNode(n, [q, k, v, withBias(mask)], outs, { ...attrs, is_causal: int(causal) })];
+  }
+
+  // With a past: the general form of the comment above. Index arithmetic in int64 over [B, T] (T = present length).
+  const [pastK, pastV] = [present(n, 3), present(n, 4)];
+  const s1 = b.op('Shape', [q], { start: int(1), end: int(2) }, 's'); // [1]
+  const p1 = b.op('Shape', [pastK], { start: int(2), end: int(3) }, 'p'); // [1]
+  const tot1 = b.op('Reshape', [b.op('Cast', [present(n, 6)], { to: int(7) }), c('one_shape', [1])], {}, 'total');
+  const t1 = b.op('Max', [p1, tot1], {}, 'present_len');
+  const keys = b.op('Range', [scalar('zero', 0), b.op('Squeeze', [t1, c('axis0', [0])]), scalar('one', 1)], {}, 'keys'); // [T]
+  const lens2 = b.op('Unsqueeze', [lens, c('axis1', [1])]); // [B, 1]
+  const first = b.op('Equal', [tot1, s1], {}, 'first_prompt');
+  const offset = b.op('Where', [first, c('zero1', [0]), b.op('Sub', [b.op('Add', [lens2, c('one1', [1])]), s1])], {}, 'offset'); // [B, 1]
+  const rel = b.op('Sub', [keys, offset], {}, 'rel'); // [B, T]
+  const fromPast = b.op('Less', [keys, b.op('Min', [offset, p1])], {}, 'from_past');
+  const fromNew = b.op('And', [b.op('GreaterOrEqual', [rel, c('zero1b', [0])]), b.op('Less', [rel, s1])], {}, 'from_new');
+  const zeroRow = b.op('Add', [p1, s1], {}, 'zero_row');
+  const src = b.op('Where', [fromPast, keys, b.op('Where', [fromNew, b.op('Add', [p1, rel]), zeroRow])], {}, 'src'); // [B, T]
+  // Flat row index into [B * Nkv * (P + S + 1), H]: (b * Nkv + h) * (P + S + 1) + src[b, j].
+  const rowsPer = b.op('Add', [zeroRow, c('one1c', [1])]);
+  const batch = b.op('Shape', [q], { start: int(0), end: int(1) }, 'batch');
+  const slots = b.op('Squeeze', [b.op('Mul', [batch, c('kv_heads', [kvHeads])]), c('axis0b', [0])]);
+  const base = b.op('Mul', [b.op('Reshape', [b.op('Range', [scalar('zero_b', 0), slots, scalar('one_b', 1)]), c('base_shape', [-1, kvHeads, 1])]), rowsPer]);
+  const index = b.op('Add', [base, b.op('Unsqueeze', [src, c('axis1b', [1])])], {}, 'index'); // [B, Nkv, T]
+  const cache = (x: string, past: string, out: string, what: string): string => {
+    const xh = toHeads(ctx, b, n, x, kvHeads); // [B, Nkv, S, H]
+    const zshape = b.op('Concat', [b.op('Shape', [xh], { start: int(0), end: int(2) }), c(`${what}_one`, [1]), b.op('Shape', [xh], { start: int(3) })], { axis: int(0) });
+    const zf = scalarLike(n, ctx, 0, x, `${what}_zero`);
+    b.nodes.push(...zf.nodes);
+    const rows = b.op('Concat', [past, xh, b.op('Expand', [zf.name, zshape])], { axis: int(2) }, `${what}_rows`);
+    const flat = b.op('Reshape', [rows, b.op('Concat', [c(`${what}_flat`, [-1]), b.op('Shape', [xh], { start: int(3) })], { axis: int(0) })]);
+    const name = out || ctx.fresh(`${n.name}_present_${what}`);
+    b.nodes.push(helperNode(n, `present_${what}`, 'Gather', [flat, index], [name], { axis: int(0) }));
+    return name;
+  };
+  const presK = cache(k, pastK, outs[1]!, 'k');
+  const presV = cache(v, pastV, outs[2]!, 'v');
+  // Mask [B, 1, S|1, T]: j <= seqlens_k[b], and j <= o_b + i when causal.
+  const b4 = c('axes_12', [1, 2]);
+  let mask = b.op('LessOrEqual', [keys, b.op('Unsqueeze', [lens2, b4])], {}, 'valid'); // [B, 1, 1, T]
+  if (causal) {
+    const rows = b.op('Range', [scalar('zero_s', 0), b.op('Squeeze', [s1, c('axis0c', [0])]), scalar('one_s', 1)]);
+    const last = b.op('Add', [b.op('Unsqueeze', [offset, b4]), b.op('Unsqueeze', [rows, c('axis1c', [1])])], {}, 'last_key'); // [B, 1, S, 1]
+    mask = b.op('And', [mask, b.op('LessOrEqual', [keys, last])], {}, 'causal');
+  }
+  // Query in heads [B, N, S, H] like present; Y back to [B, S, N*H].
+  const y4 = ctx.fresh(`${n.name}_y4`);
+  b.nodes.push(attentionNode(n, [toHeads(ctx, b, n, q, heads), presK, presV, withBias(mask)], [y4], attrs));
+  const yt = b.op('Transpose', [y4], { perm: ints([0, 2, 1, 3]) }, 'yt');
+  return [...b.nodes, helperNode(n, 'y_reshape', 'Reshape', [yt, i64(ctx, `${n.name}_y_shape`, [0, 0, -1])], [outs[0]!])];
 }
 
 /**
@@ -262,7 +334,10 @@ export const MS_ATTENTION_ADAPTERS: OpAdapter[] = [
   { op: 'MultiHeadAttention', since: 1, until: 1, targets: ['Attention', 'Shape', 'Add', 'Slice', 'Sub', 'Mul', 'CastLike', 'Unsqueeze', 'Reshape', 'Transpose'], map: multiHeadAttention },
   {
     op: 'GroupQueryAttention', since: 1, until: 1,
-    targets: ['Attention', 'Shape', 'Add', 'Div', 'Mul', 'Split', 'Range', 'Squeeze', 'Cast', 'Unsqueeze', 'LessOrEqual', 'Where', 'CastLike'],
+    targets: [
+      'Attention', 'Shape', 'Add', 'Sub', 'Div', 'Mul', 'Max', 'Min', 'Split', 'Range', 'Squeeze', 'Cast', 'Unsqueeze', 'Reshape', 'Transpose',
+      'Equal', 'Less', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Where', 'CastLike', 'Concat', 'Expand', 'Gather',
+    ],
     map: groupQueryAttention,
   },
   { op: 'Attention', since: 1, until: 1, targets: ['Attention', 'MatMul', 'Add', 'Split', 'Sub', 'Mul', 'CastLike', 'Unsqueeze', 'Gather', 'Concat'], map: msAttention },
