@@ -4,7 +4,8 @@ import { tensorToNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
 import { qdqModel, type LayerSpec, type QdqModel } from '../helpers/qdq-models.js';
 import { attr } from '../helpers/ir-builder.js';
-import { singleNodeModel } from '../helpers/ort-single-node.js';
+import { singleNodeModel, tensorProto } from '../helpers/ort-single-node.js';
+import { int, ints, model, vi, type NodeSpec } from '../importer/model-builder.js';
 import { Rng } from '../helpers/random.js';
 import { tensorFromNumbers } from '../../runtime/ir/tensor.js';
 import { allClose } from '../helpers/compare.js';
@@ -180,6 +181,113 @@ describe("a model's own QLinearConv / QLinearMatMul with constant weights run on
         expect(session.report().nodes.map((n) => n.op)).toEqual([op === 'QLinearConv' ? 'QdqConv' : 'QdqMatMul']);
         expect(steps(y, cpu, 1).max, `${title} (${path}) vs CPU`).toBeLessThanOrEqual(1);
         expect(steps(y, ort, 1).max, `${title} (${path}) vs onnxruntime`).toBeLessThanOrEqual(1);
+      }
+    });
+  }
+});
+
+/**
+ * The integer accumulator at the kernels' block edges, checked exactly. DequantizeLinear(x_q) and
+ * DequantizeLinear(w_q) -> Conv | MatMul with no QuantizeLinear after it is fused with a float32 output,
+ * y = acc * x_scale * w_scale[c]. With power-of-two scales and no bias that product is exact, so y must equal
+ * sum (x - zx)(w - zw) * x_scale * w_scale[c] computed here in integers, bit for bit; any lane, channel or pixel a
+ * block drops, repeats or reads out of place changes it. The shapes cut the blocks unevenly: input channels not a
+ * multiple of 4 (K words with padding lanes), output channels not a multiple of the 8- or 16-channel block,
+ * pixel counts not a multiple of 4, groups, two images; weight zero points 0 (the kernels skip the sum of x) and
+ * not 0.
+ */
+describe('the int8 accumulator is exact at block edges', () => {
+  interface Case {
+    x: number[];
+    /** Conv: [M, Cin / group, k, k] with kernel/stride/pad/group; matmul: w [K, N]. */
+    conv?: { M: number; k: number; stride: number; pad: number; group: number };
+    N?: number;
+    wType: 'int8' | 'uint8';
+    zwNonZero: boolean;
+  }
+  const cases: [string, Case][] = [
+    ['1x1 conv, 12 -> 130 channels (16-channel blocks), 15 pixels, 2 images, nonzero w zero points', { x: [2, 12, 5, 3], conv: { M: 130, k: 1, stride: 1, pad: 0, group: 1 }, wType: 'int8', zwNonZero: true }],
+    ['1x1 conv, 16 -> 140 channels, uint8 w, zero points 128 (no sum of x)', { x: [1, 16, 3, 7], conv: { M: 140, k: 1, stride: 1, pad: 0, group: 1 }, wType: 'uint8', zwNonZero: false }],
+    ['1x1 conv, 8 -> 21 channels (8-channel blocks), 9 pixels', { x: [1, 8, 3, 3], conv: { M: 21, k: 1, stride: 1, pad: 0, group: 1 }, wType: 'int8', zwNonZero: false }],
+    ['3x3 conv pad 1 stride 2, 5 -> 130 channels (padding lanes and taps)', { x: [2, 5, 7, 6], conv: { M: 130, k: 3, stride: 2, pad: 1, group: 1 }, wType: 'int8', zwNonZero: true }],
+    ['3x3 conv, 6 -> 19 channels, nonzero w zero points', { x: [1, 6, 6, 5], conv: { M: 19, k: 3, stride: 1, pad: 1, group: 1 }, wType: 'uint8', zwNonZero: true }],
+    ['grouped 3x3 conv, 3 groups of 4 -> 8 channels', { x: [1, 12, 5, 5], conv: { M: 24, k: 3, stride: 1, pad: 1, group: 3 }, wType: 'int8', zwNonZero: true }],
+    ['grouped 1x1 conv, 2 groups of 8 -> 6 channels', { x: [2, 16, 3, 5], conv: { M: 12, k: 1, stride: 1, pad: 0, group: 2 }, wType: 'int8', zwNonZero: false }],
+    ['depthwise 3x3 stride 2, 7 channels', { x: [1, 7, 7, 5], conv: { M: 7, k: 3, stride: 2, pad: 1, group: 7 }, wType: 'int8', zwNonZero: true }],
+    ['MatMul [3, 37] x [37, 11], nonzero w zero points', { x: [3, 37], N: 11, wType: 'int8', zwNonZero: true }],
+    ['MatMul [2, 64] x [64, 9], zero points 0', { x: [2, 64], N: 9, wType: 'int8', zwNonZero: false }],
+  ];
+  for (const [title, c] of cases) {
+    it(title, async () => {
+      const rng = new Rng(title.length * 31 + 5);
+      const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+      const cv = c.conv;
+      const Cin = c.x[1]!;
+      const wShape = cv ? [cv.M, Cin / cv.group, cv.k, cv.k] : [c.x[1]!, c.N!];
+      const M = cv ? cv.M : c.N!;
+      const [wlo, whi] = c.wType === 'int8' ? [-128, 127] : [0, 255];
+      const w = Array.from({ length: size(wShape) }, () => rng.int(wlo, whi));
+      const x = Array.from({ length: size(c.x) }, () => rng.int(0, 255));
+      const zx = 131;
+      const zwBase = c.wType === 'int8' ? 0 : 128;
+      const zw = Array.from({ length: M }, () => zwBase + (c.zwNonZero ? rng.int(-20, 20) : 0));
+      const sx = 2 ** -5;
+      const sw = Array.from({ length: M }, (_, m) => 2 ** -(3 + (m % 3)));
+      const axis = cv ? 0 : 1;
+      const inits = [
+        tensorProto('xs', tensorFromNumbers('float32', [], [sx])), tensorProto('xz', tensorFromNumbers('uint8', [], [zx])),
+        tensorProto('w', tensorFromNumbers(c.wType, wShape, w)), tensorProto('ws', tensorFromNumbers('float32', [M], sw)),
+        tensorProto('wz', tensorFromNumbers(c.wType, [M], zw)),
+      ];
+      const product: NodeSpec = cv
+        ? { op: 'Conv', inputs: ['xf', 'wf'], outputs: ['y'], name: 'conv', attrs: [ints('kernel_shape', [cv.k, cv.k]), ints('strides', [cv.stride, cv.stride]), ints('pads', [cv.pad, cv.pad, cv.pad, cv.pad]), int('group', cv.group)] }
+        : { op: 'MatMul', inputs: ['xf', 'wf'], outputs: ['y'], name: 'matmul' };
+      const bytes = model({
+        opset: 13,
+        nodes: [
+          { op: 'DequantizeLinear', inputs: ['x', 'xs', 'xz'], outputs: ['xf'], name: 'dq_x' },
+          { op: 'DequantizeLinear', inputs: ['w', 'ws', 'wz'], outputs: ['wf'], name: 'dq_w', attrs: [int('axis', axis)] },
+          product,
+        ],
+        inputs: [vi('x', 2, c.x)],
+        outputs: [vi('y', 1)],
+        initializers: inits,
+      });
+      // The exact reference: integer sums, then the two power-of-two scales.
+      const expected: number[] = [];
+      if (cv) {
+        const [N, , H, W] = c.x as [number, number, number, number];
+        const Cg = Cin / cv.group;
+        const Mg = cv.M / cv.group;
+        const OH = Math.floor((H + 2 * cv.pad - cv.k) / cv.stride) + 1;
+        const OW = Math.floor((W + 2 * cv.pad - cv.k) / cv.stride) + 1;
+        for (let n = 0; n < N; n++) for (let m = 0; m < cv.M; m++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+          let acc = 0;
+          const g = Math.floor(m / Mg);
+          for (let ci = 0; ci < Cg; ci++) for (let kh = 0; kh < cv.k; kh++) for (let kw = 0; kw < cv.k; kw++) {
+            const ih = oh * cv.stride - cv.pad + kh;
+            const iw = ow * cv.stride - cv.pad + kw;
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+            acc += (x[((n * Cin + g * Cg + ci) * H + ih) * W + iw]! - zx) * (w[((m * Cg + ci) * cv.k + kh) * cv.k + kw]! - zw[m]!);
+          }
+          expected.push(acc * sx * sw[m]!);
+        }
+      } else {
+        const [R, K] = c.x as [number, number];
+        for (let r = 0; r < R; r++) for (let m = 0; m < M; m++) {
+          let acc = 0;
+          for (let k = 0; k < K; k++) acc += (x[r * K + k]! - zx) * (w[k * M + m]! - zw[m]!);
+          expected.push(acc * sx * sw[m]!);
+        }
+      }
+      for (const path of PATHS) {
+        setQuantDotPath(path);
+        const session = await InferenceSession.create(bytes, { backend: 'webgpu' });
+        sessions.push(session);
+        const out = await session.run<Record<string, Tensor>>({ x: new Tensor('uint8', Uint8Array.from(x), c.x) });
+        const fused = session.report().nodes.filter((n) => n.op === 'QdqConv' || n.op === 'QdqMatMul');
+        expect(fused.length, `${title}: fused`).toBe(1);
+        expect(Array.from(tensorToNumbers(out.y!.toHost())), `${title} (${path}, ${fused[0]!.kernels!.join(' ')})`).toEqual(expected);
       }
     });
   }

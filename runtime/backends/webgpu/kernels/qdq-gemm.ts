@@ -75,8 +75,30 @@ function perChannel(node: Node, t: GpuTensorInfo | undefined, C: number, what: s
   return Array.from({ length: C }, (_, c) => v[v.length === 1 ? 0 : c]!);
 }
 
-/** The f32 parameter table (see the file comment) and the clamp range of y in its integer type. */
-function params(node: Node, inputs: (GpuTensorInfo | undefined)[], y: DType, C: number): { table: HostTensor; lo: number; hi: number } {
+/**
+ * Each output channel's sum of its int8-domain weight codes (a row of packed words, padding 0), computed once at plan
+ * time: the kernels then need no per-k sum of w. |sum| <= K * 128 < 2^23 (checkK), exact in f32.
+ */
+function weightSums(packed: HostTensor, rows: number): number[] {
+  const words = packed.data as Uint32Array;
+  const per = words.length / rows;
+  const sums = new Array<number>(rows).fill(0);
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let i = r * per; i < (r + 1) * per; i++) {
+      const v = words[i]!;
+      s += ((v << 24) >> 24) + ((v << 16) >> 24) + ((v << 8) >> 24) + (v >> 24);
+    }
+    sums[r] = s;
+  }
+  return sums;
+}
+
+/**
+ * The f32 parameter table (see the file comment; wsum[C] from weightSums at 4 + 3C), the clamp range of y in its
+ * integer type, and whether every weight zero point is 0 in the int8 domain (the kernels then skip the sum of x).
+ */
+function params(node: Node, inputs: (GpuTensorInfo | undefined)[], y: DType, C: number, wsum: number[]): { table: HostTensor; lo: number; hi: number; zw0: boolean } {
   const [x, xs, xz, w, ws, wz, ys, yz, bias, bs] = inputs;
   const f32 = Math.fround;
   const sx = constant(node, xs, 'x_scale')[0]!;
@@ -87,6 +109,7 @@ function params(node: Node, inputs: (GpuTensorInfo | undefined)[], y: DType, C: 
   const zy = yz ? constant(node, yz, 'y_zero_point')[0]! : 0;
   const sw = perChannel(node, ws, C, 'w_scale');
   const zw = perChannel(node, wz, C, 'w_zero_point').map((z) => z - int8Offset(w!.dtype));
+  const zw0 = zw.every((z) => z === 0);
   let b = new Array<number>(C).fill(0);
   if (bias) {
     const raw = perChannel(node, bias, C, 'bias');
@@ -100,28 +123,18 @@ function params(node: Node, inputs: (GpuTensorInfo | undefined)[], y: DType, C: 
   const min = attrFloat(node, 'clip_min', -Infinity);
   const max = attrFloat(node, 'clip_max', Infinity);
   if (floatOut) {
-    const table = hostTensor('float32', [4 + 3 * C], new Float32Array([sx, 1, zx, 0, ...sw, ...zw, ...b]));
-    return { table, lo: Math.max(min, -F32_MAX), hi: Math.min(max, F32_MAX) };
+    const table = hostTensor('float32', [4 + 4 * C], new Float32Array([sx, 1, zx, 0, ...sw, ...zw, ...b, ...wsum]));
+    return { table, lo: Math.max(min, -F32_MAX), hi: Math.min(max, F32_MAX), zw0 };
   }
   const [tlo, thi] = QUANT_RANGE[y]!;
   const q = (v: number) => roundHalfEven(f32(v / sy)) + zy;
   const lo = Number.isFinite(min) ? Math.min(thi, Math.max(tlo, q(min))) : tlo;
   const hi = Number.isFinite(max) ? Math.max(tlo, Math.min(thi, q(max))) : thi;
-  const table = hostTensor('float32', [4 + 3 * C], new Float32Array([sx, sy, zx, zy, ...sw, ...zw, ...b]));
-  return { table, lo, hi };
+  const table = hostTensor('float32', [4 + 4 * C], new Float32Array([sx, sy, zx, zy, ...sw, ...zw, ...b, ...wsum]));
+  return { table, lo, hi, zw0 };
 }
 
 const F32_MAX = 3.4028234663852886e38;
-
-/**
- * Statements storing the accumulator of channel `c` (block lane r) into y[out]: requantized, or (a float32 y)
- * dequantized and clamped.
- */
-function epilogue(b: Parameters<ProgramSpec['source']>[0], y: DType, c: string, out: string, acc = DOT_ACC): string {
-  return `let zpw = i32(params[4u + u.C + ${c}]);
-      let acc = ${acc};
-      ${epilogueTail(b, y, c, out)}`;
-}
 
 /** The statements after `acc` (i32, exact) is known: requantize or dequantize it and store it in y[out]. */
 function epilogueTail(b: Parameters<ProgramSpec['source']>[0], y: DType, c: string, out: string): string {
@@ -134,38 +147,18 @@ function epilogueTail(b: Parameters<ProgramSpec['source']>[0], y: DType, c: stri
       ${b.store('y', out, `${scalarTypeOf(y)}(clamp(round(v) + params[3], u.q_lo, u.q_hi))`)}`;
 }
 
-/** The exact accumulator from the dot loop's sums: sum (x - zx)(w - zw) = sum x w - zx sum w - zw sum x + K zx zw. */
-const DOT_ACC = 'dxw[r] - zpx * sw[r] - zpw * sx + i32(u.K) * zpx * zpw';
+/**
+ * The exact accumulator of channel `c` from the dot loop's sums: sum (x - zx)(w - zw) = sum x w - zx sum w - zw sum x
+ * + K zx zw, with sum w from the table (weightSums). When every zw is 0 (zw0: symmetric weights, the quantizer's
+ * default) the last two terms vanish and the kernels do not sum x at all.
+ */
+function accExpr(dxw: string, c: string, zw0: boolean, sx: string): string {
+  const base = `${dxw} - zpx * i32(params[4u + 3u * u.C + ${c}])`;
+  return zw0 ? base : `${base} - zpw * ${sx} + i32(u.K) * zpx * zpw`;
+}
 
 const COMMON_UNIFORMS = ['size', 'C', 'K', 'K4'].map((name) => ({ name, type: 'u32' as const }));
 const CLAMP_UNIFORMS = [{ name: 'q_lo', type: 'f32' as const }, { name: 'q_hi', type: 'f32' as const }];
-
-/**
- * The dot-product loop over K in words for CB output channels c0 .. c0 + CB - 1 at once: x lane k is gathered by
- * `xLane` (after `pre`, both over kk) and packed once, then multiplied with each channel's packed weight word
- * (register blocking: the gather, the costly part of a conv, is shared by CB channels). Channels past C read the
- * last row and are not stored.
- */
-function dotLoop(cb: number, pre: string, xLane: string): string {
-  return `var dxw = array<i32, ${cb}>();
-  var sw = array<i32, ${cb}>();
-  var sx = 0;
-  for (var k4 = 0u; k4 < u.K4; k4 = k4 + 1u) {
-    var vx = vec4<i32>(0);
-    for (var j = 0u; j < 4u; j = j + 1u) {
-      let k = k4 * 4u + j;
-      let kk = min(k, u.K - 1u);${pre}
-      vx[j] = select(0, ${xLane}, k < u.K);
-    }
-    let px = pack_i8(vx);
-    sx = sx + dot4_i8(px, 0x01010101u);
-    for (var r = 0u; r < ${cb}u; r = r + 1u) {
-      let pw = w[min(c0 + r, u.C - 1u) * u.K4 + k4];
-      dxw[r] = dxw[r] + dot4_i8(px, pw);
-      sw[r] = sw[r] + dot4_i8(pw, 0x01010101u);
-    }
-  }`;
-}
 
 /** Output channels per invocation of the matmul. */
 const CB = 4;
@@ -203,16 +196,28 @@ function packConvWeights(w: HostTensor, M: number, Cg: number, T: number): HostT
 }
 
 /**
+ * Output channels per invocation of a conv: 16 for wide ungrouped convs (M >= 128), 8 for the others, as the float
+ * direct matmul grows its rows with M (matmul.ts chooseTiling); a grouped conv takes what divides its group's
+ * channels (8, 4 or 1) so that a block never straddles two groups.
+ */
+function convChannelBlock(g: ConvShape): number {
+  const Mg = g.M / g.group;
+  if (g.group === 1) return g.M >= 128 ? 16 : 8;
+  return Mg % 8 === 0 ? 8 : Mg % 4 === 0 ? 4 : 1;
+}
+
+/**
  * A (grouped) conv, register-blocked: each invocation computes PB output pixels x cb output channels of one image
  * and group. The K loop runs over taps, then over input channels four at a time: a pixel's four lanes are gathered
  * once at the tap's offset (taps[p, t]; -1 is padding, read as x's zero point) and packed, then multiplied with
  * each of the cb channels' packed weight words, and each weight word is loaded once for the PB pixels. The blocks
  * are unrolled (one register per accumulator, no arrays). Pixels past P and channels past C compute on clamped
- * indices and are not stored. Lanes past Cg are 0 in x and w, so they add nothing to any sum.
+ * indices and are not stored. Lanes past Cg are 0 in x and w, so they add nothing to any sum. The sum of w comes
+ * from the table; the sum of x only when some weight zero point is not 0.
  */
-function convProgram(x: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, path: QuantDotPath, C: number, lo: number, hi: number): ProgramSpec {
+function convProgram(x: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, path: QuantDotPath, C: number, lo: number, hi: number, zw0: boolean): ProgramSpec {
+  const cb = convChannelBlock(g);
   const Mg = g.M / g.group;
-  const cb = g.group === 1 || Mg % 8 === 0 ? 8 : Mg % 4 === 0 ? 4 : 1;
   const pb = PB;
   const cblocks = Math.ceil(g.M / cb);
   const pblocks = Math.ceil(g.P / pb);
@@ -224,7 +229,7 @@ function convProgram(x: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, path: Qua
   const R = range(cb);
   const pointwise = isPointwise(g);
   return {
-    key: `qdq-conv:${x.dtype}:${y.dtype}:${path}:cb${cb}:pb${pb}${pointwise ? ':1x1' : ''}`,
+    key: `qdq-conv:${x.dtype}:${y.dtype}:${path}:cb${cb}:pb${pb}${zw0 ? ':zw0' : ''}${pointwise ? ':1x1' : ''}`,
     bindings: [
       { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, ...(pointwise ? [] : [{ name: 'taps', type: 'i32' as const }]), { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
     ],
@@ -240,24 +245,20 @@ function convProgram(x: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, path: Qua
         : (i: number, j: number) => `select(0, select(zpx, ${lx}(xo${i} + q${j}), ok${i}), ci + ${j}u < u.Cg)`;
       const stores = I.flatMap((i) => R.map((r) => `if (p0 + ${i}u < u.P && c0 + ${r}u < u.C) {
     let m = c0 + ${r}u;
-    let dxw = d${i}_${r};
-    let sw = sw${r};
-    let sx = sx${i};
-    let zpw = i32(params[4u + u.C + m]);
-    let acc = dxw - zpx * sw - zpw * sx + i32(u.K) * zpx * zpw;
+    ${zw0 ? '' : 'let zpw = i32(params[4u + u.C + m]);\n    '}let acc = ${accExpr(`d${i}_${r}`, 'm', zw0, `sx${i}`)};
     ${epilogueTail(s, y.dtype, 'm', `(n * u.C + m) * u.P + p0 + ${i}u`)}
   }`));
+      const sumX = (i: number, v: string) => (zw0 ? '' : `\n      sx${i} = sx${i} + ${v};`);
       s.main(`${s.linearIndex('u.size')}
   let p0 = (index % u.pblocks) * ${pb}u;
   let c0 = ((index / u.pblocks) % u.cblocks) * ${cb}u;
   let n = index / (u.pblocks * u.cblocks);
   let x_base = (n * u.Cin + (c0 / u.Mg) * u.Cg) * u.Q;
   let zpx = i32(params[2]);
-  ${path === 'packed' ? 'let ones = 0x01010101u;' : ''}
+  ${path === 'packed' && !zw0 ? 'let ones = 0x01010101u;' : ''}
   ${I.map((i) => `let pp${i} = min(p0 + ${i}u, u.P - 1u) * u.T;`).join('\n  ')}
   ${R.map((r) => `let wr${r} = min(c0 + ${r}u, u.C - 1u) * u.T * u.C4;`).join('\n  ')}
-  ${I.map((i) => `var sx${i} = 0;`).join(' ')}
-  ${R.map((r) => `var sw${r} = 0;`).join(' ')}
+  ${zw0 ? '' : I.map((i) => `var sx${i} = 0;`).join(' ')}
   ${I.map((i) => R.map((r) => `var d${i}_${r} = 0;`).join(' ')).join('\n  ')}
   for (var t = 0u; t < u.T; t = t + 1u) {
     ${I.map((i) => pointwise ? `let xo${i} = x_base + pp${i};` : `let off${i} = ${s.load('taps', `pp${i} + t`)};
@@ -267,16 +268,12 @@ function convProgram(x: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, path: Qua
     for (var c4 = 0u; c4 < u.C4; c4 = c4 + 1u) {
       let ci = c4 * 4u;
       ${range(4).map((j) => pointwise ? `let q${j} = (ci + ${j}u) * u.Q;` : `let q${j} = min(ci + ${j}u, u.Cg - 1u) * u.Q;`).join('\n      ')}
-      ${path === 'packed' ? `${I.map((i) => `let px${i} = pack_i8(vec4<i32>(${range(4).map((j) => lane(i, j)).join(', ')}));
-      sx${i} = sx${i} + dot4_i8(px${i}, ones);`).join('\n      ')}
+      ${path === 'packed' ? `${I.map((i) => `let px${i} = pack_i8(vec4<i32>(${range(4).map((j) => lane(i, j)).join(', ')}));${sumX(i, `dot4_i8(px${i}, ones)`)}`).join('\n      ')}
       ${R.map((r) => `let pw${r} = w[wr${r} + wt + c4];
-      sw${r} = sw${r} + dot4_i8(pw${r}, ones);
       ${I.map((i) => `d${i}_${r} = d${i}_${r} + dot4_i8(px${i}, pw${r});`).join(' ')}`).join('\n      ')}`
     // Unpacked: x stays in registers as it was loaded and each weight word is unpacked once for the PB pixels.
-    : `${I.map((i) => `let xv${i} = vec4<i32>(${range(4).map((j) => lane(i, j)).join(', ')});
-      sx${i} = sx${i} + dot(xv${i}, vec4<i32>(1));`).join('\n      ')}
+    : `${I.map((i) => `let xv${i} = vec4<i32>(${range(4).map((j) => lane(i, j)).join(', ')});${sumX(i, `dot(xv${i}, vec4<i32>(1))`)}`).join('\n      ')}
       ${R.map((r) => `let wv${r} = unpack_i8(w[wr${r} + wt + c4]);
-      sw${r} = sw${r} + dot(wv${r}, vec4<i32>(1));
       ${I.map((i) => `d${i}_${r} = d${i}_${r} + dot(xv${i}, wv${r});`).join(' ')}`).join('\n      ')}`}
     }
   }
@@ -340,29 +337,44 @@ function depthwiseProgram(x: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, C: n
   };
 }
 
-function matmulProgram(x: GpuTensorInfo, y: GpuTensorInfo, rows: number, K: number, C: number, path: QuantDotPath, lo: number, hi: number): ProgramSpec {
+/**
+ * x [rows, K] times the packed w rows, CB output channels per invocation: x's four lanes of a word are loaded and
+ * (packed path) packed once for the CB channels; channels past C read the last row and are not stored.
+ */
+function matmulProgram(x: GpuTensorInfo, y: GpuTensorInfo, rows: number, K: number, C: number, path: QuantDotPath, lo: number, hi: number, zw0: boolean): ProgramSpec {
   const blocks = Math.ceil(C / CB);
   const size = rows * blocks;
+  const R = range(CB);
   return {
-    key: `qdq-matmul:${x.dtype}:${y.dtype}:${path}:cb${CB}`,
+    key: `qdq-matmul:${x.dtype}:${y.dtype}:${path}:cb${CB}${zw0 ? ':zw0' : ''}`,
     bindings: [{ name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, { name: 'params', type: 'f32' }, { name: 'y', type: y.storage }],
     uniforms: [...COMMON_UNIFORMS, { name: 'blocks', type: 'u32' }, ...CLAMP_UNIFORMS],
     workgroupSize: [WG, 1, 1],
     source(s) {
       dotHelpers(s, path);
       const lx = int8Loader(s, 'x', x.dtype);
+      const sumX = zw0 ? '' : `\n    sx = sx + ${path === 'packed' ? 'dot4_i8(px, 0x01010101u)' : 'dot(vx, vec4<i32>(1))'};`;
       s.main(`${s.linearIndex('u.size')}
   let c0 = (index % u.blocks) * ${CB}u;
   let row = index / u.blocks;
   let x_row = row * u.K;
   let zpx = i32(params[2]);
-  ${dotLoop(CB, '', `${lx}(x_row + kk)`)}
-  for (var r = 0u; r < ${CB}u; r = r + 1u) {
-    let n = c0 + r;
-    if (n < u.C) {
-      ${epilogue(s, y.dtype, 'n', 'row * u.C + n')}
-    }
-  }`);
+  ${R.map((r) => `let wr${r} = min(c0 + ${r}u, u.C - 1u) * u.K4;`).join('\n  ')}
+  ${zw0 ? '' : 'var sx = 0;'}
+  ${R.map((r) => `var d${r} = 0;`).join(' ')}
+  for (var k4 = 0u; k4 < u.K4; k4 = k4 + 1u) {
+    var vx = vec4<i32>(0);
+    for (var j = 0u; j < 4u; j = j + 1u) {
+      let k = k4 * 4u + j;
+      vx[j] = select(0, ${lx}(x_row + min(k, u.K - 1u)), k < u.K);
+    }${path === 'packed' ? '\n    let px = pack_i8(vx);' : ''}${sumX}
+    ${R.map((r) => path === 'packed' ? `d${r} = d${r} + dot4_i8(px, w[wr${r} + k4]);` : `d${r} = d${r} + dot(vx, unpack_i8(w[wr${r} + k4]));`).join('\n    ')}
+  }
+  ${R.map((r) => `if (c0 + ${r}u < u.C) {
+    let m = c0 + ${r}u;
+    ${zw0 ? '' : 'let zpw = i32(params[4u + u.C + m]);\n    '}let acc = ${accExpr(`d${r}`, 'm', zw0, 'sx')};
+    ${epilogueTail(s, y.dtype, 'm', 'row * u.C + m')}
+  }`).join('\n  ')}`);
     },
     run: () => ({ workgroups: dispatchLinear(size, WG), uniforms: { size, C, K, K4: Math.ceil(K / 4), blocks, q_lo: lo, q_hi: hi } }),
   };
@@ -388,8 +400,8 @@ const qdqConv: GpuKernel = {
     checkK(node.op, K);
     const depthwise = g.group > 1 && g.C === g.group && g.M === g.group;
     const packed = depthwise ? packWeights(w!.value, g.M, K, K, 1) : packConvWeights(w!.value, g.M, g.C / g.group, g.T);
-    const { table, lo, hi } = params(node, inputs, y!.dtype, g.M);
-    const program = depthwise ? depthwiseProgram(x!, y!, g, g.M, lo, hi) : convProgram(x!, y!, g, quantDotPath(env.packedDot), g.M, lo, hi);
+    const { table, lo, hi, zw0 } = params(node, inputs, y!.dtype, g.M, weightSums(packed, g.M));
+    const program = depthwise ? depthwiseProgram(x!, y!, g, g.M, lo, hi) : convProgram(x!, y!, g, quantDotPath(env.packedDot), g.M, lo, hi, zw0);
     if (!depthwise && isPointwise(g)) {
       return { calls: [{ program, tensors: [{ input: 0 }, { constant: 0 }, { constant: 1 }, { output: 0 }] }], constants: [packed, table], sharedConstants: [0] };
     }
@@ -411,9 +423,9 @@ const qdqMatMul: GpuKernel = {
     const [K, N] = transB ? [w!.shape[1]!, w!.shape[0]!] : [w!.shape[0]!, w!.shape[1]!];
     checkK(node.op, K);
     const packed = transB ? packWeights(w!.value, N, K, K, 1) : packWeights(w!.value, N, K, 1, N);
-    const { table, lo, hi } = params(node, inputs, y!.dtype, N);
+    const { table, lo, hi, zw0 } = params(node, inputs, y!.dtype, N, weightSums(packed, N));
     const rows = sizeOfShape(x!.shape) / K;
-    const program = matmulProgram(x!, y!, rows, K, N, quantDotPath(env.packedDot), lo, hi);
+    const program = matmulProgram(x!, y!, rows, K, N, quantDotPath(env.packedDot), lo, hi, zw0);
     const tensors: TensorSlot[] = [{ input: 0 }, { constant: 0 }, { constant: 1 }, { output: 0 }];
     return { calls: [{ program, tensors }], constants: [packed, table], sharedConstants: [0] };
   },
