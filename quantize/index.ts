@@ -2,7 +2,7 @@
  * The quantizer: ONNX float32 model in, standard ONNX model out, converted on the IR.
  *  - 'int8': static QDQ (QuantizeLinear/DequantizeLinear pairs, int8 weights, int32 biases), calibrated on the
  *    user's examples run through EdgeKit's own runtime (static-int8.ts, calibrate.ts);
- *  - 'int8-dynamic': DynamicQuantizeLinear + MatMulInteger for MatMul/Gemm (dynamic-int8.ts);
+ *  - 'int8-dynamic': DynamicQuantizeLinear + MatMulInteger for MatMul/Gemm, ConvInteger for Conv (dynamic-int8.ts);
  *  - 'int4-weights': com.microsoft MatMulNBits, 4-bit blocks (int4-weights.ts);
  *  - 'float16': float16 weights and activations, float32 inputs/outputs through Casts (float16.ts).
  * Every mode starts from the load-time optimized graph (BatchNormalization folded into Conv, constants folded,
