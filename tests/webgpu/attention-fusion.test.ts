@@ -4,7 +4,7 @@ import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
 import { allClose } from '../helpers/compare.js';
 import { attr } from '../helpers/ir-builder.js';
-import { encodeModel } from '../helpers/onnx-model.js';
+import { encodeModel, type ModelNode } from '../helpers/onnx-model.js';
 import type { DType } from '../../runtime/ir/dtype.js';
 import { Rng, randomTensor } from '../helpers/random.js';
 import { runModelOrt } from '../helpers/run-model.js';
@@ -15,7 +15,10 @@ import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
  * (tests/fixtures/attention, scripts/fixtures/attention_fixture.py: a hand-written causal attention with a padding
  * mask at opset 14, nn.MultiheadAttention at opset 17, dynamic batch and sequence) and a hand-built expanded chain
  * with S = 1024. Each runs on WebGPU at several shapes, matches onnxruntime-node within 1e-3, and report() shows the
- * fused node; the long sequence plans no [S, S] buffer.
+ * fused node; the long sequence plans no [S, S] buffer. The forms other exporters write (tests/fixtures/attention/forms,
+ * scripts/fixtures/attention_forms.py: torch >= 2.1's SDPA with Q and K pre-scaled, HF padding masks, type_as, ...)
+ * and hand-built variants (pre-scales, Casts and CastLikes, and the cases that must keep a node outside the fused one
+ * or stay unfused) are checked against onnxruntime-node and the CPU backend.
  */
 
 const sessions: InferenceSession[] = [];
@@ -69,9 +72,10 @@ describe('attention fusion on torch.onnx exports', () => {
       await expectOrt(s, bytes, { x: randomTensor(rng, 'float32', [b, len, 32]), keep }, `B=${b} S=${len}`);
       const fused = attentionFusions(s);
       expect(fused).toHaveLength(1);
-      // MatMul(q, k^T), Div, Where, Softmax and MatMul(p, v) went into the one node. (k's two transposes, folded
-      // into one [0, 2, 3, 1] by the importer, stay: the fusion transposes their output back to [B, H, S, Dh].)
-      expect(fused[0]!.nodes.map((n) => n.replace(/_\d+$/, ''))).toEqual(['/MatMul', '/Div', '/Where', '/Softmax', '/MatMul']);
+      // MatMul(q, k^T), Div, Where, Softmax and MatMul(p, v) went into the one node, and so did k's two transposes,
+      // which the importer folds into one [0, 2, 3, 1]: the fusion makes K with one [0, 2, 1, 3] Transpose of their
+      // input instead of transposing their output back.
+      expect(fused[0]!.nodes.map((n) => n.replace(/_\d+$/, ''))).toEqual(['/Transpose', '/MatMul', '/Div', '/Where', '/Softmax', '/MatMul']);
     }
   });
 
@@ -245,5 +249,188 @@ describe('attention fusion with Softmax between Casts (float16 exports, autocast
     const { bytes, feeds } = castChain('float16', { pre: 'float32', post: 'float16' }, true);
     const s = await expectBoth(bytes, feeds, 'p as output', 1e-2);
     expect(attentionFusions(s)).toHaveLength(0);
+  });
+});
+
+describe('attention fusion on the forms exporters write (tests/fixtures/attention/forms, scripts/fixtures/attention_forms.py)', () => {
+  const form = (name: string) => new Uint8Array(readFileSync(new URL(`../fixtures/attention/forms/${name}`, import.meta.url)));
+  const rng = new Rng(41);
+  /** Row b keeps its first len - b keys (row 0 none padded), as padding masks do. */
+  const keeps = (b: number, len: number) => Array.from({ length: b * len }, (_, i) => (i % len < len - Math.floor(i / len) ? 1 : 0));
+  const feedsFor = (names: readonly string[], b: number, len: number): Record<string, HostTensor> => {
+    const f: Record<string, HostTensor> = { x: randomTensor(rng, 'float32', [b, len, 32]) };
+    for (const n of names) {
+      if (n === 'keep') f[n] = tensorFromNumbers('bool', [b, len], keeps(b, len));
+      if (n === 'attention_mask') f[n] = tensorFromNumbers('int64', [b, len], keeps(b, len));
+      if (n === 'attn_mask') f[n] = tensorFromNumbers('float32', [len, len], Array.from({ length: len * len }, (_, i) => (i % len <= Math.floor(i / len) ? 0 : -Infinity)));
+      // nn.MultiheadAttention's key_padding_mask: true pads (never the first key, so no row is masked throughout).
+      if (n === 'pad') f[n] = tensorFromNumbers('bool', [b, len], keeps(b, len).map((k, i) => (i % len === 0 ? 0 : 1 - k)));
+    }
+    return f;
+  };
+
+  // file -> the model nodes the one fused Attention must name. The pre-scaling Muls (torch >= 2.1's SDPA form) and
+  // k's Transpose (folded with the swap into one Transpose, or into none) are among them.
+  const cases: [string, string[]][] = [
+    ['sdpa-op14.onnx', ['/Transpose_2', '/Mul_2', '/Mul_1', '/MatMul', '/Softmax', '/MatMul_1']],
+    ['sdpa-op17.onnx', ['/Transpose_2', '/Mul_2', '/Mul_1', '/MatMul', '/Softmax', '/MatMul_1']],
+    ['sdpa-bool-mask-op14.onnx', ['/Transpose_2', '/Mul_2', '/Mul_1', '/MatMul', '/Add', '/Softmax', '/MatMul_1']],
+    ['sdpa-causal-op17.onnx', ['/Transpose_3', '/Mul_2', '/Mul_1', '/MatMul', '/Add', '/Softmax', '/MatMul_1']],
+    ['q-scaled-op14.onnx', ['/Transpose_2', '/Mul', '/MatMul', '/Softmax', '/MatMul_1']],
+    ['hf-padding-mask-op14.onnx', ['/Transpose_2', '/MatMul', '/Div', '/Add', '/Softmax', '/MatMul_1']],
+    ['softmax-f32-op14.onnx', ['/Transpose_2', '/MatMul', '/Mul', '/Cast', '/Softmax', '/Cast_1', '/MatMul_1']],
+    ['mha-masks-op14.onnx', ['/attn/Transpose_4', '/attn/Div_2', '/attn/MatMul_1', '/attn/Mul_5', '/attn/Add_2', '/attn/Softmax', '/attn/MatMul_2']],
+  ];
+  for (const [file, nodes] of cases) {
+    it(`${file}: one fused node, matches onnxruntime-node and the CPU backend`, async () => {
+      const bytes = form(file);
+      const s = await gpuSession(bytes);
+      const cpu = await InferenceSession.create(bytes, { backend: 'cpu' });
+      sessions.push(cpu);
+      for (const [b, len] of [[2, 5], [1, 9], [3, 4]] as const) {
+        const feeds = feedsFor(s.inputNames, b, len);
+        await expectOrt(s, bytes, feeds, `${file} B=${b} S=${len}`);
+        const r = allClose((await runOn(s, feeds)).y!, (await runOn(cpu, feeds)).y!, { rtol: 1e-3, atol: 1e-3 });
+        if (!r.ok) expect.fail(`${file} B=${b} S=${len} vs CPU backend: ${r.message}`);
+        const fused = attentionFusions(s);
+        expect(fused).toHaveLength(1);
+        expect([...fused[0]!.nodes].sort()).toEqual([...nodes].sort());
+      }
+    });
+  }
+});
+
+describe('attention fusion: pre-scaled Q and Kᵀ, Casts and CastLikes in the chain', () => {
+  const CODE: Record<string, number> = { float32: 1, float16: 10 };
+  const [h, len, d] = [2, 7, 16];
+
+  interface Form {
+    dtype?: DType;
+    /** A factor on Q before the MatMul: Mul(q, a), Mul(a, q), Div(q, 1/a), or a per-channel [D] vector. */
+    q?: 'mul' | 'mul-first' | 'div' | 'vec';
+    /** A factor on Transpose(K) before the MatMul: Mul(kt, a), or a per-key [T] vector. */
+    k?: 'mul' | 'vec';
+    /** The scaled Q is a graph output too. */
+    readQ?: boolean;
+    /** A Mul(scores, c) after the MatMul. */
+    post?: boolean;
+    /** A float32 -> float32 Cast / CastLike on the scores between the MatMul and the scale. */
+    scoreCast?: 'Cast' | 'CastLike';
+    /** The mask is a float16 input Cast to float32 on its own branch before the Add. */
+    maskCast?: boolean;
+    /** float16 chain: the scores Cast up to float32 before a float32 mask Add. */
+    upBeforeMask?: boolean;
+    /** Cast / CastLike to float32 before Softmax and back to the chain's dtype after it. */
+    softmaxCasts?: 'Cast' | 'CastLike';
+  }
+
+  /** The chain in `f`'s form; `chain` flags which nodes the fusion must take (n<i> names, in order). */
+  function build(f: Form) {
+    const dtype = f.dtype ?? 'float32';
+    const rng = new Rng(len + Object.keys(f).length);
+    const q = randomTensor(rng, dtype, [1, h, len, d]);
+    const k = randomTensor(rng, dtype, [1, h, len, d]);
+    const v = randomTensor(rng, dtype, [1, h, len, d]);
+    const maskType: DType = f.maskCast ? 'float16' : f.upBeforeMask ? 'float32' : dtype;
+    const mask = tensorFromNumbers(maskType, [len, len], Array.from({ length: len * len }, (_, i) => (i % len <= Math.floor(i / len) ? 0 : -1e4)));
+    const a = Math.sqrt(1 / Math.sqrt(d));
+    const init: Record<string, HostTensor> = {
+      a: tensorFromNumbers(dtype, [1], [a]),
+      a0: tensorFromNumbers(dtype, [], [a]),
+      inv_a: tensorFromNumbers(dtype, [], [1 / a]),
+      qvec: tensorFromNumbers(dtype, [d], Array.from({ length: d }, (_, i) => 0.2 + i / d)),
+      kvec: tensorFromNumbers(dtype, [len], Array.from({ length: len }, (_, i) => 0.3 + i / len)),
+      c: tensorFromNumbers(dtype, [], [f.q || f.k ? 1.5 : 1 / Math.sqrt(d)]),
+      like32: tensorFromNumbers('float32', [1], [0]),
+    };
+    const nodes: ModelNode[] = [];
+    const chain: boolean[] = [];
+    const add = (n: ModelNode, inChain: boolean) => (nodes.push(n), chain.push(inChain));
+    const cast = (kind: 'Cast' | 'CastLike', x: string, to: DType, out: string, like: string) =>
+      kind === 'Cast' ? { op: 'Cast', inputs: [x], outputs: [out], attrs: { to: attr(CODE[to]!) } } : { op: 'CastLike', inputs: [x, like], outputs: [out] };
+    let qv = 'q';
+    if (f.q === 'mul') add({ op: 'Mul', inputs: ['q', 'a'], outputs: [(qv = 'qs')] }, !f.readQ);
+    if (f.q === 'mul-first') add({ op: 'Mul', inputs: ['a0', 'q'], outputs: [(qv = 'qs')] }, !f.readQ);
+    if (f.q === 'div') add({ op: 'Div', inputs: ['q', 'inv_a'], outputs: [(qv = 'qs')] }, !f.readQ);
+    if (f.q === 'vec') add({ op: 'Mul', inputs: ['q', 'qvec'], outputs: [(qv = 'qs')] }, false);
+    add({ op: 'Transpose', inputs: ['k'], outputs: ['kt'], attrs: { perm: attr([0, 1, 3, 2]) } }, f.k !== 'vec');
+    let kv = 'kt';
+    if (f.k === 'mul') add({ op: 'Mul', inputs: ['kt', 'a0'], outputs: [(kv = 'kts')] }, true);
+    if (f.k === 'vec') add({ op: 'Mul', inputs: ['kt', 'kvec'], outputs: [(kv = 'kts')] }, false);
+    add({ op: 'MatMul', inputs: [qv, kv], outputs: ['scores'] }, true);
+    let cur = 'scores';
+    if (f.scoreCast) add(cast(f.scoreCast, cur, 'float32', (cur = 'scores32'), 'like32'), true);
+    if (f.post) add({ op: 'Mul', inputs: [cur, 'c'], outputs: [(cur = 'scaled')] }, true);
+    if (f.upBeforeMask) add(cast('Cast', cur, 'float32', (cur = 'up'), 'like32'), true);
+    let m = 'mask';
+    if (f.maskCast) add({ op: 'Cast', inputs: ['mask'], outputs: [(m = 'mask32')], attrs: { to: attr(1) } }, false);
+    add({ op: 'Add', inputs: [cur, m], outputs: [(cur = 'masked')] }, true);
+    if (f.softmaxCasts) add(cast(f.softmaxCasts, cur, 'float32', (cur = 'masked32'), 'like32'), true);
+    add({ op: 'Softmax', inputs: [cur], outputs: [(cur = 'p')], attrs: { axis: attr(-1) } }, true);
+    if (f.softmaxCasts || f.upBeforeMask) add(cast(f.softmaxCasts ?? 'Cast', cur, dtype, (cur = 'pd'), 'v'), true);
+    add({ op: 'MatMul', inputs: [cur, 'v'], outputs: ['y'] }, true);
+    const used = new Set(nodes.flatMap((n) => n.inputs));
+    const bytes = encodeModel({
+      nodes,
+      inputs: { q, k, v, mask },
+      initializers: Object.fromEntries(Object.entries(init).filter(([n]) => used.has(n))),
+      outputs: f.readQ ? ['y', 'qs'] : ['y'],
+    });
+    return { bytes, feeds: { q, k, v, mask }, fused: nodes.map((_, i) => `n${i}`).filter((_, i) => chain[i]) };
+  }
+
+  /** WebGPU against the CPU backend and onnxruntime-node (1e-3 for float32, 1e-2 for float16 as above). */
+  async function check(f: Form): Promise<{ fused: string[]; got: string[][] }> {
+    const { bytes, feeds, fused } = build(f);
+    const tol = f.dtype === 'float16' ? 1e-2 : 1e-3;
+    const s = await gpuSession(bytes);
+    const cpu = await InferenceSession.create(bytes, { backend: 'cpu' });
+    sessions.push(cpu);
+    const got = await runOn(s, feeds);
+    for (const [want, ref] of [[await runOn(cpu, feeds), 'CPU backend'], [await runModelOrt(bytes, feeds), 'onnxruntime-node']] as const) {
+      for (const [name, e] of Object.entries(want)) {
+        expect([got[name]!.dtype, got[name]!.shape], `${name} vs ${ref}`).toEqual([e.dtype, e.shape]);
+        const r = allClose(got[name]!, e, { rtol: tol, atol: tol });
+        if (!r.ok) expect.fail(`${JSON.stringify(f)} output '${name}' vs ${ref}: ${r.message}`);
+      }
+    }
+    return { fused, got: attentionFusions(s).map((x) => [...x.nodes].sort()) };
+  }
+
+  const fusedForms: [string, Form][] = [
+    ['torch >= 2.1 SDPA: Q and Kᵀ each times sqrt(scale), no scale after', { q: 'mul', k: 'mul' }],
+    ['the same in float16', { dtype: 'float16', q: 'mul', k: 'mul' }],
+    ['Q alone pre-scaled, Mul(a, q)', { q: 'mul-first' }],
+    ['Q pre-divided, with a scale after the MatMul too', { q: 'div', post: true }],
+    ['Kᵀ alone pre-scaled', { k: 'mul' }],
+    ['a float32 -> float32 Cast on the scores before the scale', { post: true, scoreCast: 'Cast' }],
+    ['a float32 -> float32 CastLike on the scores before the scale', { post: true, scoreCast: 'CastLike' }],
+    ['CastLike to float32 around Softmax and back (float16)', { dtype: 'float16', post: true, softmaxCasts: 'CastLike' }],
+    ['CastLike around Softmax in float32', { post: true, softmaxCasts: 'CastLike' }],
+    ['the mask Cast to the scores\' dtype on its own branch', { post: true, maskCast: true }],
+  ];
+  for (const [name, f] of fusedForms) {
+    it(`${name}: fused`, async () => {
+      const { fused, got } = await check(f);
+      expect(got).toEqual([[...fused].sort()]);
+    });
+  }
+
+  // The chain still fuses, but these factors stay separate nodes: folding them into the scale would change results.
+  const keptForms: [string, Form][] = [
+    ['a per-channel factor on Q ([D] vector, not a scale)', { q: 'vec', post: true }],
+    ['a per-key factor on Kᵀ ([T] vector)', { k: 'vec', post: true }],
+    ['a pre-scaled Q that is also a graph output', { q: 'mul', k: 'mul', readQ: true }],
+  ];
+  for (const [name, f] of keptForms) {
+    it(`${name}: the factor stays outside the fused node`, async () => {
+      const { fused, got } = await check(f);
+      expect(got).toEqual([[...fused].sort()]);
+    });
+  }
+
+  it('float16 scores Cast up to float32 before a float32 mask Add stay unfused (the kernel\'s mask is Q\'s type)', async () => {
+    const { got } = await check({ dtype: 'float16', post: true, upBeforeMask: true });
+    expect(got).toEqual([]);
   });
 });

@@ -8,20 +8,23 @@ import { tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../ir/te
  * becomes one Attention node (runtime/ir/ops/attention.ts) that the fused kernel runs without the [.., S, T] score
  * matrix. It runs on the specialized graph, so every shape is concrete.
  *
- * - Kt [.., D, T] is either Transpose(K, swap of the last two axes), whose input is taken as K, or anything else,
- *   in which case a Transpose is inserted to make K [.., T, D] (O(T D), not O(S T)).
+ * - Kt [.., D, T] made by a Transpose that only the chain reads becomes one Transpose of that Transpose's input (none
+ *   when its perm is the swap of the last two axes); any other Kt gets a Transpose that swaps them back (O(T D), not
+ *   O(S T)).
+ * - Q and Kt pre-multiplied by constant scalars (torch >= 2.1's SDPA export: Mul(q, sqrt(scale)) and
+ *   Mul(Transpose(k), sqrt(scale)), no scale after) go into the fused node, their factors into the scale.
  * - Ranks 2 and 3 (bmm over [B*H, S, D], nn.MultiheadAttention's form) are reshaped to [N, 1, S, D] and back.
  * - Batch dims must agree exactly, except a key/value head dim of 1 against H query heads (MQA written with
  *   broadcasting), which the kernel's head grouping covers.
- * - The scale is 1 / c for Div, c for Mul, 1 without either (a Q pre-multiplied by a scale stays a separate Mul).
+ * - The scale is 1 / c for Div, c for Mul, 1 without either, times the pre-scales.
  * - Add(S, M): M is a float mask of Q's type broadcasting to the scores. Where(C, S, fill) with a constant scalar
  *   fill becomes the bool mask C (Where(C, fill, S): Not(C)) with the internal attribute mask_fill = fill, so a
  *   masked score becomes fill exactly as before, and a row masked throughout still spreads evenly as Softmax does
  *   (HF's finfo.min padding rows). A fill of -inf leaves mask_fill unset: the key takes no part, which differs only
  *   for a row masked throughout (Softmax gives NaN there, the kernel zeros).
- * - Softmax may sit between Casts, as float16 exports and autocast write it: Cast(to float32) before it and
- *   Cast(back to the scores' dtype) after it, either or both. The kernel computes in f32 anyway. Any other Cast
- *   (to float64, to float16 from a float32 chain, an up-cast with no way back) leaves the chain unfused.
+ * - Casts and CastLikes: float32 -> float32 anywhere before Softmax and the chain's float16 -> float32 (float16
+ *   exports, autocast: the kernel computes in f32 anyway); after Softmax back to the chain's dtype. A float mask
+ *   must be added to scores of Q's dtype (the kernel's mask is Q's type). Any other Cast leaves the chain unfused.
  * Every intermediate must be read only by the chain and must not be a graph output.
  *
  * Each fused node carries attrs.fusion = 'attention' and attrs.fused_from = the names of the nodes it replaces.
@@ -86,52 +89,94 @@ interface Chain {
   nodes: Node[];
   q: string;
   kt: string;
+  /** The chain's node that reads `kt`: the first MatMul, or the Mul that pre-scales Kᵀ. */
+  ktReader: Node;
   v: string;
   scale: number;
   mask?: { kind: 'float' | 'bool' | 'bool-not'; value: string; fill?: number };
   out: string;
 }
 
+/** A finite non-zero constant scalar `c` when `n` is Mul(x, c), Mul(c, x) or Div(x, c) (as the factor 1 / c). */
+function scaleOf(c: Ctx, n: Node, x: string): number | undefined {
+  if (!isOp(n, 'Mul', 'Div') || n.inputs.length !== 2) return undefined;
+  const other = n.inputs[0] === x ? n.inputs[1] : n.op === 'Mul' && n.inputs[1] === x ? n.inputs[0] : undefined;
+  const k = scalar(c, other);
+  if (k === undefined || k === 0 || !Number.isFinite(k)) return undefined;
+  return n.op === 'Div' ? 1 / k : k;
+}
+
+/**
+ * The input of a pre-scaling Mul/Div on a MatMul operand (torch >= 2.1's SDPA export multiplies Q and Kᵀ each by
+ * sqrt(scale); T5 and nn.MultiheadAttention scale Q alone): `v = Mul(x, c)` whose only reader is the MatMul, with
+ * the same shape and dtype as `x` (a scalar that broadcast x up, or a per-channel factor, is not a scale).
+ */
+function preScaled(c: Ctx, v: string, reader: Node): { x: string; k: number; node: Node } | undefined {
+  const n = c.producer.get(v);
+  if (!n || onlyReader(c, v) !== reader) return undefined;
+  const x = n.inputs.find((i) => i && !c.g.initializers[i]);
+  if (!x) return undefined;
+  const k = scaleOf(c, n, x);
+  if (k === undefined) return undefined;
+  const [sx, sv] = [shapeOf(c, x), shapeOf(c, v)];
+  if (!sx || JSON.stringify(sx) !== JSON.stringify(sv) || c.g.values[x]?.dtype !== c.g.values[v]?.dtype) return undefined;
+  return { x, k, node: n };
+}
+
+/** The dtype a Cast or CastLike produces (from the inferred value: the specialized graph has every dtype). */
+const castTo = (c: Ctx, n: Node): string | undefined => c.g.values[n.outputs[0]!]?.dtype;
+
 /** Walks forward from a MatMul to the chain's end, or undefined when the nodes do not form the pattern. */
 function match(c: Ctx, mm: Node): Chain | undefined {
   if (!isOp(mm, 'MatMul') || !isFloat(c, mm.outputs[0]!)) return undefined;
   const nodes = [mm];
   let cur = mm.outputs[0]!;
+  // The chain's dtype: the scores'. The Casts around Softmax must come back to it.
+  const dtype = c.g.values[cur]?.dtype;
+  const dtypeOf = (v: string | undefined) => (v ? c.g.values[v]?.dtype : undefined);
   // Every step keeps the scores' shape: a mask that broadcast them up would not be a mask of these scores.
   const scores = JSON.stringify(shapeOf(c, cur) ?? null);
   const keeps = (n: Node) => JSON.stringify(shapeOf(c, n.outputs[0]) ?? null) === scores;
   let next = onlyReader(c, cur);
+  /**
+   * Cast / CastLike nodes on the scores before Softmax: float32 -> float32 (the importer keeps them; exporters write
+   * .float() and .type_as() that way), and the chain's float16 -> float32 (float16 exports and autocast): the
+   * kernel's online softmax computes in f32 anyway. After an up-cast the scores are no longer of Q's type, so a
+   * float mask added to them there would be float32 where the kernel takes Q's type: the mask step checks that.
+   */
+  const casts = () => {
+    while (isOp(next, 'Cast', 'CastLike') && next.inputs[0] === cur && castTo(c, next) === 'float32' && keeps(next)) {
+      const from = dtypeOf(cur);
+      if (from !== 'float32' && from !== dtype) break;
+      nodes.push(next);
+      cur = next.outputs[0]!;
+      next = onlyReader(c, cur);
+    }
+  };
   let scale = 1;
-  let scaleNode: Node | undefined;
-  if (isOp(next, 'Div', 'Mul') && next.inputs[0] === cur) {
-    const k = scalar(c, next.inputs[1]);
-    if (k === undefined || k === 0) return undefined;
-    scale = next.op === 'Div' ? 1 / k : k;
-    scaleNode = next;
-  } else if (isOp(next, 'Mul') && next.inputs[1] === cur) {
-    const k = scalar(c, next.inputs[0]);
-    if (k === undefined) return undefined;
+  casts();
+  if (isOp(next, 'Div', 'Mul') && (next.inputs[0] === cur || (next.op === 'Mul' && next.inputs[1] === cur))) {
+    const k = scaleOf(c, next, cur);
+    if (k === undefined || !keeps(next)) return undefined; // c / S, a product with a non-constant, a zero scale
     scale = k;
-    scaleNode = next;
-  } else if (isOp(next, 'Div', 'Mul')) {
-    return undefined; // c / S, or a product with a non-constant
-  }
-  if (scaleNode) {
-    if (!keeps(scaleNode)) return undefined;
-    nodes.push(scaleNode);
-    cur = scaleNode.outputs[0]!;
+    nodes.push(next);
+    cur = next.outputs[0]!;
     next = onlyReader(c, cur);
+    casts();
+  } else if (isOp(next, 'Div', 'Mul')) {
+    return undefined;
   }
   let mask: Chain['mask'];
   const maskNode = next;
   if (isOp(next, 'Add')) {
     const m = next.inputs[0] === cur ? next.inputs[1] : next.inputs[0];
-    if (!m || m === cur || c.g.values[m]?.dtype !== c.g.values[cur]?.dtype) return undefined;
+    // A float mask of Q's type, added to scores of Q's type (not to up-cast ones: the kernel's mask is Q's type).
+    if (!m || m === cur || dtypeOf(m) !== dtypeOf(cur) || dtypeOf(cur) !== dtype) return undefined;
     mask = { kind: 'float', value: m };
   } else if (isOp(maskNode, 'Where')) {
     const [cond, a, b] = maskNode.inputs;
     const fill = a === cur ? scalar(c, b) : b === cur ? scalar(c, a) : undefined;
-    if (!cond || fill === undefined || Number.isNaN(fill) || fill === Infinity || c.g.values[cond]?.dtype !== 'bool') return undefined;
+    if (!cond || fill === undefined || Number.isNaN(fill) || fill === Infinity || dtypeOf(cond) !== 'bool') return undefined;
     mask = { kind: a === cur ? 'bool' : 'bool-not', value: cond, fill: fill === -Infinity ? undefined : fill };
   }
   if (mask && maskNode) {
@@ -139,29 +184,20 @@ function match(c: Ctx, mm: Node): Chain | undefined {
     nodes.push(maskNode);
     cur = maskNode.outputs[0]!;
     next = onlyReader(c, cur);
+    casts();
   }
   const rank = shapeOf(c, cur)?.length ?? 0;
-  // The chain's dtype: the scores', which the mask step kept. The Casts around Softmax must come back to it.
-  const dtype = c.g.values[cur]?.dtype;
-  const dtypeOf = (v: string | undefined) => (v ? c.g.values[v]?.dtype : undefined);
-  // Cast(to float32) before Softmax (float16 exports, autocast, softmax(dtype=float32)): the kernel's online
-  // softmax accumulates in f32 already, so the up-cast is what it does anyway. Only from the chain's dtype.
-  if (isOp(next, 'Cast')) {
-    if (next.inputs[0] !== cur || dtypeOf(next.outputs[0]) !== 'float32' || !keeps(next)) return undefined;
-    nodes.push(next);
-    cur = next.outputs[0]!;
-    next = onlyReader(c, cur);
-  }
   if (!isOp(next, 'Softmax')) return undefined;
   const axis = next.attrs.axis?.type === 'int' ? next.attrs.axis.value : -1;
   if (axis !== -1 && axis !== rank - 1) return undefined;
   nodes.push(next);
   let p = next.outputs[0]!;
   let pv = onlyReader(c, p);
-  // Cast back to the chain's dtype after Softmax (the probabilities rounded to float16 before the MatMul with V,
-  // which the kernel's store in V's dtype does once at the end instead).
-  if (isOp(pv, 'Cast')) {
-    if (pv.inputs[0] !== p || dtypeOf(pv.outputs[0]) !== dtype || !keeps(pv)) return undefined;
+  // Casts back to the chain's dtype after Softmax (the probabilities rounded to float16 before the MatMul with V,
+  // which the kernel's store in V's dtype does once at the end instead), and float32 -> float32 ones.
+  while (isOp(pv, 'Cast', 'CastLike') && pv.inputs[0] === p && keeps(pv)) {
+    const [from, to] = [dtypeOf(p), castTo(c, pv)];
+    if (!(to === dtype && (from === 'float32' || from === dtype)) && !(from === 'float32' && to === 'float32')) return undefined;
     nodes.push(pv);
     p = pv.outputs[0]!;
     pv = onlyReader(c, p);
@@ -170,7 +206,22 @@ function match(c: Ctx, mm: Node): Chain | undefined {
   // type) leaves a MatMul of mixed or other types, which is not this pattern.
   if (!isOp(pv, 'MatMul') || pv.inputs[0] !== p || dtypeOf(p) !== dtype) return undefined;
   nodes.push(pv);
-  return { nodes, q: mm.inputs[0]!, kt: mm.inputs[1]!, v: pv.inputs[1]!, scale, mask, out: pv.outputs[0]! };
+  // Q and Kᵀ pre-multiplied by constant scalars: the factors join the scale (q c1 . k c2 = c1 c2 q . k).
+  let [q, kt, ktReader] = [mm.inputs[0]!, mm.inputs[1]!, mm];
+  const qs = preScaled(c, q, mm);
+  if (qs) {
+    scale *= qs.k;
+    q = qs.x;
+    nodes.unshift(qs.node);
+  }
+  const ks = preScaled(c, kt, mm);
+  if (ks) {
+    scale *= ks.k;
+    kt = ks.x;
+    ktReader = ks.node;
+    nodes.unshift(ks.node);
+  }
+  return { nodes, q, kt, ktReader, v: pv.inputs[1]!, scale, mask, out: pv.outputs[0]! };
 }
 
 /** Builds the replacement (helper nodes into c.added) or undefined when shapes rule the chain out. */
@@ -185,18 +236,25 @@ function rewrite(c: Ctx, ch: Chain): Node | undefined {
   // q4 [B, H, S, D], kt4 [B, Hk, D, T], v4 [B, Hk, T, Dv]
   if (kt4[0] !== q4[0] || v4[0] !== q4[0] || kt4[1] !== v4[1] || (kt4[1] !== q4[1] && kt4[1] !== 1)) return undefined;
   if (kt4[2] !== q4[3] || v4[2] !== kt4[3]) return undefined;
-  const base = ch.nodes[0]!.name || 'attention';
-  // K as [.., T, D]: the input of a swapping Transpose, else a Transpose of Kt.
+  const base = ch.nodes.find((n) => n.op === 'MatMul')!.name || 'attention';
+  // K as [.., T, D]. Kt made by a Transpose(X, perm) that only the chain reads: K is X transposed by perm followed
+  // by the swap of the last two axes, which is X itself when perm was that swap (torch's k.transpose(-2, -1)), and
+  // otherwise one Transpose of X in place of the two (the importer folds view/transpose pairs into one perm such as
+  // [0, 2, 3, 1]). Any other Kt gets a Transpose that swaps its last two axes back (O(T D), not O(S T)).
   const tp = c.producer.get(ch.kt);
   const swap = rank === 2 ? [1, 0] : rank === 3 ? [0, 2, 1] : [0, 1, 3, 2];
   const perm = tp?.attrs.perm?.type === 'ints' ? tp.attrs.perm.value : undefined;
+  const ks = [...kts.slice(0, -2), kts[rank - 1]!, kts[rank - 2]!];
   let k: string;
-  if (isOp(tp, 'Transpose') && perm && perm.length === rank && perm.every((p, i) => p === swap[i])) {
+  const composed = isOp(tp, 'Transpose') && perm?.length === rank ? swap.map((i) => perm[i]!) : undefined;
+  const own = onlyReader(c, ch.kt) === ch.ktReader;
+  if (tp && composed?.every((p, i) => p === i)) {
     k = tp.inputs[0]!;
-    // The Transpose goes too when the chain was its only reader.
-    if (onlyReader(c, ch.kt) === ch.nodes[0]) ch.nodes.unshift(tp);
+    if (own) ch.nodes.unshift(tp); // the Transpose goes too when the chain was its only reader
+  } else if (tp && composed && own) {
+    ch.nodes.unshift(tp);
+    k = addNode(c, `${base}_k`, 'Transpose', [tp.inputs[0]!], { name: fresh(c, `${base}_k`), dtype, shape: ks }, { perm: { type: 'ints', value: composed } });
   } else {
-    const ks = [...kts.slice(0, -2), kts[rank - 1]!, kts[rank - 2]!];
     k = addNode(c, `${base}_k`, 'Transpose', [ch.kt], { name: fresh(c, `${base}_k`), dtype, shape: ks }, { perm: { type: 'ints', value: swap } });
   }
   const to4 = (v: string, s: number[]) => (rank === 4 ? v : reshape(c, base, v, as4d(s)));

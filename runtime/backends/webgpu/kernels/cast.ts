@@ -72,4 +72,6 @@ const cast = (hostInputs: number[]): GpuKernel => ({
   },
 });
 
-export const kernels: Record<string, GpuKernel> = { Cast: cast([]), CastLike: cast([1]) };
+// CastLike reads only its second input's dtype, which the plan knows: not a host input, which would make a computed
+// `like` (torch's type_as(q)) a value read back at a stage boundary (staged-plan.ts) for nothing.
+export const kernels: Record<string, GpuKernel> = { Cast: cast([]), CastLike: cast([]) };
