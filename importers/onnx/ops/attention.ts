@@ -169,9 +169,9 @@ function multiHeadAttention(n: Node, ctx: AdapterContext): Node[] {
  * - query i of row b sees key j when j <= seqlens_k[b] and, when causal, j <= o_b + i.
  *
  * With a past this is built from plain ops: the rows past[.., 0:P), new[.., 0:S) and one zero row are concatenated
- * along the sequence ([B, Nkv, P + S + 1, H]) and present is one Gather from them with a per-row source index
- * (index tensor [B, Nkv, T], not per element); the mask above is an explicit bool [B, 1, S, T]; the IR Attention op
- * then runs on present with is_causal 0. This general form is used whenever the node has a past, full rows or not:
+ * along the sequence ([B, Nkv, P + S + 1, H]) and present is one GatherND (batch_dims 2) from them with a per-row
+ * source row (index [B, Nkv, T, 1], not per element); the mask above is an explicit bool [B, 1, S, T]; the IR
+ * Attention op then runs on present with is_causal 0, query and Y going through [B, N, S, H]. This general form is used whenever the node has a past, full rows or not:
  * seqlens_k is data, so nothing at load proves rows full, and the extra cost is one more pass over the cache (the
  * Gather after the Concat, where the plain form copies once); docs/attention.md has the measurement. T depends on
  * total_sequence_length's value: folded from shapes in exported models (Shape(attention_mask)[1]), baked into the
@@ -230,48 +230,46 @@ function groupQueryAttention(n: Node, ctx: AdapterContext): Node[] {
     return [...b.nodes, attentionNode(n, [q, k, v, withBias(mask)], outs, { ...attrs, is_causal: int(causal) })];
   }
 
-  // With a past: the general form of the comment above. Index arithmetic in int64 over [B, T] (T = present length).
+  // With a past: the general form of the comment above. Index arithmetic in int64 on [B, 1, T, 1] (T = present
+  // length); the Shape/Range parts fold into constants when the plan is made.
   const [pastK, pastV] = [present(n, 3), present(n, 4)];
   const s1 = b.op('Shape', [q], { start: int(1), end: int(2) }, 's'); // [1]
   const p1 = b.op('Shape', [pastK], { start: int(2), end: int(3) }, 'p'); // [1]
   const tot1 = b.op('Reshape', [b.op('Cast', [present(n, 6)], { to: int(7) }), c('one_shape', [1])], {}, 'total');
   const t1 = b.op('Max', [p1, tot1], {}, 'present_len');
-  const keys = b.op('Range', [scalar('zero', 0), b.op('Squeeze', [t1, c('axis0', [0])]), scalar('one', 1)], {}, 'keys'); // [T]
-  const lens2 = b.op('Unsqueeze', [lens, c('axis1', [1])]); // [B, 1]
+  const range = (limit: string, hint: string) => b.op('Range', [scalar(`${hint}_start`, 0), b.op('Squeeze', [limit, c(`${hint}_axis`, [0])]), scalar(`${hint}_step`, 1)], {}, hint);
+  const keys = range(t1, 'keys'); // [T]
+  const keyCol = b.op('Unsqueeze', [keys, c('key_axis', [1])]); // [T, 1]
+  const lens4 = b.op('Reshape', [lens, c('len_shape', [-1, 1, 1, 1])], {}, 'lens'); // [B, 1, 1, 1]
+  // o_b = seqlens_k[b] + 1 - S, or 0 on a first prompt; at most P (onnxruntime refuses more: the clamp only keeps the
+  // indices below in bounds for such inputs).
   const first = b.op('Equal', [tot1, s1], {}, 'first_prompt');
-  const offset = b.op('Where', [first, c('zero1', [0]), b.op('Sub', [b.op('Add', [lens2, c('one1', [1])]), s1])], {}, 'offset'); // [B, 1]
-  const rel = b.op('Sub', [keys, offset], {}, 'rel'); // [B, T]
-  const fromPast = b.op('Less', [keys, b.op('Min', [offset, p1])], {}, 'from_past');
-  const fromNew = b.op('And', [b.op('GreaterOrEqual', [rel, c('zero1b', [0])]), b.op('Less', [rel, s1])], {}, 'from_new');
-  const zeroRow = b.op('Add', [p1, s1], {}, 'zero_row');
-  const src = b.op('Where', [fromPast, keys, b.op('Where', [fromNew, b.op('Add', [p1, rel]), zeroRow])], {}, 'src'); // [B, T]
-  // Flat row index into [B * Nkv * (P + S + 1), H]: (b * Nkv + h) * (P + S + 1) + src[b, j].
-  const rowsPer = b.op('Add', [zeroRow, c('one1c', [1])]);
+  const own = b.op('Add', [lens4, b.op('Sub', [c('one1', [1]), s1])]);
+  const offset = b.op('Min', [b.op('Where', [first, c('zero1', [0]), own]), p1], {}, 'offset'); // [B, 1, 1, 1]
+  // Source row of present[b, :, j] in rows = Concat(past, new, one zero row) [B, Nkv, P + S + 1, H]: j below o_b
+  // reads past row j, then new row j - o_b, and from o_b + S on the zero row P + S.
+  const rel = b.op('Sub', [keyCol, offset], {}, 'rel'); // [B, 1, T, 1]
+  const fromNew = b.op('Add', [b.op('Min', [rel, s1]), p1]); // P + min(j - o_b, S)
+  const src = b.op('Where', [b.op('Less', [keyCol, offset]), keyCol, fromNew], {}, 'src');
   const batch = b.op('Shape', [q], { start: int(0), end: int(1) }, 'batch');
-  const slots = b.op('Squeeze', [b.op('Mul', [batch, c('kv_heads', [kvHeads])]), c('axis0b', [0])]);
-  const base = b.op('Mul', [b.op('Reshape', [b.op('Range', [scalar('zero_b', 0), slots, scalar('one_b', 1)]), c('base_shape', [-1, kvHeads, 1])]), rowsPer]);
-  const index = b.op('Add', [base, b.op('Unsqueeze', [src, c('axis1b', [1])])], {}, 'index'); // [B, Nkv, T]
+  const indexShape = b.op('Concat', [batch, c('index_kv', [kvHeads]), t1, c('index_one', [1])], { axis: int(0) });
+  const index = b.op('Expand', [src, indexShape], {}, 'index'); // [B, Nkv, T, 1]: GatherND with batch_dims 2
   const cache = (x: string, past: string, out: string, what: string): string => {
     const xh = toHeads(ctx, b, n, x, kvHeads); // [B, Nkv, S, H]
     const zshape = b.op('Concat', [b.op('Shape', [xh], { start: int(0), end: int(2) }), c(`${what}_one`, [1]), b.op('Shape', [xh], { start: int(3) })], { axis: int(0) });
     const zf = scalarLike(n, ctx, 0, x, `${what}_zero`);
     b.nodes.push(...zf.nodes);
     const rows = b.op('Concat', [past, xh, b.op('Expand', [zf.name, zshape])], { axis: int(2) }, `${what}_rows`);
-    const flat = b.op('Reshape', [rows, b.op('Concat', [c(`${what}_flat`, [-1]), b.op('Shape', [xh], { start: int(3) })], { axis: int(0) })]);
     const name = out || ctx.fresh(`${n.name}_present_${what}`);
-    b.nodes.push(helperNode(n, `present_${what}`, 'Gather', [flat, index], [name], { axis: int(0) }));
+    b.nodes.push(helperNode(n, `present_${what}`, 'GatherND', [rows, index], [name], { batch_dims: int(2) }));
     return name;
   };
   const presK = cache(k, pastK, outs[1]!, 'k');
   const presV = cache(v, pastV, outs[2]!, 'v');
-  // Mask [B, 1, S|1, T]: j <= seqlens_k[b], and j <= o_b + i when causal.
-  const b4 = c('axes_12', [1, 2]);
-  let mask = b.op('LessOrEqual', [keys, b.op('Unsqueeze', [lens2, b4])], {}, 'valid'); // [B, 1, 1, T]
-  if (causal) {
-    const rows = b.op('Range', [scalar('zero_s', 0), b.op('Squeeze', [s1, c('axis0c', [0])]), scalar('one_s', 1)]);
-    const last = b.op('Add', [b.op('Unsqueeze', [offset, b4]), b.op('Unsqueeze', [rows, c('axis1c', [1])])], {}, 'last_key'); // [B, 1, S, 1]
-    mask = b.op('And', [mask, b.op('LessOrEqual', [keys, last])], {}, 'causal');
-  }
+  // Mask [B, 1, S|1, T]: key j valid when j <= seqlens_k[b] and, if causal, j <= o_b + i.
+  let limit = lens4;
+  if (causal) limit = b.op('Min', [lens4, b.op('Add', [offset, b.op('Unsqueeze', [range(s1, 'rows'), c('row_axis', [1])])])], {}, 'last_key'); // [B, 1, S, 1]
+  const mask = b.op('LessOrEqual', [keys, limit], {}, 'valid');
   // Query in heads [B, N, S, H] like present; Y back to [B, S, N*H].
   const y4 = ctx.fresh(`${n.name}_y4`);
   b.nodes.push(attentionNode(n, [toHeads(ctx, b, n, q, heads), presK, presV, withBias(mask)], [y4], attrs));
@@ -336,7 +334,7 @@ export const MS_ATTENTION_ADAPTERS: OpAdapter[] = [
     op: 'GroupQueryAttention', since: 1, until: 1,
     targets: [
       'Attention', 'Shape', 'Add', 'Sub', 'Div', 'Mul', 'Max', 'Min', 'Split', 'Range', 'Squeeze', 'Cast', 'Unsqueeze', 'Reshape', 'Transpose',
-      'Equal', 'Less', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Where', 'CastLike', 'Concat', 'Expand', 'Gather',
+      'Equal', 'Less', 'LessOrEqual', 'Where', 'CastLike', 'Concat', 'Expand', 'GatherND',
     ],
     map: groupQueryAttention,
   },
