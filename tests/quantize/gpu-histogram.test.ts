@@ -6,6 +6,7 @@ import { resolveOptions } from '../../quantize/options.js';
 import { createRunner, type QuantizeEnv } from '../../quantize/runner.js';
 import { planStatic } from '../../quantize/static-int8.js';
 import { CpuSession } from '../../runtime/backends/cpu/cpu-session.js';
+import { setHistogramShape } from '../../runtime/backends/webgpu/kernels/histogram.js';
 import { GPU_KERNELS } from '../../runtime/backends/webgpu/kernels/index.js';
 import { GpuSession } from '../../runtime/backends/webgpu/gpu-session.js';
 import { generateSource } from '../../runtime/backends/webgpu/pipeline-cache.js';
@@ -96,8 +97,10 @@ describe('edgekit.Histogram on WebGPU vs the CPU reference', () => {
     ['a degenerate range', 5000, 2048, 1.5, 1.5, false],
     ['one value', 1, 2048, -1, 1, false],
   ];
-  for (const [title, n, bins, low, high, abs] of cases) {
-    it(`${title}: counts are exactly equal, Acc included`, async () => {
+  const shapes = [['gpu', 'the GPU dispatch shape'], ['cpu', 'the CPU adapter\'s']] as const;
+  for (const [title, n, bins, low, high, abs] of cases) for (const [shape, what] of shapes) {
+    it(`${title}, ${what}: counts are exactly equal, Acc included`, async () => {
+      setHistogramShape(shape);
       const res = await gpuForTests();
       const rng = new Rng(n + bins);
       const g = histGraph(n, bins, low, high, abs);
@@ -111,6 +114,7 @@ describe('edgekit.Histogram on WebGPU vs the CPU reference', () => {
         expect(Array.from(gpu.data as Uint32Array)).toEqual(Array.from(cpu.data as Uint32Array));
       } finally {
         s.dispose();
+        setHistogramShape(undefined);
       }
       // Every non-NaN value is counted once.
       const nans = (x.data as Float32Array).filter((v) => Number.isNaN(v)).length;
@@ -122,22 +126,28 @@ describe('edgekit.Histogram on WebGPU vs the CPU reference', () => {
   it('refuses more bins than workgroup memory holds, at load, naming the op', async () => {
     const res = await gpuForTests();
     const bins = res.ctx.limits.maxComputeWorkgroupStorageSize / 4 + 1;
+    setHistogramShape('gpu'); // the CPU adapter's program has no workgroup array, so no such limit
     const err = await GpuSession.create(res, histGraph(16, bins, 0, 1, false)).catch((e) => e);
+    setHistogramShape(undefined);
     expect(err).toBeInstanceOf(UnsupportedOpError);
     expect(String(err.message)).toMatch(/edgekit\.Histogram/);
   });
 
-  it('generated WGSL', () => {
-    const n = node(HISTOGRAM_OP, ['x', 'acc'], ['y'], { bins: attr(2048), low: attr(-1, true), high: attr(1, true), abs: attr(1) });
-    const plan = GPU_KERNELS[HISTOGRAM_OP]!.plan(
-      n,
-      [{ dtype: 'float32', shape: [1000], storage: 'f32' }, { dtype: 'uint32', shape: [2048], storage: 'u32' }],
-      [{ dtype: 'uint32', shape: [2048], storage: 'u32' }],
-      SNAPSHOT_ENV,
-    );
-    expect(plan.calls.map((c) => c.program.key)).toEqual(['histogram_start:acc', 'histogram_count:2048:abs']);
-    for (const c of plan.calls) expect(generateSource(c.program, SNAPSHOT_ENV.f16)).toMatchSnapshot(fullKey(c.program));
-  });
+  for (const [shape, count] of [['gpu', 'histogram_count:2048:abs'], ['cpu', 'histogram_count_direct:2048:abs']] as const) {
+    it(`generated WGSL (${shape})`, () => {
+      setHistogramShape(shape);
+      const n = node(HISTOGRAM_OP, ['x', 'acc'], ['y'], { bins: attr(2048), low: attr(-1, true), high: attr(1, true), abs: attr(1) });
+      const plan = GPU_KERNELS[HISTOGRAM_OP]!.plan(
+        n,
+        [{ dtype: 'float32', shape: [1000], storage: 'f32' }, { dtype: 'uint32', shape: [2048], storage: 'u32' }],
+        [{ dtype: 'uint32', shape: [2048], storage: 'u32' }],
+        SNAPSHOT_ENV,
+      );
+      setHistogramShape(undefined);
+      expect(plan.calls.map((c) => c.program.key)).toEqual(['histogram_start:acc', count]);
+      for (const c of plan.calls) expect(generateSource(c.program, SNAPSHOT_ENV.f16)).toMatchSnapshot(fullKey(c.program));
+    });
+  }
 });
 
 // ---- the quantizer's histogram pass ---------------------------------------------------------------------------
