@@ -69,6 +69,18 @@ beforeAll(async () => {
     console.log(`${name}: ${rep.dispatches} dispatches, activation arena ${rep.arenaBytes} bytes`);
     if (process.env.GQA_NODES) console.log(rep.nodes.map((x) => `${x.op}:${x.kernels.join('+')}:${x.storage}`).join('\n'));
   }
+  // The machine is shared and its load drifts: also time the two forms alternately, run by run, and print medians.
+  const names = Object.keys(plans);
+  const times: Record<string, number[]> = Object.fromEntries(names.map((k) => [k, []]));
+  for (let round = 0; round < 15; round++) {
+    for (const name of names) {
+      const t0 = performance.now();
+      await plans[name]!.run(feeds[name]!);
+      times[name]!.push(performance.now() - t0);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  for (const name of names) console.log(`${name}: median ${median(times[name]!).toFixed(1)} ms over 15 alternating runs`);
 });
 afterAll(() => {
   for (const p of Object.values(plans)) p.dispose();
