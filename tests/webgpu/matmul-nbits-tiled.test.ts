@@ -1,0 +1,169 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chooseNBitsForm, GEMV_MAX_ROWS, setNBitsForm, type NBitsForm } from '../../runtime/backends/webgpu/kernels/matmul-nbits.js';
+import type { DType } from '../../runtime/ir/dtype.js';
+import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
+import { InferenceSession, Tensor } from '../../sdk/node.js';
+import { allClose } from '../helpers/compare.js';
+import { tensorProto } from '../helpers/ort-single-node.js';
+import { Rng } from '../helpers/random.js';
+import { runModelOrt } from '../helpers/run-model.js';
+import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
+import { int, model, vi } from '../importer/model-builder.js';
+
+/**
+ * com.microsoft MatMulNBits's WebGPU forms (runtime/backends/webgpu/kernels/matmul-nbits.ts, issue #11 §1): the
+ * decode GEMV (threads split K, one workgroup reduction), the workgroup-tiled prefill (B dequantized once per tile
+ * into workgroup memory) and the first direct kernel, each forced on every case and compared with the CPU
+ * reference and onnxruntime-node through InferenceSession. Cases cover 4 and 8 bits, block sizes 16..256, no /
+ * packed / float zero points, K not a multiple of the block, N not a multiple of the 64-column tile (nor of 4),
+ * 1, 3, 17 and 128 rows, batch dims, bias, and float16 A. The kernel key each node ran is checked, so a case
+ * cannot pass on another form than the one it names; the resident weight bytes stay packed on every form.
+ *
+ * Tolerances: float32 outputs 2e-4 relative and absolute, as the MatMulNBits cases of quantize-contrib.test.ts (the
+ * forms sum the same f32 products in other orders: s * (a . q - zp * sum a) per word, or dequantized s * (q - zp)
+ * per code; the differences measured are under 1e-5 at these sizes). float16 outputs: 2e-3, two float16 ulps (each
+ * side rounds its f32 result to float16 once, at most one ulp, 2^-10 relative, apart; onnxruntime's CPU also rounds A
+ * products through its own float16 path).
+ */
+
+const MS = 'com.microsoft';
+const sessions: InferenceSession[] = [];
+
+beforeAll(async () => {
+  console.log(`MatMulNBits forms on ${describeDevice(await gpuForTests())}`);
+});
+afterEach(() => setNBitsForm(undefined));
+afterAll(async () => {
+  for (const s of sessions) await s.release();
+});
+
+interface NBitsCase {
+  name: string;
+  bytes: Uint8Array;
+  feeds: Record<string, HostTensor>;
+  rows: number;
+  tol: number;
+  floatWeightBytes: number;
+}
+
+function nbitsCase(rng: Rng, bits: 4 | 8, block: number, K: number, N: number, aShape: number[], zp: 'none' | 'packed' | 'float', bias: boolean, aType: DType = 'float32'): NBitsCase {
+  const count = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  const kBlocks = Math.ceil(K / block);
+  const blob = (block * bits) / 8;
+  const codes = Array.from({ length: N * kBlocks * block }, () => rng.int(0, 2 ** bits - 1));
+  const packed = new Uint8Array(N * kBlocks * blob);
+  if (bits === 8) packed.set(codes);
+  else for (let i = 0; i < packed.length; i++) packed[i] = codes[2 * i]! | (codes[2 * i + 1]! << 4);
+  const floats = (shape: number[], lo: number, hi: number) => tensorFromNumbers(aType, shape, Array.from({ length: count(shape) }, () => rng.uniform(lo, hi)));
+  const inits: HostTensor[] = [tensorFromNumbers('uint8', [N, kBlocks, blob], packed), floats([N * kBlocks], 0.005, 0.05)];
+  const names = ['A', 'B', 'scales'];
+  if (zp === 'float') {
+    inits.push(tensorFromNumbers(aType, [N * kBlocks], Array.from({ length: N * kBlocks }, () => rng.int(0, 2 ** bits - 1))));
+    names.push('zp');
+  } else if (zp === 'packed') {
+    const row = Math.ceil((kBlocks * bits) / 8);
+    const z = new Uint8Array(N * row);
+    for (let r = 0; r < N; r++) {
+      for (let b = 0; b < kBlocks; b++) {
+        const v = rng.int(0, 2 ** bits - 1);
+        if (bits === 8) z[r * row + b] = v;
+        else z[r * row + (b >> 1)]! |= b & 1 ? v << 4 : v;
+      }
+    }
+    inits.push(tensorFromNumbers('uint8', [N * row], z));
+    names.push('zp');
+  } else if (bias) names.push('');
+  if (bias) {
+    names.push('', 'bias');
+    inits.push(floats([N], -1, 1));
+  }
+  const initNames = names.slice(1).filter((n) => n);
+  const code = aType === 'float16' ? 10 : 1;
+  const bytes = model({
+    opset: 21,
+    extraOpsets: [{ domain: MS, version: 1 }],
+    nodes: [{ op: 'MatMulNBits', domain: MS, name: 'mm', inputs: names, outputs: ['y'], attrs: [int('K', K), int('N', N), int('bits', bits), int('block_size', block)] }],
+    inputs: [vi('A', code, [...aShape, K])],
+    initializers: initNames.map((n, i) => tensorProto(n, inits[i]!)),
+    outputs: [vi('y', code)],
+  });
+  const rows = count(aShape);
+  return {
+    name: `bits=${bits} block=${block} K=${K} N=${N} A=[${aShape}] ${aType} zp=${zp}${bias ? ' bias' : ''}`,
+    bytes,
+    feeds: { A: floats([...aShape, K], -1, 1) },
+    rows,
+    tol: aType === 'float16' ? 2e-3 : 2e-4,
+    floatWeightBytes: N * K * 4,
+  };
+}
+
+function cases(): NBitsCase[] {
+  const rng = new Rng(2026);
+  const out: NBitsCase[] = [];
+  // Every block size with both bit widths; K ragged against the block, N ragged against the tile and against 4.
+  const blocks = [16, 32, 64, 128, 256];
+  const rowsOf = [[1], [3], [17], [128]];
+  blocks.forEach((block, i) => {
+    const K = block * 3 + (block >> 1) + 4; // 3.5 blocks and 4 values: the last block is partly padding, and so is one 4-bit word
+    out.push(nbitsCase(rng, 4, block, K, 70 + i, rowsOf[i % 4]!, (['none', 'packed', 'float'] as const)[i % 3], i % 2 === 0));
+    out.push(nbitsCase(rng, 8, block, K, 67 + 2 * i, rowsOf[(i + 1) % 4]!, (['packed', 'none'] as const)[i % 2], i % 2 === 1));
+  });
+  // Batch dims: 1 x 3 rows (GEMV), 2 x 2 (GEMV at its limit), 2 x 5 (4 rows per direct invocation), 2 x 3 x 7 (tiled,
+  // partial tiles in both directions).
+  out.push(nbitsCase(rng, 4, 32, 200, 33, [1, 3], 'packed', true));
+  out.push(nbitsCase(rng, 4, 64, 96, 9, [2, 2], 'float', false));
+  out.push(nbitsCase(rng, 4, 16, 56, 10, [2, 5], 'none', false));
+  out.push(nbitsCase(rng, 8, 16, 40, 130, [2, 3, 7], 'packed', true));
+  // float16 A (scales, float zero points and bias float16 too), decode and prefill.
+  out.push(nbitsCase(rng, 4, 32, 104, 21, [1], 'packed', true, 'float16'));
+  out.push(nbitsCase(rng, 4, 16, 72, 66, [17], 'float', false, 'float16'));
+  out.push(nbitsCase(rng, 8, 64, 100, 12, [2, 65], 'none', true, 'float16'));
+  // One larger layer (K = N = 512, 4 bits) for the resident-weight check on every form.
+  out.push(nbitsCase(rng, 4, 32, 512, 512, [3], 'packed', false));
+  out.push(nbitsCase(rng, 4, 128, 512, 512, [128], 'none', true));
+  return out;
+}
+
+async function run(bytes: Uint8Array, backend: 'cpu' | 'webgpu', feeds: Record<string, HostTensor>) {
+  const session = await InferenceSession.create(bytes, { backend });
+  sessions.push(session);
+  const tensors: Record<string, Tensor> = {};
+  for (const [k, t] of Object.entries(feeds)) tensors[k] = new Tensor(t.dtype, t.data, t.shape);
+  const r = await session.run<Record<string, Tensor>>(tensors);
+  return { y: r.y!.toHost(), session };
+}
+
+const KEY_PREFIX: Record<NBitsForm, string> = { gemv: 'matmul-nbits-gemv:', tiled: 'matmul-nbits-tiled:', direct: 'matmul-nbits:' };
+
+describe('MatMulNBits WebGPU forms vs the CPU reference and onnxruntime-node', () => {
+  it('takes the GEMV form up to GEMV_MAX_ROWS rows and the tiled form above', () => {
+    expect(chooseNBitsForm(1)).toBe('gemv');
+    expect(chooseNBitsForm(GEMV_MAX_ROWS)).toBe('gemv');
+    expect(chooseNBitsForm(GEMV_MAX_ROWS + 1)).toBe('tiled');
+    expect(chooseNBitsForm(128)).toBe('tiled');
+  });
+
+  for (const c of cases()) {
+    it(c.name, async () => {
+      const cpu = (await run(c.bytes, 'cpu', c.feeds)).y;
+      const ort = (await runModelOrt(c.bytes, c.feeds)).y!;
+      const forms: NBitsForm[] = c.rows <= GEMV_MAX_ROWS ? ['gemv', 'tiled', 'direct'] : ['tiled', 'direct'];
+      for (const form of forms) {
+        setNBitsForm(form);
+        const { y, session } = await run(c.bytes, 'webgpu', c.feeds);
+        const report = session.report();
+        const kernels = report.nodes.find((n) => n.name === 'mm')?.kernels ?? [];
+        expect(kernels.some((k) => k.startsWith(KEY_PREFIX[form])), `${c.name}: ${form} ran ${kernels.join(', ')}`).toBe(true);
+        for (const [want, what] of [[cpu, 'CPU'], [ort, 'onnxruntime']] as const) {
+          const r = allClose(y, want, { rtol: c.tol, atol: c.tol });
+          if (!r.ok) expect.fail(`${c.name} (${form}) vs ${what}: ${r.message}`);
+        }
+        if (c.floatWeightBytes >= 1 << 20) {
+          // W stays packed (1/8 of float32) plus scales, zero points and bias; a float copy of W would be over 1.
+          expect(report.weightBytes, `${c.name} (${form}): resident weight bytes vs float32 W`).toBeLessThan(c.floatWeightBytes / 5);
+        }
+      }
+    });
+  }
+});
