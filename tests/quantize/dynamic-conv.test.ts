@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { exportOnnx, importOnnx } from '../../importers/onnx/index.js';
+import type { Graph } from '../../runtime/ir/graph.js';
 import type { HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, quantize, Tensor } from '../../sdk/node.js';
 import { relativeError } from '../helpers/compare.js';
+import { Rng } from '../helpers/random.js';
 import { runModel, runModelOrt } from '../helpers/run-model.js';
 import '../helpers/webgpu-env.js';
 import { accuracy, agreement, digits, fashion, logitsOf, type TrainedModel } from './fixtures.js';
@@ -166,6 +168,58 @@ describe('int8-dynamic options on Conv', () => {
     const test = head(m.test, 100);
     const ort = (await runModelOrt(edges.model, { input: test })).logits!;
     expect(relativeError((await runModel(edges.model, { input: test }, 'cpu')).logits as HostTensor, ort)).toBeLessThan(0.01);
+  }, 300_000);
+});
+
+describe('int8-dynamic Conv forms', () => {
+  it('strided, depthwise dilated, 1-D SAME_UPPER convs become ConvInteger; a Conv with a computed bias stays float', async () => {
+    const rng = new Rng(11);
+    const t = (shape: number[], s = 0.5): HostTensor => ({ dtype: 'float32', shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-s, s)) });
+    const ints = (...v: number[]) => ({ type: 'ints' as const, value: v });
+    const g: Graph = {
+      name: 'forms',
+      inputs: [
+        { name: 'x', dtype: 'float32', shape: [2, 4, 9, 9] },
+        { name: 'x1', dtype: 'float32', shape: [2, 3, 10] },
+        { name: 'bb', dtype: 'float32', shape: [8] },
+      ],
+      outputs: [
+        { name: 'dw', dtype: 'float32', shape: [2, 8, 5, 5] },
+        { name: 'y1', dtype: 'float32', shape: [2, 5, 10] },
+        { name: 'yb', dtype: 'float32', shape: [2, 8, 5, 5] },
+      ],
+      initializers: { w: t([8, 4, 3, 3]), b: t([8]), wdw: t([8, 1, 3, 3]), w1: t([5, 3, 3]), b1: t([5]), wb: t([8, 8, 1, 1]) },
+      nodes: [
+        { name: 'strided', op: 'Conv', domain: '', inputs: ['x', 'w', 'b'], outputs: ['a'], attrs: { strides: ints(2, 2), pads: ints(1, 1, 1, 1) } },
+        { name: 'depthwise', op: 'Conv', domain: '', inputs: ['a', 'wdw'], outputs: ['dw'], attrs: { group: { type: 'int', value: 8 }, dilations: ints(2, 2), pads: ints(2, 2, 2, 2) } },
+        { name: 'conv1d', op: 'Conv', domain: '', inputs: ['x1', 'w1', 'b1'], outputs: ['y1'], attrs: { auto_pad: { type: 'string', value: 'SAME_UPPER' } } },
+        { name: 'computed_bias', op: 'Conv', domain: '', inputs: ['a', 'wb', 'bb'], outputs: ['yb'], attrs: {} },
+      ],
+      values: {},
+    };
+    const float = exportOnnx(g, { opset: 17 });
+    const q = await quantize(float, { mode: 'int8-dynamic', backend: 'cpu' });
+    const out = (await importOnnx(q.model)).graph;
+    expect(out.nodes.filter((n) => n.op === 'ConvInteger').length).toBe(3);
+    expect(out.nodes.filter((n) => n.op === 'Conv').map((n) => n.inputs[2])).toEqual(['bb']);
+    expect(q.report.keptFloat.filter((k) => k.op === 'Conv').map((k) => k.node)).toEqual(['computed_bias']);
+    expect(q.report.layers.map((l) => l.node)).toEqual(['strided', 'depthwise', 'conv1d']);
+    // The 1-D conv's per-channel scale and bias broadcast as [M, 1].
+    const c1 = out.nodes.find((n) => n.op === 'ConvInteger' && n.inputs[1]!.startsWith('w1'))!;
+    expect(out.initializers[c1.inputs[1]!]!.shape).toEqual([5, 3, 3]);
+    expect(Object.entries(out.initializers).filter(([k]) => k.startsWith('b1')).map(([, v]) => v.shape)).toEqual([[5, 1]]);
+    const feeds = { x: t([2, 4, 9, 9], 1), x1: t([2, 3, 10], 1), bb: t([8]) };
+    const ort = await runModelOrt(q.model, feeds);
+    const ref = await runModelOrt(float, feeds);
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      const ek = (await runModel(q.model, feeds, backend)) as Record<string, HostTensor>;
+      for (const o of ['dw', 'y1', 'yb']) {
+        // Same integer sums as onnxruntime; the float tail rounds in another order (a few ULP of the largest value).
+        expect(relativeError(ek[o]!, ort[o]!), `${backend} ${o}`).toBeLessThan(1e-5);
+        // 8-bit activations and weights: about 1% of the largest value from the float model (SQNR above 30 dB).
+        expect(relativeError(ek[o]!, ref[o]!), `${backend} ${o} vs float`).toBeLessThan(0.03);
+      }
+    }
   }, 300_000);
 });
 
