@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { setQuantDotPath, type QuantDotPath } from '../../runtime/backends/webgpu/kernels/quant-dot.js';
+import { planQuantDotPath, setQuantDotPath, type QuantDotPath } from '../../runtime/backends/webgpu/kernels/quant-dot.js';
 import { tensorToNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
 import { qdqModel, type LayerSpec, type QdqModel } from '../helpers/qdq-models.js';
@@ -11,6 +11,9 @@ import { tensorFromNumbers } from '../../runtime/ir/tensor.js';
 import { allClose } from '../helpers/compare.js';
 import { runModelOrt } from '../helpers/run-model.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
+import { GpuGraphPlan } from '../../runtime/backends/webgpu/executor.js';
+import { importOnnx } from '../../importers/onnx/import.js';
+import { optimize, specialize } from '../../runtime/ir/passes/index.js';
 
 /**
  * The QDQ rewrite on WebGPU (issue #11 §1; runtime/backends/webgpu/fuse-qdq.ts): statically quantized models
@@ -215,7 +218,7 @@ describe('the int8 accumulator is exact at block edges', () => {
     ['grouped 1x1 conv, 2 groups of 8 -> 6 channels', { x: [2, 16, 3, 5], conv: { M: 12, k: 1, stride: 1, pad: 0, group: 2 }, wType: 'int8', zwNonZero: false }],
     ['depthwise 3x3 stride 2, 7 channels', { x: [1, 7, 7, 5], conv: { M: 7, k: 3, stride: 2, pad: 1, group: 7 }, wType: 'int8', zwNonZero: true }],
     ['MatMul [3, 37] x [37, 11], nonzero w zero points', { x: [3, 37], N: 11, wType: 'int8', zwNonZero: true }],
-    ['MatMul [2, 64] x [64, 9], zero points 0', { x: [2, 64], N: 9, wType: 'int8', zwNonZero: false }],
+    ['MatMul [70, 50] x [50, 9] (past one 64-row tile), zero points 0', { x: [70, 50], N: 9, wType: 'int8', zwNonZero: false }],
   ];
   for (const [title, c] of cases) {
     it(title, async () => {
@@ -288,7 +291,41 @@ describe('the int8 accumulator is exact at block edges', () => {
         const fused = session.report().nodes.filter((n) => n.op === 'QdqConv' || n.op === 'QdqMatMul');
         expect(fused.length, `${title}: fused`).toBe(1);
         expect(Array.from(tensorToNumbers(out.y!.toHost())), `${title} (${path}, ${fused[0]!.kernels!.join(' ')})`).toEqual(expected);
+        // The kernels a GPU adapter plans (workgroup-tiled for ungrouped convs and matmuls past 4 rows), forced here.
+        const res = await gpuForTests();
+        const { graph } = await importOnnx(bytes);
+        const plan = await GpuGraphPlan.create(res, specialize(optimize(graph).graph, { x: c.x }), { cpuAdapter: false });
+        try {
+          const kernels = plan.report().nodes.filter((n) => n.op === 'QdqConv' || n.op === 'QdqMatMul').flatMap((n) => n.kernels).join(' ');
+          const tiled = cv ? cv.group === 1 : c.x[0]! > 4;
+          expect(kernels.includes('qdq-gemm-tiled'), `${title}: GPU-adapter kernel ${kernels}`).toBe(tiled);
+          const y = (await plan.run({ x: tensorFromNumbers('uint8', c.x, x) })).y!;
+          expect(Array.from(tensorToNumbers(y)), `${title} (${path}, ${kernels})`).toEqual(expected);
+        } finally {
+          plan.dispose();
+        }
       }
     });
   }
+});
+
+describe('the dot-product path is a plan-time choice', () => {
+  it('packed where the WGSL implementation has packed_4x8_integer_dot_product, unpacked on a CPU adapter or without it; a pinned path wins', () => {
+    expect(planQuantDotPath({ packedDot: true, cpuAdapter: false })).toBe('packed');
+    expect(planQuantDotPath({ packedDot: true, cpuAdapter: true })).toBe('unpacked');
+    expect(planQuantDotPath({ packedDot: false, cpuAdapter: false })).toBe('unpacked');
+    setQuantDotPath('packed');
+    expect(planQuantDotPath({ packedDot: true, cpuAdapter: true })).toBe('packed');
+    setQuantDotPath('unpacked');
+    expect(planQuantDotPath({ packedDot: true, cpuAdapter: false })).toBe('unpacked');
+  });
+
+  it("a session's QDQ kernels take the path the device's adapter calls for", async () => {
+    const m = qdqModel([1, 8, 4, 4], [{ ...base, kind: 'conv', out: 8, kernel: 1 }], 'uint8');
+    const { session } = await run(m, 'webgpu');
+    const res = await gpuForTests();
+    const want = res.ctx.wgslFeatures.has('packed_4x8_integer_dot_product') && !res.ctx.cpuAdapter ? 'packed' : 'unpacked';
+    const kernels = session.report().nodes.filter((n) => n.op === 'QdqConv').flatMap((n) => n.kernels!);
+    expect(kernels.join(' ')).toContain(`:${want}:`);
+  });
 });

@@ -3,7 +3,7 @@ import { GPU_KERNELS } from '../../runtime/backends/webgpu/kernels/index.js';
 import { setNBitsForm } from '../../runtime/backends/webgpu/kernels/matmul-nbits.js';
 import { setQuantDotPath, type QuantDotPath } from '../../runtime/backends/webgpu/kernels/quant-dot.js';
 import { generateSource } from '../../runtime/backends/webgpu/pipeline-cache.js';
-import { fullKey, type GpuTensorInfo } from '../../runtime/backends/webgpu/program.js';
+import { fullKey, type GpuTensorInfo, type KernelEnv } from '../../runtime/backends/webgpu/program.js';
 import { storageFor } from '../../runtime/backends/webgpu/storage.js';
 import type { DType } from '../../runtime/ir/dtype.js';
 import type { Attr, Node } from '../../runtime/ir/graph.js';
@@ -46,13 +46,13 @@ function snapshot(title: string, op: string, inputs: (Spec | undefined)[], attrs
 const BOTH: QuantDotPath[] = ['packed', 'unpacked'];
 
 /** Kernels that read constants at plan time (packed weights, parameters): inputs with values, outputs given. */
-function snapshotPlan(title: string, n: Node, inputs: (HostTensor | GpuTensorInfo | undefined)[], out: GpuTensorInfo, paths: QuantDotPath[] = ['unpacked']) {
+function snapshotPlan(title: string, n: Node, inputs: (HostTensor | GpuTensorInfo | undefined)[], out: GpuTensorInfo, paths: QuantDotPath[] = ['unpacked'], env: KernelEnv = SNAPSHOT_ENV) {
   const info = (t: HostTensor | GpuTensorInfo | undefined): GpuTensorInfo | undefined =>
     t && ('storage' in t ? t : { dtype: t.dtype, shape: t.shape, storage: storageFor(t.dtype, SNAPSHOT_ENV.f16, true), value: t });
   for (const path of paths) {
     it(`${title} (${path})`, () => {
       setQuantDotPath(path);
-      for (const c of GPU_KERNELS[n.op]!.plan(n, inputs.map(info), [out], SNAPSHOT_ENV).calls) {
+      for (const c of GPU_KERNELS[n.op]!.plan(n, inputs.map(info), [out], env).calls) {
         expect(c.program.bindings.length, c.program.key).toBeLessThanOrEqual(8);
         expect(generateSource(c.program, SNAPSHOT_ENV.f16)).toMatchSnapshot(fullKey(c.program));
       }
@@ -110,10 +110,17 @@ describe('quantization WGSL', () => {
     act('uint8', [1, 2, 5, 5]), c('float32', [], [0.1]), c('uint8', [], [128]), w, c('float32', [C], new Array<number>(C).fill(0.01)), c('int8', [C]),
     c('float32', [], [0.2]), c('uint8', [], [128]), c('int32', [C]), c('float32', [C], new Array<number>(C).fill(0.001)),
   ];
-  snapshotPlan('QdqConv uint8 x int8 w, int32 bias, Clip', node('QdqConv', Array.from({ length: 10 }, (_, i) => `x${i}`), ['y'], {
+  // QdqConv/QdqMatMul: the workgroup-tiled kernels a GPU adapter plans, and the direct ones of a CPU adapter.
+  const CPU_ENV: KernelEnv = { ...SNAPSHOT_ENV, cpuAdapter: true };
+  const qdqConv3x3 = node('QdqConv', Array.from({ length: 10 }, (_, i) => `x${i}`), ['y'], {
     kernel_shape: attr([3, 3]), pads: attr([1, 1, 1, 1]), clip_min: attr(0, true), clip_max: attr(6, true),
-  }), qdqInputs(c('int8', [3, 2, 3, 3]), 3), res('uint8', [1, 3, 5, 5]), BOTH);
+  });
+  snapshotPlan('QdqConv uint8 x int8 w, int32 bias, Clip', qdqConv3x3, qdqInputs(c('int8', [3, 2, 3, 3]), 3), res('uint8', [1, 3, 5, 5]), BOTH);
+  snapshotPlan('QdqConv uint8 x int8 w, int32 bias, Clip, CPU adapter', qdqConv3x3, qdqInputs(c('int8', [3, 2, 3, 3]), 3), res('uint8', [1, 3, 5, 5]), BOTH, CPU_ENV);
   snapshotPlan('QdqMatMul Gemm transB', node('QdqMatMul', Array.from({ length: 10 }, (_, i) => `x${i}`), ['y'], { transB: attr(1) }), [
     act('uint8', [4, 50]), ...qdqInputs(c('int8', [6, 50]), 6).slice(1),
   ], res('uint8', [4, 6]), BOTH);
+  snapshotPlan('QdqMatMul Gemm transB, 8 rows', node('QdqMatMul', Array.from({ length: 10 }, (_, i) => `x${i}`), ['y'], { transB: attr(1) }), [
+    act('uint8', [8, 50]), ...qdqInputs(c('int8', [6, 50]), 6).slice(1),
+  ], res('uint8', [8, 6]), BOTH);
 });

@@ -3,7 +3,7 @@ import { attrFloat, attrInt, type Node } from '../../../ir/graph.js';
 import { QUANT_RANGE, roundHalfEven } from '../../../ir/ops/quantize.js';
 import { hostTensor, tensorToNumbers, type HostTensor } from '../../../ir/tensor.js';
 import { dispatchLinear, GpuUnsupported, sizeOfShape, type GpuKernel, type GpuTensorInfo, type ProgramSpec, type TensorSlot } from '../program.js';
-import { dotHelpers, int32Constant, int8Offset, quantDotPath, scalarTypeOf, type QuantDotPath } from './quant-dot.js';
+import { dotHelpers, int32Constant, int8Offset, planQuantDotPath, scalarTypeOf, type QuantDotPath } from './quant-dot.js';
 import { checkK, convShape, int8Loader, type ConvShape } from './quant-matmul.js';
 import { divHelper } from './quantize.js';
 
@@ -19,10 +19,14 @@ import { divHelper } from './quantize.js';
  *   quant-dot.ts does), one row of ceil(K / 4) words per output channel (Gemm/MatMul B transposed; a conv's row
  *   tap-major, see packConvWeights), and kept in the session's weight store: resident bytes are 1/4 of float32 and
  *   no other copy of w is uploaded.
- * - Convs are register-blocked (convProgram: 4 pixels x 8 channels per invocation, with a 1x1 form) and depthwise
- *   convs have their own kernel (depthwiseProgram); docs/quantization.md has the measurements.
- * - The accumulator is exact i32: sum (x - zx)(w - zw) = sum x w - zx sum w - zw sum x + K zx zw, the products by
- *   dot4I8Packed where the implementation has it, else unpacked (KernelEnv.packedDot; both tested).
+ * - On GPU adapters, ungrouped convs and matmuls are workgroup-tiled implicit GEMMs (tiledProgram: 64 x 64 tiles,
+ *   x packed four codes per u32 once per tile). On CPU adapters (SwiftShader), as the float matmul does, the kernels
+ *   are direct and register-blocked (convProgram: 4 pixels x 8 or 16 channels per invocation, with a 1x1 form;
+ *   matmulProgram: 4 channels). Depthwise convs have their own kernel (depthwiseProgram) everywhere.
+ *   docs/quantization.md has the measurements.
+ * - The accumulator is exact i32: sum (x - zx)(w - zw) = sum x w - zx sum w - zw sum x + K zx zw, sum w per channel
+ *   computed at plan time, sum x only when a weight zero point is not 0; the products by dot4I8Packed where the
+ *   implementation has it and the adapter is not a CPU one, else unpacked (planQuantDotPath; both tested).
  * - Epilogue: v = (acc * x_scale * w_scale[c] + bias[c]) / y_scale (correctly rounded division), then
  *   y = clamp(round_half_even(v) + y_zero_point, lo, hi). Relu and Clip become that clamp: quantization is monotone,
  *   so Q(clip(t, a, b)) = clamp(Q(t), Q(a), Q(b)) exactly, and Relu is clip(t, 0, inf).
@@ -159,6 +163,9 @@ function accExpr(dxw: string, c: string, zw0: boolean, sx: string): string {
 
 const COMMON_UNIFORMS = ['size', 'C', 'K', 'K4'].map((name) => ({ name, type: 'u32' as const }));
 const CLAMP_UNIFORMS = [{ name: 'q_lo', type: 'f32' as const }, { name: 'q_hi', type: 'f32' as const }];
+
+/** A QdqMatMul with at most this many rows of x runs the direct kernel on every adapter. */
+const MATMUL_DIRECT_ROWS = 4;
 
 /** Output channels per invocation of the matmul. */
 const CB = 4;
@@ -380,6 +387,120 @@ function matmulProgram(x: GpuTensorInfo, y: GpuTensorInfo, rows: number, K: numb
   };
 }
 
+/** The workgroup-tiled int8 GEMM (GPU adapters): workgroup size, accumulators per invocation, K words per slice. */
+const TILE = { wx: 16, wy: 16, rm: 4, rn: 4, tkw: 4 } as const;
+
+type TiledForm = 'conv' | '1x1' | 'matmul';
+
+/**
+ * The int8 product as a workgroup-tiled implicit GEMM, for adapters that are real GPUs (KernelEnv.cpuAdapter false):
+ * output channels x pixels (a conv of one group, per image) or output columns x rows (a matmul) cut into TM x TN
+ * tiles (64 x 64), one per workgroup. K is walked TKW words (16 int8 codes) at a time: the workgroup loads its
+ * channels' packed weight words and its pixels' x codes into workgroup memory cooperatively, one word of each per
+ * invocation, x's four lanes gathered (through the tap table for a conv) and packed into one u32 ONCE per tile, so the
+ * 64 channels of the tile share each gather. Each invocation then keeps RM x RN = 4 x 4 i32 accumulators (channels
+ * lid.y + r WY, pixels lid.x + c WX), reading RM weight and RN x words per k word for RM RN dot products (unpacked:
+ * each word unpacked once for those). Words past K, channels past C and pixels past P load as 0 and are not stored,
+ * so the exact sums and the epilogue are the direct kernels' (bit-identical outputs).
+ *
+ * On CPU adapters (SwiftShader) the direct kernels stay: there a barrier switches between the workgroup's
+ * coroutines and a tiled kernel compiles several times slower (matmul.ts chooseTiling has the numbers).
+ */
+function tiledProgram(x: GpuTensorInfo, y: GpuTensorInfo, form: TiledForm, dims: { N: number; P: number; K: number; Kw: number; g?: ConvShape },
+  path: QuantDotPath, C: number, lo: number, hi: number, zw0: boolean): ProgramSpec {
+  const { wx, wy, rm, rn, tkw } = TILE;
+  const tm = wy * rm;
+  const tn = wx * rn;
+  const threads = wx * wy;
+  const g = dims.g;
+  const RM = range(rm);
+  const RN = range(rn);
+  return {
+    key: `qdq-gemm-tiled:${form}:${x.dtype}:${y.dtype}:${path}:${wx}x${wy}:${rm}x${rn}:k${tkw}${zw0 ? ':zw0' : ''}`,
+    bindings: [
+      { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, ...(form === 'conv' ? [{ name: 'taps', type: 'i32' as const }] : []), { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
+    ],
+    uniforms: [...['C', 'K', 'Kw', 'P', 'Q', 'T', 'C4', 'Cg'].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
+    workgroupSize: [wx, wy, 1],
+    source(s) {
+      dotHelpers(s, path);
+      const lx = int8Loader(s, 'x', x.dtype);
+      s.helper(`var<workgroup> x_tile: array<u32, ${tkw * tn}>; // [TKW=${tkw}, TN=${tn}] packed x words`);
+      s.helper(`var<workgroup> w_tile: array<u32, ${tm * tkw}>; // [TM=${tm}, TKW=${tkw}] packed w words`);
+      // The four lanes of x's word kw at pixel (or row) p, for kw < Kw and p < P.
+      let lanes: string;
+      if (form === 'conv') {
+        lanes = `let t = kw / u.C4;
+      let ci = (kw - t * u.C4) * 4u;
+      let off = ${s.load('taps', 'p * u.T + t')};
+      let xo = x_base + u32(max(off, 0));
+      ${range(4).map((j) => `let l${j} = select(0, select(zpx, ${lx}(xo + min(ci + ${j}u, u.Cg - 1u) * u.Q), off >= 0), ci + ${j}u < u.Cg);`).join('\n      ')}`;
+      } else if (form === '1x1') {
+        lanes = range(4).map((j) => `let l${j} = ${lx}(x_base + p + (kw * 4u + ${j}u) * u.Q);`).join('\n      ');
+      } else {
+        lanes = range(4).map((j) => `let l${j} = select(0, ${lx}(p * u.K + min(kw * 4u + ${j}u, u.K - 1u)), kw * 4u + ${j}u < u.K);`).join('\n      ');
+      }
+      const compute = path === 'packed'
+        ? `${RN.map((c) => `let xw${c} = x_tile[kk * ${tn}u + lid.x + ${c * wx}u];`).join(' ')}
+      ${RM.map((r) => `let ww${r} = w_tile[(lid.y + ${r * wy}u) * ${tkw}u + kk];`).join(' ')}
+      ${zw0 ? '' : RN.map((c) => `sx${c} = sx${c} + dot4_i8(xw${c}, 0x01010101u);`).join(' ')}
+      ${RM.map((r) => RN.map((c) => `d${r}_${c} = d${r}_${c} + dot4_i8(xw${c}, ww${r});`).join(' ')).join('\n      ')}`
+        : `${RN.map((c) => `let xv${c} = unpack_i8(x_tile[kk * ${tn}u + lid.x + ${c * wx}u]);`).join(' ')}
+      ${RM.map((r) => `let wv${r} = unpack_i8(w_tile[(lid.y + ${r * wy}u) * ${tkw}u + kk]);`).join(' ')}
+      ${zw0 ? '' : RN.map((c) => `sx${c} = sx${c} + dot(xv${c}, vec4<i32>(1));`).join(' ')}
+      ${RM.map((r) => RN.map((c) => `d${r}_${c} = d${r}_${c} + dot(xv${c}, wv${r});`).join(' ')).join('\n      ')}`;
+      const out = form === 'matmul' ? 'p * u.C + m' : '(wid.z * u.C + m) * u.P + p';
+      const stores = RM.flatMap((r) => RN.map((c) => `{
+    let m = row0 + lid.y + ${r * wy}u;
+    let p = col0 + lid.x + ${c * wx}u;
+    if (m < u.C && p < u.P) {
+      ${zw0 ? '' : 'let zpw = i32(params[4u + u.C + m]);\n      '}let acc = ${accExpr(`d${r}_${c}`, 'm', zw0, `sx${c}`)};
+      ${epilogueTail(s, y.dtype, 'm', out)}
+    }
+  }`));
+      s.main(`let row0 = wid.y * ${tm}u;
+  let col0 = wid.x * ${tn}u;
+  let tid = lid.y * ${wx}u + lid.x;
+  let x_base = wid.z * ${form === 'matmul' ? '0u' : 'u.Cg * u.Q'};
+  let zpx = i32(params[2]);
+  ${zw0 ? '' : RN.map((c) => `var sx${c} = 0;`).join(' ')}
+  ${RM.map((r) => RN.map((c) => `var d${r}_${c} = 0;`).join(' ')).join('\n  ')}
+  let slices = (u.Kw + ${tkw - 1}u) / ${tkw}u;
+  // No early return: every invocation must reach the barriers.
+  for (var sl = 0u; sl < slices; sl = sl + 1u) {
+    let k0 = sl * ${tkw}u;
+    for (var i = tid; i < ${tkw * tn}u; i = i + ${threads}u) {
+      let kw = k0 + i / ${tn}u;
+      let p = col0 + i % ${tn}u;
+      var word = 0u;
+      if (kw < u.Kw && p < u.P) {
+      ${lanes}
+        word = pack_i8(vec4<i32>(l0, l1, l2, l3));
+      }
+      x_tile[i] = word;
+    }
+    for (var i = tid; i < ${tm * tkw}u; i = i + ${threads}u) {
+      let m = row0 + i / ${tkw}u;
+      let kw = k0 + i % ${tkw}u;
+      var word = 0u;
+      if (m < u.C && kw < u.Kw) { word = w[m * u.Kw + kw]; }
+      w_tile[i] = word;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${tkw}u; kk = kk + 1u) {
+      ${compute}
+    }
+    workgroupBarrier();
+  }
+  ${stores.join('\n  ')}`);
+    },
+    run: () => ({
+      workgroups: [Math.ceil(dims.P / tn), Math.ceil(C / tm), dims.N],
+      uniforms: { C, K: dims.K, Kw: dims.Kw, P: dims.P, Q: g?.Q ?? 0, T: g?.T ?? 1, C4: g ? Math.ceil(g.C / 4) : 0, Cg: g?.C ?? 0, q_lo: lo, q_hi: hi },
+    }),
+  };
+}
+
 function requireInt8(node: Node, t: GpuTensorInfo, what: string): void {
   if (t.dtype !== 'int8' && t.dtype !== 'uint8') throw new GpuUnsupported(`${node.op}: ${what} is ${t.dtype}; int8 or uint8 expected`);
 }
@@ -401,8 +522,14 @@ const qdqConv: GpuKernel = {
     const depthwise = g.group > 1 && g.C === g.group && g.M === g.group;
     const packed = depthwise ? packWeights(w!.value, g.M, K, K, 1) : packConvWeights(w!.value, g.M, g.C / g.group, g.T);
     const { table, lo, hi, zw0 } = params(node, inputs, y!.dtype, g.M, weightSums(packed, g.M));
-    const program = depthwise ? depthwiseProgram(x!, y!, g, g.M, lo, hi) : convProgram(x!, y!, g, quantDotPath(env.packedDot), g.M, lo, hi, zw0);
-    if (!depthwise && isPointwise(g)) {
+    const path = planQuantDotPath(env);
+    const pointwise = !depthwise && isPointwise(g);
+    // A GPU adapter tiles ungrouped convs through workgroup memory; CPU adapters keep the direct kernels.
+    const tiled = !depthwise && !env.cpuAdapter && g.group === 1;
+    const program = depthwise ? depthwiseProgram(x!, y!, g, g.M, lo, hi)
+      : tiled ? tiledProgram(x!, y!, pointwise ? '1x1' : 'conv', { N: g.N, P: g.P, K, Kw: g.T * Math.ceil(g.C / 4), g }, path, g.M, lo, hi, zw0)
+      : convProgram(x!, y!, g, path, g.M, lo, hi, zw0);
+    if (pointwise) {
       return { calls: [{ program, tensors: [{ input: 0 }, { constant: 0 }, { constant: 1 }, { output: 0 }] }], constants: [packed, table], sharedConstants: [0] };
     }
     const tensors: TensorSlot[] = [{ input: 0 }, { constant: 0 }, { constant: 1 }, { constant: 2 }, { output: 0 }];
@@ -425,7 +552,11 @@ const qdqMatMul: GpuKernel = {
     const packed = transB ? packWeights(w!.value, N, K, K, 1) : packWeights(w!.value, N, K, 1, N);
     const { table, lo, hi, zw0 } = params(node, inputs, y!.dtype, N, weightSums(packed, N));
     const rows = sizeOfShape(x!.shape) / K;
-    const program = matmulProgram(x!, y!, rows, K, N, quantDotPath(env.packedDot), lo, hi, zw0);
+    const path = planQuantDotPath(env);
+    // Tiled on GPU adapters unless x has a few rows only (a classifier's GEMV: each weight word is used once anyway).
+    const program = !env.cpuAdapter && rows > MATMUL_DIRECT_ROWS
+      ? tiledProgram(x!, y!, 'matmul', { N: 1, P: rows, K, Kw: Math.ceil(K / 4) }, path, N, lo, hi, zw0)
+      : matmulProgram(x!, y!, rows, K, N, path, lo, hi, zw0);
     const tensors: TensorSlot[] = [{ input: 0 }, { constant: 0 }, { constant: 1 }, { output: 0 }];
     return { calls: [{ program, tensors }], constants: [packed, table], sharedConstants: [0] };
   },

@@ -46,6 +46,16 @@ export function quantDotPath(packedDot?: boolean): QuantDotPath {
   return detected ? 'packed' : 'unpacked';
 }
 
+/**
+ * The path for a plan's environment (KernelEnv): packed where the implementation has the language feature, except
+ * on a CPU adapter (SwiftShader, KernelEnv.cpuAdapter): there dot4I8Packed is emulated (both words unpacked, four
+ * multiplies), and the unpacked path, which keeps x unpacked as loaded and unpacks each weight word once for several
+ * pixels, ran mobilenet_v2's int8 convs in about half the time (docs/quantization.md). A pinned path still wins.
+ */
+export function planQuantDotPath(env: { packedDot?: boolean; cpuAdapter?: boolean }): QuantDotPath {
+  return quantDotPath(env.packedDot === undefined ? undefined : env.packedDot && !env.cpuAdapter);
+}
+
 /** The amount subtracted to move a value of `dtype` into the int8 domain. */
 export const int8Offset = (dtype: DType): number => (dtype === 'uint8' ? 128 : 0);
 
