@@ -19,7 +19,8 @@ import { int, model, vi } from '../importer/model-builder.js';
  * The importer's general form (importers/onnx/ops/attention.ts) reproduces that with plain ops; these cases pin it:
  * decode steps (S = 1) over 2-3 rows of different lengths with GQA and MQA, total_sequence_length above and below
  * P + S, an attention_bias, scale and softcap, packed QKV, non-causal, S > 1 continuations (onnxruntime allows those
- * for batch 1 only), a first prompt with a past given, and a multi-step decode loop feeding present back as past.
+ * for batch 1 only), a first prompt with a past given, three of those in float16, and a multi-step decode loop
+ * feeding present back as past.
  *
  * Tolerances: values are O(1) and everything is computed in float32; 1e-4 on the CPU and 1e-3 on WebGPU (the issue's
  * bounds; the GPU kernel sums in another order and uses an online softmax).
@@ -96,8 +97,8 @@ const CASES: RaggedCase[] = [
   { name: 'right-padded first prompt, no past (the cheaper form)', attrs: {}, batch: 3, heads: 4, kvHeads: 2, headSize: 8, seq: 5, seqlens: [4, 2, 0], total: 5 },
 ];
 
-function caseModel(c: RaggedCase, rng: Rng): { bytes: Uint8Array; feeds: Record<string, HostTensor> } {
-  const r = (shape: number[]) => randomTensor(rng, 'float32', shape, { lo: -1, hi: 1 });
+function caseModel(c: RaggedCase, rng: Rng, dtype: 'float32' | 'float16' = 'float32'): { bytes: Uint8Array; feeds: Record<string, HostTensor> } {
+  const r = (shape: number[]) => randomTensor(rng, dtype, shape, { lo: -1, hi: 1 });
   const { batch: B, heads: N, kvHeads: K, headSize: H, seq: S } = c;
   const inputs: (HostTensor | undefined)[] = c.packed
     ? [r([B, S, (N + 2 * K) * H]), undefined, undefined]
@@ -128,6 +129,17 @@ describe('GroupQueryAttention over rows of different lengths, against onnxruntim
       for (const backend of BACKENDS) expectClose(await runOn(await open(bytes, backend), feeds), want, `${c.name} on ${backend}`, TOL[backend]);
     });
   });
+
+  // float16: onnxruntime's CPU kernel takes float16 and computes Q Kᵀ and the softmax in float32, like EdgeKit's
+  // kernels (float16 in storage, float32 arithmetic); the outputs are rounded to float16 (2^-11 relative), so 2e-3.
+  for (const k of [0, 6, 8]) {
+    const c = CASES[k]!;
+    it(`${c.name} — float16`, async () => {
+      const { bytes, feeds } = caseModel(c, new Rng(200 + k), 'float16');
+      const want = await runModelOrt(bytes, feeds);
+      for (const backend of BACKENDS) expectClose(await runOn(await open(bytes, backend), feeds), want, `${c.name} float16 on ${backend}`, 2e-3);
+    });
+  }
 
   it('a right-padded prompt then 6 decode steps over rows of lengths 5, 3 and 2, present fed back as past, step by step', async () => {
     const [N, K, H] = [4, 2, 16];
