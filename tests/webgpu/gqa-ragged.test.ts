@@ -181,6 +181,9 @@ describe('GroupQueryAttention over rows of different lengths, against onnxruntim
         pasts[backend] = [got.present_key!, got.present_value!];
       }
       pasts.ort = [want.present_key!, want.present_value!];
+      // total_sequence_length sizes present; fed as a graph input it is baked into the plan: one stage, no readback.
+      const report = gpu.report().gpu!;
+      expect([report.stages, report.readbacks], `step ${step} stages and readbacks`).toEqual([1, 0]);
     }
     // The loop did reach rows of different lengths: row 2's last key is at 7, row 0's at 10.
     expect(lengths).toEqual([11, 9, 8]);
