@@ -12,6 +12,7 @@ import { GpuSession } from '../../runtime/backends/webgpu/gpu-session.js';
 import { generateSource } from '../../runtime/backends/webgpu/pipeline-cache.js';
 import { fullKey } from '../../runtime/backends/webgpu/program.js';
 import { UnsupportedOpError } from '../../runtime/errors.js';
+import { quantize } from '../../sdk/node.js';
 import type { Graph } from '../../runtime/ir/graph.js';
 import { binning, binOf, HISTOGRAM_OP } from '../../runtime/ir/ops/histogram.js';
 import { optimize } from '../../runtime/ir/passes/index.js';
@@ -226,6 +227,28 @@ describe('calibration histograms on the device (digits CNN, 8 batches of 20, unl
       }, 300_000);
     }
   }
+
+  it('quantize() through the public API: percentile and entropy on WebGPU choose the CPU backend\'s activation scales', async () => {
+    const m = digits();
+    for (const method of ['percentile', 'entropy'] as const) {
+      const scales: Record<string, number>[] = [];
+      for (const backend of ['cpu', 'webgpu'] as const) {
+        const q = await quantize(m.bytes, { mode: 'int8', method, backend, calibration: m.calibration(20, 8), reportSamples: 0 });
+        const { graph } = await importOnnx(q.model);
+        const qs = graph.nodes.filter((n) => n.op === 'QuantizeLinear');
+        scales.push(Object.fromEntries(qs.map((n) => [n.inputs[0]!, Number(graph.initializers[n.inputs[1]!]!.data[0])])));
+      }
+      const [cpu, gpu] = scales as [Record<string, number>, Record<string, number>];
+      expect(Object.keys(gpu).sort()).toEqual(Object.keys(cpu).sort());
+      expect(Object.keys(cpu).length).toBeGreaterThan(3);
+      // The backends' activations differ by float rounding (summation order), so ranges do too, by ~1e-7 relative;
+      // the bins differ only by values at a bin edge. 1e-5 is far below one bin's share of a range (1/2048), so a
+      // tail cut or entropy threshold moved by a bin, or any binning difference that matters, fails here.
+      const rel = Object.keys(cpu).map((k) => Math.abs(gpu[k]! - cpu[k]!) / cpu[k]!);
+      console.log(`quantize() ${method}: ${rel.length} activation scales, WebGPU vs CPU largest relative difference ${Math.max(...rel).toExponential(2)}`);
+      for (const r of rel) expect(r).toBeLessThan(1e-5);
+    }
+  }, 300_000);
 
   it('on WebGPU only the bins come back (2048 x 4 bytes per tensor), not the activations (Fashion-MNIST CNN, 10 batches of 20)', async () => {
     const res = await gpuForTests();
