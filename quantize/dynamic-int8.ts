@@ -13,14 +13,14 @@ import type { LayerPair } from './report.js';
  *   MatMul/Gemm: MatMulInteger(x_q, W_q int8 [K, N], x_zp) → int32 → Cast float → × (x_scale · w_scale[N]) (+ bias)
  *   Conv:        ConvInteger(x_q, W_q uint8, x_zp, 128) → int32 → Cast float → × (x_scale · w_scale[M, 1, ..]) (+ bias[M, 1, ..])
  * MatMul and Gemm (transA = 0, alpha = beta = 1) with a constant 2-D float32 weight; Conv with a constant float32
- * weight and no bias or a constant 1-D one, any pads/strides/dilations/group (ConvInteger has Conv's attributes).
+ * weight, any pads/strides/dilations/group (ConvInteger has Conv's attributes).
  * Weights are symmetric (zero point 0, values in [-127, 127]), per output channel unless perChannel is false.
  * MatMulInteger's weight is int8 and its b_zero_point is left out. ConvInteger's weight is the same int8 values
  * stored as uint8 with one zero point 128 (w + 128, in [1, 255]): onnxruntime's ConvInteger ran only uint8 × uint8
  * until late 2025 (onnxruntime PR #26585), so a uint8 weight is what every onnxruntime release loads; one scalar
  * zero point also serves per-channel weights, the per-channel scales being applied in float after the Cast.
  * ConvInteger has no bias input: the float bias is added after the scale Mul, stored as [M, 1, ..] so that it
- * broadcasts over the channel axis of [N, M, spatial..].
+ * broadcasts over the channel axis of [N, M, spatial..] (a bias computed in the graph goes through a Reshape).
  */
 export function rewriteDynamic(src: Graph, opts: ResolvedOptions): { graph: Graph; layers: LayerPair[]; kept: KeptNode[] } {
   const eligible = (n: Node) =>
@@ -75,12 +75,13 @@ export function rewriteDynamic(src: Graph, opts: ResolvedOptions): { graph: Grap
   return { graph: ed.finish(), layers, kept };
 }
 
-/** A Conv's bias is absent, or a constant float32 [M] (it becomes a [M, 1, ..] initializer). */
+/** A Conv's bias is absent, a constant float32 [M] (it becomes a [M, 1, ..] initializer) or a float32 value (Reshaped). */
 function convBiasOk(g: Graph, n: Node): boolean {
   if (!n.inputs[2]) return true;
   const b = g.initializers[n.inputs[2]];
   const w = g.initializers[n.inputs[1] ?? ''];
-  return !!b && !!w && b.dtype === 'float32' && b.shape.length === 1 && b.shape[0] === w.shape[0];
+  if (!b) return isFloat32(g, n.inputs[2]);
+  return !!w && b.dtype === 'float32' && b.shape.length === 1 && b.shape[0] === w.shape[0];
 }
 
 /** Conv → ConvInteger(x_q, W_q uint8, x_zp, 128) → Cast → Mul(x_scale · w_scale) [→ Add(bias)] (see the file comment). */
@@ -101,7 +102,7 @@ function rewriteConv(ed: GraphEditor, src: Graph, n0: Node, q: [string, string, 
   const accF = fresh(g, `${base}_cast_output`);
   const scale = fresh(g, `${base}_scale_output`);
   const out = n.outputs[0]!;
-  const bias = n.inputs[2] ? src.initializers[n.inputs[2]]! : undefined;
+  const bias = n.inputs[2] || undefined;
   const scaled = bias ? fresh(g, `${base}_scaled_output`) : out;
   const added: Node[] = [
     { name: fresh(g, `${base}_ConvInteger`), op: 'ConvInteger', domain: '', inputs: [q[0], wq, q[2], wzp], outputs: [acc], attrs: { ...n.attrs } },
@@ -110,7 +111,16 @@ function rewriteConv(ed: GraphEditor, src: Graph, n0: Node, q: [string, string, 
     { name: fresh(g, `${base}_output_Mul`), op: 'Mul', domain: '', inputs: [accF, scale], outputs: [scaled], attrs: {} },
   ];
   if (bias) {
-    const b = ed.addInitializer(`${n.inputs[2]}_reshaped`, hostTensor('float32', perChannelShape, Float32Array.from(bias.data as Float32Array)));
+    const constant = src.initializers[bias];
+    let b: string;
+    if (constant) {
+      b = ed.addInitializer(`${bias}_reshaped`, hostTensor('float32', perChannelShape, Float32Array.from(constant.data as Float32Array)));
+    } else {
+      // A computed bias (the spec's [M]) is reshaped at run time.
+      const shape = ed.addInitializer(`${base}_bias_shape`, hostTensor('int64', [perChannelShape.length], BigInt64Array.from(perChannelShape, BigInt)));
+      b = fresh(g, `${bias}_reshaped`);
+      added.push({ name: fresh(g, `${base}_bias_Reshape`), op: 'Reshape', domain: '', inputs: [bias, shape], outputs: [b], attrs: {} });
+    }
     added.push({ name: fresh(g, `${base}_bias_Add`), op: 'Add', domain: '', inputs: [scaled, b], outputs: [out], attrs: {} });
   }
   for (const a of added) ed.addNode(a, undefined, n0);

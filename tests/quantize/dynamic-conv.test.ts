@@ -172,7 +172,7 @@ describe('int8-dynamic options on Conv', () => {
 });
 
 describe('int8-dynamic Conv forms', () => {
-  it('strided, depthwise dilated, 1-D SAME_UPPER convs become ConvInteger; a Conv with a computed bias stays float', async () => {
+  it('strided, depthwise dilated, 1-D SAME_UPPER convs and one with a computed bias become ConvInteger', async () => {
     const rng = new Rng(11);
     const t = (shape: number[], s = 0.5): HostTensor => ({ dtype: 'float32', shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-s, s)) });
     const ints = (...v: number[]) => ({ type: 'ints' as const, value: v });
@@ -200,10 +200,14 @@ describe('int8-dynamic Conv forms', () => {
     const float = exportOnnx(g, { opset: 17 });
     const q = await quantize(float, { mode: 'int8-dynamic', backend: 'cpu' });
     const out = (await importOnnx(q.model)).graph;
-    expect(out.nodes.filter((n) => n.op === 'ConvInteger').length).toBe(3);
-    expect(out.nodes.filter((n) => n.op === 'Conv').map((n) => n.inputs[2])).toEqual(['bb']);
-    expect(q.report.keptFloat.filter((k) => k.op === 'Conv').map((k) => k.node)).toEqual(['computed_bias']);
-    expect(q.report.layers.map((l) => l.node)).toEqual(['strided', 'depthwise', 'conv1d']);
+    expect(out.nodes.filter((n) => n.op === 'ConvInteger').length).toBe(4);
+    expect(out.nodes.filter((n) => n.op === 'Conv')).toEqual([]);
+    expect(q.report.keptFloat.filter((k) => k.op === 'Conv')).toEqual([]);
+    expect(q.report.layers.map((l) => l.node)).toEqual(['strided', 'depthwise', 'conv1d', 'computed_bias']);
+    // The bias fed at run time is reshaped to [8, 1, 1] before the Add.
+    const reshape = out.nodes.find((n) => n.op === 'Reshape')!;
+    expect(reshape.inputs[0]).toBe('bb');
+    expect(Array.from(out.initializers[reshape.inputs[1]!]!.data as BigInt64Array, Number)).toEqual([8, 1, 1]);
     // The 1-D conv's per-channel scale and bias broadcast as [M, 1].
     const c1 = out.nodes.find((n) => n.op === 'ConvInteger' && n.inputs[1]!.startsWith('w1'))!;
     expect(out.initializers[c1.inputs[1]!]!.shape).toEqual([5, 3, 3]);
