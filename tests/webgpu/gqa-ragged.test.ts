@@ -9,6 +9,7 @@ import { Rng, randomTensor } from '../helpers/random.js';
 import { runModelOrt } from '../helpers/run-model.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
 import { int, model, vi } from '../importer/model-builder.js';
+import { tensorProto } from '../helpers/ort-single-node.js';
 
 /**
  * com.microsoft GroupQueryAttention over batch rows of different lengths (issue #10 §1), on the CPU and WebGPU
@@ -19,8 +20,8 @@ import { int, model, vi } from '../importer/model-builder.js';
  * The importer's general form (importers/onnx/ops/attention.ts) reproduces that with plain ops; these cases pin it:
  * decode steps (S = 1) over 2-3 rows of different lengths with GQA and MQA, total_sequence_length above and below
  * P + S, an attention_bias, scale and softcap, packed QKV, non-causal, S > 1 continuations (onnxruntime allows those
- * for batch 1 only), a first prompt with a past given, three of those in float16, and a multi-step decode loop
- * feeding present back as past.
+ * for batch 1 only), a first prompt with a past given, three of those in float16, a multi-step decode loop feeding
+ * present back as past, and a two-layer model computing seqlens_k and total_sequence_length from attention_mask.
  *
  * Tolerances: values are O(1) and everything is computed in float32; 1e-4 on the CPU and 1e-3 on WebGPU (the issue's
  * bounds; the GPU kernel sums in another order and uses an online softmax).
@@ -187,6 +188,78 @@ describe('GroupQueryAttention over rows of different lengths, against onnxruntim
     }
     // The loop did reach rows of different lengths: row 2's last key is at 7, row 0's at 10.
     expect(lengths).toEqual([11, 9, 8]);
+  });
+
+  it('two layers with seqlens_k and total_sequence_length computed from attention_mask, as exported models do: a ragged decode loop', async () => {
+    // seqlens_k = ReduceSum(attention_mask) - 1 and total_sequence_length = Shape(attention_mask)[1] (int32), shared
+    // by both layers; layer l projects its input with Wq/Wk/Wv and feeds the next. The attention_mask of a row of
+    // length L is L ones then zeros (onnxruntime's GQA keeps rows left-aligned).
+    const [N, K, H] = [4, 2, 8];
+    const D = N * H;
+    const rng = new Rng(11);
+    const weight = (name: string, cols: number) => tensorProto(name, randomTensor(rng, 'float32', [D, cols], { lo: -0.3, hi: 0.3 }));
+    const layers = [0, 1];
+    const bytes = model({
+      nodes: [
+        { op: 'ReduceSum', inputs: ['attention_mask', 'axis1'], outputs: ['mask_sum'], attrs: [int('keepdims', 0)] },
+        { op: 'Sub', inputs: ['mask_sum', 'one'], outputs: ['last'] },
+        { op: 'Cast', inputs: ['last'], outputs: ['seqlens_k'], attrs: [int('to', 6)] },
+        { op: 'Shape', inputs: ['attention_mask'], outputs: ['mask_shape'] },
+        { op: 'Gather', inputs: ['mask_shape', 'one_scalar'], outputs: ['total64'], attrs: [int('axis', 0)] },
+        { op: 'Cast', inputs: ['total64'], outputs: ['total'], attrs: [int('to', 6)] },
+        ...layers.flatMap((l) => [
+          { op: 'MatMul', inputs: [l ? `y${l - 1}` : 'x', `wq${l}`], outputs: [`q${l}`] },
+          { op: 'MatMul', inputs: [l ? `y${l - 1}` : 'x', `wk${l}`], outputs: [`k${l}`] },
+          { op: 'MatMul', inputs: [l ? `y${l - 1}` : 'x', `wv${l}`], outputs: [`v${l}`] },
+          {
+            op: 'GroupQueryAttention', domain: 'com.microsoft',
+            inputs: [`q${l}`, `k${l}`, `v${l}`, `past_key.${l}`, `past_value.${l}`, 'seqlens_k', 'total'],
+            outputs: [`y${l}`, `present_key.${l}`, `present_value.${l}`],
+            attrs: [int('num_heads', N), int('kv_num_heads', K)],
+          },
+        ]),
+      ],
+      inputs: [
+        vi('x', 1, ['B', 'S', D]), vi('attention_mask', 7, ['B', 'T']),
+        ...layers.flatMap((l) => [vi(`past_key.${l}`, 1, ['B', K, 'P', H]), vi(`past_value.${l}`, 1, ['B', K, 'P', H])]),
+      ],
+      outputs: [{ name: 'y1' }, ...layers.flatMap((l) => [{ name: `present_key.${l}` }, { name: `present_value.${l}` }])],
+      initializers: [
+        tensorProto('axis1', tensorFromNumbers('int64', [1], [1])), tensorProto('one', tensorFromNumbers('int64', [], [1])),
+        tensorProto('one_scalar', tensorFromNumbers('int64', [], [1])),
+        ...layers.flatMap((l) => [weight(`wq${l}`, D), weight(`wk${l}`, K * H), weight(`wv${l}`, K * H)]),
+      ],
+      opset: 17,
+      extraOpsets: [{ domain: 'com.microsoft', version: 1 }],
+    });
+    const B = 3;
+    const lengths = [4, 2, 1];
+    const byBackend = { cpu: await open(bytes, 'cpu'), webgpu: await open(bytes, 'webgpu') };
+    const empty = randomTensor(rng, 'float32', [B, K, 0, H]);
+    const initial = Object.fromEntries(layers.flatMap((l) => [[`present_key.${l}`, empty], [`present_value.${l}`, empty]]));
+    const last: Record<'ort' | Backend, Record<string, HostTensor>> = { ort: initial, cpu: initial, webgpu: initial };
+    for (let step = 0; step <= 5; step++) {
+      const S = step === 0 ? Math.max(...lengths) : 1;
+      if (step > 0) for (let b = 0; b < B; b++) lengths[b]! += 1;
+      const T = Math.max(...lengths);
+      const mask = tensorFromNumbers('int64', [B, T], lengths.flatMap((len) => Array.from({ length: T }, (_, j) => (j < len ? 1 : 0))));
+      const x = randomTensor(rng, 'float32', [B, S, D], { lo: -1, hi: 1 });
+      const feedsFor = (who: 'ort' | Backend) => ({
+        x, attention_mask: mask,
+        ...Object.fromEntries(layers.flatMap((l) => [[`past_key.${l}`, last[who][`present_key.${l}`]!], [`past_value.${l}`, last[who][`present_value.${l}`]!]])),
+      });
+      const want = await runModelOrt(bytes, feedsFor('ort'));
+      for (const backend of BACKENDS) {
+        const got = await runOn(byBackend[backend], feedsFor(backend));
+        expectClose(got, want, `step ${step} (row lengths ${lengths}) on ${backend}`, TOL[backend]);
+        last[backend] = got;
+      }
+      last.ort = want;
+      // total_sequence_length folds from the mask's shape: one stage, no readback.
+      const report = byBackend.webgpu.report().gpu!;
+      expect([report.stages, report.readbacks], `step ${step} stages and readbacks`).toEqual([1, 0]);
+    }
+    expect(lengths).toEqual([9, 7, 6]);
   });
 
   it('still refuses what it does not compute, at load', async () => {
