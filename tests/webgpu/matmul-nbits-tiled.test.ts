@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chooseNBitsForm, GEMV_MAX_ROWS, setNBitsForm, type NBitsForm } from '../../runtime/backends/webgpu/kernels/matmul-nbits.js';
+import { chooseNBitsForm, GEMV_MAX_ROWS, setNBitsForm, setNBitsSubgroups, type NBitsForm } from '../../runtime/backends/webgpu/kernels/matmul-nbits.js';
 import type { DType } from '../../runtime/ir/dtype.js';
 import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
@@ -12,8 +12,8 @@ import { int, model, vi } from '../importer/model-builder.js';
 
 /**
  * com.microsoft MatMulNBits's WebGPU forms (runtime/backends/webgpu/kernels/matmul-nbits.ts, issue #11 §1): the
- * decode GEMV (threads split K, one workgroup reduction), the workgroup-tiled prefill (B dequantized once per tile
- * into workgroup memory) and the first direct kernel, each forced on every case and compared with the CPU
+ * decode GEMV (threads split K, one workgroup reduction, with and without subgroups), the workgroup-tiled prefill
+ * (B dequantized once per tile into workgroup memory) and the direct form (CPU adapters), each forced on every case and compared with the CPU
  * reference and onnxruntime-node through InferenceSession. Cases cover 4 and 8 bits, block sizes 16..256, no /
  * packed / float zero points, K not a multiple of the block, N not a multiple of the 64-column tile (nor of 4),
  * 1, 3, 17 and 128 rows, batch dims, bias, and float16 A. The kernel key each node ran is checked, so a case
@@ -28,11 +28,17 @@ import { int, model, vi } from '../importer/model-builder.js';
 
 const MS = 'com.microsoft';
 const sessions: InferenceSession[] = [];
+let subgroups = false;
 
 beforeAll(async () => {
-  console.log(`MatMulNBits forms on ${describeDevice(await gpuForTests())}`);
+  const res = await gpuForTests();
+  subgroups = res.ctx.features.has('subgroups');
+  console.log(`MatMulNBits forms on ${describeDevice(res)}, ${subgroups ? 'with' : 'without'} subgroups`);
 });
-afterEach(() => setNBitsForm(undefined));
+afterEach(() => {
+  setNBitsForm(undefined);
+  setNBitsSubgroups(undefined);
+});
 afterAll(async () => {
   for (const s of sessions) await s.release();
 });
@@ -134,7 +140,16 @@ async function run(bytes: Uint8Array, backend: 'cpu' | 'webgpu', feeds: Record<s
   return { y: r.y!.toHost(), session };
 }
 
-const KEY_PREFIX: Record<NBitsForm, string> = { gemv: 'matmul-nbits-gemv:', tiled: 'matmul-nbits-tiled:', direct: 'matmul-nbits:' };
+const KEY_PREFIX: Record<NBitsForm, string> = { gemv: 'matmul-nbits-gemv:', tiled: 'matmul-nbits-tiled:', direct: 'matmul-nbits:', legacy: 'matmul-nbits:' };
+
+/** Whether kernel key `k` is `form` (with subgroups or not, for the GEMV; unrolled or the first kernel, for direct). */
+function isForm(k: string, form: NBitsForm, sg: boolean): boolean {
+  const key = k.split('|')[0]!;
+  if (!key.startsWith(KEY_PREFIX[form])) return false;
+  if (form === 'gemv') return key.endsWith(':sg') === sg;
+  if (form === 'direct' || form === 'legacy') return key.endsWith(':unrolled') === (form === 'direct');
+  return true;
+}
 
 describe('MatMulNBits WebGPU forms vs the CPU reference and onnxruntime-node', () => {
   it('takes the GEMV form up to GEMV_MAX_ROWS rows and the tiled form above', () => {
@@ -148,16 +163,22 @@ describe('MatMulNBits WebGPU forms vs the CPU reference and onnxruntime-node', (
     it(c.name, async () => {
       const cpu = (await run(c.bytes, 'cpu', c.feeds)).y;
       const ort = (await runModelOrt(c.bytes, c.feeds)).y!;
-      const forms: NBitsForm[] = c.rows <= GEMV_MAX_ROWS ? ['gemv', 'tiled', 'direct'] : ['tiled', 'direct'];
-      for (const form of forms) {
+      // The GEMV with its workgroup-memory reduction, and with subgroupAdd where the device has subgroups.
+      // The first kernel ('legacy', kept for the benchmark's "before") on the few-row cases.
+      const forms: [NBitsForm, boolean][] = c.rows <= GEMV_MAX_ROWS
+        ? [['gemv', false], ...(subgroups ? [['gemv', true] as [NBitsForm, boolean]] : []), ['tiled', false], ['direct', false], ['legacy', false]]
+        : [['tiled', false], ['direct', false]];
+      for (const [form, sg] of forms) {
         setNBitsForm(form);
+        setNBitsSubgroups(sg);
         const { y, session } = await run(c.bytes, 'webgpu', c.feeds);
         const report = session.report();
         const kernels = report.nodes.find((n) => n.name === 'mm')?.kernels ?? [];
-        expect(kernels.some((k) => k.startsWith(KEY_PREFIX[form])), `${c.name}: ${form} ran ${kernels.join(', ')}`).toBe(true);
+        const ran = kernels.some((k) => isForm(k, form, sg));
+        expect(ran, `${c.name}: ${form}${sg ? ' with subgroups' : ''} ran ${kernels.join(', ')}`).toBe(true);
         for (const [want, what] of [[cpu, 'CPU'], [ort, 'onnxruntime']] as const) {
           const r = allClose(y, want, { rtol: c.tol, atol: c.tol });
-          if (!r.ok) expect.fail(`${c.name} (${form}) vs ${what}: ${r.message}`);
+          if (!r.ok) expect.fail(`${c.name} (${form}${sg ? ', subgroups' : ''}) vs ${what}: ${r.message}`);
         }
         if (c.floatWeightBytes >= 1 << 20) {
           // W stays packed (1/8 of float32) plus scales, zero points and bias; a float copy of W would be over 1.

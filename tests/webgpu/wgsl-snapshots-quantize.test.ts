@@ -93,19 +93,22 @@ describe('quantization WGSL', () => {
   snapshotPlan('MatMulNBits 4 bits tiled, packed zero points, bias', nbits(4, c('uint8', [8]), true), [
     act('float32', [40, 64]), c('uint8', [8, 2, 16]), c('float32', [16]), c('uint8', [8]), undefined, c('float32', [8]),
   ], res('float32', [40, 8]));
-  it('MatMulNBits 8 bits direct, packed zero points', () => {
-    setNBitsForm('direct');
-    try {
-      const n = nbits(8, c('uint8', [16]), false);
-      const ins = [act('float32', [8, 64]), c('uint8', [8, 2, 32]), c('float32', [16]), c('uint8', [16])];
-      const infos = ins.map((t) => ('storage' in t ? t : { dtype: t.dtype, shape: t.shape, storage: storageFor(t.dtype, SNAPSHOT_ENV.f16, true), value: t }));
-      for (const call of GPU_KERNELS[n.op]!.plan(n, infos, [res('float32', [8, 8])], SNAPSHOT_ENV).calls) {
-        expect(generateSource(call.program, SNAPSHOT_ENV.f16)).toMatchSnapshot(fullKey(call.program));
+  // The direct form forced (8 rows: 4 per invocation), and the GEMV's subgroup reduction on a device with subgroups.
+  for (const [title, form, rows, env] of [['direct', 'direct', 8, SNAPSHOT_ENV], ['GEMV with subgroups', 'gemv', 1, { ...SNAPSHOT_ENV, subgroups: true }]] as const) {
+    it(`MatMulNBits 8 bits ${title}, packed zero points`, () => {
+      setNBitsForm(form);
+      try {
+        const n = nbits(8, c('uint8', [16]), false);
+        const ins = [act('float32', [rows, 64]), c('uint8', [8, 2, 32]), c('float32', [16]), c('uint8', [16])];
+        const infos = ins.map((t) => ('storage' in t ? t : { dtype: t.dtype, shape: t.shape, storage: storageFor(t.dtype, SNAPSHOT_ENV.f16, true), value: t }));
+        for (const call of GPU_KERNELS[n.op]!.plan(n, infos, [res('float32', [rows, 8])], env).calls) {
+          expect(generateSource(call.program, SNAPSHOT_ENV.f16)).toMatchSnapshot(fullKey(call.program));
+        }
+      } finally {
+        setNBitsForm(undefined);
       }
-    } finally {
-      setNBitsForm(undefined);
-    }
-  });
+    });
+  }
   const qdqInputs = (w: HostTensor, C: number) => [
     act('uint8', [1, 2, 5, 5]), c('float32', [], [0.1]), c('uint8', [], [128]), w, c('float32', [C], new Array<number>(C).fill(0.01)), c('int8', [C]),
     c('float32', [], [0.2]), c('uint8', [], [128]), c('int32', [C]), c('float32', [C], new Array<number>(C).fill(0.001)),

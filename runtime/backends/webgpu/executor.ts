@@ -280,7 +280,7 @@ export class GpuGraphPlan {
   private async build(maxElements: number, opset: number, cpuAdapter: boolean, weightPrecision: 'float32' | 'float16'): Promise<void> {
     const { ctx, memory, pipelines } = this.res;
     const g = this.graph;
-    const env: KernelEnv = { f16: ctx.hasF16, limits: ctx.limits, maxElements, cpuAdapter, packedDot: ctx.wgslFeatures.has('packed_4x8_integer_dot_product') };
+    const env: KernelEnv = { f16: ctx.hasF16, limits: ctx.limits, maxElements, cpuAdapter, packedDot: ctx.wgslFeatures.has('packed_4x8_integer_dot_product'), subgroups: ctx.features.has('subgroups') };
     const unsupported: UnsupportedNode[] = [];
     const readOnly = new Set([...g.inputs.map((i) => i.name), ...Object.keys(g.initializers)].filter((v) => !Object.hasOwn(this.bound, v)));
     const half = weightPrecision === 'float16' ? halfPrecisionWeights(g, this.bound) : new Set<string>();

@@ -29,6 +29,8 @@ export interface KernelEnv {
   cpuAdapter?: boolean;
   /** WGSL has packed_4x8_integer_dot_product (dot4I8Packed): int8 kernels take the packed path. */
   packedDot?: boolean;
+  /** The device has the 'subgroups' feature (subgroupAdd...): reductions may use it. */
+  subgroups?: boolean;
 }
 
 export type Uniforms = Record<string, number | readonly number[]>;

@@ -66,7 +66,7 @@ export function directRows(rows: number): number {
  * (sum_k a_k (q_k - zp) s = s sum_k a_k (q_k - zp)). Rows past the last are clamped to it (computed twice, not
  * stored), so the k loop has no row checks. With RM = 1 this is the first MatMulNBits kernel.
  */
-function directProgram(t: Record<string, GpuTensorInfo>, g: NBitsGeometry, zp: ZpKind, rows: number, rm: number): ProgramSpec {
+function directProgram(t: Record<string, GpuTensorInfo>, g: NBitsGeometry, zp: ZpKind, rows: number, rm: number, legacy = false): ProgramSpec {
   const names = ['a', 'b', 's', ...(zp !== 'none' ? ['z'] : []), ...(t.bias ? ['bias'] : []), 'y'];
   const y = t.y!;
   const blocks = Math.ceil(g.N / CB);
@@ -75,13 +75,31 @@ function directProgram(t: Record<string, GpuTensorInfo>, g: NBitsGeometry, zp: Z
   const mask = 2 ** g.bits - 1;
   const R = Array.from({ length: rm }, (_, r) => r);
   return {
-    key: `matmul-nbits:${g.bits}:${zp}:${t.bias ? 'bias' : ''}:cb${CB}:rm${rm}`,
+    key: `matmul-nbits:${g.bits}:${zp}:${t.bias ? 'bias' : ''}:cb${CB}:rm${rm}${legacy ? '' : ':unrolled'}`,
     bindings: names.map((name) => ({ name, type: t[name]!.storage })),
     uniforms: ['size', 'M', 'N', 'K', 'k_blocks', 'block', 'words', 'zp_row', 'blocks'].map((name) => ({ name, type: 'u32' as const })),
     workgroupSize: [WG, 1, 1],
     source(b) {
       const z = zpExpr(zp, g.bits, (i) => b.load('z', i), (i) => b.loadAs('z', i, 'f32'));
       const bias = t.bias ? ` + ${b.loadAs('bias', 'n', 'f32')}` : '';
+      // Each code of a word for each of the RM rows; `checked` tests k < K per code (the last word of a ragged K).
+      const checked = `for (var j = 0u; j < ${perWord}u; j = j + 1u) {
+        let k = kw + j;
+        if (k < u.K) {
+          let q = vec4<f32>((word >> vec4<u32>(j * ${g.bits}u)) & vec4<u32>(${mask}u)) - zps;
+          ${R.map((r) => `part[${r}] = part[${r}] + ${b.loadAs('a', `a_row_${r} + k`, 'f32')} * q;`).join('\n          ')}
+        }
+      }`;
+      // A whole word inside K: unrolled, constant shifts, no checks (the first kernel, 'legacy', had only `checked`).
+      const unrolled = Array.from({ length: perWord }, (_, j) => [
+        `let q_${j} = vec4<f32>((word >> vec4<u32>(${j * g.bits}u)) & vec4<u32>(${mask}u)) - zps;`,
+        ...R.map((r) => `part[${r}] = part[${r}] + ${b.loadAs('a', `a_row_${r} + kw + ${j}u`, 'f32')} * q_${j};`),
+      ].join('\n        ')).join('\n        ');
+      const words = legacy ? checked : `if (kw + ${perWord}u <= u.K) {
+        ${unrolled}
+      } else {
+        ${checked}
+      }`;
       b.main(`${b.linearIndex('u.size')}
   let c0 = (index % u.blocks) * ${CB}u;
   let row0 = (index / u.blocks) * ${rm}u;
@@ -104,13 +122,7 @@ function directProgram(t: Record<string, GpuTensorInfo>, g: NBitsGeometry, zp: Z
     for (var w = 0u; w < u.words; w = w + 1u) {
       let word = vec4<u32>(${b.load('b', 'w0.x + w')}, ${b.load('b', 'w0.y + w')}, ${b.load('b', 'w0.z + w')}, ${b.load('b', 'w0.w + w')});
       let kw = k0 + w * ${perWord}u;
-      for (var j = 0u; j < ${perWord}u; j = j + 1u) {
-        let k = kw + j;
-        if (k < u.K) {
-          let q = vec4<f32>((word >> vec4<u32>(j * ${g.bits}u)) & vec4<u32>(${mask}u)) - zps;
-          ${R.map((r) => `part[${r}] = part[${r}] + ${b.loadAs('a', `a_row_${r} + k`, 'f32')} * q;`).join('\n          ')}
-        }
-      }
+      ${words}
     }
     ${R.map((r) => `acc[${r}] = acc[${r}] + part[${r}] * scs;`).join('\n    ')}
   }
@@ -169,18 +181,21 @@ function unpackWord(bits: number, word: string, p: string): string {
  * rows (at most GEMV_MAX_ROWS, baked into the program); its GEMV_WG threads split K word by word: thread t takes
  * words t, t + GEMV_WG, ... of each column's packed row (adjacent threads read adjacent words of B), unpacks each
  * word's codes in registers and adds s * (a . q - zp * sum(a)) for every row and column, so each A value is read once
- * per workgroup, into registers, and shared by the columns. Then one barrier: the partial sums go through workgroup
- * memory and one thread per output adds the GEMV_WG partials of its element (a serial sum instead of a tree: one
- * barrier instead of log2(GEMV_WG)). A word never spans two blocks, so its block index is word / words-per-block.
+ * per workgroup, into registers, and shared by the columns (staging A in workgroup memory would add a barrier and
+ * save no reads: no two threads of a workgroup read the same A value). Then one barrier: the partial sums go through
+ * workgroup memory and one thread per output adds the GEMV_WG partials of its element (a serial sum instead of a
+ * tree: one barrier instead of log2(GEMV_WG)). Where the device has subgroups (KernelEnv.subgroups), subgroupAdd
+ * first sums each subgroup's partials, so only one value per subgroup goes through workgroup memory. A word never
+ * spans two blocks, so its block index is word / words-per-block.
  */
-function gemvProgram(t: Record<string, GpuTensorInfo>, g: NBitsGeometry, zp: ZpKind, rows: number, maxPerDim: number): ProgramSpec {
+function gemvProgram(t: Record<string, GpuTensorInfo>, g: NBitsGeometry, zp: ZpKind, rows: number, maxPerDim: number, subgroups: boolean): ProgramSpec {
   const names = ['a', 'b', 's', ...(zp !== 'none' ? ['z'] : []), ...(t.bias ? ['bias'] : []), 'y'];
   const y = t.y!;
   const groups = Math.ceil(g.N / GEMV_COLS);
   const perWord = 32 / g.bits;
   const outs = rows * GEMV_COLS;
   return {
-    key: `matmul-nbits-gemv:${g.bits}:${zp}:${t.bias ? 'bias' : ''}:r${rows}:c${GEMV_COLS}`,
+    key: `matmul-nbits-gemv:${g.bits}:${zp}:${t.bias ? 'bias' : ''}:r${rows}:c${GEMV_COLS}${subgroups ? ':sg' : ''}`,
     bindings: names.map((name) => ({ name, type: t[name]!.storage })),
     uniforms: ['N', 'K', 'k_blocks', 'words', 'zp_row', 'row_words', 'groups'].map((name) => ({ name, type: 'u32' as const })),
     workgroupSize: [GEMV_WG, 1, 1],
@@ -204,6 +219,18 @@ function gemvProgram(t: Record<string, GpuTensorInfo>, g: NBitsGeometry, zp: ZpK
         }
         body.push('      }');
       }
+      if (subgroups) b.enable('subgroups');
+      // Subgroups: subgroupAdd sums each subgroup's partials and its first invocation stores them, in its own slot
+      // (workgroup memory starts zeroed, so the other slots add nothing); no subgroup size or layout is assumed.
+      const gather = subgroups
+        ? `let lead = subgroupBroadcastFirst(t);
+  for (var i = 0u; i < ${outs}u; i = i + 1u) {
+    let v = subgroupAdd(acc[i]);
+    if (t == lead) { partial[i * ${GEMV_WG}u + t] = v; }
+  }`
+        : `for (var i = 0u; i < ${outs}u; i = i + 1u) {
+    partial[i * ${GEMV_WG}u + t] = acc[i];
+  }`;
       const aRows = Array.from({ length: rows }, (_, r) => `let a_row_${r} = ${r}u * u.K;`);
       b.main(`let group = wid.y * nwg.x + wid.x;
   if (group >= u.groups) { return; }
@@ -219,9 +246,7 @@ function gemvProgram(t: Record<string, GpuTensorInfo>, g: NBitsGeometry, zp: ZpK
       ${body.join('\n      ')}
     }
   }
-  for (var i = 0u; i < ${outs}u; i = i + 1u) {
-    partial[i * ${GEMV_WG}u + t] = acc[i];
-  }
+  ${gather}
   workgroupBarrier();
   if (t < ${outs}u) {
     let row = t / ${GEMV_COLS}u;
@@ -346,6 +371,12 @@ function tiledProgram(t: Record<string, GpuTensorInfo>, g: NBitsGeometry, zp: Zp
 export type NBitsForm = 'direct' | 'gemv' | 'tiled' | 'legacy';
 
 let forcedForm: NBitsForm | undefined;
+let forcedSubgroups: boolean | undefined;
+
+/** Forces the GEMV's reduction with (true) or without (false) subgroups where the device has them; undefined: the device decides. */
+export function setNBitsSubgroups(use: boolean | undefined): void {
+  forcedSubgroups = use;
+}
 
 /** Forces one form for every plan made after the call (tests and bench/matmul-nbits.bench.ts); undefined restores the choice by size. */
 export function setNBitsForm(form: NBitsForm | undefined): void {
@@ -383,8 +414,8 @@ const matMulNBits: GpuKernel = {
     const form = chooseNBitsForm(rows, env.cpuAdapter);
     const limit = env.limits.maxComputeWorkgroupsPerDimension;
     if (form === 'tiled' && Math.ceil(rows / TILE) > limit) throw new GpuUnsupported(`MatMulNBits with ${rows} rows exceeds one dispatch of ${TILE}-row tiles`);
-    const program = form === 'gemv' && rows <= GEMV_MAX_ROWS ? gemvProgram(infos, g, zp, rows, limit)
-      : form === 'direct' || form === 'legacy' ? directProgram(infos, g, zp, rows, form === 'legacy' ? 1 : directRows(rows))
+    const program = form === 'gemv' && rows <= GEMV_MAX_ROWS ? gemvProgram(infos, g, zp, rows, limit, !!env.subgroups && forcedSubgroups !== false)
+      : form === 'direct' || form === 'legacy' ? directProgram(infos, g, zp, rows, form === 'legacy' ? 1 : directRows(rows), form === 'legacy')
       : tiledProgram(infos, g, zp, rows);
     return { calls: [{ program, tensors }], constants: [words], sharedConstants: [0] };
   },

@@ -64,6 +64,7 @@ export class ShaderBuilder {
   private readonly helpers = new Map<string, string>();
   private body = '';
   private usesF16: boolean;
+  private readonly extensions = new Set<string>();
 
   constructor(
     readonly layout: ProgramLayout,
@@ -129,6 +130,11 @@ export class ShaderBuilder {
     return i === undefined ? `u.${name}` : `u.${name}_${i}`;
   }
 
+  /** Adds a WGSL `enable` directive (an extension the device has, e.g. subgroups; the kernel's key must say so). */
+  enable(extension: string): void {
+    this.extensions.add(extension);
+  }
+
   /** Adds a helper function once (keyed by its text's first line). */
   helper(code: string): void {
     const key = code.trim().split('\n')[0]!;
@@ -175,6 +181,7 @@ export class ShaderBuilder {
   build(): string {
     const out: string[] = [];
     if (this.usesF16) out.push('enable f16;', '');
+    for (const e of this.extensions) out.push(`enable ${e};`, '');
     this.layout.bindings.forEach((b, i) => {
       out.push(`@group(0) @binding(${i}) var<storage, read_write> ${b.name}: array<${arrayElement(b)}>;`);
     });
