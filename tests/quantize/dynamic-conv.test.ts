@@ -172,7 +172,7 @@ describe('int8-dynamic options on Conv', () => {
 });
 
 describe('int8-dynamic Conv forms', () => {
-  it('strided, depthwise dilated, 1-D SAME_UPPER convs and one with a computed bias become ConvInteger', async () => {
+  it('strided, depthwise dilated, 1-D SAME_UPPER, 3-D convs and one with a computed bias become ConvInteger', async () => {
     const rng = new Rng(11);
     const t = (shape: number[], s = 0.5): HostTensor => ({ dtype: 'float32', shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-s, s)) });
     const ints = (...v: number[]) => ({ type: 'ints' as const, value: v });
@@ -182,28 +182,31 @@ describe('int8-dynamic Conv forms', () => {
         { name: 'x', dtype: 'float32', shape: [2, 4, 9, 9] },
         { name: 'x1', dtype: 'float32', shape: [2, 3, 10] },
         { name: 'bb', dtype: 'float32', shape: [8] },
+        { name: 'x3', dtype: 'float32', shape: [1, 2, 4, 5, 5] },
       ],
       outputs: [
         { name: 'dw', dtype: 'float32', shape: [2, 8, 5, 5] },
         { name: 'y1', dtype: 'float32', shape: [2, 5, 10] },
         { name: 'yb', dtype: 'float32', shape: [2, 8, 5, 5] },
+        { name: 'y3', dtype: 'float32', shape: [1, 3, 4, 5, 5] },
       ],
-      initializers: { w: t([8, 4, 3, 3]), b: t([8]), wdw: t([8, 1, 3, 3]), w1: t([5, 3, 3]), b1: t([5]), wb: t([8, 8, 1, 1]) },
+      initializers: { w: t([8, 4, 3, 3]), b: t([8]), wdw: t([8, 1, 3, 3]), w1: t([5, 3, 3]), b1: t([5]), wb: t([8, 8, 1, 1]), w3: t([3, 2, 3, 3, 3]), b3: t([3]) },
       nodes: [
         { name: 'strided', op: 'Conv', domain: '', inputs: ['x', 'w', 'b'], outputs: ['a'], attrs: { strides: ints(2, 2), pads: ints(1, 1, 1, 1) } },
         { name: 'depthwise', op: 'Conv', domain: '', inputs: ['a', 'wdw'], outputs: ['dw'], attrs: { group: { type: 'int', value: 8 }, dilations: ints(2, 2), pads: ints(2, 2, 2, 2) } },
         { name: 'conv1d', op: 'Conv', domain: '', inputs: ['x1', 'w1', 'b1'], outputs: ['y1'], attrs: { auto_pad: { type: 'string', value: 'SAME_UPPER' } } },
         { name: 'computed_bias', op: 'Conv', domain: '', inputs: ['a', 'wb', 'bb'], outputs: ['yb'], attrs: {} },
+        { name: 'conv3d', op: 'Conv', domain: '', inputs: ['x3', 'w3', 'b3'], outputs: ['y3'], attrs: { pads: ints(1, 1, 1, 1, 1, 1) } },
       ],
       values: {},
     };
     const float = exportOnnx(g, { opset: 17 });
     const q = await quantize(float, { mode: 'int8-dynamic', backend: 'cpu' });
     const out = (await importOnnx(q.model)).graph;
-    expect(out.nodes.filter((n) => n.op === 'ConvInteger').length).toBe(4);
+    expect(out.nodes.filter((n) => n.op === 'ConvInteger').length).toBe(5);
     expect(out.nodes.filter((n) => n.op === 'Conv')).toEqual([]);
     expect(q.report.keptFloat.filter((k) => k.op === 'Conv')).toEqual([]);
-    expect(q.report.layers.map((l) => l.node)).toEqual(['strided', 'depthwise', 'conv1d', 'computed_bias']);
+    expect(q.report.layers.map((l) => l.node)).toEqual(['strided', 'depthwise', 'conv1d', 'computed_bias', 'conv3d']);
     // The bias fed at run time is reshaped to [8, 1, 1] before the Add.
     const reshape = out.nodes.find((n) => n.op === 'Reshape')!;
     expect(reshape.inputs[0]).toBe('bb');
@@ -212,12 +215,12 @@ describe('int8-dynamic Conv forms', () => {
     const c1 = out.nodes.find((n) => n.op === 'ConvInteger' && n.inputs[1]!.startsWith('w1'))!;
     expect(out.initializers[c1.inputs[1]!]!.shape).toEqual([5, 3, 3]);
     expect(Object.entries(out.initializers).filter(([k]) => k.startsWith('b1')).map(([, v]) => v.shape)).toEqual([[5, 1]]);
-    const feeds = { x: t([2, 4, 9, 9], 1), x1: t([2, 3, 10], 1), bb: t([8]) };
+    const feeds = { x: t([2, 4, 9, 9], 1), x1: t([2, 3, 10], 1), bb: t([8]), x3: t([1, 2, 4, 5, 5], 1) };
     const ort = await runModelOrt(q.model, feeds);
     const ref = await runModelOrt(float, feeds);
     for (const backend of ['cpu', 'webgpu'] as const) {
       const ek = (await runModel(q.model, feeds, backend)) as Record<string, HostTensor>;
-      for (const o of ['dw', 'y1', 'yb']) {
+      for (const o of ['dw', 'y1', 'yb', 'y3']) {
         // Same integer sums as onnxruntime; the float tail rounds in another order (a few ULP of the largest value).
         expect(relativeError(ek[o]!, ort[o]!), `${backend} ${o}`).toBeLessThan(1e-5);
         // 8-bit activations and weights: about 1% of the largest value from the float model (SQNR above 30 dB).
