@@ -80,20 +80,25 @@ export async function gatherHistograms(
   const sizes = elementCounts(graph, tensors);
   const pending = tensors.map(() => 0);
   let kept: (KeptOutput | undefined)[] = tensors.map(() => undefined);
-  const flush = async (k: number) => {
-    const h = (await kept[k]!.read()).data as Uint32Array;
-    for (let b = 0; b < bins; b++) totals[k]![b]! += h[b]!;
-    kept[k]!.dispose();
-    kept[k] = undefined;
-    pending[k] = 0;
+  /** Reads back the bins of tensors `ks` (one submit) into the totals; they count from zero again. */
+  const flush = async (ks: number[]) => {
+    if (!ks.length) return;
+    const hs = await runner.read(ks.map((k) => kept[k]!));
+    ks.forEach((k, i) => {
+      const h = hs[i]!.data as Uint32Array;
+      for (let b = 0; b < bins; b++) totals[k]![b]! += h[b]!;
+      kept[k]!.dispose();
+      kept[k] = undefined;
+      pending[k] = 0;
+    });
   };
   try {
     for (let i = 0; i < feeds.length; i++) {
       const n = sizes(feeds[i]!);
       const host: Record<string, HostTensor> = { ...feeds[i]! };
       const fed: Record<string, KeptOutput> = {};
+      await flush(tensors.map((_, k) => k).filter((k) => kept[k] && pending[k]! + (n[k] ?? Infinity) > countLimit));
       for (let k = 0; k < tensors.length; k++) {
-        if (kept[k] && pending[k]! + (n[k] ?? Infinity) > countLimit) await flush(k);
         if (kept[k]) fed[accs[k]!] = kept[k]!;
         else host[accs[k]!] = zeros;
         pending[k]! += n[k] ?? Infinity;
@@ -103,7 +108,7 @@ export async function gatherHistograms(
       kept = outputs.map((o) => next[o]);
       onProgress?.(i + 1, feeds.length);
     }
-    for (let k = 0; k < tensors.length; k++) if (kept[k]) await flush(k);
+    await flush(tensors.map((_, k) => k).filter((k) => kept[k]));
   } finally {
     for (const k of kept) k?.dispose();
     runner.dispose();

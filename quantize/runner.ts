@@ -23,8 +23,6 @@ export interface QuantizeEnv {
  * later run as an input without a readback (calibration histograms accumulate this way, quantize/histogram.ts).
  */
 export interface KeptOutput {
-  /** Copies it to the host (on WebGPU one readback of its bytes). */
-  read(): Promise<HostTensor>;
   /** Gives its buffer back (idempotent). */
   dispose(): void;
 }
@@ -33,12 +31,15 @@ export interface GraphRunner {
   run(feeds: Record<string, HostTensor>, outputs: readonly string[]): Promise<Record<string, HostTensor>>;
   /** A run whose `keep` outputs stay with the runner; `kept` feeds inputs with outputs kept by earlier runs. */
   runKeeping(feeds: Record<string, HostTensor>, kept: Record<string, KeptOutput>, keep: readonly string[]): Promise<Record<string, KeptOutput>>;
+  /** Copies kept outputs to the host (on WebGPU: one submit reading back exactly their bytes). */
+  read(kept: readonly KeptOutput[]): Promise<HostTensor[]>;
   dispose(): void;
 }
 
 /** The host tensor or GPU reference behind a KeptOutput of this module. */
 const FEED = Symbol('feed');
 type Kept = KeptOutput & { [FEED]: HostTensor | GpuFeed };
+const hostKept = (t: HostTensor): Kept => ({ [FEED]: t, dispose: () => undefined });
 
 export async function createRunner(graph: Graph, env: QuantizeEnv): Promise<GraphRunner> {
   if (env.backend === 'cpu') {
@@ -49,8 +50,9 @@ export async function createRunner(graph: Graph, env: QuantizeEnv): Promise<Grap
         const inputs: Record<string, HostTensor> = { ...feeds };
         for (const [k, v] of Object.entries(kept)) inputs[k] = (v as Kept)[FEED] as HostTensor;
         const r = s.run(inputs, keep) as Record<string, HostTensor>;
-        return Object.fromEntries(keep.map((k): [string, Kept] => [k, { [FEED]: r[k]!, read: async () => r[k]!, dispose: () => undefined }]));
+        return Object.fromEntries(keep.map((k): [string, Kept] => [k, hostKept(r[k]!)]));
       },
+      read: async (kept) => kept.map((k) => (k as Kept)[FEED] as HostTensor),
       dispose: () => undefined,
     };
   }
@@ -66,19 +68,24 @@ export async function createRunner(graph: Graph, env: QuantizeEnv): Promise<Grap
       const out: Record<string, Kept> = {};
       for (const k of keep) {
         const t = r.gpu[k];
-        if (!t) {
-          // An output the plan has no buffer for (a constant) comes back on the host.
-          const h = r.host[k]!;
-          out[k] = { [FEED]: h, read: async () => h, dispose: () => undefined };
-          continue;
-        }
-        out[k] = {
-          [FEED]: { buffer: t.buffer, offset: t.offset, storage: t.storage, dtype: t.dtype, shape: t.shape, onGpu: true },
-          read: async () => decodeFromGpu(await res.memory.readback(t.buffer, t.offset, storageBytes(t.storage, t.shape.reduce((a, b) => a * b, 1))), t.storage, t.dtype, [...t.shape]),
-          dispose: () => res.memory.release(t.lease),
-        };
+        // An output the plan has no buffer for (a constant) comes back on the host.
+        out[k] = t
+          ? { [FEED]: { buffer: t.buffer, offset: t.offset, storage: t.storage, dtype: t.dtype, shape: t.shape, onGpu: true }, dispose: () => res.memory.release(t.lease) }
+          : hostKept(r.host[k]!);
       }
       return out;
+    },
+    read: async (kept) => {
+      res.ctx.assertAlive();
+      const encoder = res.ctx.device.createCommandEncoder();
+      const reads = kept.map((k) => {
+        const f = (k as Kept)[FEED];
+        if (!('onGpu' in f)) return f;
+        const finish = res.memory.encodeReadback(encoder, f.buffer, f.offset, storageBytes(f.storage, f.shape.reduce((a, b) => a * b, 1)));
+        return async () => decodeFromGpu(await finish(), f.storage, f.dtype, [...f.shape]);
+      });
+      res.ctx.device.queue.submit([encoder.finish()]);
+      return Promise.all(reads.map((r) => (typeof r === 'function' ? r() : r)));
     },
     dispose: () => s.dispose(),
   };
