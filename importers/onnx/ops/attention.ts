@@ -171,11 +171,15 @@ function multiHeadAttention(n: Node, ctx: AdapterContext): Node[] {
  * With a past this is built from plain ops: the rows past[.., 0:P), new[.., 0:S) and one zero row are concatenated
  * along the sequence ([B, Nkv, P + S + 1, H]) and present is one GatherND (batch_dims 2) from them with a per-row
  * source row (index [B, Nkv, T, 1], not per element); the mask above is an explicit bool [B, 1, S, T]; the IR
- * Attention op then runs on present with is_causal 0, query and Y going through [B, N, S, H]. This general form is used whenever the node has a past, full rows or not:
- * seqlens_k is data, so nothing at load proves rows full, and the extra cost is one more pass over the cache (the
- * Gather after the Concat, where the plain form copies once); docs/attention.md has the measurement. T depends on
- * total_sequence_length's value: folded from shapes in exported models (Shape(attention_mask)[1]), baked into the
- * plan when it is a graph input (value-inputs.ts), a stage boundary when computed from data.
+ * Attention op then runs on present with is_causal 0, query and Y going through [B, N, S, H].
+ *
+ * Decision: this general form is used whenever the node has a past, full rows or not. seqlens_k is data, so nothing
+ * at load proves the rows full. The cost over the former plain form (Attention with the past, exact for full rows
+ * only) is one more pass over the cache (GatherND after Concat, where the plain form copies once) and ~28 small
+ * index, mask and layout dispatches per node: 1.3-1.7x for the attention of a decode step on SwiftShader
+ * (docs/attention.md, bench/gqa-ragged.bench.ts). T depends on total_sequence_length's value: folded from shapes
+ * in exported models (Shape(attention_mask)[1]), baked into the plan when it is a graph input (value-inputs.ts), a
+ * stage boundary when computed from data.
  *
  * Without a past (a first prompt: o_b = 0) the cheaper form stays: keys j > seqlens_k[b] are masked and causal runs
  * in the kernel; present is the new keys, length S (onnxruntime's length is total_sequence_length, which is S on a
