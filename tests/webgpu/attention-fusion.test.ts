@@ -72,10 +72,12 @@ describe('attention fusion on torch.onnx exports', () => {
       await expectOrt(s, bytes, { x: randomTensor(rng, 'float32', [b, len, 32]), keep }, `B=${b} S=${len}`);
       const fused = attentionFusions(s);
       expect(fused).toHaveLength(1);
-      // MatMul(q, k^T), Div, Where, Softmax and MatMul(p, v) went into the one node, and so did k's two transposes,
-      // which the importer folds into one [0, 2, 3, 1]: the fusion makes K with one [0, 2, 1, 3] Transpose of their
-      // input instead of transposing their output back.
-      expect(fused[0]!.nodes.map((n) => n.replace(/_\d+$/, ''))).toEqual(['/Transpose', '/MatMul', '/Div', '/Where', '/Softmax', '/MatMul']);
+      // MatMul(q, k^T), Div, Where, Softmax and MatMul(p, v) went into the one node, and so did the Reshape/Transpose
+      // pairs splitting q, k (its two transposes folded by the importer into one [0, 2, 3, 1]) and v into heads and
+      // merging y back: the fused node reads the [B, S, 32] projections and writes the merged output (packed layout).
+      expect([...fused[0]!.nodes].map((n) => n.replace(/_\d+$/, '')).sort()).toEqual(
+        ['/Div', '/MatMul', '/MatMul', '/Reshape', '/Reshape', '/Reshape', '/Reshape', '/Softmax', '/Transpose', '/Transpose', '/Transpose', '/Transpose', '/Where'],
+      );
     }
   });
 
@@ -269,18 +271,25 @@ describe('attention fusion on the forms exporters write (tests/fixtures/attentio
     return f;
   };
 
-  // file -> the model nodes the one fused Attention must name. The pre-scaling Muls (torch >= 2.1's SDPA form) and
-  // k's Transpose (folded with the swap into one Transpose, or into none) are among them.
+  // file -> the model nodes the one fused Attention must name. The pre-scaling Muls (torch >= 2.1's SDPA form) are
+  // among them, and so are the Reshape/Transpose pairs that split Q, K and V into heads and merge Y back: the fused
+  // node reads the [B, S, H*D] projections and writes the merged [B, S, H*D] output itself (packed layout).
+  const split = (k: string, v: string) => ['/Reshape', '/Transpose', '/Reshape_1', k, '/Reshape_2', v];
+  const merge = (t: string) => [t, '/Reshape_3'];
   const cases: [string, string[]][] = [
-    ['sdpa-op14.onnx', ['/Transpose_2', '/Mul_2', '/Mul_1', '/MatMul', '/Softmax', '/MatMul_1']],
-    ['sdpa-op17.onnx', ['/Transpose_2', '/Mul_2', '/Mul_1', '/MatMul', '/Softmax', '/MatMul_1']],
-    ['sdpa-bool-mask-op14.onnx', ['/Transpose_2', '/Mul_2', '/Mul_1', '/MatMul', '/Add', '/Softmax', '/MatMul_1']],
-    ['sdpa-causal-op17.onnx', ['/Transpose_3', '/Mul_2', '/Mul_1', '/MatMul', '/Add', '/Softmax', '/MatMul_1']],
-    ['q-scaled-op14.onnx', ['/Transpose_2', '/Mul', '/MatMul', '/Softmax', '/MatMul_1']],
-    ['hf-padding-mask-op14.onnx', ['/Transpose_2', '/MatMul', '/Div', '/Add', '/Softmax', '/MatMul_1']],
-    ['softmax-f32-op14.onnx', ['/Transpose_2', '/MatMul', '/Mul', '/Cast', '/Softmax', '/Cast_1', '/MatMul_1']],
+    ['sdpa-op14.onnx', [...split('/Transpose_2', '/Transpose_1'), '/Mul_2', '/Mul_1', '/MatMul', '/Softmax', '/MatMul_1', ...merge('/Transpose_3')]],
+    ['sdpa-op17.onnx', [...split('/Transpose_2', '/Transpose_1'), '/Mul_2', '/Mul_1', '/MatMul', '/Softmax', '/MatMul_1', ...merge('/Transpose_3')]],
+    ['sdpa-bool-mask-op14.onnx', [...split('/Transpose_2', '/Transpose_1'), '/Mul_2', '/Mul_1', '/MatMul', '/Add', '/Softmax', '/MatMul_1', ...merge('/Transpose_3')]],
+    ['sdpa-causal-op17.onnx', [...split('/Transpose_3', '/Transpose_2'), '/Mul_2', '/Mul_1', '/MatMul', '/Add', '/Softmax', '/MatMul_1', ...merge('/Transpose_4')]],
+    ['q-scaled-op14.onnx', [...split('/Transpose_2', '/Transpose_1'), '/Mul', '/MatMul', '/Softmax', '/MatMul_1', ...merge('/Transpose_3')]],
+    ['hf-padding-mask-op14.onnx', [...split('/Transpose_2', '/Transpose_1'), '/MatMul', '/Div', '/Add', '/Softmax', '/MatMul_1', ...merge('/Transpose_3')]],
+    ['softmax-f32-op14.onnx', [...split('/Transpose_2', '/Transpose_1'), '/MatMul', '/Mul', '/Cast', '/Softmax', '/Cast_1', '/MatMul_1', ...merge('/Transpose_3')]],
+    // bmm over [B*H, S, Dh]: not the packed form; the pre-scaling Div and k's Transpose go in.
     ['mha-masks-op14.onnx', ['/attn/Transpose_4', '/attn/Div_2', '/attn/MatMul_1', '/attn/Mul_5', '/attn/Add_2', '/attn/Softmax', '/attn/MatMul_2']],
   ];
+  // Without a mask the whole block is three dispatches: the Q/K/V projections (one grouped matmul), the fused
+  // attention and the output projection.
+  const dispatches: Record<string, number> = { 'sdpa-op14.onnx': 3, 'sdpa-op17.onnx': 3, 'q-scaled-op14.onnx': 3, 'softmax-f32-op14.onnx': 3 };
   for (const [file, nodes] of cases) {
     it(`${file}: one fused node, matches onnxruntime-node and the CPU backend`, async () => {
       const bytes = form(file);
@@ -295,6 +304,7 @@ describe('attention fusion on the forms exporters write (tests/fixtures/attentio
         const fused = attentionFusions(s);
         expect(fused).toHaveLength(1);
         expect([...fused[0]!.nodes].sort()).toEqual([...nodes].sort());
+        if (dispatches[file]) expect(s.report().gpu!.dispatches, 'dispatches').toBe(dispatches[file]);
       }
     });
   }
@@ -432,5 +442,109 @@ describe('attention fusion: pre-scaled Q and Kᵀ, Casts and CastLikes in the ch
   it('float16 scores Cast up to float32 before a float32 mask Add stay unfused (the kernel\'s mask is Q\'s type)', async () => {
     const { got } = await check({ dtype: 'float16', post: true, upBeforeMask: true });
     expect(got).toEqual([]);
+  });
+});
+
+describe('attention fusion on the packed layout: heads split from [B, S, H*D] projections and merged back', () => {
+  const [b, len, h, d] = [2, 6, 4, 8];
+
+  interface Packed {
+    /** Key/value heads (1: MQA written with broadcasting). */
+    kvHeads?: number;
+    /** Q's head-split Transpose output is a graph output too. */
+    readQ?: boolean;
+    /** Y merged to [B*S, H*D] instead of [B, S, H*D]. */
+    flatY?: boolean;
+    /** A causal bool mask through Where(mask, S, -inf). */
+    causal?: boolean;
+  }
+
+  function build(f: Packed) {
+    const kvh = f.kvHeads ?? h;
+    const rng = new Rng(kvh + (f.readQ ? 10 : 0) + (f.flatY ? 20 : 0) + (f.causal ? 40 : 0));
+    const q = randomTensor(rng, 'float32', [b, len, h * d]);
+    const k = randomTensor(rng, 'float32', [b, len, kvh * d]);
+    const v = randomTensor(rng, 'float32', [b, len, kvh * d]);
+    const shape = (n: number[]) => tensorFromNumbers('int64', [n.length], n);
+    const nodes: ModelNode[] = [
+      { op: 'Reshape', inputs: ['q', 'q_shape'], outputs: ['q4r'] },
+      { op: 'Transpose', inputs: ['q4r'], outputs: ['q4'], attrs: { perm: attr([0, 2, 1, 3]) } },
+      { op: 'Reshape', inputs: ['k', 'kv_shape'], outputs: ['k4r'] },
+      { op: 'Transpose', inputs: ['k4r'], outputs: ['kt'], attrs: { perm: attr([0, 2, 3, 1]) } },
+      { op: 'Reshape', inputs: ['v', 'kv_shape'], outputs: ['v4r'] },
+      { op: 'Transpose', inputs: ['v4r'], outputs: ['v4'], attrs: { perm: attr([0, 2, 1, 3]) } },
+      { op: 'MatMul', inputs: ['q4', 'kt'], outputs: ['scores'] },
+      { op: 'Mul', inputs: ['scores', 'scale'], outputs: ['scaled'] },
+      ...(f.causal ? [{ op: 'Where', inputs: ['causal', 'scaled', 'ninf'], outputs: ['masked'] }] : []),
+      { op: 'Softmax', inputs: [f.causal ? 'masked' : 'scaled'], outputs: ['p'], attrs: { axis: attr(-1) } },
+      { op: 'MatMul', inputs: ['p', 'v4'], outputs: ['y4'] },
+      { op: 'Transpose', inputs: ['y4'], outputs: ['yt'], attrs: { perm: attr([0, 2, 1, 3]) } },
+      { op: 'Reshape', inputs: ['yt', 'y_shape'], outputs: ['y'] },
+    ];
+    const bytes = encodeModel({
+      nodes,
+      inputs: { q, k, v },
+      initializers: {
+        q_shape: shape([b, len, h, d]),
+        kv_shape: shape([b, len, kvh, d]),
+        y_shape: shape(f.flatY ? [b * len, h * d] : [b, len, h * d]),
+        scale: tensorFromNumbers('float32', [], [1 / Math.sqrt(d)]),
+        ...(f.causal
+          ? {
+              causal: tensorFromNumbers('bool', [len, len], Array.from({ length: len * len }, (_, i) => (i % len <= Math.floor(i / len) ? 1 : 0))),
+              ninf: tensorFromNumbers('float32', [], [-Infinity]),
+            }
+          : {}),
+      },
+      outputs: f.readQ ? ['y', 'q4'] : ['y'],
+    });
+    return { bytes, feeds: { q, k, v }, count: nodes.length };
+  }
+
+  async function check(f: Packed) {
+    const { bytes, feeds, count } = build(f);
+    const s = await gpuSession(bytes);
+    const cpu = await InferenceSession.create(bytes, { backend: 'cpu' });
+    sessions.push(cpu);
+    const got = await runOn(s, feeds);
+    for (const [want, ref] of [[await runOn(cpu, feeds), 'CPU backend'], [await runModelOrt(bytes, feeds), 'onnxruntime-node']] as const) {
+      for (const [name, e] of Object.entries(want)) {
+        expect(got[name]!.shape, `${name} vs ${ref}`).toEqual(e.shape);
+        const r = allClose(got[name]!, e, { rtol: 1e-3, atol: 1e-3 });
+        if (!r.ok) expect.fail(`${JSON.stringify(f)} output '${name}' vs ${ref}: ${r.message}`);
+      }
+    }
+    const fused = attentionFusions(s);
+    expect(fused).toHaveLength(1);
+    return { nodes: [...fused[0]!.nodes].sort(), all: Array.from({ length: count }, (_, i) => `n${i}`).sort(), dispatches: s.report().gpu!.dispatches };
+  }
+
+  it('every split and merge goes into the fused node: one dispatch', async () => {
+    const { nodes, all, dispatches } = await check({});
+    expect(nodes).toEqual(all);
+    expect(dispatches).toBe(1);
+  });
+
+  it('with a causal bool mask (Where -inf)', async () => {
+    const { nodes, all } = await check({ causal: true });
+    expect(nodes).toEqual(all);
+  });
+
+  it('one key/value head for four query heads (MQA by broadcasting): kv_num_heads 1', async () => {
+    const { nodes, all, dispatches } = await check({ kvHeads: 1 });
+    expect(nodes).toEqual(all);
+    expect(dispatches).toBe(1);
+  });
+
+  it('a head-split Q that is also a graph output keeps the 4-D form (its Transpose stays)', async () => {
+    const { nodes } = await check({ readQ: true });
+    expect(nodes).not.toContain('n1');
+    expect(nodes).not.toContain('n11');
+  });
+
+  it('Y merged to another shape ([B*S, H*D]) keeps the 4-D form (the merge stays)', async () => {
+    const { nodes } = await check({ flatY: true });
+    expect(nodes).not.toContain('n11');
+    expect(nodes).not.toContain('n12');
   });
 });

@@ -13,6 +13,8 @@ import { tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../ir/te
  *   O(S T)).
  * - Q and Kt pre-multiplied by constant scalars (torch >= 2.1's SDPA export: Mul(q, sqrt(scale)) and
  *   Mul(Transpose(k), sqrt(scale)), no scale after) go into the fused node, their factors into the scale.
+ * - Packed layout: Q, Kt and V split into heads from [B, S, H*D] projections (Transpose(Reshape(x))) and Y merged
+ *   back (Reshape(Transpose(Y))) become the 3-D form of Attention on the projections, writing the merged output.
  * - Ranks 2 and 3 (bmm over [B*H, S, D], nn.MultiheadAttention's form) are reshaped to [N, 1, S, D] and back.
  * - Batch dims must agree exactly, except a key/value head dim of 1 against H query heads (MQA written with
  *   broadcasting), which the kernel's head grouping covers.
@@ -89,7 +91,8 @@ interface Chain {
   nodes: Node[];
   q: string;
   kt: string;
-  /** The chain's node that reads `kt`: the first MatMul, or the Mul that pre-scales Kᵀ. */
+  /** The chain's nodes that read `q` and `kt`: the first MatMul, or the Muls that pre-scale Q and Kᵀ. */
+  qReader: Node;
   ktReader: Node;
   v: string;
   scale: number;
@@ -207,11 +210,12 @@ function match(c: Ctx, mm: Node): Chain | undefined {
   if (!isOp(pv, 'MatMul') || pv.inputs[0] !== p || dtypeOf(p) !== dtype) return undefined;
   nodes.push(pv);
   // Q and Kᵀ pre-multiplied by constant scalars: the factors join the scale (q c1 . k c2 = c1 c2 q . k).
-  let [q, kt, ktReader] = [mm.inputs[0]!, mm.inputs[1]!, mm];
+  let [q, kt, qReader, ktReader] = [mm.inputs[0]!, mm.inputs[1]!, mm, mm];
   const qs = preScaled(c, q, mm);
   if (qs) {
     scale *= qs.k;
     q = qs.x;
+    qReader = qs.node;
     nodes.unshift(qs.node);
   }
   const ks = preScaled(c, kt, mm);
@@ -221,7 +225,68 @@ function match(c: Ctx, mm: Node): Chain | undefined {
     ktReader = ks.node;
     nodes.unshift(ks.node);
   }
-  return { nodes, q, kt, ktReader, v: pv.inputs[1]!, scale, mask, out: pv.outputs[0]! };
+  return { nodes, q, kt, qReader, ktReader, v: pv.inputs[1]!, scale, mask, out: pv.outputs[0]! };
+}
+
+const same = (a: readonly number[] | undefined, b: readonly number[]) => !!a && a.length === b.length && a.every((d, i) => d === b[i]);
+const permOf = (n: Node | undefined) => (n?.attrs.perm?.type === 'ints' ? n.attrs.perm.value : undefined);
+const HEADS = [0, 2, 1, 3];
+
+/**
+ * `x4` [B, H, S, D] as exporters make it from a projection x3 [B, S, H*D]: Transpose(Reshape(x3, [B, S, H, D]),
+ * perm) with perm [0, 2, 1, 3] (Q, V), or [0, 2, 3, 1] for Kᵀ (`perm` composed with the last-axes swap is then
+ * [0, 2, 1, 3]), each node read only by the next. Returns x3 and the two nodes, or undefined.
+ */
+function headSplit(c: Ctx, x4: string, reader: Node, swapped: boolean): { x3: string; nodes: Node[] } | undefined {
+  const t = c.producer.get(x4);
+  const perm = permOf(t);
+  if (!isOp(t, 'Transpose') || !perm || perm.length !== 4 || onlyReader(c, x4) !== reader) return undefined;
+  const eff = swapped ? [0, 1, 3, 2].map((i) => perm[i]!) : perm;
+  if (!eff.every((p, i) => p === HEADS[i])) return undefined;
+  const r = c.producer.get(t.inputs[0]!);
+  if (!isOp(r, 'Reshape') || onlyReader(c, r.outputs[0]) !== t) return undefined;
+  const [rs, xs] = [shapeOf(c, r.outputs[0]), shapeOf(c, r.inputs[0])];
+  if (!rs || rs.length !== 4 || !same(xs, [rs[0]!, rs[1]!, rs[2]! * rs[3]!])) return undefined;
+  return { x3: r.inputs[0]!, nodes: [r, t] };
+}
+
+/** Y4 [B, H, S, Dv] merged back as exporters write it: Reshape(Transpose(Y4, [0, 2, 1, 3]), [B, S, H*Dv]). */
+function headMerge(c: Ctx, y4: string): { y3: string; nodes: Node[] } | undefined {
+  const t = onlyReader(c, y4);
+  const perm = permOf(t);
+  if (!isOp(t, 'Transpose') || !perm || !same(perm, HEADS)) return undefined;
+  const r = onlyReader(c, t.outputs[0]);
+  if (!isOp(r, 'Reshape') || r.inputs[0] !== t.outputs[0]) return undefined;
+  const [ts, ys] = [shapeOf(c, t.outputs[0]), shapeOf(c, r.outputs[0])];
+  if (!ts || !same(ys, [ts[0]!, ts[1]!, ts[2]! * ts[3]!])) return undefined;
+  return { y3: r.outputs[0]!, nodes: [t, r] };
+}
+
+/**
+ * The 4-D chain on the packed layout: when Q, Kᵀ and V are split into heads from [B, S, H*D] projections and Y is
+ * merged back (the Reshape/Transpose pairs every hand-written attention and torch's SDPA export write), the fused
+ * node reads the projections and writes the merged output itself, as the 3-D form of Attention with q_num_heads /
+ * kv_num_heads. The eight Reshapes and Transposes (each a copy dispatch on the GPU) go into the fused node.
+ */
+function packed(c: Ctx, ch: Chain, pv: Node): { q: string; k: string; v: string; y: string; nodes: Node[]; before: Node[] } | undefined {
+  const q = headSplit(c, ch.q, ch.qReader, false);
+  const k = q && headSplit(c, ch.kt, ch.ktReader, true);
+  const v = k && headSplit(c, ch.v, pv, false);
+  const y = v && headMerge(c, ch.out);
+  if (!q || !k || !v || !y) return undefined;
+  return { q: q.x3, k: k.x3, v: v.x3, y: y.y3, before: [...q.nodes, ...k.nodes, ...v.nodes], nodes: y.nodes };
+}
+
+/** The chain's mask as the fused node's attn_mask (rank 2..4, aligned with the 4-D scores), or undefined. */
+function maskInput(c: Ctx, ch: Chain, base: string, rank: number): string | undefined {
+  let m = ch.mask!.value;
+  const ms = shapeOf(c, m);
+  if (!ms || ms.length > rank) return undefined;
+  // The mask broadcasts to the scores [.., S, T]; give it rank 2..4 aligned with the 4-D scores.
+  if (ms.length === 3 && rank === 3) m = reshape(c, `${base}_mask`, m, [ms[0]!, 1, ms[1]!, ms[2]!]);
+  else if (ms.length < 2) m = reshape(c, `${base}_mask`, m, [1, ms[0] ?? 1]);
+  if (ch.mask!.kind === 'bool-not') m = addNode(c, `${base}_mask_not`, 'Not', [m], { name: fresh(c, `${base}_mask_not`), dtype: 'bool', shape: c.added.values[m]?.shape ?? ms });
+  return m;
 }
 
 /** Builds the replacement (helper nodes into c.added) or undefined when shapes rule the chain out. */
@@ -237,6 +302,26 @@ function rewrite(c: Ctx, ch: Chain): Node | undefined {
   if (kt4[0] !== q4[0] || v4[0] !== q4[0] || kt4[1] !== v4[1] || (kt4[1] !== q4[1] && kt4[1] !== 1)) return undefined;
   if (kt4[2] !== q4[3] || v4[2] !== kt4[3]) return undefined;
   const base = ch.nodes.find((n) => n.op === 'MatMul')!.name || 'attention';
+  const pk = rank === 4 ? packed(c, ch, ch.nodes[ch.nodes.length - 1]!) : undefined;
+  if (pk) {
+    ch.nodes.unshift(...pk.before);
+    ch.nodes.push(...pk.nodes);
+    const inputs = [pk.q, pk.k, pk.v];
+    if (ch.mask) {
+      const m = maskInput(c, ch, base, 4);
+      if (!m) return undefined;
+      inputs.push(m);
+    }
+    const attrs: Record<string, Attr> = {
+      scale: { type: 'float', value: ch.scale },
+      q_num_heads: { type: 'int', value: q4[1]! },
+      kv_num_heads: { type: 'int', value: kt4[1]! },
+      ...(ch.mask?.fill !== undefined ? { mask_fill: { type: 'float', value: ch.mask.fill } as Attr } : {}),
+      fusion: { type: 'string', value: 'attention' },
+      fused_from: { type: 'strings', value: ch.nodes.map((n) => n.name) },
+    };
+    return { name: fresh(c, `${base}_attention`), op: 'Attention', domain: '', inputs, outputs: [pk.y], attrs };
+  }
   // K as [.., T, D]. Kt made by a Transpose(X, perm) that only the chain reads: K is X transposed by perm followed
   // by the swap of the last two axes, which is X itself when perm was that swap (torch's k.transpose(-2, -1)), and
   // otherwise one Transpose of X in place of the two (the importer folds view/transpose pairs into one perm such as
@@ -261,13 +346,8 @@ function rewrite(c: Ctx, ch: Chain): Node | undefined {
   const ks4 = [kt4[0]!, kt4[1]!, kt4[3]!, kt4[2]!];
   const inputs = [to4(ch.q, qs), rank === 4 ? k : reshape(c, base, k, ks4), to4(ch.v, vs)];
   if (ch.mask) {
-    let m = ch.mask.value;
-    const ms = shapeOf(c, m);
-    if (!ms || ms.length > rank) return undefined;
-    // The mask broadcasts to the scores [.., S, T]; give it rank 2..4 aligned with the 4-D scores.
-    if (ms.length === 3 && rank === 3) m = reshape(c, `${base}_mask`, m, [ms[0]!, 1, ms[1]!, ms[2]!]);
-    else if (ms.length < 2) m = reshape(c, `${base}_mask`, m, [1, ms[0] ?? 1]);
-    if (ch.mask.kind === 'bool-not') m = addNode(c, `${base}_mask_not`, 'Not', [m], { name: fresh(c, `${base}_mask_not`), dtype: 'bool', shape: c.added.values[m]?.shape ?? ms });
+    const m = maskInput(c, ch, base, rank);
+    if (!m) return undefined;
     inputs.push(m);
   }
   const fusedFrom = ch.nodes.map((n) => n.name);
