@@ -12,7 +12,8 @@ import { gpuForTests } from '../tests/helpers/webgpu-env.js';
  * process, alternating float32 and int8 so the shared machine's noise hits both alike; prints the medians and the
  * int8 / float32 ratio:
  *
- * (QDQ_DOT=packed|unpacked pins int8's dot-product path; QDQ_PROFILE=1 adds per-kernel GPU times):
+ * (QDQ_DOT=packed|unpacked pins int8's dot-product path; QDQ_PROFILE=1 adds per-kernel GPU times; QDQ_GPU_KERNELS=1
+ * plans both models with the kernels of a GPU adapter, cpuAdapter: false, workgroup-tiled, even on SwiftShader):
  *
  *   QDQ_MODEL=mobilenet_v2 QDQ_RUNS=5 npx vitest bench --run bench/qdq-models.bench.ts
  */
@@ -27,7 +28,8 @@ let feeds: Record<string, HostTensor>;
 async function load(path: string): Promise<GpuGraphPlan> {
   const { graph } = await importOnnx(readFileSync(path));
   const name = graph.inputs[0]!.name;
-  return GpuGraphPlan.create(res, specialize(optimize(graph).graph, { [name]: DIMS }));
+  const cpuAdapter = process.env.QDQ_GPU_KERNELS ? false : undefined;
+  return GpuGraphPlan.create(res, specialize(optimize(graph).graph, { [name]: DIMS }), { cpuAdapter });
 }
 
 beforeAll(async () => {
