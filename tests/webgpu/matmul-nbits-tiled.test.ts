@@ -112,8 +112,8 @@ function cases(): NBitsCase[] {
   const rowsOf = [[1], [3], [17], [128]];
   blocks.forEach((block, i) => {
     const K = block * 3 + (block >> 1) + 4; // 3.5 blocks and 4 values: the last block is partly padding, and so is one 4-bit word
-    out.push(nbitsCase(rng, 4, block, K, 70 + i, rowsOf[i % 4]!, (['none', 'packed', 'float'] as const)[i % 3], i % 2 === 0));
-    out.push(nbitsCase(rng, 8, block, K, 67 + 2 * i, rowsOf[(i + 1) % 4]!, (['packed', 'none'] as const)[i % 2], i % 2 === 1));
+    out.push(nbitsCase(rng, 4, block, K, 70 + i, rowsOf[i % 4]!, (['none', 'packed', 'float'] as const)[i % 3]!, i % 2 === 0));
+    out.push(nbitsCase(rng, 8, block, K, 67 + 2 * i, rowsOf[(i + 1) % 4]!, (['packed', 'none'] as const)[i % 2]!, i % 2 === 1));
   });
   // Batch dims: 1 x 3 rows (GEMV), 2 x 2 (GEMV at its limit), 2 x 5 (4 rows per direct invocation), 2 x 3 x 7 (tiled,
   // partial tiles in both directions).
