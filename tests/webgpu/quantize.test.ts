@@ -63,6 +63,8 @@ interface Case {
   ortTol?: number;
   /** Float outputs: relative tolerance against the CPU. */
   rtol?: number;
+  /** A pipeline key prefix the WebGPU plan must use (which kernel ran). */
+  kernel?: string;
 }
 
 /** Runs one case on WebGPU with each dot-product path, against the CPU reference and onnxruntime-node. */
@@ -74,6 +76,10 @@ async function check(c: Case): Promise<void> {
   for (const path of PATHS) {
     setQuantDotPath(path);
     const gpu = await runSession(bytes, 'webgpu', feeds);
+    if (c.kernel) {
+      const keys = sessions[sessions.length - 1]!.report().nodes.flatMap((n) => n.kernels ?? []);
+      expect(keys.some((k) => k.startsWith(`${c.kernel}:`) && k.split(':').includes(path)), `${c.op} kernels: ${keys.join(' ')}`).toBe(true);
+    }
     cpu.forEach((want, i) => {
       const got = gpu[i]!;
       expect([got.dtype, got.shape], `${c.op} output ${i} (${path})`).toEqual([want.dtype, want.shape]);
@@ -262,4 +268,77 @@ describe('ConvInteger / QLinearConv on WebGPU', () => {
       });
     }
   }
+});
+
+/**
+ * Constant weights (the quantizer's int8-dynamic files): ConvInteger's w and MatMulInteger's b, with a constant or
+ * no zero point, are packed four codes per u32 at plan time and run on the register-blocked kernels. Exact against
+ * the CPU, on shapes that leave partial blocks: K not a multiple of 4, channels and pixels past the block, groups.
+ */
+describe('ConvInteger / MatMulInteger with packed constant weights on WebGPU', () => {
+  const geoms: [string, number[], number[], Record<string, Attr>][] = [
+    ['3x3 pads (K = 27, 4 channels)', [2, 3, 6, 5], [4, 3, 3, 3], { pads: a([1, 1, 1, 1]) }],
+    ['strides, dilations, asymmetric pads, 11 channels', [1, 2, 9, 8], [11, 2, 3, 2], { strides: a([2, 1]), dilations: a([1, 2]), pads: a([0, 1, 2, 1]) }],
+    ['grouped, 6 channels per group', [1, 4, 5, 5], [12, 2, 3, 3], { group: a(2) }],
+    ['grouped, 3 channels per group', [1, 4, 5, 5], [6, 2, 3, 3], { group: a(2) }],
+    ['depthwise SAME_UPPER', [1, 3, 7, 6], [3, 1, 3, 3], { group: a(3), auto_pad: a('SAME_UPPER'), strides: a([2, 2]) }],
+    ['1-D', [2, 5, 11], [3, 5, 4], { pads: a([2, 1]) }],
+    ['1x1 over 9 channels, 17 outputs', [1, 9, 3, 5], [17, 9, 1, 1], {}],
+  ];
+  for (const [name, xs, ws, attrs] of geoms) {
+    it(`ConvInteger ${name}`, async () => {
+      const k = 'quant-conv-packed';
+      // The quantizer's form: uint8 weights with zero point 128 (0 in the int8 domain: no sum of x).
+      const w128 = tensorFromNumbers('uint8', [], [128]);
+      await check({ op: 'ConvInteger', attrs, inputs: [ints('uint8', xs), ints('uint8', ws), zp('uint8', []), w128], constants: [1, 3], ort: true, kernel: k });
+      await check({ op: 'ConvInteger', attrs, inputs: [ints('uint8', xs), ints('uint8', ws), zp('uint8', []), zp('uint8', [])], constants: [1, 3], ort: true, kernel: k });
+      await check({ op: 'ConvInteger', attrs, inputs: [ints('int8', xs), ints('int8', ws)], constants: [1], ort: true, kernel: k });
+      await check({ op: 'ConvInteger', attrs, inputs: [ints('uint8', xs), ints('uint8', ws)], constants: [1], ort: true, kernel: k });
+      await check({ op: 'ConvInteger', attrs, inputs: [ints('uint8', xs), ints('int8', ws), zp('uint8', []), zp('int8', [ws[0]!])], constants: [1, 3], kernel: k });
+    });
+  }
+
+  const shapes: [number[], number[]][] = [[[3, 5], [5, 4]], [[7, 33], [33, 9]], [[2, 3, 6], [6, 17]], [[13], [13, 3]], [[1, 64], [64, 10]]];
+  for (const [as, bs] of shapes) {
+    for (const [at, bt] of [['uint8', 'uint8'], ['int8', 'int8'], ['uint8', 'int8']] as [DType, DType][]) {
+      it(`MatMulInteger [${as}] x [${bs}] ${at} x ${bt}`, async () => {
+        const k = 'quant-matmul-packed';
+        await check({ op: 'MatMulInteger', inputs: [ints(at, as), ints(bt, bs), zp(at, []), zp(bt, [bs[1]!])], constants: [1, 3], ort: true, kernel: k });
+        await check({ op: 'MatMulInteger', inputs: [ints(at, as), ints(bt, bs), zp(at, []), zp(bt, [])], constants: [1, 3], ort: true, kernel: k });
+        await check({ op: 'MatMulInteger', inputs: [ints(at, as), ints(bt, bs)], constants: [1], ort: true, kernel: k });
+      });
+    }
+  }
+
+  it('MatMulInteger with a per-row a zero point and a batched a', async () => {
+    await check({ op: 'MatMulInteger', inputs: [ints('uint8', [2, 5, 7]), ints('uint8', [7, 3]), zp('uint8', [5]), zp('uint8', [])], constants: [1, 3], kernel: 'quant-matmul-packed' });
+  });
+
+  it('a feed w keeps the generic kernel', async () => {
+    await check({ op: 'ConvInteger', inputs: [ints('uint8', [1, 3, 4, 4]), ints('uint8', [2, 3, 3, 3]), zp('uint8', []), zp('uint8', [])], constants: [1], kernel: 'quant-conv' });
+  });
+
+  it('resident weights: the codes four per u32 (about 1/4 of float32), no copy of the initializer', async () => {
+    const conv = ints('uint8', [32, 16, 3, 3]);
+    const fc = ints('uint8', [288, 40]);
+    const w128 = tensorFromNumbers('uint8', [], [128]);
+    const floatBytes = (count(conv.shape) + count(fc.shape)) * 4;
+    const cases: [string, Uint8Array][] = [
+      ['ConvInteger', singleNodeModel('ConvInteger', { pads: a([1, 1, 1, 1]) }, [ints('uint8', [1, 16, 6, 6]), conv, zp('uint8', []), w128], { constants: [1, 3] })],
+      ['MatMulInteger', singleNodeModel('MatMulInteger', {}, [ints('uint8', [2, 288]), fc, zp('uint8', []), w128], { constants: [1, 3] })],
+    ];
+    let resident = 0;
+    for (const [op, bytes] of cases) {
+      const s = await InferenceSession.create(bytes, { backend: 'webgpu' });
+      sessions.push(s);
+      const r = s.report();
+      const keys = r.nodes.flatMap((n) => n.kernels ?? []);
+      expect(keys.some((k) => k.includes('-packed:')), `${op}: ${keys.join(' ')}`).toBe(true);
+      resident += r.weightBytes;
+    }
+    // Packed words (K multiple of 4 here: exactly 1/4) plus each channel's weight sum and zero point (8 B each).
+    const packed = floatBytes / 4 + 8 * (32 + 40);
+    expect(resident).toBeLessThanOrEqual(packed + 64);
+    expect(resident / floatBytes).toBeLessThan(0.27);
+  });
 });

@@ -79,6 +79,13 @@ describe('quantization WGSL', () => {
   snapshot('QLinearConv int8 per channel with bias', 'QLinearConv', [
     ['int8', [1, 2, 5, 5]], ['float32', []], ['int8', []], ['int8', [3, 2, 3, 3]], ['float32', [3]], ['int8', [3]], ['float32', []], ['int8', []], ['int32', [3]],
   ], { strides: attr([2, 2]) }, BOTH);
+  // Constant weights (int8-dynamic files): packed at plan time, register-blocked ConvInteger / MatMulInteger.
+  snapshotPlan('ConvInteger packed weights, zero point 128', node('ConvInteger', ['x', 'w', 'zx', 'zw'], ['y'], { pads: attr([1, 1, 1, 1]) }), [
+    act('uint8', [1, 2, 5, 5]), c('uint8', [3, 2, 3, 3]), act('uint8', []), c('uint8', [], [128]),
+  ], res('int32', [1, 3, 5, 5]), BOTH);
+  snapshotPlan('MatMulInteger packed weights, per-column zero points', node('MatMulInteger', ['a', 'b', 'za', 'zb'], ['y'], {}), [
+    act('uint8', [2, 10]), c('int8', [10, 5]), act('uint8', []), c('int8', [5], [1, 0, -1, 2, 3]),
+  ], res('int32', [2, 5]), BOTH);
   snapshot('QuantizeLinear int4 (output_dtype 22)', 'QuantizeLinear', [['float32', [2, 4]], ['float32', []]], { output_dtype: attr(22) });
   const nbits = (bits: number, zp: HostTensor | undefined, bias: boolean) =>
     node(msOp('MatMulNBits'), ['a', 'b', 's', zp ? 'z' : '', '', bias ? 'bias' : ''], ['y'], { K: attr(64), N: attr(8), bits: attr(bits), block_size: attr(32) });

@@ -304,7 +304,7 @@ export class GpuGraphPlan {
         const inputs = node.inputs.map((v) => (v ? this.info(v) : undefined));
         const outputs = node.outputs.map((v) => (v ? this.info(v) : undefined));
         const kp = kernel.plan(node, inputs, outputs, env);
-        nodePlans.push({ node, calls: kp.calls, scratch: kp.scratch ?? [], constants: kp.constants ?? [], shared: new Set(kp.sharedConstants ?? []), hostInputs: new Set(kernel.hostInputs ?? []) });
+        nodePlans.push({ node, calls: kp.calls, scratch: kp.scratch ?? [], constants: kp.constants ?? [], shared: new Set(kp.sharedConstants ?? []), hostInputs: new Set([...(kernel.hostInputs ?? []), ...(kp.unboundInputs ?? [])]) });
       } catch (e) {
         if (e instanceof GpuUnsupported) fail(e.reason);
         else if (e instanceof DTypeError) fail(e.message);

@@ -66,6 +66,11 @@ export interface KernelPlan {
    * and shared by every plan, instead of a copy per input-shape signature.
    */
   sharedConstants?: readonly number[];
+  /**
+   * Constant inputs this plan read on the host (their values are in `constants`, repacked) and never binds: not
+   * uploaded, unless another node binds them.
+   */
+  unboundInputs?: readonly number[];
 }
 
 export interface GpuKernel {
