@@ -107,9 +107,17 @@ describe('attention in the GPT fixtures (tests/fixtures/gpt): past KV, attention
   it('torch.onnx opset 17 (Mul scale, Where mask after Concat(past, new)): both blocks fused', async () => {
     const bytes = gpt('gpt-op17.onnx');
     const s = await gpuSession(bytes);
-    for (const [b, seq, past] of [[2, 5, 3], [1, 1, 9]]) {
+    for (const [b, seq, past] of [[2, 5, 3], [1, 1, 9], [1, 4, 0]]) {
       await expectOrt(s, bytes, gptFeeds(b, seq, past), `B=${b} S=${seq} past=${past}`);
-      expect(attentionFusions(s)).toHaveLength(2);
+      const fused = attentionFusions(s);
+      expect(fused).toHaveLength(2);
+      // With a past, each block's fused node takes Concat(past, new) for K and V (writing present.{i}.key/value
+      // itself) and the head split/merge Reshapes and Transposes: the decoder form of the packed layout. A past of
+      // length 0 keeps the 4-D form (the Concats stay).
+      for (const [i, f] of fused.entries()) {
+        const names = f.nodes.map((n) => n.replace(`/gpt/blocks.${i}/`, ''));
+        for (const n of ['Concat_3', 'Concat_4', 'Reshape', 'Transpose', 'Reshape_3', 'Transpose_4']) expect(names.includes(n), `${n} fused (past ${past})`).toBe(past > 0);
+      }
     }
   });
 

@@ -14,7 +14,8 @@ import { tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../ir/te
  * - Q and Kt pre-multiplied by constant scalars (torch >= 2.1's SDPA export: Mul(q, sqrt(scale)) and
  *   Mul(Transpose(k), sqrt(scale)), no scale after) go into the fused node, their factors into the scale.
  * - Packed layout: Q, Kt and V split into heads from [B, S, H*D] projections (Transpose(Reshape(x))) and Y merged
- *   back (Reshape(Transpose(Y))) become the 3-D form of Attention on the projections, writing the merged output.
+ *   back (Reshape(Transpose(Y))) become the 3-D form of Attention on the projections, writing the merged output;
+ *   K and V as Concat(past, new) become its past inputs and present outputs (a decoder's KV cache).
  * - Ranks 2 and 3 (bmm over [B*H, S, D], nn.MultiheadAttention's form) are reshaped to [N, 1, S, D] and back.
  * - Batch dims must agree exactly, except a key/value head dim of 1 against H query heads (MQA written with
  *   broadcasting), which the kernel's head grouping covers.
@@ -263,18 +264,72 @@ function headMerge(c: Ctx, y4: string): { y3: string; nodes: Node[] } | undefine
 }
 
 /**
+ * K or V [B, H, P + S, D] made as Concat(past, new) along the sequence (the decoder form: `present`), `new` split into
+ * heads from a projection. `swapped`: `x` is Kᵀ, a [0, 1, 3, 2] Transpose of that Concat read only by the chain.
+ * The Concat's output may be a graph output (the fused node writes it as its present output) but nothing else may
+ * read it. A past of length 0 is left to the 4-D form.
+ */
+function pastSplit(c: Ctx, x: string, reader: Node, swapped: boolean): { x3: string; past: string; present: string; nodes: Node[] } | undefined {
+  let x4 = x;
+  const nodes: Node[] = [];
+  let catReader = reader;
+  if (swapped) {
+    const t = c.producer.get(x);
+    if (!isOp(t, 'Transpose') || !same(permOf(t) ?? [], [0, 1, 3, 2]) || onlyReader(c, x) !== reader) return undefined;
+    x4 = t.inputs[0]!;
+    nodes.push(t);
+    catReader = t;
+  }
+  const cat = c.producer.get(x4);
+  const axis = cat?.attrs.axis?.type === 'int' ? cat.attrs.axis.value : undefined;
+  if (!isOp(cat, 'Concat') || cat.inputs.length !== 2 || (axis !== 2 && axis !== -2)) return undefined;
+  if ((c.readers.get(x4) ?? []).some((r) => r !== catReader)) return undefined;
+  const [past, fresh4] = cat.inputs as [string, string];
+  const ps = shapeOf(c, past);
+  if (!ps || ps.length !== 4 || ps[2] === 0) return undefined;
+  const split = headSplit(c, fresh4, cat, false);
+  if (!split) return undefined;
+  return { x3: split.x3, past, present: x4, nodes: [...split.nodes, cat, ...nodes] };
+}
+
+interface Packed {
+  q: string;
+  k: string;
+  v: string;
+  y: string;
+  /** past_key, past_value and the present outputs, for the decoder form. */
+  past?: { key: string; value: string; presentKey: string; presentValue: string };
+  before: Node[];
+  after: Node[];
+}
+
+/**
  * The 4-D chain on the packed layout: when Q, Kᵀ and V are split into heads from [B, S, H*D] projections and Y is
  * merged back (the Reshape/Transpose pairs every hand-written attention and torch's SDPA export write), the fused
  * node reads the projections and writes the merged output itself, as the 3-D form of Attention with q_num_heads /
- * kv_num_heads. The eight Reshapes and Transposes (each a copy dispatch on the GPU) go into the fused node.
+ * kv_num_heads. The eight Reshapes and Transposes (each a copy dispatch on the GPU) go into the fused node. K and V
+ * may also be Concat(past, new) (a decoder with a KV cache): the past goes in as past_key / past_value and the
+ * Concat's output becomes the fused node's present output.
  */
-function packed(c: Ctx, ch: Chain, pv: Node): { q: string; k: string; v: string; y: string; nodes: Node[]; before: Node[] } | undefined {
+function packed(c: Ctx, ch: Chain, pv: Node): Packed | undefined {
   const q = headSplit(c, ch.q, ch.qReader, false);
-  const k = q && headSplit(c, ch.kt, ch.ktReader, true);
+  const y = q && headMerge(c, ch.out);
+  if (!q || !y) return undefined;
+  const k = headSplit(c, ch.kt, ch.ktReader, true);
   const v = k && headSplit(c, ch.v, pv, false);
-  const y = v && headMerge(c, ch.out);
-  if (!q || !k || !v || !y) return undefined;
-  return { q: q.x3, k: k.x3, v: v.x3, y: y.y3, before: [...q.nodes, ...k.nodes, ...v.nodes], nodes: y.nodes };
+  if (k && v) return { q: q.x3, k: k.x3, v: v.x3, y: y.y3, before: [...q.nodes, ...k.nodes, ...v.nodes], after: y.nodes };
+  const kp = pastSplit(c, ch.kt, ch.ktReader, true);
+  const vp = kp && pastSplit(c, ch.v, pv, false);
+  if (!kp || !vp) return undefined;
+  return {
+    q: q.x3,
+    k: kp.x3,
+    v: vp.x3,
+    y: y.y3,
+    past: { key: kp.past, value: vp.past, presentKey: kp.present, presentValue: vp.present },
+    before: [...q.nodes, ...kp.nodes, ...vp.nodes],
+    after: y.nodes,
+  };
 }
 
 /** The chain's mask as the fused node's attn_mask (rank 2..4, aligned with the 4-D scores), or undefined. */
@@ -305,13 +360,14 @@ function rewrite(c: Ctx, ch: Chain): Node | undefined {
   const pk = rank === 4 ? packed(c, ch, ch.nodes[ch.nodes.length - 1]!) : undefined;
   if (pk) {
     ch.nodes.unshift(...pk.before);
-    ch.nodes.push(...pk.nodes);
+    ch.nodes.push(...pk.after);
     const inputs = [pk.q, pk.k, pk.v];
     if (ch.mask) {
       const m = maskInput(c, ch, base, 4);
       if (!m) return undefined;
       inputs.push(m);
     }
+    if (pk.past) inputs.push(ch.mask ? inputs.pop()! : '', pk.past.key, pk.past.value);
     const attrs: Record<string, Attr> = {
       scale: { type: 'float', value: ch.scale },
       q_num_heads: { type: 'int', value: q4[1]! },
@@ -320,7 +376,8 @@ function rewrite(c: Ctx, ch: Chain): Node | undefined {
       fusion: { type: 'string', value: 'attention' },
       fused_from: { type: 'strings', value: ch.nodes.map((n) => n.name) },
     };
-    return { name: fresh(c, `${base}_attention`), op: 'Attention', domain: '', inputs, outputs: [pk.y], attrs };
+    const outputs = pk.past ? [pk.y, pk.past.presentKey, pk.past.presentValue] : [pk.y];
+    return { name: fresh(c, `${base}_attention`), op: 'Attention', domain: '', inputs, outputs, attrs };
   }
   // K as [.., T, D]. Kt made by a Transpose(X, perm) that only the chain reads: K is X transposed by perm followed
   // by the swap of the last two axes, which is X itself when perm was that swap (torch's k.transpose(-2, -1)), and
