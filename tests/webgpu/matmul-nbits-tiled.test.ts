@@ -156,11 +156,13 @@ function isForm(k: string, form: NBitsForm, sg: boolean): boolean {
 }
 
 describe('MatMulNBits WebGPU forms vs the CPU reference and onnxruntime-node', () => {
-  it('takes the GEMV form up to GEMV_MAX_ROWS rows and the tiled form above', () => {
+  it('takes the GEMV form up to GEMV_MAX_ROWS rows and the tiled form above on a GPU, the direct form on a CPU adapter', () => {
     expect(chooseNBitsForm(1)).toBe('gemv');
     expect(chooseNBitsForm(GEMV_MAX_ROWS)).toBe('gemv');
     expect(chooseNBitsForm(GEMV_MAX_ROWS + 1)).toBe('tiled');
     expect(chooseNBitsForm(128)).toBe('tiled');
+    expect(chooseNBitsForm(1, true)).toBe('direct');
+    expect(chooseNBitsForm(128, true)).toBe('direct');
   });
 
   for (const c of cases()) {
