@@ -6,7 +6,7 @@ import { hostTensor, tensorToNumbers, type HostTensor } from '../../../ir/tensor
 import { tapTable } from '../../cpu/conv-taps.js';
 import { dispatchLinear, GpuUnsupported, sizeOfShape, stridesFor, type GpuKernel, type GpuTensorInfo, type ProgramSpec, type TensorSlot } from '../program.js';
 import type { ShaderBuilder } from '../wgsl/builder.js';
-import { dotHelpers, int32Constant, int8Offset, quantDotPath, type QuantDotPath } from './quant-dot.js';
+import { dotHelpers, int32Constant, int8Offset, planQuantDotPath, quantDotPath, type QuantDotPath } from './quant-dot.js';
 import { saturateExpr } from './quantize.js';
 
 /**
@@ -220,7 +220,7 @@ const matmulInteger: GpuKernel = {
       const table = channelTable(packed, g.N, inputs[3], b.dtype);
       const rows = sizeOfShape(a.shape) / g.K;
       const za = inputs[2];
-      const program = packedMatmulProgram(a, za ?? ZERO, y!, rows, g, stride(za), quantDotPath(env.packedDot), table.zw0);
+      const program = packedMatmulProgram(a, za ?? ZERO, y!, rows, g, stride(za), planQuantDotPath(env), table.zw0);
       const tensors: TensorSlot[] = [{ input: 0 }, za ? { input: 2 } : { constant: 2 }, { constant: 0 }, { constant: 1 }, { output: 0 }];
       return {
         calls: [{ program, tensors }],
@@ -359,7 +359,7 @@ const convInteger: GpuKernel = {
       const packed = packRows(w.value, g.M, g.T, Cg, (m, t, c) => (m * Cg + c) * g.T + t);
       const table = channelTable(packed, g.M, inputs[3], w.dtype);
       const zx = inputs[2];
-      const program = packedConvProgram(x, zx ?? ZERO, y!, g, quantDotPath(env.packedDot), table.zw0);
+      const program = packedConvProgram(x, zx ?? ZERO, y!, g, planQuantDotPath(env), table.zw0);
       const tensors: TensorSlot[] = [{ input: 0 }, zx ? { input: 2 } : { constant: 3 }, { constant: 0 }, { constant: 1 }, { constant: 2 }, { output: 0 }];
       return {
         calls: [{ program, tensors }],
