@@ -287,7 +287,8 @@ describe('attention fusion on the forms exporters write (tests/fixtures/attentio
   const cases: [string, string[]][] = [
     ['sdpa-op14.onnx', [...split('/Transpose_2', '/Transpose_1'), '/Mul_2', '/Mul_1', '/MatMul', '/Softmax', '/MatMul_1', ...merge('/Transpose_3')]],
     ['sdpa-op17.onnx', [...split('/Transpose_2', '/Transpose_1'), '/Mul_2', '/Mul_1', '/MatMul', '/Softmax', '/MatMul_1', ...merge('/Transpose_3')]],
-    ['sdpa-bool-mask-op14.onnx', [...split('/Transpose_2', '/Transpose_1'), '/Mul_2', '/Mul_1', '/MatMul', '/Add', '/Softmax', '/MatMul_1', ...merge('/Transpose_3')]],
+    // The bool mask's Where(keep, 0, -inf) goes in as well: keep becomes the kernel's bool mask.
+    ['sdpa-bool-mask-op14.onnx', [...split('/Transpose_2', '/Transpose_1'), '/Mul_2', '/Mul_1', '/MatMul', '/Where', '/Add', '/Softmax', '/MatMul_1', ...merge('/Transpose_3')]],
     ['sdpa-causal-op17.onnx', [...split('/Transpose_3', '/Transpose_2'), '/Mul_2', '/Mul_1', '/MatMul', '/Add', '/Softmax', '/MatMul_1', ...merge('/Transpose_4')]],
     ['q-scaled-op14.onnx', [...split('/Transpose_2', '/Transpose_1'), '/Mul', '/MatMul', '/Softmax', '/MatMul_1', ...merge('/Transpose_3')]],
     ['hf-padding-mask-op14.onnx', [...split('/Transpose_2', '/Transpose_1'), '/MatMul', '/Div', '/Add', '/Softmax', '/MatMul_1', ...merge('/Transpose_3')]],
@@ -297,7 +298,7 @@ describe('attention fusion on the forms exporters write (tests/fixtures/attentio
   ];
   // Without a mask the whole block is three dispatches: the Q/K/V projections (one grouped matmul), the fused
   // attention and the output projection.
-  const dispatches: Record<string, number> = { 'sdpa-op14.onnx': 3, 'sdpa-op17.onnx': 3, 'q-scaled-op14.onnx': 3, 'softmax-f32-op14.onnx': 3 };
+  const dispatches: Record<string, number> = { 'sdpa-bool-mask-op14.onnx': 5, 'sdpa-op14.onnx': 3, 'sdpa-op17.onnx': 3, 'q-scaled-op14.onnx': 3, 'softmax-f32-op14.onnx': 3 };
   for (const [file, nodes] of cases) {
     it(`${file}: one fused node, matches onnxruntime-node and the CPU backend`, async () => {
       const bytes = form(file);
@@ -336,6 +337,11 @@ describe('attention fusion: pre-scaled Q and Kᵀ, Casts and CastLikes in the ch
     scoreCast?: 'Cast' | 'CastLike';
     /** The mask is a float16 input Cast to float32 on its own branch before the Add. */
     maskCast?: boolean;
+    /**
+     * The mask is a bool input made additive: Where(keep, 0, -inf) ('ninf'), Where(drop, -inf, 0) ('not'),
+     * Where(keep, 0, -1e4) ('finite'); 'shared': the 'ninf' Where's output is a graph output too.
+     */
+    boolAdd?: 'ninf' | 'not' | 'finite' | 'shared';
     /** float16 chain: the scores Cast up to float32 before a float32 mask Add. */
     upBeforeMask?: boolean;
     /** Cast / CastLike to float32 before Softmax and back to the chain's dtype after it. */
@@ -350,7 +356,10 @@ describe('attention fusion: pre-scaled Q and Kᵀ, Casts and CastLikes in the ch
     const k = randomTensor(rng, dtype, [1, h, len, d]);
     const v = randomTensor(rng, dtype, [1, h, len, d]);
     const maskType: DType = f.maskCast ? 'float16' : f.upBeforeMask ? 'float32' : dtype;
-    const mask = tensorFromNumbers(maskType, [len, len], Array.from({ length: len * len }, (_, i) => (i % len <= Math.floor(i / len) ? 0 : -1e4)));
+    const causal = (i: number) => i % len <= Math.floor(i / len);
+    const mask = f.boolAdd
+      ? tensorFromNumbers('bool', [len, len], Array.from({ length: len * len }, (_, i) => (causal(i) !== (f.boolAdd === 'not') ? 1 : 0)))
+      : tensorFromNumbers(maskType, [len, len], Array.from({ length: len * len }, (_, i) => (causal(i) ? 0 : -1e4)));
     const a = Math.sqrt(1 / Math.sqrt(d));
     const init: Record<string, HostTensor> = {
       a: tensorFromNumbers(dtype, [1], [a]),
@@ -360,6 +369,9 @@ describe('attention fusion: pre-scaled Q and Kᵀ, Casts and CastLikes in the ch
       kvec: tensorFromNumbers(dtype, [len], Array.from({ length: len }, (_, i) => 0.3 + i / len)),
       c: tensorFromNumbers(dtype, [], [f.q || f.k ? 1.5 : 1 / Math.sqrt(d)]),
       like32: tensorFromNumbers('float32', [1], [0]),
+      zero: tensorFromNumbers(dtype, [1], [0]),
+      ninf: tensorFromNumbers(dtype, [1], [-Infinity]),
+      big: tensorFromNumbers(dtype, [1], [-1e4]),
     };
     const nodes: ModelNode[] = [];
     const chain: boolean[] = [];
@@ -382,6 +394,10 @@ describe('attention fusion: pre-scaled Q and Kᵀ, Casts and CastLikes in the ch
     if (f.upBeforeMask) add(cast('Cast', cur, 'float32', (cur = 'up'), 'like32'), true);
     let m = 'mask';
     if (f.maskCast) add({ op: 'Cast', inputs: ['mask'], outputs: [(m = 'mask32')], attrs: { to: attr(1) } }, false);
+    if (f.boolAdd) {
+      const [a, b] = f.boolAdd === 'not' ? ['ninf', 'zero'] : ['zero', f.boolAdd === 'finite' ? 'big' : 'ninf'];
+      add({ op: 'Where', inputs: ['mask', a, b], outputs: [(m = 'additive')] }, f.boolAdd === 'ninf' || f.boolAdd === 'not');
+    }
     add({ op: 'Add', inputs: [cur, m], outputs: [(cur = 'masked')] }, true);
     if (f.softmaxCasts) add(cast(f.softmaxCasts, cur, 'float32', (cur = 'masked32'), 'like32'), true);
     add({ op: 'Softmax', inputs: [cur], outputs: [(cur = 'p')], attrs: { axis: attr(-1) } }, true);
@@ -392,7 +408,7 @@ describe('attention fusion: pre-scaled Q and Kᵀ, Casts and CastLikes in the ch
       nodes,
       inputs: { q, k, v, mask },
       initializers: Object.fromEntries(Object.entries(init).filter(([n]) => used.has(n))),
-      outputs: f.readQ ? ['y', 'qs'] : ['y'],
+      outputs: f.readQ ? ['y', 'qs'] : f.boolAdd === 'shared' ? ['y', 'additive'] : ['y'],
     });
     return { bytes, feeds: { q, k, v, mask }, fused: nodes.map((_, i) => `n${i}`).filter((_, i) => chain[i]) };
   }
@@ -426,6 +442,8 @@ describe('attention fusion: pre-scaled Q and Kᵀ, Casts and CastLikes in the ch
     ['CastLike to float32 around Softmax and back (float16)', { dtype: 'float16', post: true, softmaxCasts: 'CastLike' }],
     ['CastLike around Softmax in float32', { post: true, softmaxCasts: 'CastLike' }],
     ['the mask Cast to the scores\' dtype on its own branch', { post: true, maskCast: true }],
+    ['a bool mask added as Where(keep, 0, -inf): keep becomes the bool mask', { post: true, boolAdd: 'ninf' }],
+    ['a bool mask added as Where(drop, -inf, 0): Not(drop) becomes the bool mask', { q: 'mul', k: 'mul', boolAdd: 'not' }],
   ];
   for (const [name, f] of fusedForms) {
     it(`${name}: fused`, async () => {
@@ -439,6 +457,8 @@ describe('attention fusion: pre-scaled Q and Kᵀ, Casts and CastLikes in the ch
     ['a per-channel factor on Q ([D] vector, not a scale)', { q: 'vec', post: true }],
     ['a per-key factor on Kᵀ ([T] vector)', { k: 'vec', post: true }],
     ['a pre-scaled Q that is also a graph output', { q: 'mul', k: 'mul', readQ: true }],
+    ['Where(keep, 0, -1e4) (a finite fill adds to the score, it does not replace it): a float mask', { post: true, boolAdd: 'finite' }],
+    ['Where(keep, 0, -inf) whose output is also a graph output: a float mask', { post: true, boolAdd: 'shared' }],
   ];
   for (const [name, f] of keptForms) {
     it(`${name}: the factor stays outside the fused node`, async () => {

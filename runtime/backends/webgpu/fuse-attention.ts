@@ -24,7 +24,8 @@ import { tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../ir/te
  *   fill becomes the bool mask C (Where(C, fill, S): Not(C)) with the internal attribute mask_fill = fill, so a
  *   masked score becomes fill exactly as before, and a row masked throughout still spreads evenly as Softmax does
  *   (HF's finfo.min padding rows). A fill of -inf leaves mask_fill unset: the key takes no part, which differs only
- *   for a row masked throughout (Softmax gives NaN there, the kernel zeros).
+ *   for a row masked throughout (Softmax gives NaN there, the kernel zeros). Add(S, Where(C, 0, -inf)) is the same
+ *   (torch's SDPA export of a bool mask): C becomes the bool mask and the Where goes in.
  * - Casts and CastLikes: float32 -> float32 anywhere before Softmax and the chain's float16 -> float32 (float16
  *   exports, autocast: the kernel computes in f32 anyway); after Softmax back to the chain's dtype. A float mask
  *   must be added to scores of Q's dtype (the kernel's mask is Q's type). Any other Cast leaves the chain unfused.
@@ -177,6 +178,18 @@ function match(c: Ctx, mm: Node): Chain | undefined {
     // A float mask of Q's type, added to scores of Q's type (not to up-cast ones: the kernel's mask is Q's type).
     if (!m || m === cur || dtypeOf(m) !== dtypeOf(cur) || dtypeOf(cur) !== dtype) return undefined;
     mask = { kind: 'float', value: m };
+    // A bool mask made additive, Where(C, 0, -inf) (torch's SDPA export of a bool attn_mask) or Where(C, -inf, 0),
+    // read only here: S + that is Where(C, S, -inf), so C becomes the kernel's bool mask (the key takes no part) and
+    // the Where goes in. Like the Where(-inf) form, only a row masked throughout differs (NaN there, zeros here).
+    const w = c.producer.get(m);
+    if (isOp(w, 'Where') && onlyReader(c, m) === next && dtypeOf(w.inputs[0]) === 'bool' && JSON.stringify(shapeOf(c, w.inputs[0])) === JSON.stringify(shapeOf(c, m))) {
+      const [a, b] = [scalar(c, w.inputs[1]), scalar(c, w.inputs[2])];
+      const kind = a === 0 && b === -Infinity ? 'bool' : a === -Infinity && b === 0 ? 'bool-not' : undefined;
+      if (kind) {
+        mask = { kind, value: w.inputs[0]! };
+        nodes.push(w);
+      }
+    }
   } else if (isOp(maskNode, 'Where')) {
     const [cond, a, b] = maskNode.inputs;
     const fill = a === cur ? scalar(c, b) : b === cur ? scalar(c, a) : undefined;
