@@ -50,8 +50,12 @@ beforeAll(async () => {
   for (const [k, s] of Object.entries(sessions)) {
     // GPU time per op (timestamp queries, one profiled run).
     const byOp = new Map<string, number>();
-    for (const d of await s.profile({ input: x })) byOp.set(d.op, (byOp.get(d.op) ?? 0) + d.ms);
-    console.log(`${k} profile: ${[...byOp].sort((a, b) => b[1] - a[1]).map(([op, ms]) => `${op} ${ms.toFixed(0)} ms`).join(', ')}`);
+    const convs: string[] = [];
+    for (const d of await s.profile({ input: x })) {
+      byOp.set(d.op, (byOp.get(d.op) ?? 0) + d.ms);
+      if (/^(Conv|ConvInteger|Gemm|MatMulInteger)$/.test(d.op)) convs.push(`${d.node} ${d.ms.toFixed(0)}`);
+    }
+    console.log(`${k} profile: ${[...byOp].sort((a, b) => b[1] - a[1]).map(([op, ms]) => `${op} ${ms.toFixed(0)} ms`).join(', ')}; ${convs.join(', ')} ms`);
   }
   console.log(`int8-dynamic / float32 warm: ${(median(times['int8-dynamic']!) / median(times.float32!)).toFixed(2)}x; resident ${(sessions['int8-dynamic']!.report().weightBytes / sessions.float32!.report().weightBytes).toFixed(3)}x`);
 }, 1_800_000);

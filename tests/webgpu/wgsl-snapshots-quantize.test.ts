@@ -83,6 +83,9 @@ describe('quantization WGSL', () => {
   snapshotPlan('ConvInteger packed weights, zero point 128', node('ConvInteger', ['x', 'w', 'zx', 'zw'], ['y'], { pads: attr([1, 1, 1, 1]) }), [
     act('uint8', [1, 2, 5, 5]), c('uint8', [3, 2, 3, 3]), act('uint8', []), c('uint8', [], [128]),
   ], res('int32', [1, 3, 5, 5]), BOTH);
+  snapshotPlan('ConvInteger packed weights, 6 input channels, zero point 3', node('ConvInteger', ['x', 'w', 'zx', 'zw'], ['y'], { pads: attr([1, 1, 1, 1]) }), [
+    act('uint8', [1, 6, 5, 5]), c('uint8', [3, 6, 3, 3]), act('uint8', []), c('uint8', [], [3]),
+  ], res('int32', [1, 3, 5, 5]), BOTH);
   snapshotPlan('MatMulInteger packed weights, per-column zero points', node('MatMulInteger', ['a', 'b', 'za', 'zb'], ['y'], {}), [
     act('uint8', [2, 10]), c('int8', [10, 5]), act('uint8', []), c('int8', [5], [1, 0, -1, 2, 3]),
   ], res('int32', [2, 5]), BOTH);

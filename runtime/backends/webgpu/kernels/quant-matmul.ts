@@ -356,7 +356,8 @@ const convInteger: GpuKernel = {
     // Constant weights (the quantizer's int8-dynamic convs): packed tap-major at plan time, register-blocked kernel.
     if (w.value && (!inputs[3] || inputs[3].value)) {
       const Cg = g.C / g.group;
-      const packed = packRows(w.value, g.M, g.T, Cg, (m, t, c) => (m * Cg + c) * g.T + t);
+      // Fewer than 4 input channels per group (a first layer): whole K = Cg T in w's own order, no padding lanes per tap.
+      const packed = Cg < 4 ? packRows(w.value, g.M, 1, Cg * g.T, (m, _t, k) => m * Cg * g.T + k) : packRows(w.value, g.M, g.T, Cg, (m, t, c) => (m * Cg + c) * g.T + t);
       const table = channelTable(packed, g.M, inputs[3], w.dtype);
       const zx = inputs[2];
       const program = packedConvProgram(x, zx ?? ZERO, y!, g, planQuantDotPath(env), table.zw0);
@@ -486,28 +487,34 @@ function packedAcc(d: string, m: string, zw0: boolean, sx: string): string {
  * channels at a time: each pixel's four lanes are read once at the tap's offset (taps[p, t] < 0 is padding, read as
  * x's zero point) and, on the packed path, packed once for the cb channels; each weight word is read once for the
  * CONV_PB pixels (unpacked once on the unpacked path). Lanes past Cg are 0 in x and w. Pixels past P and channels
- * past M compute on clamped indices and are not stored.
+ * past M compute on clamped indices and are not stored. With fewer than 4 input channels per group (`flat`, a first
+ * layer: Cg = 1 would leave 3 of 4 lanes empty per tap) the words run over k = c T + t instead, each lane's channel
+ * and tap computed once per word for the CONV_PB pixels.
  */
 function packedConvProgram(x: GpuTensorInfo, zx: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, path: QuantDotPath, zw0: boolean): ProgramSpec {
   const cb = convBlock(g);
   const pb = CONV_PB;
   const Cg = g.C / g.group;
   const K = Cg * g.T;
-  const C4 = Math.ceil(Cg / 4);
+  // flat: Cg < 4, w packed over k = c T + t (see convInteger), one loop over ceil(K / 4) words.
+  const flat = Cg < 4;
+  const C4 = flat ? Math.ceil(K / 4) : Math.ceil(Cg / 4);
   const cblocks = Math.ceil(g.M / cb);
   const pblocks = Math.ceil(g.P / pb);
   const size = g.N * cblocks * pblocks;
   const I = range(pb);
   const R = range(cb);
   return {
-    key: `quant-conv-packed:${x.dtype}:${zx.dtype}:${path}:cb${cb}:pb${pb}${zw0 ? ':zw0' : ''}`,
+    key: `quant-conv-packed:${x.dtype}:${zx.dtype}:${path}:cb${cb}:pb${pb}${zw0 ? ':zw0' : ''}${flat ? ':flat' : ''}`,
     bindings: [{ name: 'x', type: x.storage }, { name: 'zx', type: zx.storage }, { name: 'w', type: 'u32' }, { name: 'taps', type: 'i32' }, { name: 'tab', type: 'i32' }, { name: 'y', type: y.storage }],
     uniforms: ['size', 'Cin', 'Cg', 'C', 'Mg', 'P', 'Q', 'T', 'C4', 'K', 'cblocks', 'pblocks'].map((name) => ({ name, type: 'u32' as const })),
     workgroupSize: [WG, 1, 1],
     source(s) {
       dotHelpers(s, path);
       const lx = int8Loader(s, 'x', x.dtype);
-      const lane = (i: number, j: number) => `select(0, select(zpx, ${lx}(xo${i} + q${j}), ok${i}), ci + ${j}u < u.Cg)`;
+      const lane = flat
+        ? (i: number, j: number) => `select(0, select(zpx, ${lx}(x_base + q${j} + u32(max(o${i}_${j}, 0))), o${i}_${j} >= 0), k${j} < u.K)`
+        : (i: number, j: number) => `select(0, select(zpx, ${lx}(xo${i} + q${j}), ok${i}), ci + ${j}u < u.Cg)`;
       const lanes = (i: number) => `vec4<i32>(${range(4).map((j) => lane(i, j)).join(', ')})`;
       const sumX = (i: number, v: string) => (zw0 ? '' : ` sx${i} = sx${i} + ${v};`);
       const body = path === 'packed'
@@ -529,10 +536,19 @@ function packedConvProgram(x: GpuTensorInfo, zx: GpuTensorInfo, y: GpuTensorInfo
   let x_base = (n * u.Cin + (c0 / u.Mg) * u.Cg) * u.Q;
   let zpx = i32(${s.load('zx', '0u')}) - ${int8Offset(x.dtype)};
   ${I.map((i) => `let pp${i} = min(p0 + ${i}u, u.P - 1u) * u.T;`).join('\n  ')}
-  ${R.map((r) => `let wr${r} = min(c0 + ${r}u, u.C - 1u) * u.T * u.C4;`).join('\n  ')}
+  ${R.map((r) => `let wr${r} = min(c0 + ${r}u, u.C - 1u) * ${flat ? 'u.C4' : 'u.T * u.C4'};`).join('\n  ')}
   ${zw0 ? '' : I.map((i) => `var sx${i} = 0;`).join(' ')}
   ${I.map((i) => R.map((r) => `var d${i}_${r} = 0;`).join(' ')).join('\n  ')}
-  for (var t = 0u; t < u.T; t = t + 1u) {
+  ${flat ? `// Lane j of word c4 is k = 4 c4 + j: input channel k / T at tap k % T (lanes past K are 0).
+  let wt = 0u;
+  for (var c4 = 0u; c4 < u.C4; c4 = c4 + 1u) {
+    ${range(4).map((j) => `let k${j} = c4 * 4u + ${j}u;
+    let kc${j} = min(k${j}, u.K - 1u) / u.T;
+    let q${j} = kc${j} * u.Q;
+    let kt${j} = min(k${j}, u.K - 1u) - kc${j} * u.T;
+    ${I.map((i) => `let o${i}_${j} = ${s.load('taps', `pp${i} + kt${j}`)};`).join(' ')}`).join('\n    ')}
+    ${body}
+  }` : `for (var t = 0u; t < u.T; t = t + 1u) {
     ${I.map((i) => `let off${i} = ${s.load('taps', `pp${i} + t`)};
     let ok${i} = off${i} >= 0;
     let xo${i} = x_base + u32(max(off${i}, 0));`).join('\n    ')}
@@ -542,7 +558,7 @@ function packedConvProgram(x: GpuTensorInfo, zx: GpuTensorInfo, y: GpuTensorInfo
       ${range(4).map((j) => `let q${j} = min(ci + ${j}u, u.Cg - 1u) * u.Q;`).join('\n      ')}
       ${body}
     }
-  }
+  }`}
   ${stores.join('\n  ')}`);
     },
     run: () => ({
