@@ -209,7 +209,7 @@ describe('the int8 accumulator is exact at block edges', () => {
     zwNonZero: boolean;
   }
   const cases: [string, Case][] = [
-    ['1x1 conv, 12 -> 130 channels (a partial last block and tile), 15 pixels, 2 images, nonzero w zero points', { x: [2, 12, 5, 3], conv: { M: 130, k: 1, stride: 1, pad: 0, group: 1 }, wType: 'int8', zwNonZero: true }],
+    ['1x1 conv, 12 -> 130 channels (16-channel blocks, a partial last block and tile), 15 pixels, 2 images, nonzero w zero points', { x: [2, 12, 5, 3], conv: { M: 130, k: 1, stride: 1, pad: 0, group: 1 }, wType: 'int8', zwNonZero: true }],
     ['1x1 conv, 16 -> 140 channels, uint8 w, zero points 128 (no sum of x)', { x: [1, 16, 3, 7], conv: { M: 140, k: 1, stride: 1, pad: 0, group: 1 }, wType: 'uint8', zwNonZero: false }],
     ['1x1 conv, 8 -> 21 channels (8-channel blocks), 9 pixels', { x: [1, 8, 3, 3], conv: { M: 21, k: 1, stride: 1, pad: 0, group: 1 }, wType: 'int8', zwNonZero: false }],
     ['3x3 conv pad 1 stride 2, 5 -> 130 channels (16-channel blocks, padding lanes and taps)', { x: [2, 5, 7, 6], conv: { M: 130, k: 3, stride: 2, pad: 1, group: 1 }, wType: 'int8', zwNonZero: true }],

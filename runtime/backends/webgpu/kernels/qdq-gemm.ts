@@ -203,14 +203,14 @@ function packConvWeights(w: HostTensor, M: number, Cg: number, T: number): HostT
 }
 
 /**
- * Output channels per invocation of a direct conv: 16 for wide ungrouped convs with several taps (M >= 128: each
- * tap's gather of x is shared by 16 channels), 8 for the others, 1x1 convs included (16 made mobilenet_v2's
- * pointwise convs slower on SwiftShader, docs/quantization.md); a grouped conv takes what divides its group's
- * channels (8, 4 or 1) so that a block never straddles two groups.
+ * Output channels per invocation of a direct conv: 16 for wide ungrouped convs (M >= 128: each gather of x is shared
+ * by 16 channels), 8 for the others, as the float direct matmul grows its rows with M (matmul.ts chooseTiling); on
+ * SwiftShader 8 for mobilenet_v2's wide 1x1 convs measured slower (docs/quantization.md). A grouped conv takes what
+ * divides its group's channels (8, 4 or 1) so that a block never straddles two groups.
  */
 function convChannelBlock(g: ConvShape): number {
   const Mg = g.M / g.group;
-  if (g.group === 1) return g.M >= 128 && !isPointwise(g) ? 16 : 8;
+  if (g.group === 1) return g.M >= 128 ? 16 : 8;
   return Mg % 8 === 0 ? 8 : Mg % 4 === 0 ? 4 : 1;
 }
 
