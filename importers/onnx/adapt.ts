@@ -94,7 +94,8 @@ export function adaptNodes(graph: Graph, opset: number, declared: DeclaredTypes,
       if (n.outputs[0]) initializers[n.outputs[0]] = constantValue(n);
       continue;
     }
-    const adapter = findAdapter(n.op, n.domain === '' ? opset : opsets[n.domain] ?? 0, n.domain)!;
+    const version = n.domain === '' ? opset : opsets[n.domain] ?? 0;
+    const adapter = findAdapter(n.op, version, n.domain)!;
     try {
       const mapped = adapter.map ? adapter.map(n, ctx) : [n];
       for (const m of mapped) {
@@ -104,7 +105,7 @@ export function adaptNodes(graph: Graph, opset: number, declared: DeclaredTypes,
       nodes.push(...mapped);
     } catch (e) {
       if (!(e instanceof AdapterUnsupported)) throw e;
-      unsupported.push({ op: n.op, domain: n.domain, opset, node: n.name, reason: e.message });
+      unsupported.push({ op: n.op, domain: n.domain, opset: version, node: n.name, reason: e.message });
     }
   }
   if (unsupported.length) throw new UnsupportedOpError(unsupported);
