@@ -216,7 +216,7 @@ const matmulInteger: GpuKernel = {
     if (g.K === 0) throw new GpuUnsupported('MatMulInteger with K = 0 has no WebGPU kernel');
     // A constant 2-D b (the quantizer's weights): packed at plan time, several columns per invocation.
     if (b.value && b.shape.length === 2 && (!inputs[3] || inputs[3].value)) {
-      const packed = packRows(b.value, g.N, 1, g.K, (n, _t, k) => k * g.N + n);
+      const packed = packRows(b.value, 'matmul', g.N, 1, g.K, (n, _t, k) => k * g.N + n);
       const table = channelTable(packed, g.N, inputs[3], b.dtype);
       const rows = sizeOfShape(a.shape) / g.K;
       const za = inputs[2];
@@ -357,7 +357,7 @@ const convInteger: GpuKernel = {
     if (w.value && (!inputs[3] || inputs[3].value)) {
       const Cg = g.C / g.group;
       // Fewer than 4 input channels per group (a first layer): whole K = Cg T in w's own order, no padding lanes per tap.
-      const packed = Cg < 4 ? packRows(w.value, g.M, 1, Cg * g.T, (m, _t, k) => m * Cg * g.T + k) : packRows(w.value, g.M, g.T, Cg, (m, t, c) => (m * Cg + c) * g.T + t);
+      const packed = Cg < 4 ? packRows(w.value, 'conv-flat', g.M, 1, Cg * g.T, (m, _t, k) => m * Cg * g.T + k) : packRows(w.value, 'conv', g.M, g.T, Cg, (m, t, c) => (m * Cg + c) * g.T + t);
       const table = channelTable(packed, g.M, inputs[3], w.dtype);
       const zx = inputs[2];
       const program = packedConvProgram(x, zx ?? ZERO, y!, g, planQuantDotPath(env), table.zw0);
@@ -417,11 +417,12 @@ const packCache = new WeakMap<HostTensor, Map<string, PackedRows>>();
 
 /**
  * Packs a constant weight tensor as rows x T segments of ceil(L / 4) words, four codes per u32 (lane 0 in the low
- * byte), uint8 moved into the int8 domain by -128 as quant-dot.ts does; at(r, t, l) is the element's index in w.
+ * byte), uint8 moved into the int8 domain by -128 as quant-dot.ts does; at(r, t, l) is the element's index in w
+ * (`layout` names it in the cache key).
  * A conv packs tap-major (T taps of its Cg input channels), a matmul one segment of K (T = 1).
  */
-function packRows(w: HostTensor, rows: number, T: number, L: number, at: (r: number, t: number, l: number) => number): PackedRows {
-  const key = `${rows}:${T}:${L}`;
+function packRows(w: HostTensor, layout: string, rows: number, T: number, L: number, at: (r: number, t: number, l: number) => number): PackedRows {
+  const key = `${layout}:${rows}:${T}:${L}`;
   let byKey = packCache.get(w);
   const hit = byKey?.get(key);
   if (hit) return hit;
