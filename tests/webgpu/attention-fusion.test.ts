@@ -9,6 +9,7 @@ import type { DType } from '../../runtime/ir/dtype.js';
 import { Rng, randomTensor } from '../helpers/random.js';
 import { runModelOrt } from '../helpers/run-model.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
+import { runHost } from '../helpers/session-runs.js';
 
 /**
  * The attention fusion (runtime/backends/webgpu/fuse-attention.ts) through the public API: torch.onnx exports
@@ -37,15 +38,9 @@ async function gpuSession(bytes: Uint8Array): Promise<InferenceSession> {
   return s;
 }
 
-async function runOn(s: InferenceSession, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
-  const tensors: Record<string, Tensor> = {};
-  for (const [k, t] of Object.entries(feeds)) tensors[k] = new Tensor(t.dtype, t.data, t.shape);
-  const out = await s.run<Record<string, Tensor>>(tensors);
-  return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, t.toHost()]));
-}
 
 async function expectOrt(s: InferenceSession, bytes: Uint8Array, feeds: Record<string, HostTensor>, what: string) {
-  const got = await runOn(s, feeds);
+  const got = await runHost(s, feeds);
   const want = await runModelOrt(bytes, feeds);
   for (const [name, e] of Object.entries(want)) {
     expect(got[name]!.shape, `${what} ${name}`).toEqual(e.shape);
@@ -214,8 +209,8 @@ describe('attention fusion with Softmax between Casts (float16 exports, autocast
     const s = await gpuSession(bytes);
     const cpu = await InferenceSession.create(bytes, { backend: 'cpu' });
     sessions.push(cpu);
-    const got = await runOn(s, feeds);
-    for (const [want, ref] of [[await runOn(cpu, feeds), 'CPU backend'], [await runModelOrt(bytes, feeds), 'onnxruntime-node']] as const) {
+    const got = await runHost(s, feeds);
+    for (const [want, ref] of [[await runHost(cpu, feeds), 'CPU backend'], [await runModelOrt(bytes, feeds), 'onnxruntime-node']] as const) {
       for (const [name, e] of Object.entries(want)) {
         expect([got[name]!.dtype, got[name]!.shape], `${what} ${name} vs ${ref}`).toEqual([e.dtype, e.shape]);
         const r = allClose(got[name]!, e, { rtol: tol, atol: tol });
@@ -308,7 +303,7 @@ describe('attention fusion on the forms exporters write (tests/fixtures/attentio
       for (const [b, len] of [[2, 5], [1, 9], [3, 4]] as const) {
         const feeds = feedsFor(s.inputNames, b, len);
         await expectOrt(s, bytes, feeds, `${file} B=${b} S=${len}`);
-        const r = allClose((await runOn(s, feeds)).y!, (await runOn(cpu, feeds)).y!, { rtol: 1e-3, atol: 1e-3 });
+        const r = allClose((await runHost(s, feeds)).y!, (await runHost(cpu, feeds)).y!, { rtol: 1e-3, atol: 1e-3 });
         if (!r.ok) expect.fail(`${file} B=${b} S=${len} vs CPU backend: ${r.message}`);
         const fused = attentionFusions(s);
         expect(fused).toHaveLength(1);
@@ -420,8 +415,8 @@ describe('attention fusion: pre-scaled Q and Kᵀ, Casts and CastLikes in the ch
     const s = await gpuSession(bytes);
     const cpu = await InferenceSession.create(bytes, { backend: 'cpu' });
     sessions.push(cpu);
-    const got = await runOn(s, feeds);
-    for (const [want, ref] of [[await runOn(cpu, feeds), 'CPU backend'], [await runModelOrt(bytes, feeds), 'onnxruntime-node']] as const) {
+    const got = await runHost(s, feeds);
+    for (const [want, ref] of [[await runHost(cpu, feeds), 'CPU backend'], [await runModelOrt(bytes, feeds), 'onnxruntime-node']] as const) {
       for (const [name, e] of Object.entries(want)) {
         expect([got[name]!.dtype, got[name]!.shape], `${name} vs ${ref}`).toEqual([e.dtype, e.shape]);
         const r = allClose(got[name]!, e, { rtol: tol, atol: tol });
@@ -543,8 +538,8 @@ describe('attention fusion on the packed layout: heads split from [B, S, H*D] pr
     const s = await gpuSession(bytes);
     const cpu = await InferenceSession.create(bytes, { backend: 'cpu' });
     sessions.push(cpu);
-    const got = await runOn(s, feeds);
-    for (const [want, ref] of [[await runOn(cpu, feeds), 'CPU backend'], [await runModelOrt(bytes, feeds), 'onnxruntime-node']] as const) {
+    const got = await runHost(s, feeds);
+    for (const [want, ref] of [[await runHost(cpu, feeds), 'CPU backend'], [await runModelOrt(bytes, feeds), 'onnxruntime-node']] as const) {
       for (const [name, e] of Object.entries(want)) {
         expect(got[name]!.shape, `${name} vs ${ref}`).toEqual(e.shape);
         // float16: 1e-2 as the Cast cases above (the kernel rounds once at its store, the chain at each step).

@@ -11,6 +11,7 @@ import { Rng, randomTensor } from '../helpers/random.js';
 import { runModelOrt } from '../helpers/run-model.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
 import { model, vi } from '../importer/model-builder.js';
+import { expectOutputsClose as expectClose, runHost } from '../helpers/session-runs.js';
 
 /**
  * Opset-23 Attention on WebGPU (the fused flash kernel, kernels/attention.ts) through
@@ -33,21 +34,7 @@ async function open(bytes: Uint8Array, backend: 'cpu' | 'webgpu'): Promise<Infer
   return s;
 }
 
-async function runOn(s: InferenceSession, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
-  const tensors: Record<string, Tensor> = {};
-  for (const [k, t] of Object.entries(feeds)) tensors[k] = new Tensor(t.dtype, t.data, t.shape);
-  const out = await s.run<Record<string, Tensor>>(tensors);
-  return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, t.toHost()]));
-}
 
-function expectClose(got: Record<string, HostTensor>, want: Record<string, HostTensor>, what: string, tol: number) {
-  expect(Object.keys(got).sort(), what).toEqual(Object.keys(want).sort());
-  for (const [name, e] of Object.entries(want)) {
-    expect([got[name]!.dtype, got[name]!.shape], `${what} ${name}`).toEqual([e.dtype, e.shape]);
-    const r = allClose(got[name]!, e, { rtol: tol, atol: tol });
-    if (!r.ok) expect.fail(`${what} output '${name}': ${r.message}`);
-  }
-}
 
 function oneNode(attrs: Record<string, Attr>, inputs: (HostTensor | undefined)[], outputs: number) {
   const feeds: Record<string, HostTensor> = {};
@@ -66,9 +53,9 @@ describe('Attention-23 on WebGPU (fused kernel)', () => {
     for (const c of attentionCases(21, dtype).filter((x) => dtype === 'float32' || !x.name.startsWith('long'))) {
       it(`${c.name} — ${dtype}`, async () => {
         const { bytes, feeds } = oneNode(c.attrs, c.inputs, c.outputs);
-        const got = await runOn(await open(bytes, 'webgpu'), feeds);
+        const got = await runHost(await open(bytes, 'webgpu'), feeds);
         const tol = dtype === 'float16' ? 1e-2 : 1e-4;
-        expectClose(got, await runOn(await open(bytes, 'cpu'), feeds), `${c.name} vs CPU`, tol);
+        expectClose(got, await runHost(await open(bytes, 'cpu'), feeds), `${c.name} vs CPU`, tol);
         // onnxruntime-node's CPU Attention takes float16 too, but computes it in float16: compare float32 only.
         if (dtype === 'float32') expectClose(got, await runModelOrt(bytes, feeds), `${c.name} vs onnxruntime`, tol);
       });
@@ -97,7 +84,7 @@ describe('Attention-23 on WebGPU (fused kernel)', () => {
       const mask = randomTensor(rng, 'bool', [b, 1, s, p + s]);
       for (let i = 0; i < b * s; i++) (mask.data as Uint8Array)[i * (p + s)] = 1;
       const feeds = { q: r([b, s, 48]), k: r([b, s, 16]), v: r([b, s, 16]), mask, past_k: r([b, 2, p, 8]), past_v: r([b, 2, p, 8]) };
-      expectClose(await runOn(gpu, feeds), await runModelOrt(bytes, feeds), `B=${b} S=${s} P=${p}`, 1e-4);
+      expectClose(await runHost(gpu, feeds), await runModelOrt(bytes, feeds), `B=${b} S=${s} P=${p}`, 1e-4);
     }
   });
 
@@ -123,7 +110,7 @@ describe('com.microsoft MultiHeadAttention and GroupQueryAttention on WebGPU (th
       const outs = Array.from({ length: c.outputs }, (_, i) => `out${i}`);
       const bytes = encodeModel({ nodes: [{ op: c.op, domain: 'com.microsoft', inputs: names, outputs: outs, attrs: c.attrs }], inputs: feeds, outputs: outs, opsets: { '': 21, 'com.microsoft': 1 } });
       const s = await open(bytes, 'webgpu');
-      expectClose(await runOn(s, feeds), await runModelOrt(bytes, feeds), `${c.name} vs onnxruntime`, 1e-4);
+      expectClose(await runHost(s, feeds), await runModelOrt(bytes, feeds), `${c.name} vs onnxruntime`, 1e-4);
     });
   }
 });
@@ -141,7 +128,7 @@ describe('RMSNormalization-23 and RotaryEmbedding-23 on WebGPU (the com.microsof
       const feeds: Record<string, HostTensor> = {};
       inputs.forEach((t, i) => (feeds[`in${i}`] = t));
       const bytes = encodeModel({ nodes: [{ op, inputs: Object.keys(feeds), outputs: ['out0'], attrs }], inputs: feeds, outputs: ['out0'], opsets: { '': 23 } });
-      expectClose(await runOn(await open(bytes, 'webgpu'), feeds), await runModelOrt(bytes, feeds), op, 1e-4);
+      expectClose(await runHost(await open(bytes, 'webgpu'), feeds), await runModelOrt(bytes, feeds), op, 1e-4);
     }
   });
 });

@@ -7,6 +7,7 @@ import { Rng, randomTensor } from '../helpers/random.js';
 import { runModelOrt } from '../helpers/run-model.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
 import { float, int, model, vi, type PAttr } from '../importer/model-builder.js';
+import { runHost } from '../helpers/session-runs.js';
 
 /**
  * com.microsoft transformer ops on WebGPU through InferenceSession.create(bytes, { backend: 'webgpu' }): one-node
@@ -57,12 +58,6 @@ async function open(bytes: Uint8Array, backend: 'cpu' | 'webgpu'): Promise<Infer
   return s;
 }
 
-async function runOn(s: InferenceSession, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
-  const tensors: Record<string, Tensor> = {};
-  for (const [k, t] of Object.entries(feeds)) tensors[k] = new Tensor(t.dtype, t.data, t.shape);
-  const out = await s.run<Record<string, Tensor>>(tensors);
-  return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, t.toHost()]));
-}
 
 function expectClose(got: Record<string, HostTensor>, want: Record<string, HostTensor>, what: string, tol: number) {
   expect(Object.keys(got).sort(), what).toEqual(Object.keys(want).sort());
@@ -84,8 +79,8 @@ async function check(spec: Spec, feedSets: (HostTensor | undefined)[][], tol?: n
     const f16 = set[0]!.dtype === 'float16';
     const t = tol ?? (f16 ? 1.5e-2 : 2e-5);
     const what = `${spec.op} [${set.map((x) => x?.shape.join('x') ?? '-').join(', ')}] ${set[0]!.dtype}`;
-    const got = await runOn(gpu, feeds);
-    expectClose(got, await runOn(cpu, feeds), `${what} vs CPU`, t);
+    const got = await runHost(gpu, feeds);
+    expectClose(got, await runHost(cpu, feeds), `${what} vs CPU`, t);
     if (spec.ort) expectClose(got, await runModelOrt(bytes, feeds), `${what} vs onnxruntime`, t * 2);
   }
 }
@@ -216,7 +211,7 @@ describe('com.microsoft RotaryEmbedding on WebGPU', () => {
 
   it('a position past the caches comes back as NaN on WebGPU (the CPU backend throws)', async () => {
     const bytes = bytesOf({ op: 'RotaryEmbedding', inputs: [sym('float32', 1, 2, 8), sym('int64', 1), sym('float32', 3, 4), sym('float32', 3, 4)], outputs: 1, ort: false });
-    const out = await runOn(await open(bytes, 'webgpu'), { in0: rand([1, 2, 8]), in1: ids([1], [2]), in2: rand([3, 4]), in3: rand([3, 4]) });
+    const out = await runHost(await open(bytes, 'webgpu'), { in0: rand([1, 2, 8]), in1: ids([1], [2]), in2: rand([3, 4]), in3: rand([3, 4]) });
     const y = Array.from(out.out0!.data as Float32Array);
     expect(y.slice(0, 8).every(Number.isFinite)).toBe(true);
     expect(y.slice(8).every(Number.isNaN)).toBe(true);

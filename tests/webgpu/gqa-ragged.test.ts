@@ -10,6 +10,7 @@ import { runModelOrt } from '../helpers/run-model.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
 import { int, model, vi } from '../importer/model-builder.js';
 import { tensorProto } from '../helpers/ort-single-node.js';
+import { expectOutputsClose as expectClose, runHost } from '../helpers/session-runs.js';
 
 /**
  * com.microsoft GroupQueryAttention over batch rows of different lengths (issue #10 §1), on the CPU and WebGPU
@@ -45,21 +46,7 @@ async function open(bytes: Uint8Array, backend: Backend): Promise<InferenceSessi
   return s;
 }
 
-async function runOn(s: InferenceSession, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
-  const tensors: Record<string, Tensor> = {};
-  for (const [k, t] of Object.entries(feeds)) tensors[k] = new Tensor(t.dtype, t.data, t.shape);
-  const out = await s.run<Record<string, Tensor>>(tensors);
-  return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, t.toHost()]));
-}
 
-function expectClose(got: Record<string, HostTensor>, want: Record<string, HostTensor>, what: string, tol: number) {
-  expect(Object.keys(got).sort(), what).toEqual(Object.keys(want).sort());
-  for (const [name, e] of Object.entries(want)) {
-    expect([got[name]!.dtype, got[name]!.shape], `${what} ${name}`).toEqual([e.dtype, e.shape]);
-    const r = allClose(got[name]!, e, { rtol: tol, atol: tol });
-    if (!r.ok) expect.fail(`${what} output '${name}': ${r.message}`);
-  }
-}
 
 const i32 = (shape: number[], values: number[]) => tensorFromNumbers('int32', shape, values);
 
@@ -127,7 +114,7 @@ describe('GroupQueryAttention over rows of different lengths, against onnxruntim
       const want = await runModelOrt(bytes, feeds);
       const presentLength = Math.max(c.past ?? 0, c.total);
       expect(want.present_key!.shape, 'onnxruntime present length').toEqual([c.batch, c.kvHeads, presentLength, c.headSize]);
-      for (const backend of BACKENDS) expectClose(await runOn(await open(bytes, backend), feeds), want, `${c.name} on ${backend}`, TOL[backend]);
+      for (const backend of BACKENDS) expectClose(await runHost(await open(bytes, backend), feeds), want, `${c.name} on ${backend}`, TOL[backend]);
     });
   });
 
@@ -138,7 +125,7 @@ describe('GroupQueryAttention over rows of different lengths, against onnxruntim
     it(`${c.name} — float16`, async () => {
       const { bytes, feeds } = caseModel(c, new Rng(200 + k), 'float16');
       const want = await runModelOrt(bytes, feeds);
-      for (const backend of BACKENDS) expectClose(await runOn(await open(bytes, backend), feeds), want, `${c.name} float16 on ${backend}`, 2e-3);
+      for (const backend of BACKENDS) expectClose(await runHost(await open(bytes, backend), feeds), want, `${c.name} float16 on ${backend}`, 2e-3);
     });
   }
 
@@ -177,7 +164,7 @@ describe('GroupQueryAttention over rows of different lengths, against onnxruntim
       const feedsFor = (who: 'ort' | Backend) => ({ ...fresh, past_key: pasts[who][0], past_value: pasts[who][1] });
       const want = await runModelOrt(bytes, feedsFor('ort'));
       for (const [backend, s] of [['cpu', cpu], ['webgpu', gpu]] as const) {
-        const got = await runOn(s, feedsFor(backend));
+        const got = await runHost(s, feedsFor(backend));
         expectClose(got, want, `step ${step} (row lengths ${lengths}) on ${backend}`, TOL[backend]);
         pasts[backend] = [got.present_key!, got.present_value!];
       }
@@ -250,7 +237,7 @@ describe('GroupQueryAttention over rows of different lengths, against onnxruntim
       });
       const want = await runModelOrt(bytes, feedsFor('ort'));
       for (const backend of BACKENDS) {
-        const got = await runOn(byBackend[backend], feedsFor(backend));
+        const got = await runHost(byBackend[backend], feedsFor(backend));
         expectClose(got, want, `step ${step} (row lengths ${lengths}) on ${backend}`, TOL[backend]);
         last[backend] = got;
       }
