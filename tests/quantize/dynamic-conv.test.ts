@@ -7,7 +7,7 @@ import { relativeError } from '../helpers/compare.js';
 import { Rng } from '../helpers/random.js';
 import { runModel, runModelOrt } from '../helpers/run-model.js';
 import '../helpers/webgpu-env.js';
-import { accuracy, agreement, digits, fashion, logitsOf, type TrainedModel } from './fixtures.js';
+import { accuracy, agreement, digits, fashion, logitsOf, stepDiff, type TrainedModel } from './fixtures.js';
 
 /**
  * Dynamic int8 on the trained CNNs (issue #11 §2): every Conv becomes DynamicQuantizeLinear → ConvInteger → Cast →
@@ -114,7 +114,7 @@ describe.each(cases)('int8-dynamic %s CNN', (_name, load) => {
         // f32 division is within 2.5 ULP, not correctly rounded: at most one step, on under 1% of the values.
         expect(Math.abs(ek[xs!]!.data[0] as number - (ort[xs!]!.data[0] as number)), `${backend} ${xs}`).toBeLessThanOrEqual(1e-6 * (ort[xs!]!.data[0] as number));
         expect(Math.abs(Number(ek[xz!]!.data[0]) - Number(ort[xz!]!.data[0])), `${backend} ${xz}`).toBeLessThanOrEqual(1);
-        const d = diff(ek[xq!]!, ort[xq!]!);
+        const d = stepDiff(ek[xq!]!, ort[xq!]!);
         expect(d.worst, `${backend} ${xq}`).toBeLessThanOrEqual(1);
         expect(d.off / d.n, `${backend} ${xq}: share of values one step off`).toBeLessThan(0.01);
         if (d.off === 0) exact.add(xq!);
@@ -123,7 +123,7 @@ describe.each(cases)('int8-dynamic %s CNN', (_name, load) => {
       const { graph } = await importOnnx(bytes);
       for (const c of conv) {
         const x = graph.nodes.find((n) => n.outputs[0] === c)!.inputs[0]!;
-        if (exact.has(x)) expect(diff(ek[c]!, ort[c]!).worst, `${backend} ${c}`).toBe(0);
+        if (exact.has(x)) expect(stepDiff(ek[c]!, ort[c]!).worst, `${backend} ${c}`).toBe(0);
       }
       // The float tail (Cast, the scale Muls, the bias Add, Relu, pools, the MatMulInteger classifier) rounds in
       // float32, in a different order once fused on the GPU: a few ULP when every step agrees; a step apart in x_q
@@ -229,16 +229,3 @@ describe('int8-dynamic Conv forms', () => {
     }
   }, 300_000);
 });
-
-function diff(a: HostTensor, b: HostTensor): { worst: number; off: number; n: number } {
-  expect(a.dtype).toBe(b.dtype);
-  expect(a.shape).toEqual(b.shape);
-  let worst = 0;
-  let off = 0;
-  for (let i = 0; i < a.data.length; i++) {
-    const d = Math.abs(Number(a.data[i]) - Number(b.data[i]));
-    worst = Math.max(worst, d);
-    if (d) off++;
-  }
-  return { worst, off, n: a.data.length };
-}

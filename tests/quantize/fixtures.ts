@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import type { HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
 import { argmaxRows } from '../helpers/compare.js';
@@ -86,3 +87,17 @@ export const agreement = (a: HostTensor, b: HostTensor) => {
   const pb = argmaxRows(b);
   return pa.filter((p, i) => p === pb[i]).length / pa.length;
 };
+
+/** Two quantized tensors of one dtype and shape: the largest difference in steps, and how many values differ. */
+export function stepDiff(a: HostTensor, b: HostTensor): { worst: number; off: number; n: number } {
+  expect(a.dtype).toBe(b.dtype);
+  expect(a.shape).toEqual(b.shape);
+  let worst = 0;
+  let off = 0;
+  for (let i = 0; i < a.data.length; i++) {
+    const d = Math.abs(Number(a.data[i]) - Number(b.data[i]));
+    worst = Math.max(worst, d);
+    if (d) off++;
+  }
+  return { worst, off, n: a.data.length };
+}

@@ -4,7 +4,7 @@ import type { HostTensor } from '../../runtime/ir/tensor.js';
 import { quantize } from '../../sdk/node.js';
 import { runModel, runModelOrt } from '../helpers/run-model.js';
 import '../helpers/webgpu-env.js';
-import { accuracy, agreement, digits, fashion, logitsOf, type TrainedModel } from './fixtures.js';
+import { accuracy, agreement, digits, fashion, logitsOf, stepDiff, type TrainedModel } from './fixtures.js';
 
 /**
  * Static int8 (QDQ) on the trained CNNs: top-1 agreement with the float32 model >= 99% and test accuracy within
@@ -62,18 +62,9 @@ describe.each(cases)('static int8 %#', (load, calibrateOn) => {
     for (const backend of ['cpu', 'webgpu'] as const) {
       const ek = await runModel(bytes, feeds, backend);
       for (const n of names) {
-        const a = ek[n] as HostTensor;
-        const b = ort[n]!;
-        expect(a.dtype).toBe(b.dtype);
-        let worst = 0;
-        let off = 0;
-        for (let i = 0; i < a.data.length; i++) {
-          const d = Math.abs(Number(a.data[i]) - Number(b.data[i]));
-          worst = Math.max(worst, d);
-          if (d) off++;
-        }
+        const { worst, off, n: count } = stepDiff(ek[n] as HostTensor, ort[n]!);
         expect(worst, `${backend} ${n}`).toBeLessThanOrEqual(1);
-        expect(off / a.data.length, `${backend} ${n}: share of values one step off`).toBeLessThan(0.01);
+        expect(off / count, `${backend} ${n}: share of values one step off`).toBeLessThan(0.01);
       }
       const agree = agreement(ek.logits as HostTensor, ort.logits!);
       expect(agree).toBeGreaterThanOrEqual(0.99);
