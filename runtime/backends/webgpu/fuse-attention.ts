@@ -224,21 +224,15 @@ function match(c: Ctx, mm: Node): Chain | undefined {
   if (!isOp(pv, 'MatMul') || pv.inputs[0] !== p || dtypeOf(p) !== dtype) return undefined;
   nodes.push(pv);
   // Q and Kᵀ pre-multiplied by constant scalars: the factors join the scale (q c1 . k c2 = c1 c2 q . k).
-  let [q, kt, qReader, ktReader] = [mm.inputs[0]!, mm.inputs[1]!, mm, mm];
-  const qs = preScaled(c, q, mm);
-  if (qs) {
-    scale *= qs.k;
-    q = qs.x;
-    qReader = qs.node;
-    nodes.unshift(qs.node);
-  }
-  const ks = preScaled(c, kt, mm);
-  if (ks) {
-    scale *= ks.k;
-    kt = ks.x;
-    ktReader = ks.node;
-    nodes.unshift(ks.node);
-  }
+  const unscaled = (x: string): [string, Node] => {
+    const p = preScaled(c, x, mm);
+    if (!p) return [x, mm];
+    scale *= p.k;
+    nodes.unshift(p.node);
+    return [p.x, p.node];
+  };
+  const [q, qReader] = unscaled(mm.inputs[0]!);
+  const [kt, ktReader] = unscaled(mm.inputs[1]!);
   return { nodes, q, kt, qReader, ktReader, v: pv.inputs[1]!, scale, mask, out: pv.outputs[0]! };
 }
 
