@@ -56,6 +56,22 @@ function attentionFusions(s: InferenceSession): { node: string; nodes: string[] 
   return gpu!.fusions!.filter((f) => f.kind === 'attention');
 }
 
+/** WebGPU against the CPU backend and onnxruntime-node (1e-2 for float16, as tests/webgpu/attention.test.ts). */
+async function expectBoth(bytes: Uint8Array, feeds: Record<string, HostTensor>, what: string, tol: number): Promise<InferenceSession> {
+  const s = await gpuSession(bytes);
+  const cpu = await InferenceSession.create(bytes, { backend: 'cpu' });
+  sessions.push(cpu);
+  const got = await runHost(s, feeds);
+  for (const [want, ref] of [[await runHost(cpu, feeds), 'CPU backend'], [await runModelOrt(bytes, feeds), 'onnxruntime-node']] as const) {
+    for (const [name, e] of Object.entries(want)) {
+      expect([got[name]!.dtype, got[name]!.shape], `${what} ${name} vs ${ref}`).toEqual([e.dtype, e.shape]);
+      const r = allClose(got[name]!, e, { rtol: tol, atol: tol });
+      if (!r.ok) expect.fail(`${what} output '${name}' vs ${ref}: ${r.message}`);
+    }
+  }
+  return s;
+}
+
 describe('attention fusion on torch.onnx exports', () => {
   const rng = new Rng(17);
 
@@ -204,21 +220,6 @@ describe('attention fusion with Softmax between Casts (float16 exports, autocast
     return { bytes, feeds: { q, k, v, mask }, count: nodes.length };
   }
 
-  /** WebGPU against the CPU backend and onnxruntime-node (1e-2 for float16, as tests/webgpu/attention.test.ts). */
-  async function expectBoth(bytes: Uint8Array, feeds: Record<string, HostTensor>, what: string, tol: number): Promise<InferenceSession> {
-    const s = await gpuSession(bytes);
-    const cpu = await InferenceSession.create(bytes, { backend: 'cpu' });
-    sessions.push(cpu);
-    const got = await runHost(s, feeds);
-    for (const [want, ref] of [[await runHost(cpu, feeds), 'CPU backend'], [await runModelOrt(bytes, feeds), 'onnxruntime-node']] as const) {
-      for (const [name, e] of Object.entries(want)) {
-        expect([got[name]!.dtype, got[name]!.shape], `${what} ${name} vs ${ref}`).toEqual([e.dtype, e.shape]);
-        const r = allClose(got[name]!, e, { rtol: tol, atol: tol });
-        if (!r.ok) expect.fail(`${what} output '${name}' vs ${ref}: ${r.message}`);
-      }
-    }
-    return s;
-  }
 
   const fusedCases: [string, DType, { pre?: DType; post?: DType }][] = [
     ['float16: Cast(float32) -> Softmax -> Cast(float16)', 'float16', { pre: 'float32', post: 'float16' }],
@@ -412,17 +413,7 @@ describe('attention fusion: pre-scaled Q and Kᵀ, Casts and CastLikes in the ch
   async function check(f: Form): Promise<{ fused: string[]; got: string[][] }> {
     const { bytes, feeds, fused } = build(f);
     const tol = f.dtype === 'float16' ? 1e-2 : 1e-3;
-    const s = await gpuSession(bytes);
-    const cpu = await InferenceSession.create(bytes, { backend: 'cpu' });
-    sessions.push(cpu);
-    const got = await runHost(s, feeds);
-    for (const [want, ref] of [[await runHost(cpu, feeds), 'CPU backend'], [await runModelOrt(bytes, feeds), 'onnxruntime-node']] as const) {
-      for (const [name, e] of Object.entries(want)) {
-        expect([got[name]!.dtype, got[name]!.shape], `${name} vs ${ref}`).toEqual([e.dtype, e.shape]);
-        const r = allClose(got[name]!, e, { rtol: tol, atol: tol });
-        if (!r.ok) expect.fail(`${JSON.stringify(f)} output '${name}' vs ${ref}: ${r.message}`);
-      }
-    }
+    const s = await expectBoth(bytes, feeds, JSON.stringify(f), tol);
     return { fused, got: attentionFusions(s).map((x) => [...x.nodes].sort()) };
   }
 
@@ -535,19 +526,8 @@ describe('attention fusion on the packed layout: heads split from [B, S, H*D] pr
 
   async function check(f: Packed) {
     const { bytes, feeds, count } = build(f);
-    const s = await gpuSession(bytes);
-    const cpu = await InferenceSession.create(bytes, { backend: 'cpu' });
-    sessions.push(cpu);
-    const got = await runHost(s, feeds);
-    for (const [want, ref] of [[await runHost(cpu, feeds), 'CPU backend'], [await runModelOrt(bytes, feeds), 'onnxruntime-node']] as const) {
-      for (const [name, e] of Object.entries(want)) {
-        expect(got[name]!.shape, `${name} vs ${ref}`).toEqual(e.shape);
-        // float16: 1e-2 as the Cast cases above (the kernel rounds once at its store, the chain at each step).
-        const tol = f.f16 ? 1e-2 : 1e-3;
-        const r = allClose(got[name]!, e, { rtol: tol, atol: tol });
-        if (!r.ok) expect.fail(`${JSON.stringify(f)} output '${name}' vs ${ref}: ${r.message}`);
-      }
-    }
+    // float16: 1e-2 as the Cast cases above (the kernel rounds once at its store, the chain at each step).
+    const s = await expectBoth(bytes, feeds, JSON.stringify(f), f.f16 ? 1e-2 : 1e-3);
     const fused = attentionFusions(s);
     expect(fused).toHaveLength(1);
     return { nodes: [...fused[0]!.nodes].sort(), all: Array.from({ length: count }, (_, i) => `n${i}`).sort(), dispatches: s.report().gpu!.dispatches };
