@@ -70,18 +70,7 @@ export function quantCases(seed = 11): QuantCase[] {
     const S = tensorFromNumbers('float32', [N * kBlocks], Array.from({ length: N * kBlocks }, () => rng.uniform(0.005, 0.05)));
     let Z: HostTensor | undefined;
     if (zp === 'float') Z = tensorFromNumbers('float32', [N * kBlocks], Array.from({ length: N * kBlocks }, () => rng.int(0, 2 ** bits - 1)));
-    if (zp === 'packed') {
-      const row = Math.ceil((kBlocks * bits) / 8);
-      const z = new Uint8Array(N * row);
-      for (let r = 0; r < N; r++) {
-        for (let b = 0; b < kBlocks; b++) {
-          const v = rng.int(0, 2 ** bits - 1);
-          if (bits === 8) z[r * row + b] = v;
-          else z[r * row + (b >> 1)]! |= b & 1 ? v << 4 : v;
-        }
-      }
-      Z = tensorFromNumbers('uint8', [N * row], z);
-    }
+    if (zp === 'packed') Z = packedZeroPoints(rng, N, kBlocks, bits);
     const inputs: Input[] = [
       { name: 'A', t: floats([...aShape, K]) }, { name: 'B', t: B, init: true }, { name: 'scales', t: S, init: true },
       Z ? { name: 'zp', t: Z, init: true } : '', '', bias ? { name: 'bias', t: floats([N]), init: true } : '',
@@ -300,4 +289,18 @@ export function gatherBlockCases(seed = 5): QuantCase[] {
   // Gather along axis 1, blocks along axis 0.
   build('int4 gather_axis 1 quantize_axis 0', [32, 5], fourBitProto('data', true, [32, 5], vals(160, -8, 7)), scalesFor([2, 5]), undefined, idx('int64', [3], 5), [int('block_size', 16), int('gather_axis', 1), int('quantize_axis', 0)]);
   return cases;
+}
+
+/** MatMulNBits' packed zero points: random codes, ceil(kBlocks * bits / 8) bytes per row, two 4-bit codes per byte. */
+export function packedZeroPoints(rng: Rng, N: number, kBlocks: number, bits: number): HostTensor {
+  const row = Math.ceil((kBlocks * bits) / 8);
+  const z = new Uint8Array(N * row);
+  for (let r = 0; r < N; r++) {
+    for (let b = 0; b < kBlocks; b++) {
+      const v = rng.int(0, 2 ** bits - 1);
+      if (bits === 8) z[r * row + b] = v;
+      else z[r * row + (b >> 1)]! |= b & 1 ? v << 4 : v;
+    }
+  }
+  return tensorFromNumbers('uint8', [N * row], z);
 }

@@ -5,6 +5,7 @@ import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession, Tensor } from '../../sdk/node.js';
 import { allClose } from '../helpers/compare.js';
 import { tensorProto } from '../helpers/ort-single-node.js';
+import { packedZeroPoints } from '../helpers/quant-contrib-cases.js';
 import { Rng } from '../helpers/random.js';
 import { runModelOrt } from '../helpers/run-model.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
@@ -69,16 +70,7 @@ function nbitsCase(rng: Rng, bits: 4 | 8, block: number, K: number, N: number, a
     inits.push(tensorFromNumbers(aType, [N * kBlocks], Array.from({ length: N * kBlocks }, () => rng.int(0, 2 ** bits - 1))));
     names.push('zp');
   } else if (zp === 'packed') {
-    const row = Math.ceil((kBlocks * bits) / 8);
-    const z = new Uint8Array(N * row);
-    for (let r = 0; r < N; r++) {
-      for (let b = 0; b < kBlocks; b++) {
-        const v = rng.int(0, 2 ** bits - 1);
-        if (bits === 8) z[r * row + b] = v;
-        else z[r * row + (b >> 1)]! |= b & 1 ? v << 4 : v;
-      }
-    }
-    inits.push(tensorFromNumbers('uint8', [N * row], z));
+    inits.push(packedZeroPoints(rng, N, kBlocks, bits));
     names.push('zp');
   } else if (bias) names.push('');
   if (bias) {
