@@ -34,6 +34,7 @@ import { kernels as quantMatMul } from './quant-matmul.js';
 import { kernels as attention } from './attention.js';
 import { kernels as matmulNBits } from './matmul-nbits.js';
 import { kernels as qdqGemm } from './qdq-gemm.js';
+import { kernels as qdqAdd } from './qdq-add.js';
 import { kernels as histogram } from './histogram.js';
 
 /** Every op with a WebGPU kernel, by IR op name (default domain). One file per op family. */
@@ -71,6 +72,7 @@ export const GPU_KERNELS: Readonly<Record<string, GpuKernel>> = Object.freeze({
   ...attention,
   ...matmulNBits,
   ...qdqGemm,
+  ...qdqAdd,
   ...histogram,
 });
 
