@@ -1,5 +1,6 @@
+import type { Node } from '../../../runtime/ir/graph.js';
 import type { PNode } from '../proto.js';
-import type { OpAdapter } from './adapter.js';
+import type { AdapterContext, OpAdapter } from './adapter.js';
 import { MAX_OPSET } from './direct.js';
 import { FOUR_BIT_TENSORS } from '../tensor.js';
 
@@ -25,6 +26,12 @@ function checkQdq(n: PNode, opset: number): string | undefined {
   return undefined;
 }
 
+/** `n` with storage_bits = 4 when its input `i` is a constant decoded from a 4-bit payload (tensor.ts), else `n`. */
+function fourBit(n: Node, ctx: AdapterContext, i: number): Node {
+  const t = n.inputs[i] ? ctx.constantValue(n.inputs[i]!) : undefined;
+  return t && FOUR_BIT_TENSORS.has(t) ? { ...n, attrs: { ...n.attrs, storage_bits: { type: 'int', value: 4 } } } : n;
+}
+
 export const QUANTIZE_ADAPTERS: OpAdapter[] = [
   {
     op: 'QuantizeLinear',
@@ -32,13 +39,18 @@ export const QUANTIZE_ADAPTERS: OpAdapter[] = [
     until: MAX_OPSET,
     check: checkQdq,
     // A 4-bit zero point (unpacked to int8/uint8 by tensor.ts) marks a 4-bit output: saturate to its range.
-    map: (n, ctx) => {
-      const zp = n.inputs[2] ? ctx.constantValue(n.inputs[2]) : undefined;
-      return [zp && FOUR_BIT_TENSORS.has(zp) ? { ...n, attrs: { ...n.attrs, storage_bits: { type: 'int', value: 4 } } } : n];
-    },
+    map: (n, ctx) => [fourBit(n, ctx, 2)],
     sameForm: true,
   },
-  { op: 'DequantizeLinear', since: 10, until: MAX_OPSET, check: checkQdq },
+  {
+    op: 'DequantizeLinear',
+    since: 10,
+    until: MAX_OPSET,
+    check: checkQdq,
+    // A 4-bit constant x (a weight) is marked so the WebGPU plan can keep its nibbles packed (fuse-int4.ts).
+    map: (n, ctx) => [fourBit(n, ctx, 0)],
+    sameForm: true,
+  },
   { op: 'DynamicQuantizeLinear', since: 11, until: MAX_OPSET },
   { op: 'MatMulInteger', since: 10, until: MAX_OPSET },
   { op: 'ConvInteger', since: 10, until: MAX_OPSET },

@@ -17,7 +17,10 @@ import { defineOps, type InferContext, type InferInput, type OpSchema } from './
  * int4 and uint4 (opset 21) are held unpacked, one value per byte, as int8 (-8..7) and uint8 (0..15): the importer
  * unpacks 4-bit tensors (importers/onnx/tensor.ts). A QuantizeLinear producing 4 bits says so by output_dtype 22/21
  * or, when its zero point is a 4-bit constant, by the attribute storage_bits = 4 that the importer adds; it then
- * saturates to the 4-bit range (quantRange). `saturate` (opset 19) only concerns float8 outputs and is ignored.
+ * saturates to the 4-bit range (quantRange). A DequantizeLinear whose x is a 4-bit constant (a weight) carries
+ * storage_bits = 4 too: the values are already in range, so the CPU reference ignores it; the WebGPU plan reads it
+ * to keep those weights packed eight codes per word (backends/webgpu/fuse-int4.ts). `saturate` (opset 19) only
+ * concerns float8 outputs and is ignored.
  */
 
 /** The integer types a QuantizeLinear may produce, with their ranges. */
