@@ -16,7 +16,7 @@ import { FIXTURES } from '../models/fixture-files.js';
  * (scripts/fixtures/qdq_int4_fixture.py -> tests/fixtures/qdq-int4/), through InferenceSession.create(bytes,
  * { backend: 'webgpu' }) against the CPU reference (the model as written) and onnxruntime-node. Forms: per tensor,
  * per axis, blocked along K with block sizes 16, 32, 48 (MatMulNBits block 16), 64 and 128 and K not a multiple of
- * the block, with and without zero points, MatMul with 2-D and batched 3-D x, Gemm transB 0/1 with a row bias and a
+ * the block, with and without zero points, MatMul with 2-D and batched 3-D x (and float16 x), Gemm transB 0/1 with a row bias and a
  * [M, N] bias, and a full QDQ group x -> Q -> DQ -> MatMul(DQ(w4)) -> Q. A rewritten case must plan a MatMulNBits
  * node and no DequantizeLinear / MatMul / Gemm reading the weight, on the CPU adapter's direct form and on the GPU
  * adapters' forms (gemv / tiled, forced); the 256 x 512 layer's resident weight bytes must stay under 0.15 of its
@@ -26,7 +26,9 @@ import { FIXTURES } from '../models/fixture-files.js';
  * Tolerances: float outputs 2e-4 relative and absolute vs the CPU (MatMulNBits sums s * sum_k x (q - zp) per block,
  * the reference sum_k x ((q - zp) s): the same f32 products in another order), 4e-4 vs onnxruntime (run as written,
  * see runOrt); the QDQ group's uint8 output within one quantization step (a float
- * rounding at a tie of the requantization).
+ * rounding at a tie of the requantization); float16 outputs 4e-3 (the reference rounds each dequantized weight to
+ * float16 before the product, MatMulNBits multiplies the f32 scale into its f32 sums: both round the output to
+ * float16 once).
  */
 
 interface Case {
@@ -34,6 +36,8 @@ interface Case {
   inputs: Record<string, number[]>;
   fused: boolean;
   floatWeightBytes: number;
+  /** x's and y's type (float32 when absent). */
+  dtype?: 'float16';
 }
 
 const DIR = join(FIXTURES, 'qdq-int4');
@@ -53,7 +57,7 @@ function feedsFor(c: Case, seed: number): Record<string, HostTensor> {
   const rng = new Rng(seed);
   const out: Record<string, HostTensor> = {};
   for (const [name, shape] of Object.entries(c.inputs)) {
-    out[name] = tensorFromNumbers('float32', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-1, 1)));
+    out[name] = tensorFromNumbers(c.dtype ?? 'float32', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-1, 1)));
   }
   return out;
 }
@@ -67,7 +71,8 @@ async function runOrt(bytes: Uint8Array, feeds: Record<string, HostTensor>): Pro
   const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled' });
   try {
-    const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor('float32', t.data as Float32Array, t.shape)]));
+    // float16 goes in and out as raw bits in a Uint16Array, as HostTensor holds it.
+    const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape)]));
     const y = (await session.run(ortFeeds)).y!;
     return { dtype: y.type as HostTensor['dtype'], shape: [...y.dims], data: y.data as Float32Array };
   } finally {
@@ -91,7 +96,7 @@ describe('DequantizeLinear(int4 / uint4 weight) -> MatMul / Gemm on WebGPU vs th
       const feeds = feedsFor(c, 100 + i);
       const cpu = (await runOn(bytes, 'cpu', feeds)).y;
       const ort = await runOrt(bytes, feeds);
-      const tol = cpu.dtype === 'float32' ? 2e-4 : 1;
+      const tol = cpu.dtype === 'float32' ? 2e-4 : cpu.dtype === 'float16' ? 4e-3 : 1;
       expectMatches(cpu, ort, { tol: tol < 1 ? 2 * tol : tol }, `${c.name}: CPU vs onnxruntime`);
       const rows = c.inputs.x!.slice(0, -1).reduce((a, b) => a * b, 1);
       // The CPU adapter's form (direct), then the form a GPU adapter takes for these rows, and tiled when that is gemv.
