@@ -78,7 +78,8 @@ function scalar(node: Node, t: GpuTensorInfo | undefined, what: string, dflt?: n
 
 const UNIFORMS = [
   ...['size', 'S', 'C4', 'C'].map((name) => ({ name, type: 'u32' as const })),
-  ...['sa', 'za', 'sb', 'zb', 'sy', 'zy', 'q_lo', 'q_hi'].map((name) => ({ name, type: 'f32' as const })),
+  { name: 'sa', type: 'f32' as const }, { name: 'za', type: 'i32' as const }, { name: 'sb', type: 'f32' as const }, { name: 'zb', type: 'i32' as const },
+  ...['sy', 'zy', 'q_lo', 'q_hi'].map((name) => ({ name, type: 'f32' as const })),
 ];
 
 const form = (o: Operand) => `${o.packed ? 'c4-' : ''}${o.qtype}`;
@@ -94,12 +95,19 @@ function addProgram(a: Operand, b: Operand, y: Operand, storage: { a: GpuTensorI
       // The packed words move by shifts only (no dot product here), so the portable helpers serve every device.
       if (a.packed || b.packed || y.packed) dotHelpers(s, 'unpacked');
       const div = divHelper(s);
-      // The int8-domain codes of the word's four lanes; an unpacked operand reads lanes past C as its zero point.
-      const lanes = (name: 'a' | 'b', o: Operand, zp: string) => {
-        if (o.packed) return `unpack_i8(${s.load(name, 'index')})`;
-        const l = [0, 1, 2, 3].map((j) => `select(i32(${zp}), i32(${s.load(name, `base + min(c0 + ${j}u, u.C - 1u) * u.S`)}) - ${int8Offset(o.qtype)}, c0 + ${j}u < u.C)`);
-        return `vec4<i32>(${l.join(', ')})`;
-      };
+      // `<name>_codes`: the int8-domain codes of the word's four lanes; an unpacked operand reads lanes past C as its
+      // zero point (so they dequantize to 0).
+      for (const [name, o] of [['a', a], ['b', b]] as const) {
+        s.helper(o.packed
+          ? `fn ${name}_codes(index: u32, base: u32, c0: u32) -> vec4<i32> {
+  return unpack_i8(${s.load(name, 'index')});
+}`
+          : `fn ${name}_codes(index: u32, base: u32, c0: u32) -> vec4<i32> {
+  var v = vec4<i32>(u.z${name});
+  ${[0, 1, 2, 3].map((j) => `if (c0 + ${j}u < u.C) { v[${j}] = i32(${s.load(name, `base + (c0 + ${j}u) * u.S`)}) - ${int8Offset(o.qtype)}; }`).join('\n  ')}
+  return v;
+}`);
+      }
       const store = y.packed
         ? s.store('y', 'index', `pack_i8(vec4<i32>(q) - vec4<i32>(${int8Offset(y.qtype)}))`)
         : [0, 1, 2, 3].map((j) => `if (c0 + ${j}u < u.C) { ${s.store('y', `base + (c0 + ${j}u) * u.S`, `${scalarTypeOf(y.qtype)}(q[${j}])`)} }`).join('\n  ');
@@ -109,9 +117,9 @@ function addProgram(a: Operand, b: Operand, y: Operand, storage: { a: GpuTensorI
   let n = index / (u.S * u.C4);
   let c0 = c4 * 4u;
   let base = n * u.C * u.S + sp;
-  // The zero points are int8-domain here (q - offset on both sides: the difference is q - zp, exact in i32).
-  let xa = vec4<f32>(${lanes('a', a, 'u.za')} - vec4<i32>(i32(u.za))) * u.sa;
-  let xb = vec4<f32>(${lanes('b', b, 'u.zb')} - vec4<i32>(i32(u.zb))) * u.sb;
+  // Zero points in the int8 domain, as the codes: the difference is q - zp, exact in i32.
+  let xa = vec4<f32>(a_codes(index, base, c0) - vec4<i32>(u.za)) * u.sa;
+  let xb = vec4<f32>(b_codes(index, base, c0) - vec4<i32>(u.zb)) * u.sb;
   let t = xa + xb;
   let v = vec4<f32>(${div}(t.x, u.sy), ${div}(t.y, u.sy), ${div}(t.z, u.sy), ${div}(t.w, u.sy));
   let q = select(clamp(round(v) + u.zy, vec4<f32>(u.q_lo), vec4<f32>(u.q_hi)), vec4<f32>(0.0), v != v);
