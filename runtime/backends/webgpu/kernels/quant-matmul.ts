@@ -5,8 +5,8 @@ import { attrInt } from '../../../ir/graph.js';
 import { tapTable } from '../../cpu/conv-taps.js';
 import { dispatchLinear, GpuUnsupported, sizeOfShape, stridesFor, type GpuKernel, type GpuTensorInfo, type ProgramSpec, type TensorSlot } from '../program.js';
 import type { ShaderBuilder } from '../wgsl/builder.js';
-import { dotHelpers, int32Constant, int8Offset, planQuantDotPath, quantDotPath, type QuantDotPath } from './quant-dot.js';
-import { channelTable, int8Loader, packedConvProgram, packedMatmulProgram, packRows } from './quant-matmul-packed.js';
+import { dotHelpers, int32Constant, int8Offset, quantDotPath, type QuantDotPath } from './quant-dot.js';
+import { int8Loader, packedConvPlan, packedMatmulPlan, scaledOutput } from './quant-matmul-packed.js';
 import { saturateExpr } from './quantize.js';
 
 /**
@@ -24,9 +24,16 @@ import { saturateExpr } from './quantize.js';
  * session's weight store; the initializer itself is never uploaded, KernelPlan.unboundInputs) and the kernels are
  * register-blocked (quant-matmul-packed.ts), with each channel's sum of weight codes and zero point
  * computed on the host.
+ *
+ * DYNAMIC_CONV and DYNAMIC_MATMUL are the fused dynamic-int8 chains of the GPU plan (fuse-dynamic-int8.ts): the same
+ * packed kernels with a float epilogue, inputs x_q, w, x_zero_point, w_zero_point, x_scale, w_scale, bias.
  */
 
 const WG = 64;
+
+/** IR ops that exist only in the graph the GPU plans (fuse-dynamic-int8.ts), never in a model's IR. */
+export const DYNAMIC_CONV = 'ConvIntegerToFloat';
+export const DYNAMIC_MATMUL = 'MatMulIntegerToFloat';
 
 // The quantized loader, shared with qdq-gemm.ts (which imports it from here).
 export { int8Loader };
@@ -210,20 +217,7 @@ const matmulInteger: GpuKernel = {
     checkK(node.op, g.K);
     if (g.K === 0) throw new GpuUnsupported('MatMulInteger with K = 0 has no WebGPU kernel');
     // A constant 2-D b (the quantizer's weights): packed at plan time, several columns per invocation.
-    if (b.value && b.shape.length === 2 && (!inputs[3] || inputs[3].value)) {
-      const packed = packRows(b.value, 'matmul', g.N, 1, g.K, (n, _t, k) => k * g.N + n);
-      const table = channelTable(packed, g.N, inputs[3], b.dtype);
-      const rows = sizeOfShape(a.shape) / g.K;
-      const za = inputs[2];
-      const program = packedMatmulProgram(a, za ?? ZERO, y!, rows, g, stride(za), planQuantDotPath(env), table.zw0);
-      const tensors: TensorSlot[] = [{ input: 0 }, za ? { input: 2 } : { constant: 2 }, { constant: 0 }, { constant: 1 }, { output: 0 }];
-      return {
-        calls: [{ program, tensors }],
-        constants: [packed.words, table.table, ...(za ? [] : [int32Constant([1], new Int32Array(1))])],
-        sharedConstants: [0],
-        unboundInputs: [1, 3],
-      };
-    }
+    if (b.value && b.shape.length === 2 && (!inputs[3] || inputs[3].value)) return packedMatmulPlan(inputs, y!, g, env);
     const zp = zeroPoints(inputs, [2, 3]);
     const program = matmulProgram([a, b, ...zp.infos, y!], undefined, quantDotPath(env.packedDot), g, stride(inputs[2]), stride(inputs[3]), []);
     return { calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, ...zp.slots, { output: 0 }] }], constants: zp.constants };
@@ -349,21 +343,7 @@ const convInteger: GpuKernel = {
     const g = convShape(node, x, w);
     checkK(node.op, (g.C / g.group) * g.T);
     // Constant weights (the quantizer's int8-dynamic convs): packed tap-major at plan time, register-blocked kernel.
-    if (w.value && (!inputs[3] || inputs[3].value)) {
-      const Cg = g.C / g.group;
-      // Fewer than 4 input channels per group (a first layer): whole K = Cg T in w's own order, no padding lanes per tap.
-      const packed = Cg < 4 ? packRows(w.value, 'conv-flat', g.M, 1, Cg * g.T, (m, _t, k) => m * Cg * g.T + k) : packRows(w.value, 'conv', g.M, g.T, Cg, (m, t, c) => (m * Cg + c) * g.T + t);
-      const table = channelTable(packed, g.M, inputs[3], w.dtype);
-      const zx = inputs[2];
-      const program = packedConvProgram(x, zx ?? ZERO, y!, g, planQuantDotPath(env), table.zw0);
-      const tensors: TensorSlot[] = [{ input: 0 }, zx ? { input: 2 } : { constant: 3 }, { constant: 0 }, { constant: 1 }, { constant: 2 }, { output: 0 }];
-      return {
-        calls: [{ program, tensors }],
-        constants: [packed.words, int32Constant([g.taps.length], g.taps), table.table, ...(zx ? [] : [int32Constant([1], new Int32Array(1))])],
-        sharedConstants: [0],
-        unboundInputs: [1, 3],
-      };
-    }
+    if (w.value && (!inputs[3] || inputs[3].value)) return packedConvPlan(inputs, y!, g, env);
     const zp = zeroPoints(inputs, [2, 3]);
     const taps = int32Constant([g.taps.length], g.taps);
     const program = convProgram([x, w, ...zp.infos, TAPS(g.taps.length), y!], undefined, false, quantDotPath(env.packedDot), g, stride(inputs[3]), []);
@@ -398,9 +378,42 @@ const qlinearConv: GpuKernel = {
   },
 };
 
+// ---- fused dynamic-int8 chains (fuse-dynamic-int8.ts) ----
+
+/** What the weight operand of a fused chain must be for the packed kernels (the pass checks it before fusing). */
+function requirePackable(node: Node, inputs: (GpuTensorInfo | undefined)[]): void {
+  if (!inputs[1]?.value || (inputs[3] && !inputs[3].value)) throw new GpuUnsupported(`${node.op}: the weights and their zero point must be constants`);
+}
+
+const dynamicConv: GpuKernel = {
+  plan(node, inputs, [y], env) {
+    requirePackable(node, inputs);
+    const [x, w] = inputs as [GpuTensorInfo, GpuTensorInfo];
+    if (sizeOfShape(y!.shape) === 0) return { calls: [] };
+    const g = convShape(node, x, w);
+    checkK(node.op, (g.C / g.group) * g.T);
+    return packedConvPlan(inputs, y!, g, env, scaledOutput(node, inputs, y!, g.M));
+  },
+};
+
+const dynamicMatmul: GpuKernel = {
+  plan(node, inputs, [y], env) {
+    requirePackable(node, inputs);
+    const [a, b] = inputs as [GpuTensorInfo, GpuTensorInfo];
+    if (b.shape.length !== 2) throw new GpuUnsupported(`${node.op}: b must be 2-D`);
+    if (sizeOfShape(y!.shape) === 0) return { calls: [] };
+    const g = matmulShape(a, b, y!);
+    checkK(node.op, g.K);
+    if (g.K === 0) throw new GpuUnsupported(`${node.op} with K = 0 has no WebGPU kernel`);
+    return packedMatmulPlan(inputs, y!, g, env, scaledOutput(node, inputs, y!, g.N));
+  },
+};
+
 export const kernels: Record<string, GpuKernel> = {
   MatMulInteger: matmulInteger,
   QLinearMatMul: qlinearMatMul,
   ConvInteger: convInteger,
   QLinearConv: qlinearConv,
+  [DYNAMIC_CONV]: dynamicConv,
+  [DYNAMIC_MATMUL]: dynamicMatmul,
 };
