@@ -38,6 +38,8 @@ interface Case {
   floatWeightBytes: number;
   /** x's and y's type (float32 when absent). */
   dtype?: 'float16';
+  /** GatherBlockQuantized's int64 indices input, in [0, rows). */
+  indices?: { name: string; shape: number[]; rows: number };
 }
 
 const DIR = join(FIXTURES, 'qdq-int4');
@@ -59,6 +61,8 @@ function feedsFor(c: Case, seed: number): Record<string, HostTensor> {
   for (const [name, shape] of Object.entries(c.inputs)) {
     out[name] = tensorFromNumbers(c.dtype ?? 'float32', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-1, 1)));
   }
+  const idx = c.indices;
+  if (idx) out[idx.name] = tensorFromNumbers('int64', idx.shape, Array.from({ length: idx.shape.reduce((a, b) => a * b, 1) }, () => rng.int(0, idx.rows - 1)));
   return out;
 }
 
@@ -71,7 +75,7 @@ async function runOrt(bytes: Uint8Array, feeds: Record<string, HostTensor>): Pro
   const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled' });
   try {
-    // float16 goes in and out as raw bits in a Uint16Array, as HostTensor holds it.
+    // float16 goes in and out as raw bits in a Uint16Array, as HostTensor holds it; int64 as a BigInt64Array.
     const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape)]));
     const y = (await session.run(ortFeeds)).y!;
     return { dtype: y.type as HostTensor['dtype'], shape: [...y.dims], data: y.data as Float32Array };
@@ -91,6 +95,7 @@ async function runOn(bytes: Uint8Array, backend: 'cpu' | 'webgpu', feeds: Record
 
 describe('DequantizeLinear(int4 / uint4 weight) -> MatMul / Gemm on WebGPU vs the CPU and onnxruntime-node', () => {
   cases.forEach((c, i) => {
+    if (c.indices) return;
     it(`${c.name}${c.fused ? '' : ' (not rewritten)'}`, async () => {
       const bytes = new Uint8Array(readFileSync(join(DIR, `${c.name}.onnx`)));
       const feeds = feedsFor(c, 100 + i);
@@ -125,6 +130,29 @@ describe('DequantizeLinear(int4 / uint4 weight) -> MatMul / Gemm on WebGPU vs th
           // Codes eight per u32 (1/8 of float32) plus one scale per 128 values: about 0.133 of the float32 matrix.
           expect(report.weightBytes / c.floatWeightBytes, `${what}: resident ${report.weightBytes} B vs float32 ${c.floatWeightBytes} B`).toBeLessThanOrEqual(0.15);
         }
+      }
+    });
+  });
+});
+
+describe('GatherBlockQuantized of a constant 4-bit table on WebGPU vs the CPU and onnxruntime-node', () => {
+  cases.forEach((c, i) => {
+    if (!c.indices) return;
+    it(c.name, async () => {
+      const bytes = new Uint8Array(readFileSync(join(DIR, `${c.name}.onnx`)));
+      const feeds = feedsFor(c, 100 + i);
+      const cpu = (await runOn(bytes, 'cpu', feeds)).y;
+      const ort = await runOrt(bytes, feeds);
+      expectMatches(cpu, ort, { tol: 1e-6 }, `${c.name}: CPU vs onnxruntime`);
+      const { y, session } = await runOn(bytes, 'webgpu', feeds);
+      expectMatches(y, cpu, { tol: 1e-6 }, `${c.name}: WebGPU vs CPU`);
+      expectMatches(y, ort, { tol: 1e-6 }, `${c.name}: WebGPU vs onnxruntime`);
+      // The table is gathered as packed words and only the gathered ones are unpacked (importers/onnx/ops/com-microsoft-quant.ts).
+      const report = session.report();
+      expect(report.nodes.map((n) => n.op), c.name).toContain('BitShift');
+      if (c.floatWeightBytes >= 512 * 128 * 4) {
+        // Codes eight per u32 (1/8 of float32), one scale and one zero point (one per word) per 128 values: 0.141.
+        expect(report.weightBytes / c.floatWeightBytes, `${c.name}: resident ${report.weightBytes} B vs float32 ${c.floatWeightBytes} B`).toBeLessThanOrEqual(0.15);
       }
     });
   });

@@ -18,7 +18,8 @@ import { AdapterUnsupported, helperNode, trimInputs, without } from './helpers.j
  *   QLinearConcat                   Q(Concat(DQ(X_i)))
  *   MatMulIntegerToFloat            Cast(MatMulInteger(A, B, a_zp, b_zp)) * (a_scale * b_scale) + bias
  *   DynamicQuantizeMatMul           the same after DynamicQuantizeLinear(A) (uint8, asymmetric)
- *   GatherBlockQuantized            DequantizeLinear(Gather(data), Gather(scales), Gather(zero_points)), blocked
+ *   GatherBlockQuantized            DequantizeLinear(Gather(data), Gather(scales), Gather(zero_points)), blocked;
+ *                                   a constant 4-bit table is gathered as packed words and unpacked by bit ops
  * The integer products run on the int8 kernels (quant-matmul.ts: packed dot products, i32 accumulation). The
  * elementwise and pooling forms compute in float between a dequantize and a requantize, as onnxruntime's own CPU
  * kernels do (their lookup tables and MLAS loops are built from the same float formula); onnxruntime's rounding
@@ -144,12 +145,67 @@ function unpackNibbles(t: HostTensor): HostTensor {
   return tensorFromNumbers('uint8', [...t.shape.slice(0, -1), t.shape[t.shape.length - 1]! * 2], out);
 }
 
+/** 4-bit codes as uint4 (0..15, one per byte): int4 values (held as int8, tensor.ts) shifted by +8, uint4 as they are. */
+function asUint4(t: HostTensor): Uint8Array {
+  if (t.dtype === 'uint8') return t.data as Uint8Array;
+  return Uint8Array.from(t.data as Int8Array, (v) => v + 8);
+}
+
+/**
+ * Codes 0..15 of shape [..., D] as uint32 words [..., ceil(D / 8), 1]: eight per word along the last axis, code 8w + j
+ * in bits 4j..4j + 3 (the trailing 1 lets BitShift broadcast the word against the eight shift amounts).
+ */
+function packWords(codes: Uint8Array, shape: readonly number[]): HostTensor {
+  const d = shape[shape.length - 1]!;
+  const w = Math.ceil(d / 8);
+  const rows = codes.length / d;
+  const out = new Uint32Array(rows * w);
+  for (let r = 0; r < rows; r++) {
+    for (let i = 0; i < d; i++) out[r * w + (i >> 3)] = (out[r * w + (i >> 3)]! | (codes[r * d + i]! << ((i & 7) * 4))) >>> 0;
+  }
+  return { dtype: 'uint32', shape: [...shape.slice(0, -1), w, 1], data: out };
+}
+
+/**
+ * The 4-bit table kept packed (see gatherBlockQuantized): the gathered rows of words unpacked to uint8 codes `out`
+ * of shape [..gathered dims.., D] by BitShift right by 0, 4, .., 28 ([..., W, 8]), Mod 16, Reshape to [..., 8 W],
+ * Slice to D (only when D is not a multiple of 8) and Cast to uint8.
+ */
+function unpackGathered(n: Node, ctx: AdapterContext, words: string, d: number, outRank: number, gather: (v: string, hint: string) => string, nodes: Node[]): string {
+  const gw = gather(words, 'words');
+  const [shifted, low, flat, out] = ['shifted', 'codes_u32', 'codes_flat', 'codes'].map((h) => ctx.fresh(`${n.name}_${h}`)) as [string, string, string, string];
+  const shifts = ctx.constant(`${n.name}_shifts`, tensorFromNumbers('uint32', [8], [0, 4, 8, 12, 16, 20, 24, 28]));
+  const sixteen = ctx.constant(`${n.name}_sixteen`, tensorFromNumbers('uint32', [], [16]));
+  // 0 keeps a dim of the input (Reshape's allowzero = 0): the gathered dims, however many rows were picked.
+  const shape = ctx.constant(`${n.name}_flat_shape`, tensorFromNumbers('int64', [outRank], [...new Array<number>(outRank - 1).fill(0), -1]));
+  nodes.push(
+    helperNode(n, 'shift', 'BitShift', [gw, shifts], [shifted], { direction: { type: 'string', value: 'RIGHT' } }),
+    helperNode(n, 'mask', 'Mod', [shifted, sixteen], [low]),
+    helperNode(n, 'flatten', 'Reshape', [low, shape], [flat]),
+  );
+  let codes = flat;
+  if (d % 8) {
+    codes = ctx.fresh(`${n.name}_codes_d`);
+    const c = (hint: string, v: number) => ctx.constant(`${n.name}_${hint}`, tensorFromNumbers('int64', [1], [v]));
+    nodes.push(helperNode(n, 'trim', 'Slice', [flat, c('trim_start', 0), c('trim_end', d), c('trim_axis', -1)], [codes]));
+  }
+  nodes.push(helperNode(n, 'to_u8', 'Cast', [codes], [out], { to: { type: 'int', value: 2 } }));
+  return out;
+}
+
 /**
  * GatherBlockQuantized: (data, indices, scales, zero_points?), attributes gather_axis (0), quantize_axis (1), block_size
  * (128), bits (4). data is int4/uint4 (unpacked at import, tensor.ts) or uint8 holding bits = 8 values or two 4-bit
- * values per byte along the last axis (then data and zero points must be constants: they are unpacked here, one
- * value per byte). Absent zero points are 0 for int4 and 2^(bits - 1) for unsigned data, as onnxruntime has them.
- * The gather goes first, so only the selected rows are dequantized.
+ * values per byte along the last axis (then data and zero points must be constants). Absent zero points are 0 for
+ * int4 and 2^(bits - 1) for unsigned data, as onnxruntime has them. The gather goes first, so only the selected rows
+ * are dequantized.
+ *
+ * 4-bit data that is a constant, gathered along an axis other than the last (an embedding table), stays 4-bit on
+ * every backend (issue #11 §1): eight codes per uint32 word along the last axis (packWords), so the table's resident
+ * bytes are 1/8 of float32 on the GPU as well (a uint8 tensor there is one value per 32-bit word). Only the gathered
+ * words are unpacked (unpackGathered), by standard ops. int4 is held as uint4 codes v + 8 with zero points zp + 8
+ * (absent: 8), so (v + 8) - (zp + 8) = v - zp exactly. Other 4-bit forms (gathered along the last axis, a
+ * non-constant table or zero point, no zero point with non-constant scales) are unpacked to one value per byte.
  */
 const gatherBlockQuantized: OpAdapter['map'] = (n, ctx) => {
   const bits = attrInt(n, 'bits', 4);
@@ -164,17 +220,25 @@ const gatherBlockQuantized: OpAdapter['map'] = (n, ctx) => {
   if (g === q) throw new AdapterUnsupported('GatherBlockQuantized: gather_axis and quantize_axis must differ');
   if (bits !== 4 && bits !== 8) throw new AdapterUnsupported(`GatherBlockQuantized bits=${bits} (4 and 8 work)`);
   const dtype = ctx.dtypeOf(data);
-  const packed = dtype === 'uint8' && bits === 4 && !FOUR_BIT_TENSORS.has(ctx.constantValue(data) ?? ({} as HostTensor));
-  if (packed) {
-    if (q !== rank - 1) throw new AdapterUnsupported('GatherBlockQuantized with packed uint8 data needs quantize_axis to be the last axis');
-    const d = ctx.constantValue(data);
-    const z = zp ? ctx.constantValue(zp) : undefined;
-    if (!d || (zp && !z)) throw new AdapterUnsupported('GatherBlockQuantized with packed 4-bit uint8 data needs data and zero_points as constants');
-    data = ctx.constant(`${n.name}_data_u4`, unpackNibbles(d));
+  const d = ctx.constantValue(data);
+  const z = zp ? ctx.constantValue(zp) : undefined;
+  const fourBit = !!d && FOUR_BIT_TENSORS.has(d);
+  const packed = dtype === 'uint8' && bits === 4 && !fourBit;
+  if (packed && q !== rank - 1) throw new AdapterUnsupported('GatherBlockQuantized with packed uint8 data needs quantize_axis to be the last axis');
+  if (packed && (!d || (zp && !z))) throw new AdapterUnsupported('GatherBlockQuantized with packed 4-bit uint8 data needs data and zero_points as constants');
+  const s = ctx.constantValue(scales);
+  // The 4-bit codes and zero points as uint4 (one per byte), when the table stays packed in words.
+  const codes = (fourBit || packed) && g !== rank - 1 && (!zp || z) && (zp || s) ? (packed ? unpackNibbles(d!) : { ...d!, dtype: 'uint8' as const, data: asUint4(d!) }) : undefined;
+  let words: string | undefined;
+  if (codes) {
+    words = ctx.constant(`${n.name}_data_words`, packWords(codes.data as Uint8Array, codes.shape));
+    const zc = !z ? tensorFromNumbers('uint8', [...s!.shape], new Uint8Array(s!.data.length).fill(8)) : packed ? unpackNibbles(z) : { ...z, dtype: 'uint8' as const, data: asUint4(z) };
+    zp = ctx.constant(`${n.name}_zp_u4`, zc);
+  } else if (packed) {
+    data = ctx.constant(`${n.name}_data_u4`, unpackNibbles(d!));
     if (z) zp = ctx.constant(`${n.name}_zp_u4`, unpackNibbles(z));
   }
   if (!zp && dtype === 'uint8') {
-    const s = ctx.constantValue(scales);
     if (!s) throw new AdapterUnsupported('GatherBlockQuantized without zero_points needs constant scales (the default zero point takes their shape)');
     const fill = bits === 4 ? 8 : 128;
     zp = ctx.constant(`${n.name}_zp_default`, tensorFromNumbers('uint8', [...s.shape], new Uint8Array(s.data.length).fill(fill)));
@@ -185,7 +249,7 @@ const gatherBlockQuantized: OpAdapter['map'] = (n, ctx) => {
     nodes.push(helperNode(n, `gather_${hint}`, 'Gather', [v, n.inputs[1]!], [out], { axis: { type: 'int', value: g } }));
     return out;
   };
-  const gd = gather(data, 'data');
+  const gd = words ? unpackGathered(n, ctx, words, codes!.shape[rank - 1]!, rank + iRank - 1, gather, nodes) : gather(data, 'data');
   const gs = gather(scales, 'scales');
   const gz = zp ? gather(zp, 'zp') : '';
   const axis = q < g ? q : q + iRank - 1;
@@ -216,6 +280,6 @@ export const COM_MICROSOFT_QUANT_ADAPTERS: OpAdapter[] = [
   decomposed('QLinearGlobalAveragePool', ['DequantizeLinear', 'GlobalAveragePool', 'Transpose', 'QuantizeLinear'], pool('GlobalAveragePool')),
   decomposed('QLinearConcat', ['DequantizeLinear', 'Concat', 'QuantizeLinear'], concat),
   decomposed('MatMulIntegerToFloat', ['MatMulInteger', 'Cast', 'Mul', 'Add'], matMulIntegerToFloat),
-  decomposed('GatherBlockQuantized', ['Gather', 'DequantizeLinear'], gatherBlockQuantized),
+  decomposed('GatherBlockQuantized', ['Gather', 'BitShift', 'Mod', 'Reshape', 'Slice', 'Cast', 'DequantizeLinear'], gatherBlockQuantized),
   decomposed('DynamicQuantizeMatMul', ['DynamicQuantizeLinear', 'MatMulInteger', 'Cast', 'Mul', 'Add'], dynamicQuantizeMatMul),
 ];
