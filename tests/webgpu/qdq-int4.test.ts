@@ -21,7 +21,9 @@ import { FIXTURES } from '../models/fixture-files.js';
  * node and no DequantizeLinear / MatMul / Gemm reading the weight, on the CPU adapter's direct form and on the GPU
  * adapters' forms (gemv / tiled, forced); the 256 x 512 layer's resident weight bytes must stay under 0.15 of its
  * float32 bytes. The forms left as written (blocks along N, block_size 24, a computed 4-bit weight, an int8 weight)
- * must plan no MatMulNBits and still match.
+ * must plan no MatMulNBits and still match. com.microsoft GatherBlockQuantized of a constant 4-bit table (int4, uint4,
+ * packed uint8; D a multiple of 8 or not) must gather packed words (a BitShift in the plan), match exactly, and keep
+ * the 512 x 128 table's resident bytes under 0.15 of float32.
  *
  * Tolerances: float outputs 2e-4 relative and absolute vs the CPU (MatMulNBits sums s * sum_k x (q - zp) per block,
  * the reference sum_k x ((q - zp) s): the same f32 products in another order), 4e-4 vs onnxruntime (run as written,
