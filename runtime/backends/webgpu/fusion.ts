@@ -9,6 +9,7 @@ import { fusionAttrs, fusionKind } from './fusion-graph.js';
 import { fuseGelus } from './fusion-gelu.js';
 import { fuseNorms } from './fusion-norm.js';
 import { fuseProjections } from './fusion-qkv.js';
+import { packQdqLayouts } from './qdq-layout.js';
 
 /**
  * The graph the WebGPU plan runs: rewrites of the graph the GPU executes (never the model's IR, which the CPU
@@ -187,6 +188,7 @@ export function fuseForGpu(g: Graph, opts: FuseOptions = {}): Graph {
   g = fuseInt4Weights(g); // DequantizeLinear(4-bit constant w) -> MatMul/Gemm as MatMulNBits: nibbles stay packed (fuse-int4.ts)
   g = fuseQdq(g); // DequantizeLinear -> Conv/MatMul/Gemm -> QuantizeLinear groups onto the int8 kernels (fuse-qdq.ts)
   g = fuseQdqAdd(g); // DequantizeLinear x2 -> Add (-> Relu) -> QuantizeLinear onto one int8 kernel (fuse-qdq-add.ts)
+  g = packQdqLayouts(g); // activations between int8 kernels packed four codes per u32, layout c4 (qdq-layout.ts)
   g = fuseAttention(g);
   const bound = new Set(Object.keys(opts.bound ?? {}));
   g = fuseNorms(g, bound);

@@ -1,10 +1,11 @@
 import type { DType } from '../../../ir/dtype.js';
-import { attrFloat, attrInt, type Node } from '../../../ir/graph.js';
+import { attrFloat, attrInt, attrString, type Node } from '../../../ir/graph.js';
 import { QUANT_RANGE, roundHalfEven } from '../../../ir/ops/quantize.js';
 import { hostTensor, tensorToNumbers, type HostTensor } from '../../../ir/tensor.js';
 import { dispatchLinear, GpuUnsupported, sizeOfShape, type GpuKernel, type GpuTensorInfo, type ProgramSpec, type TensorSlot } from '../program.js';
 import { dotHelpers, int32Constant, int8Offset, planQuantDotPath, scalarTypeOf, type QuantDotPath } from './quant-dot.js';
 import { checkK, convShape, int8Loader, type ConvShape } from './quant-matmul.js';
+import { concreteWindow, readWindowAttrs } from '../../../ir/ops/conv-geometry.js';
 import { divHelper } from './quantize.js';
 
 /**
@@ -140,6 +141,49 @@ function params(node: Node, inputs: (GpuTensorInfo | undefined)[], y: DType, C: 
 
 const F32_MAX = 3.4028234663852886e38;
 
+/**
+ * The packed int8 layout "c4" of a QdqConv's x or y (qdq-layout.ts; docs/quantization.md): a uint32 value of shape
+ * [N, ceil(C / 4), ...spatial], word (n, c4, s) holding channel 4 c4 + j in byte j as its int8-domain code, bytes past
+ * C holding the zero point. The node's `x_layout` / `y_layout` attribute says 'c4' and `x_qtype` / `y_qtype` give the
+ * quantized type; undefined = one code per word, of the value's own dtype.
+ */
+function c4Type(node: Node, which: 'x' | 'y'): DType | undefined {
+  if (attrString(node, `${which}_layout`) !== 'c4') return undefined;
+  const t = attrString(node, `${which}_qtype`);
+  if (t !== 'int8' && t !== 'uint8') throw new GpuUnsupported(`${node.op}: ${which}_layout c4 needs ${which}_qtype int8 or uint8, not ${t}`);
+  return t;
+}
+
+/** The kernels' view of x and y: dtype the quantized type (shape logical), storage the value's, and whether it is c4. */
+interface Io {
+  x: GpuTensorInfo;
+  y: GpuTensorInfo;
+  xc4: boolean;
+  yc4: boolean;
+}
+
+const layoutKey = (io: Io) => `${io.xc4 ? ':xc4' : ''}${io.yc4 ? ':yc4' : ''}`;
+
+/**
+ * The statements storing one c4 word of y at y[out]: channels m0 .. m0 + 3 of one pixel, each requantized as
+ * epilogueTail does (the same f32 value, so the same code) and moved into the int8 domain; lanes past C hold y's zero
+ * point. `acc(j)` declares lane j's `acc` with `m` in scope.
+ */
+function storeC4(b: Parameters<ProgramSpec['source']>[0], y: DType, m0: string, out: string, acc: (j: number) => string): string {
+  const div = divHelper(b);
+  const off = int8Offset(y);
+  return `{
+    var q4 = vec4<i32>(i32(params[3]) - ${off});
+    ${range(4).map((j) => `if (${m0} + ${j}u < u.C) {
+      let m = ${m0} + ${j}u;
+      ${acc(j)}
+      let v = ${div}(f32(acc) * params[0] * params[4u + m] + params[4u + 2u * u.C + m], params[1]);
+      q4[${j}] = i32(clamp(round(v) + params[3], u.q_lo, u.q_hi)) - ${off};
+    }`).join('\n    ')}
+    ${b.store('y', out, 'pack_i8(q4)')}
+  }`;
+}
+
 /** The statements after `acc` (i32, exact) is known: requantize or dequantize it and store it in y[out]. */
 function epilogueTail(b: Parameters<ProgramSpec['source']>[0], y: DType, c: string, out: string): string {
   if (y === 'float32') {
@@ -222,9 +266,16 @@ function convChannelBlock(g: ConvShape): number {
  * are unrolled (one register per accumulator, no arrays). Pixels past P and channels past C compute on clamped
  * indices and are not stored. Lanes past Cg are 0 in x and w, so they add nothing to any sum. The sum of w comes
  * from the table; the sum of x only when some weight zero point is not 0.
+ *
+ * A c4 x (io.xc4: Cg a multiple of 4 or one group) is read one word per pixel, tap and four channels, with no lane
+ * test: its pad lanes hold x's zero point against weight lanes of 0, so only the sum of x sees them, and the kernel
+ * subtracts what they add (u.xpad = T (4 C4 - Cg) zx; a padding tap reads zx in all four lanes). A c4 y (io.yc4: cb a
+ * multiple of 4) stores each pixel's channels one word per four (storeC4).
  */
-function convProgram(x: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, path: QuantDotPath, C: number, lo: number, hi: number, zw0: boolean): ProgramSpec {
+function convProgram(io: Io, g: ConvShape, path: QuantDotPath, C: number, lo: number, hi: number, zw0: boolean, zx: number): ProgramSpec {
+  const { x, y, xc4, yc4 } = io;
   const cb = convChannelBlock(g);
+  if (yc4 && cb % 4 !== 0) throw new GpuUnsupported(`QdqConv: a c4 output needs 4 | channels per group (block ${cb})`);
   const Mg = g.M / g.group;
   const pb = PB;
   const cblocks = Math.ceil(g.M / cb);
@@ -237,33 +288,46 @@ function convProgram(x: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, path: Qua
   const R = range(cb);
   const pointwise = isPointwise(g);
   return {
-    key: `qdq-conv:${x.dtype}:${y.dtype}:${path}:cb${cb}:pb${pb}${zw0 ? ':zw0' : ''}${pointwise ? ':1x1' : ''}`,
+    key: `qdq-conv:${x.dtype}:${y.dtype}:${path}:cb${cb}:pb${pb}${zw0 ? ':zw0' : ''}${pointwise ? ':1x1' : ''}${layoutKey(io)}`,
     bindings: [
       { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, ...(pointwise ? [] : [{ name: 'taps', type: 'i32' as const }]), { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
     ],
     uniforms: [{ name: 'size', type: 'u32' }, { name: 'C', type: 'u32' }, { name: 'K', type: 'u32' },
-      ...['Cin', 'Cg', 'Mg', 'P', 'Q', 'T', 'C4', 'cblocks', 'pblocks'].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
+      ...['Cin', 'Cg', 'Mg', 'P', 'Q', 'T', 'C4', 'cblocks', 'pblocks', ...(yc4 ? ['YC4'] : [])].map((name) => ({ name, type: 'u32' as const })),
+      ...(xc4 ? [{ name: 'xpad', type: 'i32' as const }] : []), ...CLAMP_UNIFORMS],
     workgroupSize: [WG, 1, 1],
     source(s) {
       dotHelpers(s, path);
-      const lx = int8Loader(s, 'x', x.dtype);
+      const lx = xc4 ? '' : int8Loader(s, 'x', x.dtype);
       // A 1x1 conv with stride 1 and no padding over whole words of channels reads x directly: no tap or lane test.
       const lane = pointwise
         ? (i: number, j: number) => `${lx}(xo${i} + q${j})`
         : (i: number, j: number) => `select(0, select(zpx, ${lx}(xo${i} + q${j}), ok${i}), ci + ${j}u < u.Cg)`;
-      const stores = I.flatMap((i) => R.map((r) => `if (p0 + ${i}u < u.P && c0 + ${r}u < u.C) {
+      const word = (i: number) => s.load('x', `xo${i} + c4 * u.Q`);
+      const sx = (i: number) => (xc4 ? `(sx${i} - u.xpad)` : `sx${i}`);
+      const acc = (i: number, r: number) => `${zw0 ? '' : 'let zpw = i32(params[4u + u.C + m]);\n    '}let acc = ${accExpr(`d${i}_${r}`, 'm', zw0, sx(i))};`;
+      const stores = yc4
+        ? I.flatMap((i) => range(cb / 4).map((r4) => `if (p0 + ${i}u < u.P && c0 + ${4 * r4}u < u.C) ${storeC4(s, y.dtype, `c0 + ${4 * r4}u`,
+          `(n * u.YC4 + c0 / 4u + ${r4}u) * u.P + p0 + ${i}u`, (j) => acc(i, 4 * r4 + j))}`))
+        : I.flatMap((i) => R.map((r) => `if (p0 + ${i}u < u.P && c0 + ${r}u < u.C) {
     let m = c0 + ${r}u;
-    ${zw0 ? '' : 'let zpw = i32(params[4u + u.C + m]);\n    '}let acc = ${accExpr(`d${i}_${r}`, 'm', zw0, `sx${i}`)};
+    ${acc(i, r)}
     ${epilogueTail(s, y.dtype, 'm', `(n * u.C + m) * u.P + p0 + ${i}u`)}
   }`));
       const sumX = (i: number, v: string) => (zw0 ? '' : `\n      sx${i} = sx${i} + ${v};`);
+      const packedX = xc4
+        ? (i: number) => (pointwise ? word(i) : `select(zxw, ${word(i)}, ok${i})`)
+        : (i: number) => `pack_i8(vec4<i32>(${range(4).map((j) => lane(i, j)).join(', ')}))`;
+      const unpackedX = xc4
+        ? (i: number) => (pointwise ? `unpack_i8(${word(i)})` : `select(vec4<i32>(zpx), unpack_i8(${word(i)}), ok${i})`)
+        : (i: number) => `vec4<i32>(${range(4).map((j) => lane(i, j)).join(', ')})`;
       s.main(`${s.linearIndex('u.size')}
   let p0 = (index % u.pblocks) * ${pb}u;
   let c0 = ((index / u.pblocks) % u.cblocks) * ${cb}u;
   let n = index / (u.pblocks * u.cblocks);
   let x_base = (n * u.Cin + (c0 / u.Mg) * u.Cg) * u.Q;
   let zpx = i32(params[2]);
-  ${path === 'packed' && !zw0 ? 'let ones = 0x01010101u;' : ''}
+  ${path === 'packed' && !zw0 ? 'let ones = 0x01010101u;' : ''}${path === 'packed' && xc4 && !pointwise ? '\n  let zxw = pack_i8(vec4<i32>(zpx));' : ''}
   ${I.map((i) => `let pp${i} = min(p0 + ${i}u, u.P - 1u) * u.T;`).join('\n  ')}
   ${R.map((r) => `let wr${r} = min(c0 + ${r}u, u.C - 1u) * u.T * u.C4;`).join('\n  ')}
   ${zw0 ? '' : I.map((i) => `var sx${i} = 0;`).join(' ')}
@@ -274,13 +338,13 @@ function convProgram(x: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, path: Qua
     let xo${i} = x_base + u32(max(off${i}, 0));`).join('\n    ')}
     let wt = t * u.C4;
     for (var c4 = 0u; c4 < u.C4; c4 = c4 + 1u) {
-      let ci = c4 * 4u;
+      ${xc4 ? '' : `let ci = c4 * 4u;
       ${range(4).map((j) => pointwise ? `let q${j} = (ci + ${j}u) * u.Q;` : `let q${j} = min(ci + ${j}u, u.Cg - 1u) * u.Q;`).join('\n      ')}
-      ${path === 'packed' ? `${I.map((i) => `let px${i} = pack_i8(vec4<i32>(${range(4).map((j) => lane(i, j)).join(', ')}));${sumX(i, `dot4_i8(px${i}, ones)`)}`).join('\n      ')}
+      `}${path === 'packed' ? `${I.map((i) => `let px${i} = ${packedX(i)};${sumX(i, `dot4_i8(px${i}, ones)`)}`).join('\n      ')}
       ${R.map((r) => `let pw${r} = w[wr${r} + wt + c4];
       ${I.map((i) => `d${i}_${r} = d${i}_${r} + dot4_i8(px${i}, pw${r});`).join(' ')}`).join('\n      ')}`
     // Unpacked: x stays in registers as it was loaded and each weight word is unpacked once for the PB pixels.
-    : `${I.map((i) => `let xv${i} = vec4<i32>(${range(4).map((j) => lane(i, j)).join(', ')});${sumX(i, `dot(xv${i}, vec4<i32>(1))`)}`).join('\n      ')}
+    : `${I.map((i) => `let xv${i} = ${unpackedX(i)};${sumX(i, `dot(xv${i}, vec4<i32>(1))`)}`).join('\n      ')}
       ${R.map((r) => `let wv${r} = unpack_i8(w[wr${r} + wt + c4]);
       ${I.map((i) => `d${i}_${r} = d${i}_${r} + dot(xv${i}, wv${r});`).join(' ')}`).join('\n      ')}`}
     }
@@ -289,7 +353,9 @@ function convProgram(x: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, path: Qua
     },
     run: () => ({
       workgroups: dispatchLinear(size, WG),
-      uniforms: { size, C, K, Cin: g.C, Cg, Mg, P: g.P, Q: g.Q, T: g.T, C4, cblocks, pblocks, q_lo: lo, q_hi: hi },
+      // A c4 x is addressed in words: a group's Cg channels are C4 words, an image's C channels group * C4.
+      uniforms: { size, C, K, Cin: xc4 ? g.group * C4 : g.C, Cg: xc4 ? C4 : Cg, Mg, P: g.P, Q: g.Q, T: g.T, C4, cblocks, pblocks,
+        ...(yc4 ? { YC4: Math.ceil(C / 4) } : {}), ...(xc4 ? { xpad: g.T * (4 * C4 - Cg) * zx } : {}), q_lo: lo, q_hi: hi },
     }),
   };
 }
@@ -300,47 +366,121 @@ const isPointwise = (g: ConvShape) => g.T === 1 && (g.C / g.group) % 4 === 0 && 
 /** Output pixels per invocation of a depthwise conv. */
 const DW_PB = 4;
 
+/** A 1-D or 2-D conv's window as rows [H, W] (a 1-D conv is one row), for index arithmetic instead of a tap table. */
+interface Window2d {
+  H: number; W: number; OW: number; KH: number; KW: number; sh: number; sw: number; dh: number; dw: number; ph: number; pw: number;
+}
+
+function window2d(node: Node, spatial: number[], kernel: number[]): Window2d | undefined {
+  if (spatial.length > 2) return undefined;
+  const a = readWindowAttrs(node, spatial.length, kernel);
+  const win = concreteWindow(spatial, a);
+  // [rows axis, columns axis]: a 1-D window is the row of a 1-row image.
+  const two = (v: number[], d: number): [number, number] => (v.length === 2 ? [v[0]!, v[1]!] : [d, v[0]!]);
+  const [H, W] = two(spatial, 1);
+  const [KH, KW] = two(a.kernel, 1);
+  const [sh, sw] = two(a.strides, 1);
+  const [dh, dw] = two(a.dilations, 1);
+  const [ph, pw] = two(win.padsBegin, 0);
+  return { H, W, OW: two(win.out, 1)[1], KH, KW, sh, sw, dh, dw, ph, pw };
+}
+
 /**
- * A depthwise conv (group = input channels = output channels): each invocation computes DW_PB pixels of one
- * channel. K is only T (9 for 3x3), so the exact products (x - zx)(w - zw) are summed in i32 directly; each tap's
- * weight is unpacked once from the packed row (ceil(T / 4) words) for the DW_PB pixels.
+ * Depthwise weights [M, 1, ...kernel] as words of four channels per tap: word (c4, t) packs w[4 c4 + j, 0, t] in byte
+ * j (0 past M), so one word serves the four channels of an invocation at a tap.
  */
-function depthwiseProgram(x: GpuTensorInfo, y: GpuTensorInfo, g: ConvShape, C: number, lo: number, hi: number): ProgramSpec {
+function packDepthwiseWeights(w: HostTensor, M: number, T: number): HostTensor {
+  const key = `dw:${M}:${T}`;
+  let byKey = packedCache.get(w);
+  const hit = byKey?.get(key);
+  if (hit) return hit;
+  const v = tensorToNumbers(w);
+  const off = int8Offset(w.dtype);
+  const words = new Uint32Array(Math.ceil(M / 4) * T);
+  for (let m = 0; m < M; m++) {
+    for (let t = 0; t < T; t++) words[(m >> 2) * T + t]! |= ((v[m * T + t]! - off) & 0xff) << ((m & 3) * 8);
+  }
+  const t = hostTensor('uint32', [words.length], words);
+  if (!byKey) packedCache.set(w, (byKey = new Map()));
+  byKey.set(key, t);
+  return t;
+}
+
+/**
+ * A depthwise conv (group = input channels = output channels): each invocation computes DW_PB pixels of four
+ * channels, as vec4<i32> lanes. K is only T (9 for 3x3), so the exact products (x - zx)(w - zw) are summed in i32
+ * directly; each tap's weight word (four channels, packDepthwiseWeights) is loaded and unpacked once for the DW_PB
+ * pixels. A 1-D or 2-D conv finds each tap's input position by index arithmetic (stride, dilation, pads from the
+ * node: no per-pixel tap-table load; rows and columns outside the input are padding); a 3-D one reads the tap table.
+ * A padding tap adds nothing (it would read the zero point). A c4 x is read one word per pixel and tap for the four
+ * channels, else four codes; a c4 y is stored one word per pixel (storeC4), else one code per channel. Channels past
+ * C compute on clamped indices and are not stored (a c4 y holds the zero point there).
+ */
+function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, C: number, lo: number, hi: number): ProgramSpec {
+  const { x, y, xc4, yc4 } = io;
   const pb = DW_PB;
+  const C4 = Math.ceil(C / 4);
   const pblocks = Math.ceil(g.P / pb);
-  const size = g.N * g.M * pblocks;
+  const size = g.N * C4 * pblocks;
   const I = range(pb);
+  const J = range(4);
+  const geometry = ['H', 'W', 'OW', 'KH', 'KW', 'sh', 'sw', 'dh', 'dw', 'ph', 'pw'] as const;
   return {
-    key: `qdq-conv-depthwise:${x.dtype}:${y.dtype}:pb${pb}`,
+    key: `qdq-conv-depthwise:${x.dtype}:${y.dtype}:pb${pb}${win ? ':2d' : ':taps'}${layoutKey(io)}`,
     bindings: [
-      { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, { name: 'taps', type: 'i32' }, { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
+      { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, ...(win ? [] : [{ name: 'taps', type: 'i32' as const }]), { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
     ],
-    uniforms: [...['size', 'C', 'K4', 'P', 'Q', 'T', 'pblocks'].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
+    uniforms: [...['size', 'C', 'C4', 'P', 'Q', 'T', 'pblocks', ...(win ? geometry : [])].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
     workgroupSize: [WG, 1, 1],
     source(s) {
-      const lx = int8Loader(s, 'x', x.dtype);
+      dotHelpers(s, 'unpacked'); // pack_i8 / unpack_i8 only: the products are vec4<i32>
+      const lx = xc4 ? '' : int8Loader(s, 'x', x.dtype);
+      // x's four channels at spatial offset o, as int8-domain codes.
+      const load = (o: string) => (xc4 ? `unpack_i8(${s.load('x', `x_base + ${o}`)})` : `vec4<i32>(${J.map((j) => `${lx}(xb${j} + ${o})`).join(', ')})`);
+      const mac = (i: number, ok: string, o: string) => `let o${i} = select(0u, ${o}, ${ok});
+      a${i} = a${i} + select(vec4<i32>(0), ${load(`o${i}`)} - zx4, ${ok}) * wv;`;
+      const loop = win
+        ? `for (var kh = 0u; kh < u.KH; kh = kh + 1u) {
+    ${I.map((i) => `let h${i} = ih${i} + i32(kh * u.dh);
+    let rh${i} = u32(h${i}) < u.H;
+    let row${i} = u32(h${i}) * u.W;`).join('\n    ')}
+    for (var kw = 0u; kw < u.KW; kw = kw + 1u) {
+      let wv = unpack_i8(w[c4 * u.T + kh * u.KW + kw]) - zw;
+      ${I.map((i) => `let c${i} = iw${i} + i32(kw * u.dw);
+      let ok${i} = rh${i} && u32(c${i}) < u.W;
+      ${mac(i, `ok${i}`, `row${i} + u32(c${i})`)}`).join('\n      ')}
+    }
+  }`
+        : `for (var t = 0u; t < u.T; t = t + 1u) {
+    let wv = unpack_i8(w[c4 * u.T + t]) - zw;
+    ${I.map((i) => `let off${i} = ${s.load('taps', `pp${i} + t`)};
+    ${mac(i, `off${i} >= 0`, `u32(max(off${i}, 0))`)}`).join('\n    ')}
+  }`;
+      const stores = yc4
+        ? I.map((i) => `if (p0 + ${i}u < u.P) ${storeC4(s, y.dtype, 'm0', `(n * u.C4 + c4) * u.P + p0 + ${i}u`, (j) => `let acc = a${i}[${j}];`)}`)
+        : I.flatMap((i) => J.map((j) => `if (p0 + ${i}u < u.P && m0 + ${j}u < u.C) {
+    let m = m0 + ${j}u;
+    let acc = a${i}[${j}];
+    ${epilogueTail(s, y.dtype, 'm', `(n * u.C + m) * u.P + p0 + ${i}u`)}
+  }`));
       s.main(`${s.linearIndex('u.size')}
   let p0 = (index % u.pblocks) * ${pb}u;
-  let m = (index / u.pblocks) % u.C;
-  let n = index / (u.pblocks * u.C);
-  let x_base = (n * u.C + m) * u.Q;
-  let zpx = i32(params[2]);
-  let zw = i32(params[4u + u.C + m]);
-  ${I.map((i) => `let pp${i} = min(p0 + ${i}u, u.P - 1u) * u.T;`).join('\n  ')}
-  ${I.map((i) => `var a${i} = 0;`).join(' ')}
-  for (var t = 0u; t < u.T; t = t + 1u) {
-    let wd = ((bitcast<i32>(w[m * u.K4 + (t >> 2u)]) << (24u - 8u * (t & 3u))) >> 24u) - zw;
-    ${I.map((i) => `let off${i} = ${s.load('taps', `pp${i} + t`)};
-    a${i} = a${i} + select(0, ${lx}(x_base + u32(max(off${i}, 0))) - zpx, off${i} >= 0) * wd;`).join('\n    ')}
-  }
-  ${I.map((i) => `if (p0 + ${i}u < u.P) {
-    let acc = a${i};
-    ${epilogueTail(s, y.dtype, 'm', `(n * u.C + m) * u.P + p0 + ${i}u`)}
-  }`).join('\n  ')}`);
+  let c4 = (index / u.pblocks) % u.C4;
+  let n = index / (u.pblocks * u.C4);
+  let m0 = c4 * 4u;
+  let zx4 = vec4<i32>(i32(params[2]));
+  let zw = vec4<i32>(${J.map((j) => `i32(params[4u + u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')});
+  ${xc4 ? 'let x_base = (n * u.C4 + c4) * u.Q;' : J.map((j) => `let xb${j} = (n * u.C + min(m0 + ${j}u, u.C - 1u)) * u.Q;`).join('\n  ')}
+  ${win ? I.map((i) => `let pix${i} = min(p0 + ${i}u, u.P - 1u);
+  let ih${i} = i32((pix${i} / u.OW) * u.sh) - i32(u.ph);
+  let iw${i} = i32((pix${i} % u.OW) * u.sw) - i32(u.pw);`).join('\n  ') : I.map((i) => `let pp${i} = min(p0 + ${i}u, u.P - 1u) * u.T;`).join('\n  ')}
+  ${I.map((i) => `var a${i} = vec4<i32>(0);`).join(' ')}
+  ${loop}
+  ${stores.join('\n  ')}`);
     },
     run: () => ({
       workgroups: dispatchLinear(size, WG),
-      uniforms: { size, C, K4: Math.ceil(g.T / 4), P: g.P, Q: g.Q, T: g.T, pblocks, q_lo: lo, q_hi: hi },
+      uniforms: { size, C, C4, P: g.P, Q: g.Q, T: g.T, pblocks, ...(win ?? {}), q_lo: lo, q_hi: hi },
     }),
   };
 }
@@ -406,10 +546,20 @@ type TiledForm = 'conv' | '1x1' | 'matmul';
  *
  * On CPU adapters (SwiftShader) the direct kernels stay: there a barrier switches between the workgroup's
  * coroutines and a tiled kernel compiles several times slower (matmul.ts chooseTiling has the numbers).
+ *
+ * A conv's c4 x (io.xc4) goes into x_tile as loaded, one word per pixel, tap and four channels (a padding tap: x's
+ * zero point in every lane; pad lanes past C subtracted from the sum of x as convProgram does, u.xpad). A c4 y
+ * (io.yc4) needs each invocation to own four consecutive channels: rows are then lid.y RM + r instead of lid.y + r WY,
+ * and each pixel's four channels are stored as one word (storeC4).
  */
-function tiledProgram(x: GpuTensorInfo, y: GpuTensorInfo, form: TiledForm, dims: { N: number; P: number; K: number; Kw: number; g?: ConvShape },
-  path: QuantDotPath, C: number, lo: number, hi: number, zw0: boolean): ProgramSpec {
+function tiledProgram(io: Io, form: TiledForm, dims: { N: number; P: number; K: number; Kw: number; g?: ConvShape },
+  path: QuantDotPath, C: number, lo: number, hi: number, zw0: boolean, zx = 0): ProgramSpec {
+  const { x, y, xc4, yc4 } = io;
   const { wx, wy, rm, rn, tkw } = TILE;
+  if ((xc4 || yc4) && form === 'matmul') throw new GpuUnsupported('QdqMatMul: no c4 layout');
+  if (yc4 && rm !== 4) throw new GpuUnsupported(`QdqConv: a c4 output needs 4 rows per invocation, not ${rm}`);
+  // The tile row of accumulator r of this invocation.
+  const row = (r: number) => (yc4 ? `lid.y * ${rm}u + ${r}u` : `lid.y + ${r * wy}u`);
   const tm = wy * rm;
   const tn = wx * rn;
   const threads = wx * wy;
@@ -417,20 +567,27 @@ function tiledProgram(x: GpuTensorInfo, y: GpuTensorInfo, form: TiledForm, dims:
   const RM = range(rm);
   const RN = range(rn);
   return {
-    key: `qdq-gemm-tiled:${form}:${x.dtype}:${y.dtype}:${path}:${wx}x${wy}:${rm}x${rn}:k${tkw}${zw0 ? ':zw0' : ''}`,
+    key: `qdq-gemm-tiled:${form}:${x.dtype}:${y.dtype}:${path}:${wx}x${wy}:${rm}x${rn}:k${tkw}${zw0 ? ':zw0' : ''}${layoutKey(io)}`,
     bindings: [
       { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, ...(form === 'conv' ? [{ name: 'taps', type: 'i32' as const }] : []), { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
     ],
-    uniforms: [...['C', 'K', 'Kw', 'P', 'Q', 'T', 'C4', 'Cg'].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
+    uniforms: [...['C', 'K', 'Kw', 'P', 'Q', 'T', 'C4', 'Cg', ...(yc4 ? ['YC4'] : [])].map((name) => ({ name, type: 'u32' as const })),
+      ...(xc4 ? [{ name: 'xpad', type: 'i32' as const }] : []), ...CLAMP_UNIFORMS],
     workgroupSize: [wx, wy, 1],
     source(s) {
       dotHelpers(s, path);
-      const lx = int8Loader(s, 'x', x.dtype);
+      const lx = xc4 ? '' : int8Loader(s, 'x', x.dtype);
       s.helper(`var<workgroup> x_tile: array<u32, ${tkw * tn}>; // [TKW=${tkw}, TN=${tn}] packed x words`);
       s.helper(`var<workgroup> w_tile: array<u32, ${tm * tkw}>; // [TM=${tm}, TKW=${tkw}] packed w words`);
       // The four lanes of x's word kw at pixel (or row) p, for kw < Kw and p < P.
       let lanes: string;
-      if (form === 'conv') {
+      if (xc4) {
+        lanes = form === 'conv'
+          ? `let t = kw / u.C4;
+      let off = ${s.load('taps', 'p * u.T + t')};
+      word = select(zxw, ${s.load('x', 'x_base + (kw - t * u.C4) * u.Q + u32(max(off, 0))')}, off >= 0);`
+          : `word = ${s.load('x', 'x_base + kw * u.Q + p')};`;
+      } else if (form === 'conv') {
         lanes = `let t = kw / u.C4;
       let ci = (kw - t * u.C4) * 4u;
       let off = ${s.load('taps', 'p * u.T + t')};
@@ -443,19 +600,24 @@ function tiledProgram(x: GpuTensorInfo, y: GpuTensorInfo, form: TiledForm, dims:
       }
       const compute = path === 'packed'
         ? `${RN.map((c) => `let xw${c} = x_tile[kk * ${tn}u + lid.x + ${c * wx}u];`).join(' ')}
-      ${RM.map((r) => `let ww${r} = w_tile[(lid.y + ${r * wy}u) * ${tkw}u + kk];`).join(' ')}
+      ${RM.map((r) => `let ww${r} = w_tile[(${row(r)}) * ${tkw}u + kk];`).join(' ')}
       ${zw0 ? '' : RN.map((c) => `sx${c} = sx${c} + dot4_i8(xw${c}, 0x01010101u);`).join(' ')}
       ${RM.map((r) => RN.map((c) => `d${r}_${c} = d${r}_${c} + dot4_i8(xw${c}, ww${r});`).join(' ')).join('\n      ')}`
         : `${RN.map((c) => `let xv${c} = unpack_i8(x_tile[kk * ${tn}u + lid.x + ${c * wx}u]);`).join(' ')}
-      ${RM.map((r) => `let wv${r} = unpack_i8(w_tile[(lid.y + ${r * wy}u) * ${tkw}u + kk]);`).join(' ')}
+      ${RM.map((r) => `let wv${r} = unpack_i8(w_tile[(${row(r)}) * ${tkw}u + kk]);`).join(' ')}
       ${zw0 ? '' : RN.map((c) => `sx${c} = sx${c} + dot(xv${c}, vec4<i32>(1));`).join(' ')}
       ${RM.map((r) => RN.map((c) => `d${r}_${c} = d${r}_${c} + dot(xv${c}, wv${r});`).join(' ')).join('\n      ')}`;
       const out = form === 'matmul' ? 'p * u.C + m' : '(wid.z * u.C + m) * u.P + p';
-      const stores = RM.flatMap((r) => RN.map((c) => `{
+      const acc = (r: number, c: number) => `${zw0 ? '' : 'let zpw = i32(params[4u + u.C + m]);\n      '}let acc = ${accExpr(`d${r}_${c}`, 'm', zw0, xc4 ? `(sx${c} - u.xpad)` : `sx${c}`)};`;
+      const stores = yc4 ? RN.map((c) => `{
+    let m0 = row0 + lid.y * ${rm}u;
+    let p = col0 + lid.x + ${c * wx}u;
+    if (m0 < u.C && p < u.P) ${storeC4(s, y.dtype, 'm0', '(wid.z * u.YC4 + m0 / 4u) * u.P + p', (j) => acc(j, c))}
+  }`) : RM.flatMap((r) => RN.map((c) => `{
     let m = row0 + lid.y + ${r * wy}u;
     let p = col0 + lid.x + ${c * wx}u;
     if (m < u.C && p < u.P) {
-      ${zw0 ? '' : 'let zpw = i32(params[4u + u.C + m]);\n      '}let acc = ${accExpr(`d${r}_${c}`, 'm', zw0, `sx${c}`)};
+      ${acc(r, c)}
       ${epilogueTail(s, y.dtype, 'm', out)}
     }
   }`));
@@ -463,7 +625,7 @@ function tiledProgram(x: GpuTensorInfo, y: GpuTensorInfo, form: TiledForm, dims:
   let col0 = wid.x * ${tn}u;
   let tid = lid.y * ${wx}u + lid.x;
   let x_base = wid.z * ${form === 'matmul' ? '0u' : 'u.Cg * u.Q'};
-  let zpx = i32(params[2]);
+  let zpx = i32(params[2]);${xc4 && form === 'conv' ? '\n  let zxw = pack_i8(vec4<i32>(zpx));' : ''}
   ${zw0 ? '' : RN.map((c) => `var sx${c} = 0;`).join(' ')}
   ${RM.map((r) => RN.map((c) => `var d${r}_${c} = 0;`).join(' ')).join('\n  ')}
   let slices = (u.Kw + ${tkw - 1}u) / ${tkw}u;
@@ -475,8 +637,8 @@ function tiledProgram(x: GpuTensorInfo, y: GpuTensorInfo, form: TiledForm, dims:
       let p = col0 + i % ${tn}u;
       var word = 0u;
       if (kw < u.Kw && p < u.P) {
-      ${lanes}
-        word = pack_i8(vec4<i32>(l0, l1, l2, l3));
+      ${xc4 ? lanes : `${lanes}
+        word = pack_i8(vec4<i32>(l0, l1, l2, l3));`}
       }
       x_tile[i] = word;
     }
@@ -497,7 +659,9 @@ function tiledProgram(x: GpuTensorInfo, y: GpuTensorInfo, form: TiledForm, dims:
     },
     run: () => ({
       workgroups: [Math.ceil(dims.P / tn), Math.ceil(C / tm), dims.N],
-      uniforms: { C, K: dims.K, Kw: dims.Kw, P: dims.P, Q: g?.Q ?? 0, T: g?.T ?? 1, C4: g ? Math.ceil(g.C / 4) : 0, Cg: g?.C ?? 0, q_lo: lo, q_hi: hi },
+      // A c4 x is addressed in words: an image's C channels are C4 words.
+      uniforms: { C, K: dims.K, Kw: dims.Kw, P: dims.P, Q: g?.Q ?? 0, T: g?.T ?? 1, C4: g ? Math.ceil(g.C / 4) : 0, Cg: g ? (xc4 ? Math.ceil(g.C / 4) : g.C) : 0,
+        ...(yc4 ? { YC4: Math.ceil(C / 4) } : {}), ...(xc4 ? { xpad: g!.T * (4 * Math.ceil(g!.C / 4) - g!.C) * zx } : {}), q_lo: lo, q_hi: hi },
     }),
   };
 }
@@ -509,28 +673,50 @@ function requireInt8(node: Node, t: GpuTensorInfo, what: string): void {
 // The weights (input 3) and every parameter are read on the host at plan time; only x is bound as a tensor.
 const HOST = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
+/**
+ * A QdqConv's x and y as the kernels see them: a c4 value (x_layout / y_layout, c4Type) with its quantized type and
+ * logical shape [N, C, ...spatial] (C from w for x, the output channels M for y), its uint32 storage kept.
+ */
+function convIo(node: Node, x: GpuTensorInfo, y: GpuTensorInfo, w: GpuTensorInfo): Io {
+  const group = attrInt(node, 'group', 1);
+  const xq = c4Type(node, 'x');
+  const yq = c4Type(node, 'y');
+  const logical = (t: GpuTensorInfo, q: DType | undefined, C: number): GpuTensorInfo => {
+    if (!q) return t;
+    if (t.dtype !== 'uint32' || t.shape[1] !== Math.ceil(C / 4)) throw new GpuUnsupported(`${node.op}: a c4 value must be uint32 [N, ${Math.ceil(C / 4)}, ...], not ${t.dtype} [${t.shape.join(', ')}]`);
+    return { ...t, dtype: q, shape: [t.shape[0]!, C, ...t.shape.slice(2)] };
+  };
+  return { x: logical(x, xq, w.shape[1]! * group), y: logical(y, yq, w.shape[0]!), xc4: !!xq, yc4: !!yq };
+}
+
 const qdqConv: GpuKernel = {
   hostInputs: HOST,
-  plan(node, inputs, [y], env) {
-    const [x, , , w] = inputs as GpuTensorInfo[];
-    requireInt8(node, x!, 'x');
+  plan(node, inputs, [out], env) {
+    const [, , , w] = inputs as GpuTensorInfo[];
+    const io = convIo(node, inputs[0]!, out!, w!);
+    const { x, y } = io;
+    requireInt8(node, x, 'x');
     requireInt8(node, w!, 'w');
     if (!w!.value) throw new GpuUnsupported(`${node.op}: w must be a constant`);
-    if (sizeOfShape(y!.shape) === 0) return { calls: [] };
-    const g = convShape(node, x!, w!);
+    if (sizeOfShape(y.shape) === 0) return { calls: [] };
+    const g = convShape(node, x, w!);
     const K = (g.C / g.group) * g.T;
     checkK(node.op, K);
     const depthwise = g.group > 1 && g.C === g.group && g.M === g.group;
-    const packed = depthwise ? packWeights(w!.value, g.M, K, K, 1) : packConvWeights(w!.value, g.M, g.C / g.group, g.T);
-    const { table, lo, hi, zw0 } = params(node, inputs, y!.dtype, g.M, weightSums(packed, g.M));
+    if (io.xc4 && !depthwise && g.group > 1 && (g.C / g.group) % 4 !== 0) throw new GpuUnsupported(`${node.op}: a c4 x needs 4 | input channels per group`);
+    const packed = depthwise ? packDepthwiseWeights(w!.value, g.M, g.T) : packConvWeights(w!.value, g.M, g.C / g.group, g.T);
+    // A depthwise conv's products are (x - zx)(w - zw) directly: it reads no weight sums.
+    const { table, lo, hi, zw0 } = params(node, [x, ...inputs.slice(1)], y.dtype, g.M, depthwise ? new Array<number>(g.M).fill(0) : weightSums(packed, g.M));
+    const zx = (table.data as Float32Array)[2]!;
     const path = planQuantDotPath(env);
     const pointwise = !depthwise && isPointwise(g);
     // A GPU adapter tiles ungrouped convs through workgroup memory; CPU adapters keep the direct kernels.
     const tiled = !depthwise && !env.cpuAdapter && g.group === 1;
-    const program = depthwise ? depthwiseProgram(x!, y!, g, g.M, lo, hi)
-      : tiled ? tiledProgram(x!, y!, pointwise ? '1x1' : 'conv', { N: g.N, P: g.P, K, Kw: g.T * Math.ceil(g.C / 4), g }, path, g.M, lo, hi, zw0)
-      : convProgram(x!, y!, g, path, g.M, lo, hi, zw0);
-    if (pointwise) {
+    const win = depthwise ? window2d(node, x.shape.slice(2), w!.shape.slice(2)) : undefined;
+    const program = depthwise ? depthwiseProgram(io, g, win, g.M, lo, hi)
+      : tiled ? tiledProgram(io, pointwise ? '1x1' : 'conv', { N: g.N, P: g.P, K, Kw: g.T * Math.ceil(g.C / 4), g }, path, g.M, lo, hi, zw0, zx)
+      : convProgram(io, g, path, g.M, lo, hi, zw0, zx);
+    if (pointwise || win) {
       return { calls: [{ program, tensors: [{ input: 0 }, { constant: 0 }, { constant: 1 }, { output: 0 }] }], constants: [packed, table], sharedConstants: [0] };
     }
     const tensors: TensorSlot[] = [{ input: 0 }, { constant: 0 }, { constant: 1 }, { constant: 2 }, { output: 0 }];
@@ -556,7 +742,7 @@ const qdqMatMul: GpuKernel = {
     const path = planQuantDotPath(env);
     // Tiled on GPU adapters unless x has a few rows only (a classifier's GEMV: each weight word is used once anyway).
     const program = !env.cpuAdapter && rows > MATMUL_DIRECT_ROWS
-      ? tiledProgram(x!, y!, 'matmul', { N: 1, P: rows, K, Kw: Math.ceil(K / 4) }, path, N, lo, hi, zw0)
+      ? tiledProgram({ x: x!, y: y!, xc4: false, yc4: false }, 'matmul', { N: 1, P: rows, K, Kw: Math.ceil(K / 4) }, path, N, lo, hi, zw0)
       : matmulProgram(x!, y!, rows, K, N, path, lo, hi, zw0);
     const tensors: TensorSlot[] = [{ input: 0 }, { constant: 0 }, { constant: 1 }, { output: 0 }];
     return { calls: [{ program, tensors }], constants: [packed, table], sharedConstants: [0] };

@@ -1,0 +1,283 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { importOnnx } from '../../importers/onnx/import.js';
+import { GpuGraphPlan, type GpuResources } from '../../runtime/backends/webgpu/executor.js';
+import { setQuantDotPath, type QuantDotPath } from '../../runtime/backends/webgpu/kernels/quant-dot.js';
+import { packQdqLayouts, setQdqPacking } from '../../runtime/backends/webgpu/qdq-layout.js';
+import { attrString, type Graph } from '../../runtime/ir/graph.js';
+import { optimize, specialize } from '../../runtime/ir/passes/index.js';
+import { hostTensor, tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
+import { InferenceSession, Tensor } from '../../sdk/node.js';
+import { tensorProto } from '../helpers/ort-single-node.js';
+import { Rng } from '../helpers/random.js';
+import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
+import { int, ints, model, vi, type NodeSpec } from '../importer/model-builder.js';
+
+/**
+ * The packed int8 activation layout "c4" between the fused int8 kernels (runtime/backends/webgpu/qdq-layout.ts,
+ * kernels/qdq-gemm.ts, kernels/qdq-add.ts; docs/quantization.md). QDQ chains of convs (depthwise, 1x1, general,
+ * grouped; strides, pads, dilations; C not a multiple of 4; int8 and uint8 activations; Relu/Clip; nonzero weight zero
+ * points; residual adds) are planned with the layout pass (setQdqPacking(true), the default) and without it: the
+ * outputs must be equal bit for bit, on the kernels of a CPU adapter (SwiftShader: direct) and of a GPU adapter
+ * (cpuAdapter: false: workgroup-tiled), on both dot-product paths, and the packed plan must really hold its
+ * intermediate activations as uint32 c4 values. The CPU backend (the model as written, in float) is the reference
+ * within one quantization step for nearly every element (an intermediate layer's one-step difference, a rounding
+ * tie, can move the next layer's output by a step or two). mobilenet_v2-int8 runs end to end packed, equal to the
+ * unpacked plan.
+ */
+
+let res: GpuResources;
+const PATHS: QuantDotPath[] = ['packed', 'unpacked'];
+
+beforeAll(async () => {
+  res = await gpuForTests();
+  console.log(`QDQ packed-layout WebGPU suite on ${describeDevice(res)}`);
+});
+afterEach(() => {
+  setQuantDotPath(undefined);
+  setQdqPacking(true);
+});
+
+interface ConvSpec {
+  kind: 'conv';
+  out: number;
+  k: number;
+  stride?: number;
+  pad?: number;
+  dil?: number;
+  group?: number;
+  act?: 'relu' | 'clip';
+}
+/** The residual sum of the previous layer's output and layer `from`'s (same shape). */
+interface AddSpec {
+  kind: 'add';
+  from: number;
+}
+type Layer = ConvSpec | AddSpec;
+
+/**
+ * x [shape] float -> QuantizeLinear -> per layer DequantizeLinear -> Conv (int8 w per channel, int32 bias) (-> Relu |
+ * Clip) -> QuantizeLinear, or DequantizeLinear x2 -> Add -> QuantizeLinear -> ... -> DequantizeLinear -> y, as
+ * onnxruntime's quantizer writes a CNN. Zero points of the activations vary per layer, the weights' are 0 or not.
+ */
+function chain(shape: number[], layers: Layer[], act: 'int8' | 'uint8', zwNonZero: boolean, seed = 3): { bytes: Uint8Array; x: HostTensor; step: number } {
+  const rng = new Rng(seed);
+  const nodes: NodeSpec[] = [];
+  const inits = new Map<string, HostTensor>();
+  const init = (name: string, t: HostTensor) => (inits.set(name, t), name);
+  const [lo, hi] = act === 'uint8' ? [100, 150] : [-20, 20];
+  const q = (name: string, scale: number) => [init(`${name}_s`, tensorFromNumbers('float32', [], [scale])), init(`${name}_z`, tensorFromNumbers(act, [], [rng.int(lo, hi)]))];
+  let [xs, xz] = q('in', 0.02);
+  nodes.push({ op: 'QuantizeLinear', inputs: ['x', xs!, xz!], outputs: ['q_in'], name: 'quant_in' });
+  let cur = 'q_in';
+  let C = shape[1]!;
+  let step = 0.02;
+  const outs: [string, string, string][] = [];
+  layers.forEach((l, i) => {
+    const p = `l${i}`;
+    step = 0.03 + 0.01 * (i % 3);
+    const [ys, yz] = q(p, step);
+    let y = `${p}_f`;
+    nodes.push({ op: 'DequantizeLinear', inputs: [cur, xs!, xz!], outputs: [`${p}_x`], name: `${p}_dq_x` });
+    if (l.kind === 'add') {
+      const [a, as, az] = outs[l.from]!;
+      nodes.push({ op: 'DequantizeLinear', inputs: [a, as, az], outputs: [`${p}_r`], name: `${p}_dq_r` });
+      nodes.push({ op: 'Add', inputs: [`${p}_x`, `${p}_r`], outputs: [y], name: `${p}_add` });
+    } else {
+      const g = l.group ?? 1;
+      const [k, s, pad, d] = [l.k, l.stride ?? 1, l.pad ?? 0, l.dil ?? 1];
+      const K = (C / g) * k * k;
+      const wShape = [l.out, C / g, k, k];
+      const n = wShape.reduce((a, b) => a * b, 1);
+      init(`${p}_w`, tensorFromNumbers('int8', wShape, Array.from({ length: n }, () => rng.int(-127, 127))));
+      const ws = Array.from({ length: l.out }, () => rng.uniform(0.5, 1.5) / (K * 40));
+      init(`${p}_ws`, tensorFromNumbers('float32', [l.out], ws));
+      init(`${p}_wz`, tensorFromNumbers('int8', [l.out], Array.from({ length: l.out }, () => (zwNonZero ? rng.int(-9, 9) : 0))));
+      const bs = ws.map((v) => Math.fround(Number(inits.get(xs!)!.data[0]) * v));
+      init(`${p}_bq`, tensorFromNumbers('int32', [l.out], bs.map((v) => Math.round(rng.uniform(-0.3, 0.3) / v))));
+      init(`${p}_bs`, tensorFromNumbers('float32', [l.out], bs));
+      nodes.push({ op: 'DequantizeLinear', inputs: [`${p}_w`, `${p}_ws`, `${p}_wz`], outputs: [`${p}_wf`], name: `${p}_dq_w`, attrs: [int('axis', 0)] });
+      nodes.push({ op: 'DequantizeLinear', inputs: [`${p}_bq`, `${p}_bs`], outputs: [`${p}_bf`], name: `${p}_dq_b`, attrs: [int('axis', 0)] });
+      nodes.push({
+        op: 'Conv', inputs: [`${p}_x`, `${p}_wf`, `${p}_bf`], outputs: [y], name: `${p}_conv`,
+        attrs: [ints('kernel_shape', [k, k]), ints('strides', [s, s]), ints('pads', [pad, pad, pad, pad]), ints('dilations', [d, d]), int('group', g)],
+      });
+      if (l.act) {
+        const bounds = l.act === 'clip' ? [init(`${p}_lo`, tensorFromNumbers('float32', [], [0])), init(`${p}_hi`, tensorFromNumbers('float32', [], [0.6]))] : [];
+        nodes.push({ op: l.act === 'relu' ? 'Relu' : 'Clip', inputs: [y, ...bounds], outputs: [`${p}_a`], name: `${p}_act` });
+        y = `${p}_a`;
+      }
+      C = l.out;
+    }
+    nodes.push({ op: 'QuantizeLinear', inputs: [y, ys!, yz!], outputs: [`${p}_q`], name: `${p}_quant` });
+    [cur, xs, xz] = [`${p}_q`, ys!, yz!];
+    outs.push([cur, xs, xz]);
+  });
+  nodes.push({ op: 'DequantizeLinear', inputs: [cur, xs!, xz!], outputs: ['y'], name: 'dq_out' });
+  const bytes = model({
+    opset: 13,
+    nodes,
+    inputs: [vi('x', 1, shape)],
+    outputs: [vi('y', 1)],
+    initializers: [...inits].map(([name, t]) => tensorProto(name, t)),
+  });
+  const x = tensorFromNumbers('float32', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-1, 1)));
+  return { bytes, x, step };
+}
+
+async function planOf(bytes: Uint8Array, shape: number[], cpuAdapter: boolean): Promise<GpuGraphPlan> {
+  const { graph } = await importOnnx(bytes);
+  return GpuGraphPlan.create(res, specialize(optimize(graph).graph, { [graph.inputs[0]!.name]: shape }), { cpuAdapter });
+}
+
+/** The values of the planned graph held c4, and the nodes that read or write one. */
+function packedValues(g: Graph): { values: string[]; nodes: string[] } {
+  const values = Object.values(g.values).filter((v) => v.dtype === 'uint32' && g.nodes.some((n) => n.outputs[0] === v.name && attrString(n, 'y_layout') === 'c4'));
+  const nodes = g.nodes.filter((n) => Object.keys(n.attrs).some((a) => a.endsWith('_layout'))).map((n) => n.op);
+  return { values: values.map((v) => v.name), nodes };
+}
+
+/** Runs `bytes` planned with and without the layout pass; returns both outputs and the packed plan's c4 values. */
+async function bothPlans(bytes: Uint8Array, x: HostTensor, cpuAdapter: boolean): Promise<{ packed: HostTensor; unpacked: HostTensor; c4: { values: string[]; nodes: string[] }; kernels: string }> {
+  const out: HostTensor[] = [];
+  let c4 = { values: [] as string[], nodes: [] as string[] };
+  let kernels = '';
+  for (const on of [true, false]) {
+    setQdqPacking(on);
+    const plan = await planOf(bytes, x.shape as number[], cpuAdapter);
+    try {
+      if (on) {
+        c4 = packedValues(plan.graph);
+        kernels = plan.report().nodes.flatMap((n) => n.kernels ?? []).join(' ');
+      }
+      const name = plan.graph.inputs[0]!.name;
+      const y = Object.values(await plan.run({ [name]: x }))[0]!;
+      out.push(y);
+    } finally {
+      plan.dispose();
+    }
+  }
+  return { packed: out[0]!, unpacked: out[1]!, c4, kernels };
+}
+
+/** Differences between two dequantized outputs in quantization steps: the largest, and the share within one. */
+function steps(a: HostTensor, b: HostTensor, step: number): { max: number; within1: number } {
+  const x = tensorToNumbers(a);
+  const y = tensorToNumbers(b);
+  let max = 0;
+  let within = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = Math.round(Math.abs(x[i]! - y[i]!) / step);
+    max = Math.max(max, d);
+    if (d <= 1) within++;
+  }
+  return { max, within1: within / x.length };
+}
+
+const sessions: InferenceSession[] = [];
+afterAll(async () => {
+  for (const s of sessions) await s.release();
+});
+
+async function cpuReference(bytes: Uint8Array, x: HostTensor): Promise<HostTensor> {
+  const session = await InferenceSession.create(bytes, { backend: 'cpu' });
+  sessions.push(session);
+  const out = await session.run<Record<string, Tensor>>({ x: new Tensor(x.dtype, x.data, x.shape) });
+  return out.y!.toHost();
+}
+
+const CHAINS: [string, number[], Layer[], 'int8' | 'uint8', boolean, number][] = [
+  // [title, x shape, layers, activation type, nonzero weight zero points, values expected c4]
+  ['conv 3x3 -> depthwise 3x3 -> 1x1 (mobilenet block), C = 6, Relu and Clip, uint8', [1, 3, 11, 9], [
+    { kind: 'conv', out: 6, k: 3, stride: 2, pad: 1, act: 'clip' },
+    { kind: 'conv', out: 6, k: 3, pad: 1, group: 6, act: 'relu' },
+    { kind: 'conv', out: 10, k: 1 },
+    { kind: 'conv', out: 7, k: 1, act: 'relu' },
+  ], 'uint8', false, 3],
+  ['depthwise stride 2 and dilation 2, C = 13, int8, nonzero weight zero points', [2, 5, 10, 12], [
+    { kind: 'conv', out: 13, k: 1, act: 'relu' },
+    { kind: 'conv', out: 13, k: 3, stride: 2, pad: 1, group: 13 },
+    { kind: 'conv', out: 13, k: 3, pad: 2, dil: 2, group: 13, act: 'clip' },
+    { kind: 'conv', out: 9, k: 3, stride: 2, pad: 1, dil: 2 },
+    { kind: 'conv', out: 5, k: 1 },
+  ], 'int8', true, 4],
+  ['grouped convs (4 | channels per group) and a grouped one that is not, 130 channels (16-channel blocks), uint8', [1, 8, 6, 7], [
+    { kind: 'conv', out: 16, k: 3, pad: 1, group: 2, act: 'relu' },
+    { kind: 'conv', out: 130, k: 1 },
+    { kind: 'conv', out: 130, k: 3, pad: 1, group: 130 },
+    { kind: 'conv', out: 20, k: 1, act: 'relu' },
+    { kind: 'conv', out: 10, k: 3, pad: 1, group: 5 },
+    { kind: 'conv', out: 8, k: 1 },
+  ], 'uint8', true, 4],
+  ['inverted residual: 1x1 -> depthwise -> 1x1 + Add (QdqAdd), C = 7, int8', [1, 7, 9, 9], [
+    { kind: 'conv', out: 7, k: 1 },
+    { kind: 'conv', out: 18, k: 1, act: 'clip' },
+    { kind: 'conv', out: 18, k: 3, pad: 1, group: 18, act: 'clip' },
+    { kind: 'conv', out: 7, k: 1 },
+    { kind: 'add', from: 0 },
+    { kind: 'conv', out: 4, k: 3, pad: 1 },
+  ], 'int8', false, 5],
+];
+
+describe('QDQ conv chains: the c4 plan equals the unpacked plan bit for bit', () => {
+  for (const [title, shape, layers, act, zw, expectC4] of CHAINS) {
+    it(title, async () => {
+      const { bytes, x, step } = chain(shape, layers, act, zw);
+      const cpu = await cpuReference(bytes, x);
+      for (const cpuAdapter of [true, false]) {
+        for (const path of PATHS) {
+          setQuantDotPath(path);
+          const r = await bothPlans(bytes, x, cpuAdapter);
+          const what = `${title} (${cpuAdapter ? 'CPU' : 'GPU'}-adapter kernels, ${path})`;
+          expect(r.c4.values.length, `${what}: c4 values ${r.c4.values.join(', ')}`).toBe(expectC4);
+          if (!cpuAdapter) expect(r.kernels, what).toContain('qdq-gemm-tiled');
+          expect(r.kernels, what).toContain('xc4');
+          expect(r.packed.dtype).toBe('float32');
+          expect(Array.from(tensorToNumbers(r.packed)), what).toEqual(Array.from(tensorToNumbers(r.unpacked)));
+          const d = steps(r.packed, cpu, step);
+          expect(d.max, `${what} vs CPU: max steps`).toBeLessThanOrEqual(3);
+          expect(d.within1, `${what} vs CPU: share within one step`).toBeGreaterThanOrEqual(0.97);
+        }
+      }
+    });
+  }
+});
+
+describe('the layout pass marks only what the producer and every reader handle', () => {
+  it('a grouped conv with 3 channels per group and a value a DequantizeLinear reads stay one code per word', async () => {
+    const shape = [1, 4, 6, 6];
+    const { bytes } = chain(shape, [
+      { kind: 'conv', out: 6, k: 1 },
+      { kind: 'conv', out: 6, k: 3, pad: 1, group: 2 },
+      { kind: 'conv', out: 8, k: 1 },
+      { kind: 'conv', out: 4, k: 1 },
+    ], 'uint8', false);
+    setQdqPacking(false);
+    const plan = await planOf(bytes, shape, true);
+    const fused = plan.graph;
+    plan.dispose();
+    expect(fused.nodes.map((n) => n.op)).toEqual(['QuantizeLinear', 'QdqConv', 'QdqConv', 'QdqConv', 'QdqConv', 'DequantizeLinear']);
+    setQdqPacking(true);
+    const packed = packQdqLayouts(fused);
+    const layout = (i: number, side: 'x' | 'y') => attrString(packed.nodes.find((n) => n.name === `l${i}_conv_qdq`)!, `${side}_layout`);
+    // l1 has 3 input and 3 output channels per group: a word would straddle two groups.
+    expect([layout(0, 'y'), layout(1, 'x'), layout(1, 'y'), layout(2, 'x')]).toEqual([undefined, undefined, undefined, undefined]);
+    expect([layout(2, 'y'), layout(3, 'x')]).toEqual(['c4', 'c4']);
+    expect(packed.values.l2_q).toMatchObject({ dtype: 'uint32', shape: [1, 2, 6, 6] });
+    // l3's output is read by the model's last DequantizeLinear.
+    expect(layout(3, 'y')).toBeUndefined();
+    expect(packed.values.l3_q!.dtype).toBe('uint8');
+  });
+});
+
+describe('mobilenet_v2-int8 end to end', () => {
+  it('the c4 plan equals the unpacked plan (CPU-adapter kernels), every depthwise and 1x1 conv output but the residual readers packed', async () => {
+    const bytes = readFileSync('tests/fixtures/generated/mobilenet_v2-int8.onnx');
+    const shape = [1, 3, 224, 224];
+    const x = hostTensor('float32', shape, new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i * 0.01)));
+    const r = await bothPlans(bytes, x, true);
+    console.log(`mobilenet_v2-int8: ${r.c4.values.length} c4 values; nodes with layouts: ${r.c4.nodes.length}`);
+    expect(r.c4.values.length).toBeGreaterThan(40);
+    expect(Array.from(tensorToNumbers(r.packed))).toEqual(Array.from(tensorToNumbers(r.unpacked)));
+  }, 600_000);
+});
