@@ -2,6 +2,7 @@ import type { Attr, Graph, Node } from '../../ir/graph.js';
 import { msOp } from '../../ir/ops/contrib.js';
 import { EW_OPS } from './kernels/elementwise-ops.js';
 import { fuseAttention } from './fuse-attention.js';
+import { fuseDynamicInt8 } from './fuse-dynamic-int8.js';
 import { fuseInt4Weights } from './fuse-int4.js';
 import { fuseQdq } from './fuse-qdq.js';
 import { fuseQdqAdd } from './fuse-qdq-add.js';
@@ -187,6 +188,7 @@ function withResidual(g: Graph, n: Node, add: Node, out: string): Node | undefin
 export function fuseForGpu(g: Graph, opts: FuseOptions = {}): Graph {
   g = fuseInt4Weights(g); // DequantizeLinear(4-bit constant w) -> MatMul/Gemm as MatMulNBits: nibbles stay packed (fuse-int4.ts)
   g = fuseQdq(g); // DequantizeLinear -> Conv/MatMul/Gemm -> QuantizeLinear groups onto the int8 kernels (fuse-qdq.ts)
+  g = fuseDynamicInt8(g); // ConvInteger/MatMulInteger -> Cast -> Mul(scale) (-> Add(bias)) (-> Relu) as one kernel (fuse-dynamic-int8.ts)
   g = fuseQdqAdd(g); // DequantizeLinear x2 -> Add (-> Relu) -> QuantizeLinear onto one int8 kernel (fuse-qdq-add.ts)
   g = packQdqLayouts(g); // activations between int8 kernels packed four codes per u32, layout c4 (qdq-layout.ts)
   g = fuseAttention(g);
