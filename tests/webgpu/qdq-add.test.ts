@@ -143,6 +143,29 @@ describe('DequantizeLinear x2 -> Add (-> Relu) -> QuantizeLinear runs as one Qdq
   }
 });
 
+describe('both operands from one DequantizeLinear (x + x)', () => {
+  it('fuses, drops the DequantizeLinear, and binds a_q twice', async () => {
+    const shape = [1, 5, 3];
+    const p: Params = { sa: 0.1, za: 128, sb: 0.1, zb: 128, sy: 0.3, zy: 100 };
+    const scalar = (nm: string, t: DType, v: number) => tensorProto(nm, tensorFromNumbers(t, [], [v]));
+    const bytes = model({
+      opset: 13,
+      nodes: [
+        { op: 'DequantizeLinear', inputs: ['a', 'sa', 'za'], outputs: ['af'], name: 'dq_a' },
+        { op: 'Add', inputs: ['af', 'af'], outputs: ['s'], name: 'add' },
+        { op: 'QuantizeLinear', inputs: ['s', 'sy', 'zy'], outputs: ['y'], name: 'q' },
+      ],
+      inputs: [vi('a', ELEM.uint8, shape)],
+      outputs: [vi('y', ELEM.uint8, shape)],
+      initializers: [scalar('sa', 'float32', p.sa), scalar('za', 'uint8', p.za), scalar('sy', 'float32', p.sy), scalar('zy', 'uint8', p.zy)],
+    });
+    const a = codes(new Rng(5), 'uint8', size(shape), p.za);
+    const fused = await planOf(await imported(bytes, { a: shape }), true, { a: tensorFromNumbers('uint8', shape, a) });
+    expect(fused.ops).toEqual(['QdqAdd']);
+    expect(Array.from(tensorToNumbers(fused.y))).toEqual(reference(a, a, p, 'uint8'));
+  });
+});
+
 // ---- the packed layout c4 (layout contract: byte j of word (n, c4, s) = channel 4 c4 + j, int8-domain) ----
 
 const offset = (t: Q) => (t === 'uint8' ? 128 : 0);
