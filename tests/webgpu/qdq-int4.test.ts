@@ -16,21 +16,21 @@ import { FIXTURES } from '../models/fixture-files.js';
  * (scripts/fixtures/qdq_int4_fixture.py -> tests/fixtures/qdq-int4/), through InferenceSession.create(bytes,
  * { backend: 'webgpu' }) against the CPU reference (the model as written) and onnxruntime-node. Forms: per tensor,
  * per axis, blocked along K with block sizes 16, 32, 48 (MatMulNBits block 16), 64 and 128 and K not a multiple of
- * the block, with and without zero points, MatMul with 2-D and batched 3-D x (and float16 x), Gemm transB 0/1 with a row bias and a
- * [M, N] bias, and a full QDQ group x -> Q -> DQ -> MatMul(DQ(w4)) -> Q. A rewritten case must plan a MatMulNBits
- * node and no DequantizeLinear / MatMul / Gemm reading the weight, on the CPU adapter's direct form and on the GPU
- * adapters' forms (gemv / tiled, forced); the 256 x 512 layer's resident weight bytes must stay under 0.15 of its
- * float32 bytes. The forms left as written (blocks along N, block_size 24, a computed 4-bit weight, an int8 weight)
- * must plan no MatMulNBits and still match. com.microsoft GatherBlockQuantized of a constant 4-bit table (int4, uint4,
- * packed uint8; D a multiple of 8 or not) must gather packed words (a BitShift in the plan), match exactly, and keep
- * the 512 x 128 table's resident bytes under 0.15 of float32.
+ * the block, with and without zero points, MatMul with 2-D and batched 3-D x (float16 x too, and an Add(bias)
+ * after), Gemm transB 0/1 with a row bias and a [M, N] bias, and a full QDQ group x -> Q -> DQ -> MatMul(DQ(w4)) -> Q.
+ * A rewritten case must plan one MatMulNBits node and no DequantizeLinear / MatMul / Gemm reading the weight, on the
+ * CPU adapter's direct form and on the GPU adapters' forms (gemv / tiled, forced); the 256 x 512 layer's resident
+ * weight bytes must stay under 0.15 of its float32 bytes. The forms left as written (blocks along N, block_size 24,
+ * a computed 4-bit weight, an int8 weight) must plan no MatMulNBits and still match. com.microsoft
+ * GatherBlockQuantized of a constant 4-bit table (int4, uint4, packed uint8; D a multiple of 8 or not) must gather
+ * packed words (a BitShift in the plan), match exactly, and keep the 512 x 128 table's resident bytes under 0.15 of
+ * float32.
  *
  * Tolerances: float outputs 2e-4 relative and absolute vs the CPU (MatMulNBits sums s * sum_k x (q - zp) per block,
  * the reference sum_k x ((q - zp) s): the same f32 products in another order), 4e-4 vs onnxruntime (run as written,
- * see runOrt); the QDQ group's uint8 output within one quantization step (a float
- * rounding at a tie of the requantization); float16 outputs 4e-3 (the reference rounds each dequantized weight to
- * float16 before the product, MatMulNBits multiplies the f32 scale into its f32 sums: both round the output to
- * float16 once).
+ * see runOrt); the QDQ group's uint8 output within one quantization step (a float rounding at a tie of the
+ * requantization); float16 outputs 4e-3 (the reference rounds each dequantized weight to float16 before the
+ * product, MatMulNBits multiplies the f32 scale into its f32 sums: both round the output to float16 once).
  */
 
 interface Case {
@@ -124,7 +124,8 @@ describe('DequantizeLinear(int4 / uint4 weight) -> MatMul / Gemm on WebGPU vs th
         // The weight is read by MatMulNBits, on the form asked for; nothing dequantizes it or multiplies in float.
         const nbits = report.nodes.filter((n) => n.op === NBITS);
         expect(nbits.length, `${what}: ${ops.join(', ')}`).toBe(1);
-        expect(ops.filter((op) => op === 'MatMul' || op === 'Gemm'), what).toEqual([]);
+        // MatMul -> Add(row bias) and Gemm's row C fold into MatMulNBits' bias; Gemm's [M, N] C stays an Add.
+        expect(ops.filter((op) => op === 'MatMul' || op === 'Gemm' || op === 'Add'), what).toEqual(c.name.includes('bias-matrix') ? ['Add'] : []);
         expect(ops.filter((op) => op === 'DequantizeLinear').length, what).toBe(c.name.includes('qdq-group') ? 1 : 0);
         const key = nbits[0]!.kernels![0]!;
         expect(key.startsWith(form === 'gemv' ? 'matmul-nbits-gemv:' : form === 'tiled' ? 'matmul-nbits-tiled:' : 'matmul-nbits:'), `${what}: kernel ${key}`).toBe(true);

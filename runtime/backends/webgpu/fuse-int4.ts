@@ -220,7 +220,7 @@ function rewriteAt(view: GraphView, p: Node): Rewrite | undefined {
     op: msOp('MatMulNBits'),
     domain: '',
     inputs,
-    outputs: [after ? out : removed[removed.length - 1]!.outputs[0]!],
+    outputs: [out],
     attrs: {
       K: { type: 'int', value: l.K },
       N: { type: 'int', value: l.N },
