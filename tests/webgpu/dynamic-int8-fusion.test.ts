@@ -18,8 +18,8 @@ import { digits, fashion, stepDiff } from '../quantize/fixtures.js';
  * The dynamic-int8 fusion of the WebGPU plan (runtime/backends/webgpu/fuse-dynamic-int8.ts): every
  * ConvInteger | MatMulInteger -> Cast -> Mul(x_scale * w_scale) [-> Add(bias)] [-> Relu] chain of the quantizer's
  * int8-dynamic files runs as one packed kernel with a float epilogue. The fused plan must equal the unfused plan bit
- * for bit (the epilogue rounds as the unfused ops do), with both dot paths and both kernel families (a CPU adapter's,
- * SwiftShader's own, and a GPU adapter's, forced), with fewer dispatches; through the public API it must match the
+ * for bit (the epilogue rounds as the unfused ops do), with both dot paths pinned and planned both as for a CPU adapter
+ * (SwiftShader's own) and as for a GPU adapter (forced), with fewer dispatches; through the public API it must match the
  * CPU backend (which runs the file as written) and onnxruntime-node within the tolerance of
  * tests/quantize/dynamic-conv.test.ts; chains the kernel cannot take must stay unfused.
  */
@@ -186,6 +186,16 @@ describe('hand-written int8-dynamic chains', () => {
       await expectMatchesReferences(q.model, feeds, OUTPUTS, 5);
     }, 600_000);
   }
+
+  it('fuses a conv whose weight zero point is not 128 (the kernel then also sums x)', async () => {
+    const q = await quantize(float, { mode: 'int8-dynamic', backend: 'cpu', reportSamples: 0 });
+    const { graph } = await importOnnx(q.model);
+    const conv = graph.nodes.find((n) => n.name === 'conv_b_ConvInteger')!;
+    graph.initializers[conv.inputs[3]!] = tensorFromNumbers('uint8', [], [121]);
+    const bytes = exportOnnx(graph, { opset: 21 });
+    await expectFusedExact(bytes, feeds, 5);
+    await expectMatchesReferences(bytes, feeds, OUTPUTS, 5);
+  }, 600_000);
 
   /** The quantized graph with one chain changed so that the pass must leave it alone. */
   async function variant(change: (g: Graph) => void): Promise<Uint8Array> {
