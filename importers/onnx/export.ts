@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../../runtime/errors.js';
 import type { Graph, ValueInfo } from '../../runtime/ir/graph.js';
 import { encodeAttribute } from './attributes.js';
+import { fourBitForm, fourBitTensorToProto } from './export-four-bit.js';
 import { irFormValidAt, MAX_OPSET, MIN_OPSET } from './ops/index.js';
 import { onnxDomainOp } from './ops/preview-training.js';
 import { msDomainOp } from './ops/com-microsoft.js';
@@ -35,19 +36,23 @@ function irVersionFor(opset: number): number {
   return 4;
 }
 
-function valueInfoProto(v: ValueInfo): PValueInfo {
+/** `fourBit`: the ONNX data type of each 4-bit value (export-four-bit.ts), which the IR holds as int8 / uint8. */
+function valueInfoProto(v: ValueInfo, fourBit: Map<string, number>): PValueInfo {
   // Sequences and optionals keep their kind (value-types.ts).
-  return { name: v.name, type: encodeValueType(v) };
+  const type = encodeValueType(v);
+  const code = fourBit.get(v.name);
+  if (code !== undefined && type.tensorType) type.tensorType.elemType = code;
+  return { name: v.name, type };
 }
 
-function graphProto(g: Graph, domains: Set<string>): PGraph {
+function graphProto(g: Graph, domains: Set<string>, fourBit: Map<string, number>): PGraph {
   const outputs = g.outputs.map((o) => (g.values[o.name] ? { ...g.values[o.name]!, name: o.name } : o));
-  const sub = (s: Graph) => graphProto(s, domains);
+  const sub = (s: Graph) => graphProto(s, domains, fourBit);
   return {
     name: g.name,
-    input: g.inputs.map(valueInfoProto),
-    output: outputs.map(valueInfoProto),
-    initializer: Object.entries(g.initializers).map(([k, t]) => tensorToProto(k, t)),
+    input: g.inputs.map((v) => valueInfoProto(v, fourBit)),
+    output: outputs.map((v) => valueInfoProto(v, fourBit)),
+    initializer: Object.entries(g.initializers).map(([k, t]) => (fourBit.has(k) ? fourBitTensorToProto(k, t, fourBit.get(k)!) : tensorToProto(k, t))),
     node: g.nodes.map((n) => {
       // IR ops named by their domain go back to that domain (ops/preview-training.ts).
       const named = n.domain ? undefined : onnxDomainOp(n.op) ?? msDomainOp(n.op);
@@ -67,8 +72,9 @@ function graphProto(g: Graph, domains: Set<string>): PGraph {
 
 /**
  * IR → ONNX ModelProto bytes: weights as raw_data (little-endian), graph inputs/outputs as value_info with
- * symbolic dims as dim_param, every attribute type, subgraphs. Used after fine-tuning and by the quantizer; the
- * file loads in any ONNX runtime. Ops of other domains (e.g. from the quantizer) get an opset import of version 1.
+ * symbolic dims as dim_param, every attribute type, subgraphs, 4-bit quantization as INT4 / UINT4 (from opset 21,
+ * export-four-bit.ts). Used after fine-tuning and by the quantizer; the file loads in any ONNX runtime. Ops of other
+ * domains (e.g. from the quantizer) get an opset import of version 1.
  */
 /** The opset exportOnnx declares when the graph allows it: the newest one most runtimes read today. */
 const DEFAULT_EXPORT_OPSET = 21;
@@ -87,7 +93,9 @@ export function exportOnnx(graph: Graph, opts: ExportOptions = {}): Uint8Array {
     throw new InvalidArgumentError(`exportOnnx: opset ${opset} is outside ${MIN_OPSET}-${MAX_OPSET}.`, { opset });
   }
   const domains = new Set<string>();
-  const g = graphProto(graph, domains);
+  // 4-bit quantization as standard INT4 / UINT4 (export-four-bit.ts); the IR's storage_bits is never written.
+  const standard = fourBitForm(graph, opset);
+  const g = graphProto(standard.graph, domains, standard.codes);
   if (opset < MAX_OPSET) {
     const bad = [...ops].filter((op) => !irFormValidAt(op, opset)).sort();
     if (bad.length) {
