@@ -71,7 +71,8 @@ function matchAt(view: GraphView, p: Node): Match | undefined {
   const wt = w ? view.g.initializers[w] : undefined;
   if (!wt || (wzp && !view.g.initializers[wzp]) || (p.op === 'MatMulInteger' && wt.shape.length !== 2)) return undefined;
   const dql = view.made(xq, 'DynamicQuantizeLinear');
-  if (!dql || dql.outputs[0] !== xq) return undefined;
+  const xs = dql?.outputs[1];
+  if (!dql || dql.outputs[0] !== xq || !xs) return undefined;
   const acc = p.outputs[0]!;
   const shape = view.shape(acc);
   if (!shape) return undefined;
@@ -85,8 +86,8 @@ function matchAt(view: GraphView, p: Node): Match | undefined {
   if (!mul || !scale || !sameShape(view.shape(mul.outputs[0]), shape)) return undefined;
   // The scale: Mul(x_scale, w_scale) in either order, x_scale this product's DynamicQuantizeLinear's.
   const sm = view.made(scale, 'Mul');
-  const ws = sm && other(sm, dql.outputs[1]!);
-  if (!ws || !dql.outputs[1] || !perChannel(view, ws, shape, axis)) return undefined;
+  const ws = sm && other(sm, xs);
+  if (!ws || !perChannel(view, ws, shape, axis)) return undefined;
   const nodes = [p, cast, mul, ...(view.only(scale) === mul ? [sm] : [])];
   let out = mul.outputs[0]!;
   let bias: string | undefined;
@@ -109,7 +110,7 @@ function matchAt(view: GraphView, p: Node): Match | undefined {
     name: p.name,
     op,
     domain: '',
-    inputs: [xq!, w!, xzp ?? '', wzp ?? '', dql.outputs[1]!, ws, bias ?? ''],
+    inputs: [xq!, w!, xzp ?? '', wzp ?? '', xs, ws, bias ?? ''],
     outputs: [out],
     attrs: { ...(p.op === 'ConvInteger' ? p.attrs : {}), ...(act ? { activation: { type: 'string', value: 'Relu' } } : {}), ...fusionAttrs(kind, nodes) },
   };
