@@ -243,6 +243,50 @@ describe('QDQ conv chains: the c4 plan equals the unpacked plan bit for bit', ()
   }
 });
 
+describe('the depthwise kernel on 1-D and 3-D convs (index arithmetic on one row; the tap table)', () => {
+  const cases: [string, number[], number[], number[]][] = [
+    // [title, x shape, strides, pads (begin and end)]
+    ['1-D, stride 2, pads 1 / 2', [2, 6, 11], [2], [1, 2]],
+    ['3-D, stride 1, pads 1', [1, 5, 4, 5, 6], [1, 1, 1], [1, 1, 1, 1, 1, 1]],
+  ];
+  for (const [title, shape, strides, pads] of cases) {
+    it(title, async () => {
+      const rng = new Rng(shape.length);
+      const C = shape[1]!;
+      const kernel = strides.map(() => 3);
+      const T = 3 ** strides.length;
+      const f = (name: string, v: number[], dims: number[] = []) => tensorProto(name, tensorFromNumbers('float32', dims, v));
+      const bytes = model({
+        opset: 13,
+        nodes: [
+          { op: 'QuantizeLinear', inputs: ['x', 'xs', 'xz'], outputs: ['xq'], name: 'q_x' },
+          { op: 'DequantizeLinear', inputs: ['xq', 'xs', 'xz'], outputs: ['xf'], name: 'dq_x' },
+          { op: 'DequantizeLinear', inputs: ['w', 'ws', 'wz'], outputs: ['wf'], name: 'dq_w', attrs: [int('axis', 0)] },
+          { op: 'Conv', inputs: ['xf', 'wf'], outputs: ['c'], name: 'conv', attrs: [ints('kernel_shape', kernel), ints('strides', strides), ints('pads', pads), int('group', C)] },
+          { op: 'QuantizeLinear', inputs: ['c', 'ys', 'yz'], outputs: ['yq'], name: 'q_y' },
+          { op: 'DequantizeLinear', inputs: ['yq', 'ys', 'yz'], outputs: ['y'], name: 'dq_y' },
+        ],
+        inputs: [vi('x', 1, shape)],
+        outputs: [vi('y', 1)],
+        initializers: [
+          f('xs', [0.02]), tensorProto('xz', tensorFromNumbers('uint8', [], [121])), f('ys', [0.03]), tensorProto('yz', tensorFromNumbers('uint8', [], [130])),
+          tensorProto('w', tensorFromNumbers('int8', [C, 1, ...kernel], Array.from({ length: C * T }, () => rng.int(-127, 127)))),
+          f('ws', Array.from({ length: C }, () => rng.uniform(0.5, 1.5) / (T * 40)), [C]),
+          tensorProto('wz', tensorFromNumbers('int8', [C], Array.from({ length: C }, () => rng.int(-9, 9)))),
+        ],
+      });
+      const x = tensorFromNumbers('float32', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-1, 1)));
+      const cpu = await cpuReference(bytes, x);
+      for (const cpuAdapter of [true, false]) {
+        const r = await bothPlans(bytes, x, cpuAdapter);
+        expect(r.kernels).toContain(`qdq-conv-depthwise:uint8:uint8:pb4:${strides.length < 3 ? '2d' : 'taps'}`);
+        expect(Array.from(tensorToNumbers(r.packed))).toEqual(Array.from(tensorToNumbers(r.unpacked)));
+        expect(steps(r.packed, cpu, 0.03).max, title).toBeLessThanOrEqual(1);
+      }
+    });
+  }
+});
+
 describe('the layout pass marks only what the producer and every reader handle', () => {
   it('a grouped conv with 3 channels per group and a value a DequantizeLinear reads stay one code per word', async () => {
     const shape = [1, 4, 6, 6];

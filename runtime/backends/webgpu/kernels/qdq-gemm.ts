@@ -406,13 +406,25 @@ function packDepthwiseWeights(w: HostTensor, M: number, T: number): HostTensor {
   return t;
 }
 
+/** Each channel's sum of its int8-domain depthwise weight codes over the T taps (the table's w sums). */
+function depthwiseSums(w: HostTensor, M: number, T: number): number[] {
+  const v = tensorToNumbers(w);
+  const off = int8Offset(w.dtype);
+  return Array.from({ length: M }, (_, m) => {
+    let sum = 0;
+    for (let t = 0; t < T; t++) sum += v[m * T + t]! - off;
+    return sum;
+  });
+}
+
 /**
  * A depthwise conv (group = input channels = output channels): each invocation computes DW_PB pixels of four
- * channels, as vec4<i32> lanes. K is only T (9 for 3x3), so the exact products (x - zx)(w - zw) are summed in i32
- * directly; each tap's weight word (four channels, packDepthwiseWeights) is loaded and unpacked once for the DW_PB
- * pixels. A 1-D or 2-D conv finds each tap's input position by index arithmetic (stride, dilation, pads from the
- * node: no per-pixel tap-table load; rows and columns outside the input are padding); a 3-D one reads the tap table.
- * A padding tap adds nothing (it would read the zero point). A c4 x is read one word per pixel and tap for the four
+ * channels, as vec4<i32> lanes. K is only T (9 for 3x3), so the exact products are summed in i32 directly, as
+ * sum_t x'(w - zw) - zx sum_t (w - zw) = sum_t (x' - zx)(w - zw), where x' is x, or zx at a padding tap (which then
+ * adds nothing): no subtraction per tap, sum_t (w - zw) from the table (depthwiseSums, less T zw). Each tap's weight
+ * word (four channels, packDepthwiseWeights) is loaded and unpacked once for the DW_PB pixels. A 1-D or 2-D conv
+ * finds each tap's input position by index arithmetic (stride, dilation, pads from the node: no per-pixel tap-table
+ * load; rows and columns outside the input are padding); a 3-D one reads the tap table. A c4 x is read one word per pixel and tap for the four
  * channels, else four codes; a c4 y is stored one word per pixel (storeC4), else one code per channel. Channels past
  * C compute on clamped indices and are not stored (a c4 y holds the zero point there).
  */
@@ -438,7 +450,7 @@ function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, C: nu
       // x's four channels at spatial offset o, as int8-domain codes.
       const load = (o: string) => (xc4 ? `unpack_i8(${s.load('x', `x_base + ${o}`)})` : `vec4<i32>(${J.map((j) => `${lx}(xb${j} + ${o})`).join(', ')})`);
       const mac = (i: number, ok: string, o: string) => `let o${i} = select(0u, ${o}, ${ok});
-      a${i} = a${i} + select(vec4<i32>(0), ${load(`o${i}`)} - zx4, ${ok}) * wv;`;
+      a${i} = a${i} + select(zx4, ${load(`o${i}`)}, ${ok}) * wv;`;
       const loop = win
         ? `for (var kh = 0u; kh < u.KH; kh = kh + 1u) {
     ${I.map((i) => `let h${i} = ih${i} + i32(kh * u.dh);
@@ -457,10 +469,10 @@ function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, C: nu
     ${mac(i, `off${i} >= 0`, `u32(max(off${i}, 0))`)}`).join('\n    ')}
   }`;
       const stores = yc4
-        ? I.map((i) => `if (p0 + ${i}u < u.P) ${storeC4(s, y.dtype, 'm0', `(n * u.C4 + c4) * u.P + p0 + ${i}u`, (j) => `let acc = a${i}[${j}];`)}`)
+        ? I.map((i) => `if (p0 + ${i}u < u.P) ${storeC4(s, y.dtype, 'm0', `(n * u.C4 + c4) * u.P + p0 + ${i}u`, (j) => `let acc = a${i}[${j}] - zsw[${j}];`)}`)
         : I.flatMap((i) => J.map((j) => `if (p0 + ${i}u < u.P && m0 + ${j}u < u.C) {
     let m = m0 + ${j}u;
-    let acc = a${i}[${j}];
+    let acc = a${i}[${j}] - zsw[${j}];
     ${epilogueTail(s, y.dtype, 'm', `(n * u.C + m) * u.P + p0 + ${i}u`)}
   }`));
       s.main(`${s.linearIndex('u.size')}
@@ -470,6 +482,8 @@ function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, C: nu
   let m0 = c4 * 4u;
   let zx4 = vec4<i32>(i32(params[2]));
   let zw = vec4<i32>(${J.map((j) => `i32(params[4u + u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')});
+  // zx sum_t (w - zw) per channel, from the sum of w in the table: subtracted once instead of zx at every tap.
+  let zsw = zx4 * (vec4<i32>(${J.map((j) => `i32(params[4u + 3u * u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')}) - i32(u.T) * zw);
   ${xc4 ? 'let x_base = (n * u.C4 + c4) * u.Q;' : J.map((j) => `let xb${j} = (n * u.C + min(m0 + ${j}u, u.C - 1u)) * u.Q;`).join('\n  ')}
   ${win ? I.map((i) => `let pix${i} = min(p0 + ${i}u, u.P - 1u);
   let ih${i} = i32((pix${i} / u.OW) * u.sh) - i32(u.ph);
@@ -705,8 +719,8 @@ const qdqConv: GpuKernel = {
     const depthwise = g.group > 1 && g.C === g.group && g.M === g.group;
     if (io.xc4 && !depthwise && g.group > 1 && (g.C / g.group) % 4 !== 0) throw new GpuUnsupported(`${node.op}: a c4 x needs 4 | input channels per group`);
     const packed = depthwise ? packDepthwiseWeights(w!.value, g.M, g.T) : packConvWeights(w!.value, g.M, g.C / g.group, g.T);
-    // A depthwise conv's products are (x - zx)(w - zw) directly: it reads no weight sums.
-    const { table, lo, hi, zw0 } = params(node, [x, ...inputs.slice(1)], y.dtype, g.M, depthwise ? new Array<number>(g.M).fill(0) : weightSums(packed, g.M));
+    // A depthwise conv's table holds each channel's sum of w over its taps, a conv's over its row of K.
+    const { table, lo, hi, zw0 } = params(node, [x, ...inputs.slice(1)], y.dtype, g.M, depthwise ? depthwiseSums(w!.value, g.M, g.T) : weightSums(packed, g.M));
     const zx = (table.data as Float32Array)[2]!;
     const path = planQuantDotPath(env);
     const pointwise = !depthwise && isPointwise(g);
