@@ -349,3 +349,44 @@ describe('Transformer patterns in float16', () => {
     expect(report.dispatches).toBe(2);
   });
 });
+
+describe('what a fusion leaves unread', () => {
+  it('drops a DequantizeLinear that two fused QDQ groups shared (it would be dispatched for nothing), within one step of the CPU', async () => {
+    const q = (dtype: 'int8' | 'uint8', shape: number[]) => tensorFromNumbers(dtype, shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => Math.round(rng.uniform(-60, 60))));
+    const g = buildGraph({
+      inputs: [['x', 'uint8', [1, 4, 5, 5]]],
+      initializers: {
+        xs: tensorFromNumbers('float32', [], [0.05]), xz: tensorFromNumbers('uint8', [], [128]),
+        w1: q('int8', [6, 4, 1, 1]), w2: q('int8', [6, 4, 3, 3]), ws: tensorFromNumbers('float32', [], [0.01]),
+        ys: tensorFromNumbers('float32', [], [0.2]), yz: tensorFromNumbers('uint8', [], [120]),
+      },
+      nodes: [
+        node('DequantizeLinear', ['x', 'xs', 'xz'], ['dx']),
+        node('DequantizeLinear', ['w1', 'ws'], ['dw1']), node('DequantizeLinear', ['w2', 'ws'], ['dw2']),
+        node('Conv', ['dx', 'dw1'], ['c1']), node('QuantizeLinear', ['c1', 'ys', 'yz'], ['y1']),
+        node('Conv', ['dx', 'dw2'], ['c2'], { pads: attr([1, 1, 1, 1]) }), node('QuantizeLinear', ['c2', 'ys', 'yz'], ['y2']),
+      ],
+      outputs: ['y1', 'y2'],
+    });
+    const fused = fuseForGpu(g);
+    expect(fused.nodes.map((n) => n.op)).toEqual(['QdqConv', 'QdqConv']);
+    expect(g.nodes.filter((n) => n.op === 'DequantizeLinear')).toHaveLength(3); // the model's graph is not touched
+    const x = tensorFromNumbers('uint8', [1, 4, 5, 5], Array.from({ length: 100 }, (_, i) => (i * 37) % 256));
+    const expected = runGraphCpu(g, { x });
+    for (const cpuAdapter of [false, true]) {
+      const plan = await GpuGraphPlan.create(res, g, { cpuAdapter });
+      try {
+        const got = await plan.run({ x });
+        // The fused accumulator is exact where the CPU's float Conv rounds: codes may differ by one step.
+        for (const y of ['y1', 'y2']) {
+          const a = Array.from(got[y]!.data as Uint8Array);
+          const e = Array.from(expected[y]!.data as Uint8Array);
+          expect(Math.max(...a.map((v, i) => Math.abs(v - e[i]!)))).toBeLessThanOrEqual(1);
+        }
+        expect(plan.report().dispatches).toBe(2);
+      } finally {
+        plan.dispose();
+      }
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import type { Attr, Graph, Node } from '../../ir/graph.js';
 import { msOp } from '../../ir/ops/contrib.js';
+import { removeDeadCode } from '../../ir/passes/dead-code.js';
 import { EW_OPS } from './kernels/elementwise-ops.js';
 import { fuseAttention } from './fuse-attention.js';
 import { fuseDynamicInt8 } from './fuse-dynamic-int8.js';
@@ -186,6 +187,7 @@ function withResidual(g: Graph, n: Node, add: Node, out: string): Node | undefin
 
 /** The graph the GPU plan runs: fusable chains collapsed. Returns `g` itself when nothing fuses. */
 export function fuseForGpu(g: Graph, opts: FuseOptions = {}): Graph {
+  const model = g;
   g = fuseInt4Weights(g); // DequantizeLinear(4-bit constant w) -> MatMul/Gemm as MatMulNBits: nibbles stay packed (fuse-int4.ts)
   g = fuseQdq(g); // DequantizeLinear -> Conv/MatMul/Gemm -> QuantizeLinear groups onto the int8 kernels (fuse-qdq.ts)
   g = fuseDynamicInt8(g); // ConvInteger/MatMulInteger -> Cast -> Mul(scale) (-> Add(bias)) (-> Relu) as one kernel (fuse-dynamic-int8.ts)
@@ -196,7 +198,11 @@ export function fuseForGpu(g: Graph, opts: FuseOptions = {}): Graph {
   g = fuseNorms(g, bound);
   g = fuseGelus(g);
   g = fuseProjections(g, bound, (c) => !!activationAttrs(g, c));
-  return fuseEpilogues(g);
+  g = fuseEpilogues(g);
+  // A fusion can leave a node nobody reads any more: a DequantizeLinear that two fused groups shared, whose readers
+  // now read its input directly. It would still be dispatched (a full activation written for nothing), so the
+  // rewritten graph drops what reaches no output. The model's own graph is never touched: this is a copy.
+  return g === model ? g : removeDeadCode({ ...g, nodes: [...g.nodes], initializers: { ...g.initializers }, values: { ...g.values } });
 }
 
 /** The producer -> consumer folds into the matrix kernels' epilogues (the file comment's second part). */
