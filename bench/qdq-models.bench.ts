@@ -5,6 +5,7 @@ import { importOnnx } from '../importers/onnx/import.js';
 import { optimize, specialize } from '../runtime/ir/passes/index.js';
 import { hostTensor, type HostTensor } from '../runtime/ir/tensor.js';
 import { setQuantDotPath } from '../runtime/backends/webgpu/kernels/quant-dot.js';
+import { setQdqPacking } from '../runtime/backends/webgpu/qdq-layout.js';
 import { gpuForTests } from '../tests/helpers/webgpu-env.js';
 
 /**
@@ -13,7 +14,8 @@ import { gpuForTests } from '../tests/helpers/webgpu-env.js';
  * int8 / float32 ratio:
  *
  * (QDQ_DOT=packed|unpacked pins int8's dot-product path; QDQ_PROFILE=1 adds per-kernel GPU times; QDQ_GPU_KERNELS=1
- * plans both models with the kernels of a GPU adapter, cpuAdapter: false, workgroup-tiled, even on SwiftShader):
+ * plans both models with the kernels of a GPU adapter, cpuAdapter: false, workgroup-tiled, even on SwiftShader;
+ * QDQ_PACK=0 plans int8 without the c4 layout pass, activations one code per word: qdq-layout.ts setQdqPacking):
  *
  *   QDQ_MODEL=mobilenet_v2 QDQ_RUNS=5 npx vitest bench --run bench/qdq-models.bench.ts
  */
@@ -36,8 +38,10 @@ beforeAll(async () => {
   res = await gpuForTests();
   plans.float32 = await load(`tests/fixtures/generated/${MODEL}.onnx`);
   if (process.env.QDQ_DOT) setQuantDotPath(process.env.QDQ_DOT as 'packed' | 'unpacked');
+  setQdqPacking(process.env.QDQ_PACK !== '0');
   plans.int8 = await load(`tests/fixtures/generated/${MODEL}-int8.onnx`);
   setQuantDotPath(undefined);
+  setQdqPacking(true);
   const data = new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i * 0.01));
   const { graph } = await importOnnx(readFileSync(`tests/fixtures/generated/${MODEL}.onnx`));
   feeds = { [graph.inputs[0]!.name]: hostTensor('float32', DIMS, data) };
