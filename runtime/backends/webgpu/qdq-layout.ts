@@ -12,8 +12,9 @@ import { QDQ_CONV } from './kernels/qdq-gemm.js';
  *   word (n, c4, s) holds channel 4 c4 + j in byte j as its int8-domain code (q - 128 for uint8, q for int8: what
  *   quant-dot.ts unpack_i8 returns), and bytes of channels >= C hold the zero point in that domain (they dequantize
  *   to 0).
- * Its producer gets y_layout = 'c4' and y_qtype = T, each reader x_layout = 'c4' and x_qtype = T (absent = one code
- * per word of the value's own dtype). kernels/qdq-gemm.ts reads and writes it.
+ * Its producer gets y_layout = 'c4' and y_qtype = T, each reader x_layout = 'c4' and x_qtype = T (QdqAdd's inputs:
+ * a_layout / b_layout with a_qtype / b_qtype; absent = one code per word of the value's own dtype).
+ * kernels/qdq-gemm.ts and kernels/qdq-add.ts read and write it.
  *
  * A value is switched only when its producer and every one of its readers are in C4_OPS for that operand (an op,
  * operand index and the condition under which its kernels handle c4 on every adapter), it is not a graph input or

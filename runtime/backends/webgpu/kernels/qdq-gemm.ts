@@ -34,7 +34,10 @@ import { divHelper } from './quantize.js';
  * - A group that ends without a QuantizeLinear (a classifier's logits) stores float32: y = clamp(acc * x_scale *
  *   w_scale[c] + bias[c], clip_min, clip_max), as DequantizeLinear -> Gemm -> Relu/Clip computes it.
  * - Every scale, zero point and bias is a constant, gathered on the host into one f32 table:
- *   [x_scale, y_scale, x_zp (int8 domain), y_zp, w_scale[C], w_zp[C] (int8 domain), bias[C]].
+ *   [x_scale, y_scale, x_zp (int8 domain), y_zp, w_scale[C], w_zp[C] (int8 domain), bias[C], w sums[C]].
+ * - x and y of a QdqConv may be in the packed activation layout "c4" (x_layout / y_layout, qdq-layout.ts): uint32
+ *   [N, ceil(C / 4), ...spatial], four int8-domain codes per word. Every conv form reads and writes it (c4Type, Io,
+ *   storeC4); the codes are the same as unpacked, so the outputs are bit-identical.
  */
 
 const WG = 64;
