@@ -1,5 +1,6 @@
 import type { Attr, Graph, Node } from '../../ir/graph.js';
 import { attrInt } from '../../ir/graph.js';
+import { nodeReads } from '../../ir/validate.js';
 import { QDQ_ADD } from './kernels/qdq-add.js';
 import { QDQ_CONV } from './kernels/qdq-gemm.js';
 
@@ -67,10 +68,19 @@ const QUANTIZED = new Set(['int8', 'uint8']);
 export function packQdqLayouts(g: Graph): Graph {
   if (!enabled) return g;
   const producer = new Map<string, Node>();
+  for (const n of g.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
+  // Readers are the nodes that reach a graph output (a reverse sweep, as removeDeadCode does): a DequantizeLinear two
+  // fused groups shared is left unread by the fusions and dropped by fuseForGpu after this pass, so it must not keep
+  // a value unpacked. nodeReads includes what a node's subgraphs read from outside (no such node is in C4_OPS).
   const readers = new Map<string, Node[]>();
-  for (const n of g.nodes) {
-    for (const o of n.outputs) if (o) producer.set(o, n);
-    for (const v of n.inputs) if (v) readers.set(v, [...(readers.get(v) ?? []), n]);
+  const needed = new Set(g.outputs.map((o) => o.name));
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const n = g.nodes[i]!;
+    if (!n.outputs.some((o) => o && needed.has(o))) continue;
+    for (const v of nodeReads(n)) {
+      needed.add(v);
+      readers.set(v, [...(readers.get(v) ?? []), n]);
+    }
   }
   const outside = new Set([...g.inputs, ...g.outputs].map((v) => v.name));
   // Every operand of n that is v has a c4 prefix in the table, and the op accepts c4 there.
