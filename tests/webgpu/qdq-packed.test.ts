@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { importOnnx } from '../../importers/onnx/import.js';
 import { GpuGraphPlan, type GpuResources } from '../../runtime/backends/webgpu/executor.js';
 import { setQuantDotPath, type QuantDotPath } from '../../runtime/backends/webgpu/kernels/quant-dot.js';
+import { setDepthwiseRowWindow } from '../../runtime/backends/webgpu/kernels/qdq-gemm.js';
 import { packQdqLayouts, setQdqPacking } from '../../runtime/backends/webgpu/qdq-layout.js';
 import { attrString, type Graph } from '../../runtime/ir/graph.js';
 import { optimize, specialize } from '../../runtime/ir/passes/index.js';
@@ -243,13 +244,18 @@ describe('QDQ conv chains: the c4 plan equals the unpacked plan bit for bit', ()
   }
 });
 
-describe('the depthwise kernel on 1-D and 3-D convs (index arithmetic on one row; the tap table)', () => {
-  const cases: [string, number[], number[], number[]][] = [
-    // [title, x shape, strides, pads (begin and end)]
-    ['1-D, stride 2, pads 1 / 2', [2, 6, 11], [2], [1, 2]],
-    ['3-D, stride 1, pads 1', [1, 5, 4, 5, 6], [1, 1, 1], [1, 1, 1, 1, 1, 1]],
+describe('the depthwise kernel forms: row windows, index arithmetic with column dilation, the tap table', () => {
+  const cases: [string, number[], number[], number[], number[], string][] = [
+    // [title, x shape, strides, pads (begin and end), dilations, the kernel's form]
+    ['1-D, stride 2, pads 1 / 2', [2, 6, 11], [2], [1, 2], [1], 'row8:k3:s2'],
+    ['2-D, stride 1, pads 1, 7 columns (a partial row block)', [1, 9, 5, 7], [1, 1], [1, 1, 1, 1], [1, 1], 'row8:k3:s1'],
+    ['2-D, stride 1, pads 1 / 0, 19 columns (three row blocks)', [1, 4, 6, 19], [1, 1], [1, 1, 0, 0], [1, 1], 'row8:k3:s1'],
+    ['2-D, stride 2, pads 0 / 1, row dilation 2', [2, 5, 9, 10], [2, 2], [0, 0, 1, 1], [2, 1], 'row8:k3:s2'],
+    ['2-D, column dilation 2', [1, 6, 6, 9], [1, 1], [1, 2, 1, 2], [1, 2], 'pb4:2d'],
+    ['3-D, stride 1, pads 1', [1, 5, 4, 5, 6], [1, 1, 1], [1, 1, 1, 1, 1, 1], [1, 1, 1], 'pb4:taps'],
   ];
-  for (const [title, shape, strides, pads] of cases) {
+  afterEach(() => setDepthwiseRowWindow(true));
+  for (const [title, shape, strides, pads, dilations, form] of cases) {
     it(title, async () => {
       const rng = new Rng(shape.length);
       const C = shape[1]!;
@@ -262,7 +268,7 @@ describe('the depthwise kernel on 1-D and 3-D convs (index arithmetic on one row
           { op: 'QuantizeLinear', inputs: ['x', 'xs', 'xz'], outputs: ['xq'], name: 'q_x' },
           { op: 'DequantizeLinear', inputs: ['xq', 'xs', 'xz'], outputs: ['xf'], name: 'dq_x' },
           { op: 'DequantizeLinear', inputs: ['w', 'ws', 'wz'], outputs: ['wf'], name: 'dq_w', attrs: [int('axis', 0)] },
-          { op: 'Conv', inputs: ['xf', 'wf'], outputs: ['c'], name: 'conv', attrs: [ints('kernel_shape', kernel), ints('strides', strides), ints('pads', pads), int('group', C)] },
+          { op: 'Conv', inputs: ['xf', 'wf'], outputs: ['c'], name: 'conv', attrs: [ints('kernel_shape', kernel), ints('strides', strides), ints('pads', pads), ints('dilations', dilations), int('group', C)] },
           { op: 'QuantizeLinear', inputs: ['c', 'ys', 'yz'], outputs: ['yq'], name: 'q_y' },
           { op: 'DequantizeLinear', inputs: ['yq', 'ys', 'yz'], outputs: ['y'], name: 'dq_y' },
         ],
@@ -279,9 +285,18 @@ describe('the depthwise kernel on 1-D and 3-D convs (index arithmetic on one row
       const cpu = await cpuReference(bytes, x);
       for (const cpuAdapter of [true, false]) {
         const r = await bothPlans(bytes, x, cpuAdapter);
-        expect(r.kernels).toContain(`qdq-conv-depthwise:uint8:uint8:pb4:${strides.length < 3 ? '2d' : 'taps'}`);
+        expect(r.kernels).toContain(`qdq-conv-depthwise:uint8:uint8:${form}`);
         expect(Array.from(tensorToNumbers(r.packed))).toEqual(Array.from(tensorToNumbers(r.unpacked)));
         expect(steps(r.packed, cpu, 0.03).max, title).toBeLessThanOrEqual(1);
+        if (form.startsWith('row')) {
+          // The row-window kernel's sums are exact, as the per-pixel kernel's: the same codes, bit for bit.
+          setDepthwiseRowWindow(false);
+          const p = await bothPlans(bytes, x, cpuAdapter);
+          setDepthwiseRowWindow(true);
+          expect(p.kernels).toContain('qdq-conv-depthwise:uint8:uint8:pb4:2d');
+          expect(Array.from(tensorToNumbers(p.packed))).toEqual(Array.from(tensorToNumbers(r.packed)));
+          expect(Array.from(tensorToNumbers(p.unpacked))).toEqual(Array.from(tensorToNumbers(r.unpacked)));
+        }
       }
     });
   }

@@ -257,7 +257,7 @@ function packConvWeights(w: HostTensor, M: number, Cg: number, T: number): HostT
  */
 function convChannelBlock(g: ConvShape): number {
   const Mg = g.M / g.group;
-  if (g.group === 1) return g.M >= 128 ? 16 : 8;
+  if (g.group === 1) return g.M >= 64 ? 16 : 8;
   return Mg % 8 === 0 ? 8 : Mg % 4 === 0 ? 4 : 1;
 }
 
@@ -502,6 +502,91 @@ function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, C: nu
   };
 }
 
+/** Output pixels of one row per invocation of the row-window depthwise kernel (depthwiseRowProgram). */
+const DW_ROW = 8;
+
+let rowWindows = true;
+
+/** Plans made from now on take the row-window depthwise kernel where it applies (true, the default) or not (tests). */
+export function setDepthwiseRowWindow(on: boolean): void {
+  rowWindows = on;
+}
+
+/** Whether the row-window depthwise kernel takes a window: 2-D (or 1-D), no column dilation, a small unrolled row. */
+const rowWindow = (win: Window2d | undefined): win is Window2d => rowWindows && !!win && win.dw === 1 && win.KW <= 7 && win.sw <= 4;
+
+/**
+ * A depthwise conv whose window slides along a row with column dilation 1 (mobilenet's 3x3, stride 1 or 2): each
+ * invocation computes DW_ROW consecutive pixels of one output row, for four channels. The pixels of a row share
+ * input columns: for each kernel row, the (DW_ROW - 1) sw + KW columns they read are loaded and unpacked once
+ * (6 for a 3x3 stride-1 window instead of 12 per kernel row, 9 instead of 12 at stride 2), then each tap's weight word
+ * is unpacked once for the DW_ROW pixels. KW and sw are unrolled, so they are in the pipeline key. Otherwise as
+ * depthwiseProgram: the exact sums sum_t x'(w - zw) - zx sum_t (w - zw), padding columns and rows read x's zero
+ * point, c4 or one code per word on either side. Pixels past the row's end compute on clamped columns and are not
+ * stored.
+ */
+function depthwiseRowProgram(io: Io, g: ConvShape, win: Window2d, C: number, lo: number, hi: number): ProgramSpec {
+  const { x, y, xc4, yc4 } = io;
+  const rw = DW_ROW;
+  const C4 = Math.ceil(C / 4);
+  const OH = g.P / win.OW;
+  const rblocks = Math.ceil(win.OW / rw);
+  const size = g.N * C4 * OH * rblocks;
+  const I = range(rw);
+  const J = range(4);
+  const cols = range((rw - 1) * win.sw + win.KW);
+  return {
+    key: `qdq-conv-depthwise:${x.dtype}:${y.dtype}:row${rw}:k${win.KW}:s${win.sw}${layoutKey(io)}`,
+    bindings: [
+      { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
+    ],
+    uniforms: [...['size', 'C', 'C4', 'P', 'Q', 'T', 'OH', 'rblocks', 'H', 'W', 'OW', 'KH', 'sh', 'dh', 'ph', 'pw'].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
+    workgroupSize: [WG, 1, 1],
+    source(s) {
+      dotHelpers(s, 'unpacked');
+      const lx = xc4 ? '' : int8Loader(s, 'x', x.dtype);
+      const load = (o: string) => (xc4 ? `unpack_i8(${s.load('x', `x_base + ${o}`)})` : `vec4<i32>(${J.map((j) => `${lx}(xb${j} + ${o})`).join(', ')})`);
+      const stores = yc4
+        ? I.map((i) => `if (ow0 + ${i}u < u.OW) ${storeC4(s, y.dtype, 'm0', `(n * u.C4 + c4) * u.P + pix0 + ${i}u`, (j) => `let acc = a${i}[${j}] - zsw[${j}];`)}`)
+        : I.flatMap((i) => J.map((j) => `if (ow0 + ${i}u < u.OW && m0 + ${j}u < u.C) {
+    let m = m0 + ${j}u;
+    let acc = a${i}[${j}] - zsw[${j}];
+    ${epilogueTail(s, y.dtype, 'm', `(n * u.C + m) * u.P + pix0 + ${i}u`)}
+  }`));
+      s.main(`${s.linearIndex('u.size')}
+  let ow0 = (index % u.rblocks) * ${rw}u;
+  let oh = (index / u.rblocks) % u.OH;
+  let c4 = (index / (u.rblocks * u.OH)) % u.C4;
+  let n = index / (u.rblocks * u.OH * u.C4);
+  let m0 = c4 * 4u;
+  let pix0 = oh * u.OW + ow0;
+  let zx4 = vec4<i32>(i32(params[2]));
+  let zw = vec4<i32>(${J.map((j) => `i32(params[4u + u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')});
+  let zsw = zx4 * (vec4<i32>(${J.map((j) => `i32(params[4u + 3u * u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')}) - i32(u.T) * zw);
+  ${xc4 ? 'let x_base = (n * u.C4 + c4) * u.Q;' : J.map((j) => `let xb${j} = (n * u.C + min(m0 + ${j}u, u.C - 1u)) * u.Q;`).join('\n  ')}
+  let ih = i32(oh * u.sh) - i32(u.ph);
+  let iw = i32(ow0 * ${win.sw}u) - i32(u.pw);
+  ${cols.map((c) => `let okc${c} = u32(iw + ${c}) < u.W;`).join('\n  ')}
+  ${I.map((i) => `var a${i} = vec4<i32>(0);`).join(' ')}
+  for (var kh = 0u; kh < u.KH; kh = kh + 1u) {
+    let h = ih + i32(kh * u.dh);
+    let rh = u32(h) < u.H;
+    let row = u32(h) * u.W;
+    ${cols.map((c) => `let ok${c} = rh && okc${c};
+    let x${c} = select(zx4, ${load(`select(0u, row + u32(iw + ${c}), ok${c})`)}, ok${c});`).join('\n    ')}
+    let wt = c4 * u.T + kh * ${win.KW}u;
+    ${range(win.KW).map((kw) => `let wv${kw} = unpack_i8(w[wt + ${kw}u]) - zw;
+    ${I.map((i) => `a${i} = a${i} + x${i * win.sw + kw} * wv${kw};`).join(' ')}`).join('\n    ')}
+  }
+  ${stores.join('\n  ')}`);
+    },
+    run: () => ({
+      workgroups: dispatchLinear(size, WG),
+      uniforms: { size, C, C4, P: g.P, Q: g.Q, T: g.T, OH, rblocks, H: win.H, W: win.W, OW: win.OW, KH: win.KH, sh: win.sh, dh: win.dh, ph: win.ph, pw: win.pw, q_lo: lo, q_hi: hi },
+    }),
+  };
+}
+
 /**
  * x [rows, K] times the packed w rows, CB output channels per invocation: x's four lanes of a word are loaded and
  * (packed path) packed once for the CB channels; channels past C read the last row and are not stored.
@@ -730,7 +815,7 @@ const qdqConv: GpuKernel = {
     // A GPU adapter tiles ungrouped convs through workgroup memory; CPU adapters keep the direct kernels.
     const tiled = !depthwise && !env.cpuAdapter && g.group === 1;
     const win = depthwise ? window2d(node, x.shape.slice(2), w!.shape.slice(2)) : undefined;
-    const program = depthwise ? depthwiseProgram(io, g, win, g.M, lo, hi)
+    const program = depthwise ? (rowWindow(win) ? depthwiseRowProgram(io, g, win, g.M, lo, hi) : depthwiseProgram(io, g, win, g.M, lo, hi))
       : tiled ? tiledProgram(io, pointwise ? '1x1' : 'conv', { N: g.N, P: g.P, K, Kw: g.T * Math.ceil(g.C / 4), g }, path, g.M, lo, hi, zw0, zx)
       : convProgram(io, g, path, g.M, lo, hi, zw0, zx);
     if (pointwise || win) {
