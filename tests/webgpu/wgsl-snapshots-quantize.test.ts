@@ -133,6 +133,30 @@ describe('quantization WGSL', () => {
   snapshotPlan('QdqMatMul Gemm transB', node('QdqMatMul', Array.from({ length: 10 }, (_, i) => `x${i}`), ['y'], { transB: attr(1) }), [
     act('uint8', [4, 50]), ...qdqInputs(c('int8', [6, 50]), 6).slice(1),
   ], res('uint8', [4, 6]), BOTH);
+  // The c4 layout (qdq-layout.ts): x and y packed four codes per u32, as uint32 [N, ceil(C / 4), H, W].
+  const c4 = { x_layout: attr('c4'), x_qtype: attr('uint8'), y_layout: attr('c4'), y_qtype: attr('uint8') };
+  const qdqDepthwise = (C: number, strides: number[], dilations: number[]) => node('QdqConv', Array.from({ length: 10 }, (_, i) => `x${i}`), ['y'], {
+    kernel_shape: attr([3, 3]), pads: attr([1, 1, 1, 1]), strides: attr(strides), dilations: attr(dilations), group: attr(C), clip_min: attr(0, true), clip_max: attr(6, true), ...c4,
+  });
+  const dwInputs = (C: number) => [act('uint32', [1, C / 4, 9, 9]), ...qdqInputs(c('int8', [C, 1, 3, 3]), C).slice(1)];
+  snapshotPlan('QdqConv depthwise c4, row window, stride 1, CPU adapter', qdqDepthwise(8, [1, 1], [1, 1]), dwInputs(8), res('uint32', [1, 2, 9, 9]), ['unpacked'], CPU_ENV);
+  snapshotPlan('QdqConv depthwise c4, row window, stride 2, CPU adapter', qdqDepthwise(8, [2, 2], [1, 1]), dwInputs(8), res('uint32', [1, 2, 5, 5]), ['unpacked'], CPU_ENV);
+  snapshotPlan('QdqConv depthwise c4, column dilation 2, CPU adapter', qdqDepthwise(8, [1, 1], [1, 2]), dwInputs(8), res('uint32', [1, 2, 9, 7]), ['unpacked'], CPU_ENV);
+  const qdq1x1 = node('QdqConv', Array.from({ length: 10 }, (_, i) => `x${i}`), ['y'], { kernel_shape: attr([1, 1]), ...c4 });
+  const pwInputs = [act('uint32', [1, 2, 5, 5]), ...qdqInputs(c('int8', [16, 8, 1, 1]), 16).slice(1)];
+  snapshotPlan('QdqConv 1x1 c4, CPU adapter', qdq1x1, pwInputs, res('uint32', [1, 4, 5, 5]), BOTH, CPU_ENV);
+  snapshotPlan('QdqConv 1x1 c4, tiled', qdq1x1, pwInputs, res('uint32', [1, 4, 5, 5]), BOTH);
+  // QdqAdd (fuse-qdq-add.ts): every operand c4, and every operand one code per word.
+  const addInputs = (x: GpuTensorInfo) => [x, c('float32', [], [0.1]), c('uint8', [], [128]), x, c('float32', [], [0.05]), c('uint8', [], [120]), c('float32', [], [0.2]), c('uint8', [], [125])];
+  const qdqAdd = (attrs: Record<string, Attr>) => node('QdqAdd', Array.from({ length: 8 }, (_, i) => `x${i}`), ['y'], attrs);
+  snapshotPlan('QdqAdd, a, b and y c4', qdqAdd({ a_layout: attr('c4'), a_qtype: attr('uint8'), b_layout: attr('c4'), b_qtype: attr('uint8'), y_layout: attr('c4'), y_qtype: attr('uint8') }),
+    addInputs(act('uint32', [1, 2, 3, 3])), res('uint32', [1, 2, 3, 3]));
+  snapshotPlan('QdqAdd, one code per word, Relu', qdqAdd({ clip_min: attr(0, true) }), addInputs(act('uint8', [1, 6, 3, 3])), res('uint8', [1, 6, 3, 3]));
+  // The dynamic int8 chain (fuse-dynamic-int8.ts): packed ConvInteger with the float epilogue, x scale read on the GPU.
+  snapshotPlan('ConvIntegerToFloat packed weights, per-channel w scale, bias, Relu', node('ConvIntegerToFloat', ['x', 'w', 'zx', 'zw', 'xs', 'ws', 'b'], ['y'], {
+    pads: attr([1, 1, 1, 1]), activation: attr('Relu'),
+  }), [act('uint8', [1, 2, 5, 5]), c('uint8', [3, 2, 3, 3]), act('uint8', []), c('uint8', [], [128]), act('float32', []), c('float32', [3], [0.01, 0.02, 0.03]), c('float32', [3])],
+  res('float32', [1, 3, 5, 5]), BOTH);
   snapshotPlan('QdqMatMul Gemm transB, 8 rows', node('QdqMatMul', Array.from({ length: 10 }, (_, i) => `x${i}`), ['y'], { transB: attr(1) }), [
     act('uint8', [8, 50]), ...qdqInputs(c('int8', [6, 50]), 6).slice(1),
   ], res('uint8', [8, 6]), BOTH);
