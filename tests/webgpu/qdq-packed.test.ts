@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { importOnnx } from '../../importers/onnx/import.js';
 import { GpuGraphPlan, type GpuResources } from '../../runtime/backends/webgpu/executor.js';
@@ -8,7 +8,7 @@ import { packQdqLayouts, setQdqPacking } from '../../runtime/backends/webgpu/qdq
 import { attrString, type Graph } from '../../runtime/ir/graph.js';
 import { optimize, specialize } from '../../runtime/ir/passes/index.js';
 import { hostTensor, tensorFromNumbers, tensorToNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
-import { InferenceSession, Tensor } from '../../sdk/node.js';
+import { InferenceSession, quantize, Tensor } from '../../sdk/node.js';
 import { tensorProto } from '../helpers/ort-single-node.js';
 import { Rng } from '../helpers/random.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
@@ -335,13 +335,29 @@ describe('the layout pass marks only what the producer and every reader handle',
   });
 });
 
+/**
+ * The static int8 file of a generated torchvision model (scripts/setup-test-env.mjs writes the float32 ones):
+ * bench/quantize.mjs's, when a benchmark has written it, else quantized here by EdgeKit's quantizer on two seeded
+ * smooth images (calibration on the CPU backend, no report). The test compares two plans of the same file, so the
+ * calibration only has to be deterministic.
+ */
+async function int8Model(name: string): Promise<Uint8Array> {
+  const made = `tests/fixtures/generated/${name}-int8.onnx`;
+  if (existsSync(made)) return readFileSync(made);
+  const calibration = [1, 2].map((k) => ({
+    input: new Tensor('float32', new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i * 0.003 * k) * 1.5), [1, 3, 224, 224]),
+  }));
+  const { model: bytes } = await quantize(readFileSync(`tests/fixtures/generated/${name}.onnx`), { mode: 'int8', calibration, backend: 'cpu', reportSamples: 0 });
+  return bytes;
+}
+
 describe('quantized models end to end', () => {
   // [model, c4 values planned at the time of writing]: mobilenet_v2 packs every conv-to-conv and conv-to-add
   // activation; resnet18 fewer (most of its residual sums are also read by a DequantizeLinear).
   const MODELS: [string, number][] = [['mobilenet_v2', 61], ['resnet18', 22]];
   for (const [name, fewest] of MODELS) {
     it(`${name}-int8: the c4 plan equals the unpacked plan (CPU-adapter kernels)`, async () => {
-      const bytes = readFileSync(`tests/fixtures/generated/${name}-int8.onnx`);
+      const bytes = await int8Model(name);
       const shape = [1, 3, 224, 224];
       const x = hostTensor('float32', shape, new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i * 0.01)));
       const r = await bothPlans(bytes, x, true);
