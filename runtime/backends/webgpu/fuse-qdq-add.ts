@@ -1,4 +1,5 @@
 import { attrInt, type Attr, type Graph, type Node } from '../../ir/graph.js';
+import { INT8, rewriteGroups, soleReader, type Ctx, type Fused } from './fuse-qdq.js';
 import { QDQ_ADD } from './kernels/qdq-add.js';
 
 /**
@@ -19,14 +20,6 @@ import { QDQ_ADD } from './kernels/qdq-add.js';
  * attrs.fusion = 'qdq' and attrs.fused_from = the names of the nodes they replace.
  */
 
-const INT8 = new Set(['int8', 'uint8']);
-
-interface Ctx {
-  g: Graph;
-  producer: Map<string, Node>;
-  readers: Map<string, Node[]>;
-  outputs: Set<string>;
-}
 
 /** A per-tensor constant (a scale when `scale`: positive and finite). */
 function perTensor(c: Ctx, v: string | undefined, scale: boolean): boolean {
@@ -34,12 +27,6 @@ function perTensor(c: Ctx, v: string | undefined, scale: boolean): boolean {
   if (!t || t.data.length !== 1) return false;
   const x = Number(t.data[0]);
   return !scale || (x > 0 && Number.isFinite(x));
-}
-
-/** The only reader of v, when v is not a graph output. */
-function soleReader(c: Ctx, v: string): Node | undefined {
-  const r = c.readers.get(v);
-  return r?.length === 1 && !c.outputs.has(v) ? r[0] : undefined;
 }
 
 /** A per-tensor DequantizeLinear of an int8/uint8 value producing float32 v, with constant parameters. */
@@ -66,7 +53,7 @@ function sameStaticShape(c: Ctx, a: string, b: string): boolean {
 }
 
 /** One QdqAdd for the group around Add `add`, with the nodes it replaces and the node whose place it takes. */
-function fuseAt(c: Ctx, add: Node): { node: Node; replaced: Node[]; at: Node } | undefined {
+function fuseAt(c: Ctx, add: Node): Fused | undefined {
   if (add.op !== 'Add' || add.domain !== '' || add.inputs.length !== 2) return undefined;
   const dqa = dequantOf(c, add.inputs[0]);
   const dqb = dequantOf(c, add.inputs[1]);
@@ -100,21 +87,6 @@ function fuseAt(c: Ctx, add: Node): { node: Node; replaced: Node[]; at: Node } |
 
 /** The graph with every QDQ residual Add the int8 kernel runs rewritten; `g` itself when none is found. */
 export function fuseQdqAdd(g: Graph): Graph {
-  const c: Ctx = { g, producer: new Map(), readers: new Map(), outputs: new Set(g.outputs.map((o) => o.name)) };
-  for (const n of g.nodes) {
-    for (const o of n.outputs) if (o) c.producer.set(o, n);
-    for (const v of n.inputs) if (v) c.readers.set(v, [...(c.readers.get(v) ?? []), n]);
-  }
-  const dropped = new Set<Node>();
-  const placed = new Map<Node, Node>();
-  for (const n of g.nodes) {
-    const f = fuseAt(c, n);
-    if (!f || f.replaced.some((r) => dropped.has(r))) continue;
-    for (const r of f.replaced) dropped.add(r);
-    placed.set(f.at, f.node);
-  }
-  if (!placed.size) return g;
   // The fused node takes the QuantizeLinear's place: a_q and b_q are computed before the Add, so before it.
-  const nodes = g.nodes.flatMap((n) => (placed.has(n) ? [placed.get(n)!] : dropped.has(n) ? [] : [n]));
-  return { ...g, nodes };
+  return rewriteGroups(g, fuseAt);
 }

@@ -22,9 +22,10 @@ import { QDQ_CONV, QDQ_MATMUL } from './kernels/qdq-gemm.js';
  * weights moves onto the same kernels (qlinearAt), so its weights are packed as well.
  */
 
-const INT8 = new Set(['int8', 'uint8']);
+export const INT8 = new Set(['int8', 'uint8']);
 
-interface Ctx {
+/** The graph a QDQ pass matches in: producers, readers and graph outputs by value name. */
+export interface Ctx {
   g: Graph;
   producer: Map<string, Node>;
   readers: Map<string, Node[]>;
@@ -36,7 +37,7 @@ const constOf = (c: Ctx, v: string): HostTensor => c.g.initializers[v]!;
 const count = (t: HostTensor) => t.data.length;
 
 /** The only reader of v, when v is not a graph output. */
-function soleReader(c: Ctx, v: string): Node | undefined {
+export function soleReader(c: Ctx, v: string): Node | undefined {
   const r = c.readers.get(v);
   return r?.length === 1 && !c.outputs.has(v) ? r[0] : undefined;
 }
@@ -74,7 +75,7 @@ function clipOf(c: Ctx, n: Node): { min: number; max: number } | undefined {
 }
 
 /** One fused node for the group around product `p`, with the nodes it replaces, or undefined. */
-function fuseAt(c: Ctx, p: Node): { node: Node; replaced: Node[]; at: Node } | undefined {
+function fuseAt(c: Ctx, p: Node): Fused | undefined {
   if (p.domain !== '' || !['Conv', 'MatMul', 'Gemm'].includes(p.op)) return undefined;
   const transB = attrInt(p, 'transB', 0) !== 0;
   if (p.op === 'Gemm' && (attrInt(p, 'transA', 0) !== 0 || attrFloat(p, 'alpha', 1) !== 1 || attrFloat(p, 'beta', 1) !== 1)) return undefined;
@@ -176,7 +177,7 @@ function isRequantize(c: Ctx, q: Node): boolean {
  * packed too (the generic quant-matmul.ts kernels hold them one per word). QLinearConv's int32 bias is in
  * accumulator units (bias_accumulator = 1: the kernel scales it by x_scale * w_scale).
  */
-function qlinearAt(c: Ctx, n: Node): { node: Node; replaced: Node[]; at: Node } | undefined {
+function qlinearAt(c: Ctx, n: Node): Fused | undefined {
   if (n.domain !== '' || (n.op !== 'QLinearConv' && n.op !== 'QLinearMatMul')) return undefined;
   const [x, xs, xz, w, ws, wz, ys, yz, b] = n.inputs;
   const scalar = (v: string | undefined) => isConst(c, v) && count(constOf(c, v)) === 1;
@@ -197,6 +198,22 @@ function qlinearAt(c: Ctx, n: Node): { node: Node; replaced: Node[]; at: Node } 
 
 /** The graph with every QDQ group the int8 kernels run rewritten; `g` itself when none is found. */
 export function fuseQdq(g: Graph): Graph {
+  return rewriteGroups(g, (c, n) => fuseAt(c, n) ?? qlinearAt(c, n));
+}
+
+/** A matched group: the fused node, the nodes it replaces, and the node whose place in the order it takes. */
+export interface Fused {
+  node: Node;
+  replaced: Node[];
+  at: Node;
+}
+
+/**
+ * Runs `match` at every node in order and rewrites each group it returns, unless the group overlaps one already taken;
+ * `g` itself when nothing matches. The fused node takes the place of `at`, the group's last node, by which all of its
+ * inputs are computed.
+ */
+export function rewriteGroups(g: Graph, match: (c: Ctx, n: Node) => Fused | undefined): Graph {
   const c: Ctx = { g, producer: new Map(), readers: new Map(), outputs: new Set(g.outputs.map((o) => o.name)) };
   for (const n of g.nodes) {
     for (const o of n.outputs) if (o) c.producer.set(o, n);
@@ -205,13 +222,12 @@ export function fuseQdq(g: Graph): Graph {
   const dropped = new Set<Node>();
   const placed = new Map<Node, Node>();
   for (const n of g.nodes) {
-    const f = fuseAt(c, n) ?? qlinearAt(c, n);
+    const f = match(c, n);
     if (!f || f.replaced.some((r) => dropped.has(r))) continue;
     for (const r of f.replaced) dropped.add(r);
     placed.set(f.at, f.node);
   }
   if (!placed.size) return g;
-  // The fused node takes the place of the group's last node: its inputs (x_q and constants) are all computed by then.
   const nodes = g.nodes.flatMap((n) => (placed.has(n) ? [placed.get(n)!] : dropped.has(n) ? [] : [n]));
   return { ...g, nodes };
 }
