@@ -1,4 +1,4 @@
-import type { HostTensor } from '../../runtime/ir/tensor.js';
+import { tensorToNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { isFloat, toNumbers } from '../../runtime/ir/dtype.js';
 
 /**
@@ -147,4 +147,18 @@ export function argmaxRows(t: HostTensor): number[] {
     out.push(best);
   }
   return out;
+}
+
+/** Differences between two dequantized outputs in quantization steps of size `step`: the largest, and the share within one. */
+export function steps(a: HostTensor, b: HostTensor, step: number): { max: number; within1: number } {
+  const x = tensorToNumbers(a);
+  const y = tensorToNumbers(b);
+  let max = 0;
+  let within = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = Math.round(Math.abs(x[i]! - y[i]!) / step);
+    max = Math.max(max, d);
+    if (d <= 1) within++;
+  }
+  return { max, within1: within / x.length };
 }

@@ -8,7 +8,7 @@ import { singleNodeModel, tensorProto } from '../helpers/ort-single-node.js';
 import { int, ints, model, vi, type NodeSpec } from '../importer/model-builder.js';
 import { Rng } from '../helpers/random.js';
 import { tensorFromNumbers } from '../../runtime/ir/tensor.js';
-import { allClose } from '../helpers/compare.js';
+import { allClose, steps } from '../helpers/compare.js';
 import { runModelOrt } from '../helpers/run-model.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
 import { GpuGraphPlan } from '../../runtime/backends/webgpu/executor.js';
@@ -42,20 +42,6 @@ async function run(m: QdqModel, backend: 'cpu' | 'webgpu'): Promise<{ y: HostTen
   for (const [k, t] of Object.entries(m.feeds)) feeds[k] = new Tensor(t.dtype, t.data, t.shape);
   const out = await session.run<Record<string, Tensor>>(feeds);
   return { y: out.y!.toHost(), session };
-}
-
-/** Differences between two dequantized outputs, in quantization steps. */
-function steps(a: HostTensor, b: HostTensor, step: number): { max: number; within1: number } {
-  const x = tensorToNumbers(a);
-  const y = tensorToNumbers(b);
-  let max = 0;
-  let within = 0;
-  for (let i = 0; i < x.length; i++) {
-    const d = Math.round(Math.abs(x[i]! - y[i]!) / step);
-    max = Math.max(max, d);
-    if (d <= 1) within++;
-  }
-  return { max, within1: within / x.length };
 }
 
 const base: Omit<LayerSpec, 'kind' | 'out'> = { wType: 'int8', perChannel: true, bias: 'int32', act: 'none', yScale: 0.05 };

@@ -12,6 +12,7 @@ import { InferenceSession, quantize, Tensor } from '../../sdk/node.js';
 import { tensorProto } from '../helpers/ort-single-node.js';
 import { Rng } from '../helpers/random.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
+import { steps } from '../helpers/compare.js';
 import { int, ints, model, vi, type NodeSpec } from '../importer/model-builder.js';
 
 /**
@@ -159,20 +160,6 @@ async function bothPlans(bytes: Uint8Array, x: HostTensor, cpuAdapter: boolean):
     }
   }
   return { packed: out[0]!, unpacked: out[1]!, c4, kernels };
-}
-
-/** Differences between two dequantized outputs in quantization steps: the largest, and the share within one. */
-function steps(a: HostTensor, b: HostTensor, step: number): { max: number; within1: number } {
-  const x = tensorToNumbers(a);
-  const y = tensorToNumbers(b);
-  let max = 0;
-  let within = 0;
-  for (let i = 0; i < x.length; i++) {
-    const d = Math.round(Math.abs(x[i]! - y[i]!) / step);
-    max = Math.max(max, d);
-    if (d <= 1) within++;
-  }
-  return { max, within1: within / x.length };
 }
 
 const sessions: InferenceSession[] = [];
