@@ -4,7 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chooseNBitsForm, setNBitsForm, type NBitsForm } from '../../runtime/backends/webgpu/kernels/matmul-nbits.js';
 import { msOp } from '../../runtime/ir/ops/contrib.js';
 import { tensorFromNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
-import { InferenceSession, Tensor } from '../../sdk/node.js';
+import { InferenceSession } from '../../sdk/node.js';
+import { runHost } from '../helpers/session-runs.js';
 import { expectMatches } from '../helpers/quant-contrib-cases.js';
 import { Rng } from '../helpers/random.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
@@ -89,10 +90,7 @@ async function runOrt(bytes: Uint8Array, feeds: Record<string, HostTensor>): Pro
 async function runOn(bytes: Uint8Array, backend: 'cpu' | 'webgpu', feeds: Record<string, HostTensor>) {
   const session = await InferenceSession.create(bytes, { backend });
   sessions.push(session);
-  const tensors: Record<string, Tensor> = {};
-  for (const [k, t] of Object.entries(feeds)) tensors[k] = new Tensor(t.dtype, t.data, t.shape);
-  const r = await session.run<Record<string, Tensor>>(tensors);
-  return { y: r.y!.toHost(), session };
+  return { y: (await runHost(session, feeds)).y!, session };
 }
 
 describe('DequantizeLinear(int4 / uint4 weight) -> MatMul / Gemm on WebGPU vs the CPU and onnxruntime-node', () => {
