@@ -202,12 +202,7 @@ export function fuseForGpu(g: Graph, opts: FuseOptions = {}): Graph {
   // A fusion can leave a node nobody reads any more: a DequantizeLinear that two fused groups shared, whose readers
   // now read its input directly. It would still be dispatched (a full activation written for nothing), so the
   // rewritten graph drops what reaches no output. The model's own graph is never touched: this is a copy.
-  if (g === model) return g;
-  const live = removeDeadCode({ ...g, nodes: [...g.nodes], initializers: { ...g.initializers }, values: { ...g.values } });
-  // removeDeadCode drops the types of outputs nothing reads; a kept node still writes them (DynamicQuantizeLinear's
-  // scale when the fused kernel reads only its codes), so the plan needs their types.
-  for (const n of live.nodes) for (const o of n.outputs) if (o && !live.values[o] && g.values[o]) live.values[o] = g.values[o]!;
-  return live;
+  return g === model ? g : removeDeadCode({ ...g, nodes: [...g.nodes], initializers: { ...g.initializers }, values: { ...g.values } });
 }
 
 /** The producer -> consumer folds into the matrix kernels' epilogues (the file comment's second part). */

@@ -14,6 +14,9 @@ export function removeDeadCode(g: Graph): Graph {
   }
   g.nodes = g.nodes.filter((_, i) => keep[i]);
   for (const k of Object.keys(g.initializers)) if (!live.has(k)) delete g.initializers[k];
-  for (const k of Object.keys(g.values)) if (!live.has(k) && !g.inputs.some((i) => i.name === k)) delete g.values[k];
+  // A kept node still writes its unread outputs (DynamicQuantizeLinear's scale when only its codes are read): their
+  // types stay, for the backends that allocate every output.
+  const written = new Set(g.nodes.flatMap((n) => n.outputs));
+  for (const k of Object.keys(g.values)) if (!live.has(k) && !written.has(k) && !g.inputs.some((i) => i.name === k)) delete g.values[k];
   return g;
 }
