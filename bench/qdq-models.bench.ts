@@ -60,9 +60,17 @@ beforeAll(async () => {
   console.log(`  float32 ${times.float32!.map((t) => t.toFixed(0)).join(' ')} | int8 ${times.int8!.map((t) => t.toFixed(0)).join(' ')}`);
   if (process.env.QDQ_PROFILE) {
     for (const k of ['float32', 'int8']) {
-      const by = new Map<string, number>();
-      for (const d of await plans[k]!.profile(feeds)) by.set(d.kernel.split('|')[0]!, (by.get(d.kernel.split('|')[0]!) ?? 0) + d.ns / 1e6);
-      console.log(`${k} profile (ms by kernel): ${[...by].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([n, t]) => `${n} ${t.toFixed(0)}`).join(', ')}`);
+      const by = new Map<string, [number, number]>();
+      let total = 0;
+      for (const d of await plans[k]!.profile(feeds)) {
+        const name = d.kernel.split('|')[0]!;
+        const [t, n] = by.get(name) ?? [0, 0];
+        by.set(name, [t + d.ns / 1e6, n + 1]);
+        total += d.ns / 1e6;
+      }
+      const rows = [...by].sort((a, b) => b[1][0] - a[1][0]);
+      console.log(`${k} profile, ${total.toFixed(0)} ms GPU in ${rows.reduce((s, r) => s + r[1][1], 0)} dispatches (ms ×count by kernel): ` +
+        rows.map(([n, [t, c]]) => `${n} ${t.toFixed(1)}×${c}`).join(', '));
     }
   }
 }, 1_200_000);

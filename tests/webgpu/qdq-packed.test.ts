@@ -175,20 +175,21 @@ async function cpuReference(bytes: Uint8Array, x: HostTensor): Promise<HostTenso
 }
 
 const CHAINS: [string, number[], Layer[], 'int8' | 'uint8', boolean, number][] = [
-  // [title, x shape, layers, activation type, nonzero weight zero points, values expected c4]
+  // [title, x shape, layers, activation type, nonzero weight zero points, values expected c4 (q_in, the input's
+  // QuantizeLinear, writes c4 too: kernels/quantize.ts quantizeC4Program)]
   ['conv 3x3 -> depthwise 3x3 -> 1x1 (mobilenet block), C = 6, Relu and Clip, uint8', [1, 3, 11, 9], [
     { kind: 'conv', out: 6, k: 3, stride: 2, pad: 1, act: 'clip' },
     { kind: 'conv', out: 6, k: 3, pad: 1, group: 6, act: 'relu' },
     { kind: 'conv', out: 10, k: 1 },
     { kind: 'conv', out: 7, k: 1, act: 'relu' },
-  ], 'uint8', false, 3],
+  ], 'uint8', false, 4],
   ['depthwise stride 2 and dilation 2, C = 13, int8, nonzero weight zero points', [2, 5, 10, 12], [
     { kind: 'conv', out: 13, k: 1, act: 'relu' },
     { kind: 'conv', out: 13, k: 3, stride: 2, pad: 1, group: 13 },
     { kind: 'conv', out: 13, k: 3, pad: 2, dil: 2, group: 13, act: 'clip' },
     { kind: 'conv', out: 9, k: 3, stride: 2, pad: 1, dil: 2 },
     { kind: 'conv', out: 5, k: 1 },
-  ], 'int8', true, 4],
+  ], 'int8', true, 5],
   ['grouped convs (4 | channels per group) and a grouped one that is not, 130 channels (16-channel blocks), uint8', [1, 8, 6, 7], [
     { kind: 'conv', out: 16, k: 3, pad: 1, group: 2, act: 'relu' },
     { kind: 'conv', out: 130, k: 1 },
@@ -196,7 +197,7 @@ const CHAINS: [string, number[], Layer[], 'int8' | 'uint8', boolean, number][] =
     { kind: 'conv', out: 20, k: 1, act: 'relu' },
     { kind: 'conv', out: 10, k: 3, pad: 1, group: 5 },
     { kind: 'conv', out: 8, k: 1 },
-  ], 'uint8', true, 4],
+  ], 'uint8', true, 5],
   ['inverted residual: 1x1 -> depthwise -> 1x1 + Add (QdqAdd), C = 7, int8', [1, 7, 9, 9], [
     { kind: 'conv', out: 7, k: 1 },
     { kind: 'conv', out: 18, k: 1, act: 'clip' },
@@ -204,7 +205,7 @@ const CHAINS: [string, number[], Layer[], 'int8' | 'uint8', boolean, number][] =
     { kind: 'conv', out: 7, k: 1 },
     { kind: 'add', from: 0 },
     { kind: 'conv', out: 4, k: 3, pad: 1 },
-  ], 'int8', false, 5],
+  ], 'int8', false, 6],
 ];
 
 describe('QDQ conv chains: the c4 plan equals the unpacked plan bit for bit', () => {
@@ -228,6 +229,27 @@ describe('QDQ conv chains: the c4 plan equals the unpacked plan bit for bit', ()
         }
       }
     });
+  }
+});
+
+describe('QuantizeLinear writing c4 (quantizeC4Program)', () => {
+  // Float inputs at the edges of quantization: NaN (-> the zero point), +-Inf and values far past the range
+  // (saturation), exact ties of x / scale (half to even), and ordinary values; 3 and 5 channels (a partly filled word,
+  // its pad lanes the zero point), batch 2.
+  const specials = [NaN, Infinity, -Infinity, 1e30, -1e30, 0.01, -0.01, 0.03, -0.05, 0.07, 2.55, -2.57, 0];
+  for (const [C, act] of [[3, 'uint8'], [5, 'int8']] as const) {
+    it(`${C} channels, ${act}: bit-identical to one code per word, on both adapter families`, async () => {
+      const shape = [2, C, 5, 6];
+      const { bytes } = chain(shape, [{ kind: 'conv', out: 8, k: 3, pad: 1 }, { kind: 'conv', out: 4, k: 1 }], act, false);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const x = tensorFromNumbers('float32', shape, Array.from({ length: n }, (_, i) => (i % 3 === 0 ? specials[(i / 3) % specials.length]! : Math.sin(i) * 3)));
+      for (const cpuAdapter of [true, false]) {
+        const r = await bothPlans(bytes, x, cpuAdapter);
+        expect(r.c4.values).toContain('q_in');
+        expect(r.kernels).toContain('quantize-linear-c4');
+        expect(Array.from(tensorToNumbers(r.packed))).toEqual(Array.from(tensorToNumbers(r.unpacked)));
+      }
+    }, 120_000);
   }
 });
 
@@ -341,7 +363,7 @@ async function int8Model(name: string): Promise<Uint8Array> {
 describe('quantized models end to end', () => {
   // [model, c4 values planned at the time of writing]: mobilenet_v2 packs every conv-to-conv and conv-to-add
   // activation; resnet18 fewer (most of its residual sums are also read by a DequantizeLinear).
-  const MODELS: [string, number][] = [['mobilenet_v2', 61], ['resnet18', 22]];
+  const MODELS: [string, number][] = [['mobilenet_v2', 62], ['resnet18', 23]];
   for (const [name, fewest] of MODELS) {
     it(`${name}-int8: the c4 plan equals the unpacked plan (CPU-adapter kernels)`, async () => {
       const bytes = await int8Model(name);

@@ -146,6 +146,9 @@ describe('quantization WGSL', () => {
   const pwInputs = [act('uint32', [1, 2, 5, 5]), ...qdqInputs(c('int8', [16, 8, 1, 1]), 16).slice(1)];
   snapshotPlan('QdqConv 1x1 c4, CPU adapter', qdq1x1, pwInputs, res('uint32', [1, 4, 5, 5]), BOTH, CPU_ENV);
   snapshotPlan('QdqConv 1x1 c4, tiled', qdq1x1, pwInputs, res('uint32', [1, 4, 5, 5]), BOTH);
+  // QuantizeLinear writing c4 (quantizeC4Program): a 3-channel image quantized for its first conv.
+  snapshotPlan('QuantizeLinear per tensor into c4', node('QuantizeLinear', ['x', 's', 'z'], ['y'], { y_layout: attr('c4'), y_qtype: attr('uint8') }),
+    [act('float32', [1, 3, 4, 4]), c('float32', [], [0.02]), c('uint8', [], [120])], res('uint32', [1, 1, 4, 4]));
   // QdqAdd (fuse-qdq-add.ts): every operand c4, and every operand one code per word.
   const addInputs = (x: GpuTensorInfo) => [x, c('float32', [], [0.1]), c('uint8', [], [128]), x, c('float32', [], [0.05]), c('uint8', [], [120]), c('float32', [], [0.2]), c('uint8', [], [125])];
   const qdqAdd = (attrs: Record<string, Attr>) => node('QdqAdd', Array.from({ length: 8 }, (_, i) => `x${i}`), ['y'], attrs);

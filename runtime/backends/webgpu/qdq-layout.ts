@@ -1,6 +1,7 @@
 import type { Attr, Graph, Node } from '../../ir/graph.js';
 import { attrInt } from '../../ir/graph.js';
 import { nodeReads } from '../../ir/validate.js';
+import { isFourBit } from '../../ir/ops/quantize.js';
 import { QDQ_ADD } from './kernels/qdq-add.js';
 import { QDQ_CONV } from './kernels/qdq-gemm.js';
 
@@ -56,7 +57,19 @@ function convAccepts(g: Graph, n: Node, prefix: string): boolean {
   return (prefix === 'x' ? Cg : M / group) % 4 === 0;
 }
 
+/**
+ * QuantizeLinear (kernels/quantize.ts quantizeC4Program) writes c4 when it quantizes per tensor to 8 bits: a model's
+ * float input quantized for its first conv then reaches it four channels per word (a 3-channel image: one word per
+ * pixel and tap instead of three codes).
+ */
+function quantizeAccepts(g: Graph, n: Node): boolean {
+  if (isFourBit(n)) return false;
+  const s = n.inputs[1] ? g.values[n.inputs[1]]?.shape : undefined;
+  return !!s && s.every((d) => d === 1);
+}
+
 const C4_OPS: Record<string, C4Op> = {
+  QuantizeLinear: { inputs: {}, outputs: { 0: 'y' }, accepts: quantizeAccepts },
   [QDQ_CONV]: { inputs: { 0: 'x' }, outputs: { 0: 'y' }, accepts: convAccepts },
   // QdqAdd (fuse-qdq-add.ts, kernels/qdq-add.ts): one invocation per word of four channels, any layout mix.
   [QDQ_ADD]: { inputs: { 0: 'a', 3: 'b' }, outputs: { 0: 'y' }, accepts: () => true },

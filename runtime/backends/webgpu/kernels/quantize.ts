@@ -4,7 +4,8 @@ import { dispatchLinear, GpuUnsupported, sizeOfShape, type GpuKernel, type GpuTe
 import { computeTypeOf } from '../storage.js';
 import type { ShaderBuilder } from '../wgsl/builder.js';
 import { castExpr } from './cast.js';
-import { int32Constant, scalarTypeOf } from './quant-dot.js';
+import { attrString } from '../../../ir/graph.js';
+import { dotHelpers, int32Constant, int8Offset, scalarTypeOf } from './quant-dot.js';
 
 /**
  * QuantizeLinear-21, DequantizeLinear-21 and DynamicQuantizeLinear-11 on WebGPU (CPU twin: cpu/kernels/quantize.ts).
@@ -90,6 +91,45 @@ function quantizeProgram(x: GpuTensorInfo, s: GpuTensorInfo, z: GpuTensorInfo, y
   };
 }
 
+/**
+ * QuantizeLinear writing the packed int8 layout "c4" (y_layout = 'c4', y_qtype int8/uint8; qdq-layout.ts): y is uint32
+ * [N, ceil(C / 4), ...spatial], one invocation per word, lane j holding channel 4 c4 + j's code moved into the int8
+ * domain (q - 128 for uint8), lanes past C the zero point there. Per tensor only (the layout pass asks for a
+ * one-element scale): each code is the value quantizeProgram would store, rounded by the same div_rn.
+ */
+function quantizeC4Program(x: GpuTensorInfo, s: GpuTensorInfo, z: GpuTensorInfo, y: GpuTensorInfo, qtype: DType, C: number, range: [number, number]): ProgramSpec {
+  const [N, C4, ...spatial] = y.shape as number[];
+  const S = spatial.reduce((a, d) => a * d, 1);
+  const size = N! * C4! * S;
+  const off = int8Offset(qtype);
+  return {
+    key: `quantize-linear-c4:${qtype}:${range.join('..')}`,
+    bindings: [{ name: 'x', type: x.storage }, { name: 's', type: s.storage }, { name: 'z', type: z.storage }, { name: 'y', type: y.storage }],
+    uniforms: ['size', 'C', 'C4', 'S'].map((name) => ({ name, type: 'u32' as const })),
+    workgroupSize: [WG, 1, 1],
+    source(b) {
+      const div = divHelper(b);
+      dotHelpers(b, 'unpacked');
+      const [lo, hi] = range;
+      b.main(`${b.linearIndex('u.size')}
+  let sp = index % u.S;
+  let c0 = ((index / u.S) % u.C4) * 4u;
+  let base = (index / (u.S * u.C4)) * u.C * u.S + sp;
+  let scale = ${b.loadAs('s', '0u', 'f32')};
+  let zp = f32(${b.load('z', '0u')});
+  var q4 = vec4<i32>(i32(zp) - ${off});
+  for (var j = 0u; j < 4u; j = j + 1u) {
+    if (c0 + j < u.C) {
+      let v = ${div}(${b.loadAs('x', 'base + (c0 + j) * u.S', 'f32')}, scale);
+      q4[j] = i32(select(clamp(round(v) + zp, ${lo.toFixed(1)}, ${hi.toFixed(1)}), 0.0, v != v)) - ${off};
+    }
+  }
+  ${b.store('y', 'index', 'pack_i8(q4)')}`);
+    },
+    run: () => ({ workgroups: dispatchLinear(size, WG), uniforms: { size, C, C4: C4!, S } }),
+  };
+}
+
 function dequantizeProgram(x: GpuTensorInfo, s: GpuTensorInfo, z: GpuTensorInfo, y: GpuTensorInfo, l: QuantLayout, hasZp: boolean): ProgramSpec {
   const size = sizeOfShape(y.shape);
   return {
@@ -124,7 +164,17 @@ const quantizeLinear: GpuKernel = {
     // Without a zero point, a table of zeros shaped like the scale stands in (the output is then uint8 or output_dtype).
     const n = sizeOfShape(s!.shape);
     const zero: GpuTensorInfo = { dtype: 'int32', shape: [n], storage: 'i32' };
-    const program = quantizeProgram(x!, s!, z ?? zero, y!, l, quantRange(node, y!.dtype));
+    let program: ProgramSpec;
+    if (attrString(node, 'y_layout') === 'c4') {
+      // A c4 y (qdq-layout.ts): the logical type is y_qtype; the value itself is uint32 [N, ceil(C / 4), ...].
+      const qtype = attrString(node, 'y_qtype') as DType;
+      if ((qtype !== 'int8' && qtype !== 'uint8') || l.kind !== 'tensor' || x!.shape.length < 2 || y!.dtype !== 'uint32' || y!.shape[1] !== Math.ceil(x!.shape[1]! / 4)) {
+        throw new GpuUnsupported(`QuantizeLinear: a c4 output needs a per-tensor int8/uint8 quantization of [N, C, ...] into uint32 [N, ceil(C / 4), ...]`);
+      }
+      program = quantizeC4Program(x!, s!, z ?? zero, y!, qtype, x!.shape[1]!, quantRange(node, qtype));
+    } else {
+      program = quantizeProgram(x!, s!, z ?? zero, y!, l, quantRange(node, y!.dtype));
+    }
     return {
       calls: [{ program, tensors: [{ input: 0 }, { input: 1 }, z ? { input: 2 } : { constant: 0 }, { output: 0 }] }],
       constants: z ? [] : [int32Constant([n], new Int32Array(n))],
