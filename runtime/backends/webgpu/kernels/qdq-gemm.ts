@@ -250,15 +250,18 @@ function packConvWeights(w: HostTensor, M: number, Cg: number, T: number): HostT
 }
 
 /**
- * Output channels per invocation of a direct conv: 16 for wide ungrouped convs (M >= 128: each gather of x is shared
- * by 16 channels), 8 for the others, as the float direct matmul grows its rows with M (matmul.ts chooseTiling); on
- * SwiftShader 8 for mobilenet_v2's wide 1x1 convs measured slower (docs/quantization.md). A grouped conv takes what
- * divides its group's channels (8, 4 or 1) so that a block never straddles two groups.
+ * Output channels x output pixels per invocation of a direct conv. An ungrouped 1x1 conv of 64 or more output
+ * channels (mobilenet_v2's expand and project convs) takes 8 x 8: each weight word is then unpacked once for 8 pixels
+ * and each x word for 8 channels, 16 loads and unpacks per 64 dot products instead of the 20 of 16 x 4 (measured on
+ * SwiftShader, docs/quantization.md: 8-10% less GPU time for those convs than 16 x 4, alternating plans in one
+ * process). Other ungrouped convs take 8 x 4, as the float direct matmul grows its rows with M (matmul.ts
+ * chooseTiling). A grouped conv takes what divides its group's channels (8, 4 or 1) so that a block never straddles
+ * two groups.
  */
-function convChannelBlock(g: ConvShape): number {
+function convBlocks(g: ConvShape): { cb: number; pb: number } {
   const Mg = g.M / g.group;
-  if (g.group === 1) return g.M >= 64 ? 16 : 8;
-  return Mg % 8 === 0 ? 8 : Mg % 4 === 0 ? 4 : 1;
+  if (g.group === 1) return isPointwise(g) && g.M >= 64 ? { cb: 8, pb: 8 } : { cb: 8, pb: PB };
+  return { cb: Mg % 8 === 0 ? 8 : Mg % 4 === 0 ? 4 : 1, pb: PB };
 }
 
 /**
@@ -277,10 +280,9 @@ function convChannelBlock(g: ConvShape): number {
  */
 function convProgram(io: Io, g: ConvShape, path: QuantDotPath, C: number, lo: number, hi: number, zw0: boolean, zx: number): ProgramSpec {
   const { x, y, xc4, yc4 } = io;
-  const cb = convChannelBlock(g);
+  const { cb, pb } = convBlocks(g);
   if (yc4 && cb % 4 !== 0) throw new GpuUnsupported(`QdqConv: a c4 output needs 4 | channels per group (block ${cb})`);
   const Mg = g.M / g.group;
-  const pb = PB;
   const cblocks = Math.ceil(g.M / cb);
   const pblocks = Math.ceil(g.P / pb);
   const size = g.N * cblocks * pblocks;
