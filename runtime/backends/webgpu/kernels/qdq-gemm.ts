@@ -223,6 +223,31 @@ const PB = 4;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /**
+ * The stores of a depthwise block (accumulators a0 .. a{n-1}, vec4<i32> of channels m0 .. m0 + 3, minus zsw),
+ * written once: a loop over the block's pixels, a switch picking pixel i's accumulator, so the requantization is
+ * compiled 4 times, not 4 n (SwiftShader's compile time grew with the unrolled form). `past` is true for a pixel
+ * past the end (with i in scope); `out4` is pixel i's c4 word, `out` element m of pixel i.
+ */
+function depthwiseEpilogue(s: Parameters<ProgramSpec['source']>[0], io: Io, n: number, past: string, out4: string, out: string): string {
+  const body = io.yc4
+    ? storeC4(s, io.y.dtype, 'm0', out4, (j) => `let acc = e[${j}] - zsw[${j}];`)
+    : range(4).map((j) => `if (m0 + ${j}u < u.C) {
+      let m = m0 + ${j}u;
+      let acc = e[${j}] - zsw[${j}];
+      ${epilogueTail(s, io.y.dtype, 'm', out)}
+    }`).join('\n    ');
+  return `for (var i = 0u; i < ${n}u; i = i + 1u) {
+    if (${past}) { break; }
+    var e = vec4<i32>(0);
+    switch i {
+      ${range(n).map((i) => `case ${i}u: { e = a${i}; }`).join('\n      ')}
+      default: {}
+    }
+    ${body}
+  }`;
+}
+
+/**
  * Conv weights tap-major: row m holds T * C4 words, word (t, c4) packing w[m, 4 c4 + j, t] for j < 4 (0 past Cg).
  * The conv's inner loop then reads four consecutive input channels at one tap offset: no division per lane.
  */
@@ -260,7 +285,7 @@ function packConvWeights(w: HostTensor, M: number, Cg: number, T: number): HostT
  */
 function convBlocks(g: ConvShape): { cb: number; pb: number } {
   const Mg = g.M / g.group;
-  if (g.group === 1) return isPointwise(g) && g.M >= 64 ? { cb: 8, pb: 8 } : { cb: 8, pb: PB };
+  if (g.group === 1) return isPointwise(g) ? (g.M >= 64 ? { cb: 8, pb: 8 } : { cb: 8, pb: PB }) : { cb: g.M >= 16 ? 16 : 8, pb: PB };
   return { cb: Mg % 8 === 0 ? 8 : Mg % 4 === 0 ? 4 : 1, pb: PB };
 }
 
@@ -309,16 +334,27 @@ function convProgram(io: Io, g: ConvShape, path: QuantDotPath, C: number, lo: nu
         ? (i: number, j: number) => `${lx}(xo${i} + q${j})`
         : (i: number, j: number) => `select(0, select(zpx, ${lx}(xo${i} + q${j}), ok${i}), ci + ${j}u < u.Cg)`;
       const word = (i: number) => s.load('x', `xo${i} + c4 * u.Q`);
-      const sx = (i: number) => (xc4 ? `(sx${i} - u.xpad)` : `sx${i}`);
-      const acc = (i: number, r: number) => `${zw0 ? '' : 'let zpw = i32(params[4u + u.C + m]);\n    '}let acc = ${accExpr(`d${i}_${r}`, 'm', zw0, sx(i))};`;
+      // The epilogue is written once, in a loop over the block's pixels: a switch copies pixel i's accumulators
+      // into e0 .. e{cb-1} (and its sum of x into ex), so the requantization is compiled cb times, not pb * cb
+      // (SwiftShader's compile time of the unrolled form grew with it: docs/quantization.md).
+      const acc = (r: number) => `${zw0 ? '' : 'let zpw = i32(params[4u + u.C + m]);\n      '}let acc = ${accExpr(`e${r}`, 'm', zw0, xc4 ? '(ex - u.xpad)' : 'ex')};`;
       const stores = yc4
-        ? I.flatMap((i) => range(cb / 4).map((r4) => `if (p0 + ${i}u < u.P && c0 + ${4 * r4}u < u.C) ${storeC4(s, y.dtype, `c0 + ${4 * r4}u`,
-          `(n * u.YC4 + c0 / 4u + ${r4}u) * u.P + p0 + ${i}u`, (j) => acc(i, 4 * r4 + j))}`))
-        : I.flatMap((i) => R.map((r) => `if (p0 + ${i}u < u.P && c0 + ${r}u < u.C) {
-    let m = c0 + ${r}u;
-    ${acc(i, r)}
-    ${epilogueTail(s, y.dtype, 'm', `(n * u.C + m) * u.P + p0 + ${i}u`)}
-  }`));
+        ? range(cb / 4).map((r4) => `if (c0 + ${4 * r4}u < u.C) ${storeC4(s, y.dtype, `c0 + ${4 * r4}u`,
+          `(n * u.YC4 + c0 / 4u + ${r4}u) * u.P + p0 + i`, (j) => acc(4 * r4 + j))}`)
+        : R.map((r) => `if (c0 + ${r}u < u.C) {
+      let m = c0 + ${r}u;
+      ${acc(r)}
+      ${epilogueTail(s, y.dtype, 'm', '(n * u.C + m) * u.P + p0 + i')}
+    }`);
+      const epilogue = `for (var i = 0u; i < ${pb}u; i = i + 1u) {
+    if (p0 + i >= u.P) { break; }
+    ${R.map((r) => `var e${r} = 0;`).join(' ')}${zw0 ? '' : ' var ex = 0;'}
+    switch i {
+      ${I.map((i) => `case ${i}u: { ${R.map((r) => `e${r} = d${i}_${r};`).join(' ')}${zw0 ? '' : ` ex = sx${i};`} }`).join('\n      ')}
+      default: {}
+    }
+    ${stores.join('\n    ')}
+  }`;
       const sumX = (i: number, v: string) => (zw0 ? '' : `\n      sx${i} = sx${i} + ${v};`);
       const packedX = xc4
         ? (i: number) => (pointwise ? word(i) : `select(zxw, ${word(i)}, ok${i})`)
@@ -354,7 +390,7 @@ function convProgram(io: Io, g: ConvShape, path: QuantDotPath, C: number, lo: nu
       ${I.map((i) => `d${i}_${r} = d${i}_${r} + dot(xv${i}, wv${r});`).join(' ')}`).join('\n      ')}`}
     }
   }
-  ${stores.join('\n  ')}`);
+  ${epilogue}`);
     },
     run: () => ({
       workgroups: dispatchLinear(size, WG),
@@ -473,13 +509,7 @@ function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, C: nu
     ${I.map((i) => `let off${i} = ${s.load('taps', `pp${i} + t`)};
     ${mac(i, `off${i} >= 0`, `u32(max(off${i}, 0))`)}`).join('\n    ')}
   }`;
-      const stores = yc4
-        ? I.map((i) => `if (p0 + ${i}u < u.P) ${storeC4(s, y.dtype, 'm0', `(n * u.C4 + c4) * u.P + p0 + ${i}u`, (j) => `let acc = a${i}[${j}] - zsw[${j}];`)}`)
-        : I.flatMap((i) => J.map((j) => `if (p0 + ${i}u < u.P && m0 + ${j}u < u.C) {
-    let m = m0 + ${j}u;
-    let acc = a${i}[${j}] - zsw[${j}];
-    ${epilogueTail(s, y.dtype, 'm', `(n * u.C + m) * u.P + p0 + ${i}u`)}
-  }`));
+      const stores = depthwiseEpilogue(s, io, pb, 'p0 + i >= u.P', '(n * u.C4 + c4) * u.P + p0 + i', '(n * u.C + m) * u.P + p0 + i');
       s.main(`${s.linearIndex('u.size')}
   let p0 = (index % u.pblocks) * ${pb}u;
   let c4 = (index / u.pblocks) % u.C4;
@@ -495,7 +525,7 @@ function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, C: nu
   let iw${i} = i32((pix${i} % u.OW) * u.sw) - i32(u.pw);`).join('\n  ') : I.map((i) => `let pp${i} = min(p0 + ${i}u, u.P - 1u) * u.T;`).join('\n  ')}
   ${I.map((i) => `var a${i} = vec4<i32>(0);`).join(' ')}
   ${loop}
-  ${stores.join('\n  ')}`);
+  ${stores}`);
     },
     run: () => ({
       workgroups: dispatchLinear(size, WG),
@@ -548,13 +578,7 @@ function depthwiseRowProgram(io: Io, g: ConvShape, win: Window2d, C: number, lo:
       dotHelpers(s, 'unpacked');
       const lx = xc4 ? '' : int8Loader(s, 'x', x.dtype);
       const load = (o: string) => (xc4 ? `unpack_i8(${s.load('x', `x_base + ${o}`)})` : `vec4<i32>(${J.map((j) => `${lx}(xb${j} + ${o})`).join(', ')})`);
-      const stores = yc4
-        ? I.map((i) => `if (ow0 + ${i}u < u.OW) ${storeC4(s, y.dtype, 'm0', `(n * u.C4 + c4) * u.P + pix0 + ${i}u`, (j) => `let acc = a${i}[${j}] - zsw[${j}];`)}`)
-        : I.flatMap((i) => J.map((j) => `if (ow0 + ${i}u < u.OW && m0 + ${j}u < u.C) {
-    let m = m0 + ${j}u;
-    let acc = a${i}[${j}] - zsw[${j}];
-    ${epilogueTail(s, y.dtype, 'm', `(n * u.C + m) * u.P + pix0 + ${i}u`)}
-  }`));
+      const stores = depthwiseEpilogue(s, io, rw, 'ow0 + i >= u.OW', '(n * u.C4 + c4) * u.P + pix0 + i', '(n * u.C + m) * u.P + pix0 + i');
       s.main(`${s.linearIndex('u.size')}
   let ow0 = (index % u.rblocks) * ${rw}u;
   let oh = (index / u.rblocks) % u.OH;
@@ -580,7 +604,7 @@ function depthwiseRowProgram(io: Io, g: ConvShape, win: Window2d, C: number, lo:
     ${range(win.KW).map((kw) => `let wv${kw} = unpack_i8(w[wt + ${kw}u]) - zw;
     ${I.map((i) => `a${i} = a${i} + x${i * win.sw + kw} * wv${kw};`).join(' ')}`).join('\n    ')}
   }
-  ${stores.join('\n  ')}`);
+  ${stores}`);
     },
     run: () => ({
       workgroups: dispatchLinear(size, WG),
