@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { importOnnx } from '../../importers/onnx/import.js';
 import { GpuGraphPlan, type GpuResources } from '../../runtime/backends/webgpu/executor.js';
 import { setQuantDotPath, type QuantDotPath } from '../../runtime/backends/webgpu/kernels/quant-dot.js';
-import { setDepthwiseRowWindow } from '../../runtime/backends/webgpu/kernels/qdq-gemm.js';
+import { setDepthwiseRowWindow } from '../../runtime/backends/webgpu/kernels/qdq-depthwise.js';
 import { packQdqLayouts, setQdqPacking } from '../../runtime/backends/webgpu/qdq-layout.js';
 import { attrString, type Graph } from '../../runtime/ir/graph.js';
 import { optimize, specialize } from '../../runtime/ir/passes/index.js';

@@ -16,7 +16,7 @@ import { QDQ_CONV } from './kernels/qdq-gemm.js';
  *   to 0).
  * Its producer gets y_layout = 'c4' and y_qtype = T, each reader x_layout = 'c4' and x_qtype = T (QdqAdd's inputs:
  * a_layout / b_layout with a_qtype / b_qtype; absent = one code per word of the value's own dtype).
- * kernels/qdq-gemm.ts and kernels/qdq-add.ts read and write it.
+ * kernels/qdq-gemm.ts, kernels/qdq-depthwise.ts and kernels/qdq-add.ts read and write it.
  *
  * A value is switched only when its producer and every one of its readers are in C4_OPS for that operand (an op,
  * operand index and the condition under which its kernels handle c4 on every adapter), it is not a graph input or
@@ -43,8 +43,8 @@ interface C4Op {
 }
 
 /**
- * QdqConv: every form of kernels/qdq-gemm.ts (depthwise, direct, tiled, 1x1) reads and writes c4, on CPU and GPU
- * adapters alike. A c4 x needs whole words per group (one group, or 4 | C / group) and a c4 y a block of channels that
+ * QdqConv: every form of kernels/qdq-gemm.ts and qdq-depthwise.ts (depthwise, direct, tiled, 1x1) reads and writes
+ * c4, on CPU and GPU adapters alike. A c4 x needs whole words per group (one group, or 4 | C / group) and a c4 y a block of channels that
  * is a multiple of 4 (one group, or 4 | M / group); a depthwise conv takes both (four channels per invocation).
  */
 function convAccepts(g: Graph, n: Node, prefix: string): boolean {

@@ -1,12 +1,12 @@
 import type { DType } from '../../../ir/dtype.js';
-import { attrFloat, attrInt, attrString, type Node } from '../../../ir/graph.js';
+import { attrFloat, attrInt, type Node } from '../../../ir/graph.js';
 import { QUANT_RANGE, roundHalfEven } from '../../../ir/ops/quantize.js';
 import { hostTensor, tensorToNumbers, type HostTensor } from '../../../ir/tensor.js';
 import { dispatchLinear, GpuUnsupported, sizeOfShape, type GpuKernel, type GpuTensorInfo, type ProgramSpec, type TensorSlot } from '../program.js';
-import { dotHelpers, int32Constant, int8Offset, planQuantDotPath, scalarTypeOf, type QuantDotPath } from './quant-dot.js';
+import { dotHelpers, int32Constant, int8Offset, planQuantDotPath, type QuantDotPath } from './quant-dot.js';
 import { checkK, convShape, int8Loader, type ConvShape } from './quant-matmul.js';
-import { concreteWindow, readWindowAttrs } from '../../../ir/ops/conv-geometry.js';
-import { divHelper } from './quantize.js';
+import { depthwiseConvProgram, depthwiseSums, packDepthwiseWeights, window2d } from './qdq-depthwise.js';
+import { accExpr, c4Type, CLAMP_UNIFORMS, epilogueTail, layoutKey, packedCache, range, storeC4, WG, type Io } from './qdq-epilogue.js';
 
 /**
  * The int8 kernels of a rewritten QDQ group (fuse-qdq.ts): DequantizeLinear(x), DequantizeLinear(w) -> Conv | MatMul
@@ -23,7 +23,7 @@ import { divHelper } from './quantize.js';
  * - On GPU adapters, ungrouped convs and matmuls are workgroup-tiled implicit GEMMs (tiledProgram: 64 x 64 tiles,
  *   x packed four codes per u32 once per tile). On CPU adapters (SwiftShader), as the float matmul does, the kernels
  *   are direct and register-blocked (convProgram: 4 pixels x 8 or 16 channels per invocation, with a 1x1 form;
- *   matmulProgram: 4 channels). Depthwise convs have their own kernel (depthwiseProgram) everywhere.
+ *   matmulProgram: 4 channels). Depthwise convs have their own kernels (qdq-depthwise.ts) everywhere.
  *   docs/quantization.md has the measurements.
  * - The accumulator is exact i32: sum (x - zx)(w - zw) = sum x w - zx sum w - zw sum x + K zx zw, sum w per channel
  *   computed at plan time, sum x only when a weight zero point is not 0; the products by dot4I8Packed where the
@@ -40,13 +40,9 @@ import { divHelper } from './quantize.js';
  *   storeC4); the codes are the same as unpacked, so the outputs are bit-identical.
  */
 
-const WG = 64;
 
 export const QDQ_CONV = 'QdqConv';
 export const QDQ_MATMUL = 'QdqMatMul';
-
-/** Packed weights per initializer and layout, so every plan of a session shares one weight-store upload. */
-const packedCache = new WeakMap<HostTensor, Map<string, HostTensor>>();
 
 /** w as [rows, ceil(K / 4)] u32 words; element (r, k) of w is at r * rowStride + k * kStride. */
 function packWeights(w: HostTensor, rows: number, K: number, rowStride: number, kStride: number): HostTensor {
@@ -144,73 +140,7 @@ function params(node: Node, inputs: (GpuTensorInfo | undefined)[], y: DType, C: 
 
 const F32_MAX = 3.4028234663852886e38;
 
-/**
- * The packed int8 layout "c4" of a QdqConv's x or y (qdq-layout.ts; docs/quantization.md): a uint32 value of shape
- * [N, ceil(C / 4), ...spatial], word (n, c4, s) holding channel 4 c4 + j in byte j as its int8-domain code, bytes past
- * C holding the zero point. The node's `x_layout` / `y_layout` attribute says 'c4' and `x_qtype` / `y_qtype` give the
- * quantized type; undefined = one code per word, of the value's own dtype.
- */
-function c4Type(node: Node, which: 'x' | 'y'): DType | undefined {
-  if (attrString(node, `${which}_layout`) !== 'c4') return undefined;
-  const t = attrString(node, `${which}_qtype`);
-  if (t !== 'int8' && t !== 'uint8') throw new GpuUnsupported(`${node.op}: ${which}_layout c4 needs ${which}_qtype int8 or uint8, not ${t}`);
-  return t;
-}
-
-/** The kernels' view of x and y: dtype the quantized type (shape logical), storage the value's, and whether it is c4. */
-interface Io {
-  x: GpuTensorInfo;
-  y: GpuTensorInfo;
-  xc4: boolean;
-  yc4: boolean;
-}
-
-const layoutKey = (io: Io) => `${io.xc4 ? ':xc4' : ''}${io.yc4 ? ':yc4' : ''}`;
-
-/**
- * The statements storing one c4 word of y at y[out]: channels m0 .. m0 + 3 of one pixel, each requantized as
- * epilogueTail does (the same f32 value, so the same code) and moved into the int8 domain; lanes past C hold y's zero
- * point. `acc(j)` declares lane j's `acc` with `m` in scope.
- */
-function storeC4(b: Parameters<ProgramSpec['source']>[0], y: DType, m0: string, out: string, acc: (j: number) => string): string {
-  const div = divHelper(b);
-  const off = int8Offset(y);
-  return `{
-    var q4 = vec4<i32>(i32(params[3]) - ${off});
-    ${range(4).map((j) => `if (${m0} + ${j}u < u.C) {
-      let m = ${m0} + ${j}u;
-      ${acc(j)}
-      let v = ${div}(f32(acc) * params[0] * params[4u + m] + params[4u + 2u * u.C + m], params[1]);
-      q4[${j}] = i32(clamp(round(v) + params[3], u.q_lo, u.q_hi)) - ${off};
-    }`).join('\n    ')}
-    ${b.store('y', out, 'pack_i8(q4)')}
-  }`;
-}
-
-/** The statements after `acc` (i32, exact) is known: requantize or dequantize it and store it in y[out]. */
-function epilogueTail(b: Parameters<ProgramSpec['source']>[0], y: DType, c: string, out: string): string {
-  if (y === 'float32') {
-    return `let v = f32(acc) * params[0] * params[4u + ${c}] + params[4u + 2u * u.C + ${c}];
-      ${b.store('y', out, 'clamp(v, u.q_lo, u.q_hi)')}`;
-  }
-  const div = divHelper(b);
-  return `let v = ${div}(f32(acc) * params[0] * params[4u + ${c}] + params[4u + 2u * u.C + ${c}], params[1]);
-      ${b.store('y', out, `${scalarTypeOf(y)}(clamp(round(v) + params[3], u.q_lo, u.q_hi))`)}`;
-}
-
-/**
- * The exact accumulator of channel `c` from the dot loop's sums: sum (x - zx)(w - zw) = sum x w - zx sum w - zw sum x
- * + K zx zw, with sum w from the table (weightSums). When every zw is 0 (zw0: symmetric weights, the quantizer's
- * default) the last two terms vanish and the kernels do not sum x at all.
- */
-function accExpr(dxw: string, c: string, zw0: boolean, sx: string): string {
-  const base = `${dxw} - zpx * i32(params[4u + 3u * u.C + ${c}])`;
-  return zw0 ? base : `${base} - zpw * ${sx} + i32(u.K) * zpx * zpw`;
-}
-
 const COMMON_UNIFORMS = ['size', 'C', 'K', 'K4'].map((name) => ({ name, type: 'u32' as const }));
-const CLAMP_UNIFORMS = [{ name: 'q_lo', type: 'f32' as const }, { name: 'q_hi', type: 'f32' as const }];
-
 /** A QdqMatMul with at most this many rows of x runs the direct kernel on every adapter. */
 const MATMUL_DIRECT_ROWS = 4;
 
@@ -219,33 +149,6 @@ const CB = 4;
 
 /** Output pixels per invocation of a conv (register blocking along P). */
 const PB = 4;
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-/**
- * The stores of a depthwise block (accumulators a0 .. a{n-1}, vec4<i32> of channels m0 .. m0 + 3, minus zsw),
- * written once: a loop over the block's pixels, a switch picking pixel i's accumulator, so the requantization is
- * compiled 4 times, not 4 n (SwiftShader's compile time grew with the unrolled form). `past` is true for a pixel
- * past the end (with i in scope); `out4` is pixel i's c4 word, `out` element m of pixel i.
- */
-function depthwiseEpilogue(s: Parameters<ProgramSpec['source']>[0], io: Io, n: number, past: string, out4: string, out: string): string {
-  const body = io.yc4
-    ? storeC4(s, io.y.dtype, 'm0', out4, (j) => `let acc = e[${j}] - zsw[${j}];`)
-    : range(4).map((j) => `if (m0 + ${j}u < u.C) {
-      let m = m0 + ${j}u;
-      let acc = e[${j}] - zsw[${j}];
-      ${epilogueTail(s, io.y.dtype, 'm', out)}
-    }`).join('\n    ');
-  return `for (var i = 0u; i < ${n}u; i = i + 1u) {
-    if (${past}) { break; }
-    var e = vec4<i32>(0);
-    switch i {
-      ${range(n).map((i) => `case ${i}u: { e = a${i}; }`).join('\n      ')}
-      default: {}
-    }
-    ${body}
-  }`;
-}
 
 /**
  * Conv weights tap-major: row m holds T * C4 words, word (t, c4) packing w[m, 4 c4 + j, t] for j < 4 (0 past Cg).
@@ -403,215 +306,6 @@ function convProgram(io: Io, g: ConvShape, path: QuantDotPath, C: number, lo: nu
 
 /** A 1x1 conv, stride 1, no padding, whole words of input channels per group: x is read without the tap table. */
 const isPointwise = (g: ConvShape) => g.T === 1 && (g.C / g.group) % 4 === 0 && g.P === g.Q && g.taps.every((o, p) => o === p);
-
-/** Output pixels per invocation of a depthwise conv. */
-const DW_PB = 4;
-
-/** A 1-D or 2-D conv's window as rows [H, W] (a 1-D conv is one row), for index arithmetic instead of a tap table. */
-interface Window2d {
-  H: number; W: number; OW: number; KH: number; KW: number; sh: number; sw: number; dh: number; dw: number; ph: number; pw: number;
-}
-
-function window2d(node: Node, spatial: number[], kernel: number[]): Window2d | undefined {
-  if (spatial.length > 2) return undefined;
-  const a = readWindowAttrs(node, spatial.length, kernel);
-  const win = concreteWindow(spatial, a);
-  // [rows axis, columns axis]: a 1-D window is the row of a 1-row image.
-  const two = (v: number[], d: number): [number, number] => (v.length === 2 ? [v[0]!, v[1]!] : [d, v[0]!]);
-  const [H, W] = two(spatial, 1);
-  const [KH, KW] = two(a.kernel, 1);
-  const [sh, sw] = two(a.strides, 1);
-  const [dh, dw] = two(a.dilations, 1);
-  const [ph, pw] = two(win.padsBegin, 0);
-  return { H, W, OW: two(win.out, 1)[1], KH, KW, sh, sw, dh, dw, ph, pw };
-}
-
-/**
- * Depthwise weights [M, 1, ...kernel] as words of four channels per tap: word (c4, t) packs w[4 c4 + j, 0, t] in byte
- * j (0 past M), so one word serves the four channels of an invocation at a tap.
- */
-function packDepthwiseWeights(w: HostTensor, M: number, T: number): HostTensor {
-  const key = `dw:${M}:${T}`;
-  let byKey = packedCache.get(w);
-  const hit = byKey?.get(key);
-  if (hit) return hit;
-  const v = tensorToNumbers(w);
-  const off = int8Offset(w.dtype);
-  const words = new Uint32Array(Math.ceil(M / 4) * T);
-  for (let m = 0; m < M; m++) {
-    for (let t = 0; t < T; t++) words[(m >> 2) * T + t]! |= ((v[m * T + t]! - off) & 0xff) << ((m & 3) * 8);
-  }
-  const t = hostTensor('uint32', [words.length], words);
-  if (!byKey) packedCache.set(w, (byKey = new Map()));
-  byKey.set(key, t);
-  return t;
-}
-
-/** Each channel's sum of its int8-domain depthwise weight codes over the T taps (the table's w sums). */
-function depthwiseSums(w: HostTensor, M: number, T: number): number[] {
-  const v = tensorToNumbers(w);
-  const off = int8Offset(w.dtype);
-  return Array.from({ length: M }, (_, m) => {
-    let sum = 0;
-    for (let t = 0; t < T; t++) sum += v[m * T + t]! - off;
-    return sum;
-  });
-}
-
-/**
- * A depthwise conv (group = input channels = output channels): each invocation computes DW_PB pixels of four
- * channels, as vec4<i32> lanes. K is only T (9 for 3x3), so the exact products are summed in i32 directly, as
- * sum_t x'(w - zw) - zx sum_t (w - zw) = sum_t (x' - zx)(w - zw), where x' is x, or zx at a padding tap (which then
- * adds nothing): no subtraction per tap, sum_t (w - zw) from the table (depthwiseSums, less T zw). Each tap's weight
- * word (four channels, packDepthwiseWeights) is loaded and unpacked once for the DW_PB pixels. A 1-D or 2-D conv
- * finds each tap's input position by index arithmetic (stride, dilation, pads from the node: no per-pixel tap-table
- * load; rows and columns outside the input are padding); a 3-D one reads the tap table. A c4 x is read one word per pixel and tap for the four
- * channels, else four codes; a c4 y is stored one word per pixel (storeC4), else one code per channel. Channels past
- * C compute on clamped indices and are not stored (a c4 y holds the zero point there).
- */
-function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, C: number, lo: number, hi: number): ProgramSpec {
-  const { x, y, xc4, yc4 } = io;
-  const pb = DW_PB;
-  const C4 = Math.ceil(C / 4);
-  const pblocks = Math.ceil(g.P / pb);
-  const size = g.N * C4 * pblocks;
-  const I = range(pb);
-  const J = range(4);
-  const geometry = ['H', 'W', 'OW', 'KH', 'KW', 'sh', 'sw', 'dh', 'dw', 'ph', 'pw'] as const;
-  return {
-    key: `qdq-conv-depthwise:${x.dtype}:${y.dtype}:pb${pb}${win ? ':2d' : ':taps'}${layoutKey(io)}`,
-    bindings: [
-      { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, ...(win ? [] : [{ name: 'taps', type: 'i32' as const }]), { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
-    ],
-    uniforms: [...['size', 'C', 'C4', 'P', 'Q', 'T', 'pblocks', ...(win ? geometry : [])].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
-    workgroupSize: [WG, 1, 1],
-    source(s) {
-      dotHelpers(s, 'unpacked'); // pack_i8 / unpack_i8 only: the products are vec4<i32>
-      const lx = xc4 ? '' : int8Loader(s, 'x', x.dtype);
-      // x's four channels at spatial offset o, as int8-domain codes.
-      const load = (o: string) => (xc4 ? `unpack_i8(${s.load('x', `x_base + ${o}`)})` : `vec4<i32>(${J.map((j) => `${lx}(xb${j} + ${o})`).join(', ')})`);
-      const mac = (i: number, ok: string, o: string) => `let o${i} = select(0u, ${o}, ${ok});
-      a${i} = a${i} + select(zx4, ${load(`o${i}`)}, ${ok}) * wv;`;
-      const loop = win
-        ? `for (var kh = 0u; kh < u.KH; kh = kh + 1u) {
-    ${I.map((i) => `let h${i} = ih${i} + i32(kh * u.dh);
-    let rh${i} = u32(h${i}) < u.H;
-    let row${i} = u32(h${i}) * u.W;`).join('\n    ')}
-    for (var kw = 0u; kw < u.KW; kw = kw + 1u) {
-      let wv = unpack_i8(w[c4 * u.T + kh * u.KW + kw]) - zw;
-      ${I.map((i) => `let c${i} = iw${i} + i32(kw * u.dw);
-      let ok${i} = rh${i} && u32(c${i}) < u.W;
-      ${mac(i, `ok${i}`, `row${i} + u32(c${i})`)}`).join('\n      ')}
-    }
-  }`
-        : `for (var t = 0u; t < u.T; t = t + 1u) {
-    let wv = unpack_i8(w[c4 * u.T + t]) - zw;
-    ${I.map((i) => `let off${i} = ${s.load('taps', `pp${i} + t`)};
-    ${mac(i, `off${i} >= 0`, `u32(max(off${i}, 0))`)}`).join('\n    ')}
-  }`;
-      const stores = depthwiseEpilogue(s, io, pb, 'p0 + i >= u.P', '(n * u.C4 + c4) * u.P + p0 + i', '(n * u.C + m) * u.P + p0 + i');
-      s.main(`${s.linearIndex('u.size')}
-  let p0 = (index % u.pblocks) * ${pb}u;
-  let c4 = (index / u.pblocks) % u.C4;
-  let n = index / (u.pblocks * u.C4);
-  let m0 = c4 * 4u;
-  let zx4 = vec4<i32>(i32(params[2]));
-  let zw = vec4<i32>(${J.map((j) => `i32(params[4u + u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')});
-  // zx sum_t (w - zw) per channel, from the sum of w in the table: subtracted once instead of zx at every tap.
-  let zsw = zx4 * (vec4<i32>(${J.map((j) => `i32(params[4u + 3u * u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')}) - i32(u.T) * zw);
-  ${xc4 ? 'let x_base = (n * u.C4 + c4) * u.Q;' : J.map((j) => `let xb${j} = (n * u.C + min(m0 + ${j}u, u.C - 1u)) * u.Q;`).join('\n  ')}
-  ${win ? I.map((i) => `let pix${i} = min(p0 + ${i}u, u.P - 1u);
-  let ih${i} = i32((pix${i} / u.OW) * u.sh) - i32(u.ph);
-  let iw${i} = i32((pix${i} % u.OW) * u.sw) - i32(u.pw);`).join('\n  ') : I.map((i) => `let pp${i} = min(p0 + ${i}u, u.P - 1u) * u.T;`).join('\n  ')}
-  ${I.map((i) => `var a${i} = vec4<i32>(0);`).join(' ')}
-  ${loop}
-  ${stores}`);
-    },
-    run: () => ({
-      workgroups: dispatchLinear(size, WG),
-      uniforms: { size, C, C4, P: g.P, Q: g.Q, T: g.T, pblocks, ...(win ?? {}), q_lo: lo, q_hi: hi },
-    }),
-  };
-}
-
-/** Output pixels of one row per invocation of the row-window depthwise kernel (depthwiseRowProgram). */
-const DW_ROW = 8;
-
-let rowWindows = true;
-
-/** Plans made from now on take the row-window depthwise kernel where it applies (true, the default) or not (tests). */
-export function setDepthwiseRowWindow(on: boolean): void {
-  rowWindows = on;
-}
-
-/** Whether the row-window depthwise kernel takes a window: 2-D (or 1-D), no column dilation, a small unrolled row. */
-const rowWindow = (win: Window2d | undefined): win is Window2d => rowWindows && !!win && win.dw === 1 && win.KW <= 7 && win.sw <= 4;
-
-/**
- * A depthwise conv whose window slides along a row with column dilation 1 (mobilenet's 3x3, stride 1 or 2): each
- * invocation computes DW_ROW consecutive pixels of one output row, for four channels. The pixels of a row share
- * input columns: for each kernel row, the (DW_ROW - 1) sw + KW columns they read are loaded and unpacked once
- * (6 for a 3x3 stride-1 window instead of 12 per kernel row, 9 instead of 12 at stride 2), then each tap's weight word
- * is unpacked once for the DW_ROW pixels. KW and sw are unrolled, so they are in the pipeline key. Otherwise as
- * depthwiseProgram: the exact sums sum_t x'(w - zw) - zx sum_t (w - zw), padding columns and rows read x's zero
- * point, c4 or one code per word on either side. Pixels past the row's end compute on clamped columns and are not
- * stored.
- */
-function depthwiseRowProgram(io: Io, g: ConvShape, win: Window2d, C: number, lo: number, hi: number): ProgramSpec {
-  const { x, y, xc4, yc4 } = io;
-  const rw = DW_ROW;
-  const C4 = Math.ceil(C / 4);
-  const OH = g.P / win.OW;
-  const rblocks = Math.ceil(win.OW / rw);
-  const size = g.N * C4 * OH * rblocks;
-  const I = range(rw);
-  const J = range(4);
-  const cols = range((rw - 1) * win.sw + win.KW);
-  return {
-    key: `qdq-conv-depthwise:${x.dtype}:${y.dtype}:row${rw}:k${win.KW}:s${win.sw}${layoutKey(io)}`,
-    bindings: [
-      { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
-    ],
-    uniforms: [...['size', 'C', 'C4', 'P', 'Q', 'T', 'OH', 'rblocks', 'H', 'W', 'OW', 'KH', 'sh', 'dh', 'ph', 'pw'].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
-    workgroupSize: [WG, 1, 1],
-    source(s) {
-      dotHelpers(s, 'unpacked');
-      const lx = xc4 ? '' : int8Loader(s, 'x', x.dtype);
-      const load = (o: string) => (xc4 ? `unpack_i8(${s.load('x', `x_base + ${o}`)})` : `vec4<i32>(${J.map((j) => `${lx}(xb${j} + ${o})`).join(', ')})`);
-      const stores = depthwiseEpilogue(s, io, rw, 'ow0 + i >= u.OW', '(n * u.C4 + c4) * u.P + pix0 + i', '(n * u.C + m) * u.P + pix0 + i');
-      s.main(`${s.linearIndex('u.size')}
-  let ow0 = (index % u.rblocks) * ${rw}u;
-  let oh = (index / u.rblocks) % u.OH;
-  let c4 = (index / (u.rblocks * u.OH)) % u.C4;
-  let n = index / (u.rblocks * u.OH * u.C4);
-  let m0 = c4 * 4u;
-  let pix0 = oh * u.OW + ow0;
-  let zx4 = vec4<i32>(i32(params[2]));
-  let zw = vec4<i32>(${J.map((j) => `i32(params[4u + u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')});
-  let zsw = zx4 * (vec4<i32>(${J.map((j) => `i32(params[4u + 3u * u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')}) - i32(u.T) * zw);
-  ${xc4 ? 'let x_base = (n * u.C4 + c4) * u.Q;' : J.map((j) => `let xb${j} = (n * u.C + min(m0 + ${j}u, u.C - 1u)) * u.Q;`).join('\n  ')}
-  let ih = i32(oh * u.sh) - i32(u.ph);
-  let iw = i32(ow0 * ${win.sw}u) - i32(u.pw);
-  ${cols.map((c) => `let okc${c} = u32(iw + ${c}) < u.W;`).join('\n  ')}
-  ${I.map((i) => `var a${i} = vec4<i32>(0);`).join(' ')}
-  for (var kh = 0u; kh < u.KH; kh = kh + 1u) {
-    let h = ih + i32(kh * u.dh);
-    let rh = u32(h) < u.H;
-    let row = u32(h) * u.W;
-    ${cols.map((c) => `let ok${c} = rh && okc${c};
-    let x${c} = select(zx4, ${load(`select(0u, row + u32(iw + ${c}), ok${c})`)}, ok${c});`).join('\n    ')}
-    let wt = c4 * u.T + kh * ${win.KW}u;
-    ${range(win.KW).map((kw) => `let wv${kw} = unpack_i8(w[wt + ${kw}u]) - zw;
-    ${I.map((i) => `a${i} = a${i} + x${i * win.sw + kw} * wv${kw};`).join(' ')}`).join('\n    ')}
-  }
-  ${stores}`);
-    },
-    run: () => ({
-      workgroups: dispatchLinear(size, WG),
-      uniforms: { size, C, C4, P: g.P, Q: g.Q, T: g.T, OH, rblocks, H: win.H, W: win.W, OW: win.OW, KH: win.KH, sh: win.sh, dh: win.dh, ph: win.ph, pw: win.pw, q_lo: lo, q_hi: hi },
-    }),
-  };
-}
 
 /**
  * x [rows, K] times the packed w rows, CB output channels per invocation: x's four lanes of a word are loaded and
@@ -841,7 +535,7 @@ const qdqConv: GpuKernel = {
     // A GPU adapter tiles ungrouped convs through workgroup memory; CPU adapters keep the direct kernels.
     const tiled = !depthwise && !env.cpuAdapter && g.group === 1;
     const win = depthwise ? window2d(node, x.shape.slice(2), w!.shape.slice(2)) : undefined;
-    const program = depthwise ? (rowWindow(win) ? depthwiseRowProgram(io, g, win, g.M, lo, hi) : depthwiseProgram(io, g, win, g.M, lo, hi))
+    const program = depthwise ? depthwiseConvProgram(io, g, win, g.M, lo, hi)
       : tiled ? tiledProgram(io, pointwise ? '1x1' : 'conv', { N: g.N, P: g.P, K, Kw: g.T * Math.ceil(g.C / 4), g }, path, g.M, lo, hi, zw0, zx)
       : convProgram(io, g, path, g.M, lo, hi, zw0, zx);
     if (pointwise || win) {
