@@ -42,7 +42,8 @@ export async function run(origin, models) {
 
   // 2. Terminated mid-run: the running and the waiting runs reject with SessionReleasedError; a new worker works.
   const big = sessions[0];
-  const pending = Array.from({ length: 6 }, (_, i) => big.run({ x: new Tensor('float32', new Float32Array(16).fill(i), [16]) }).then(() => 'ok', (e) => e));
+  // 40 runs: how many finish before terminate() reaches the worker depends on the machine (two did on a loaded one).
+  const pending = Array.from({ length: 40 }, (_, i) => big.run({ x: new Tensor('float32', new Float32Array(16).fill(i), [16]) }).then(() => 'ok', (e) => e));
   await new Promise((res) => setTimeout(res, 0));
   await worker.terminate();
   const outcomes = await Promise.all(pending);

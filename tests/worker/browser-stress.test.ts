@@ -27,9 +27,12 @@ describe('browser module worker under load, termination, the model cache and loa
     // Every seventh run was aborted right after it was sent: it is cancelled, or (already running) answered.
     expect(r.concurrent.ok + r.concurrent.cancelled).toBe(1000);
     expect(r.concurrent.cancelled).toBeGreaterThan(100);
-    // Runs sent just before terminate(): the first may have finished; the rest reject with SessionReleasedError.
-    expect(r.terminated.slice(1)).toEqual(Array(5).fill('SessionReleasedError'));
-    expect(['ok', 'SessionReleasedError']).toContain(r.terminated[0]);
+    // Runs sent just before terminate(): the worker answers them in order, so those that finished first are a prefix
+    // (how long, the machine decides); every later one, at least the last, rejects with SessionReleasedError.
+    const done = r.terminated.indexOf('SessionReleasedError');
+    expect(done, JSON.stringify(r.terminated)).toBeGreaterThanOrEqual(0);
+    expect(r.terminated.slice(0, done)).toEqual(Array(done).fill('ok'));
+    expect(r.terminated.slice(done)).toEqual(Array(40 - done).fill('SessionReleasedError'));
     expect(r.cache.keys).toEqual([`${b.origin}/tests/fixtures/digits/digits-cnn.onnx`]);
     expect(r.cache.second.loaded).toBe(r.cache.size);
     // A worker's load reports to the page: every byte, then pipelines compiled to the last one.
