@@ -206,6 +206,13 @@ const CHAINS: [string, number[], Layer[], 'int8' | 'uint8', boolean, number][] =
     { kind: 'add', from: 0 },
     { kind: 'conv', out: 4, k: 3, pad: 1 },
   ], 'int8', false, 6],
+  // 16 x 8 blocks of the direct conv (3x3, 20 channels: a partial channel block; 99 pixels: a partial pixel block) and
+  // 8 x 8 ones of a 1x1 conv of 12 channels.
+  ['3x3 conv of 20 channels (16 x 8 blocks), then 1x1 of 12, uint8', [2, 5, 9, 11], [
+    { kind: 'conv', out: 20, k: 3, pad: 1, act: 'relu' },
+    { kind: 'conv', out: 12, k: 1, act: 'clip' },
+    { kind: 'conv', out: 6, k: 1 },
+  ], 'uint8', false, 3],
 ];
 
 describe('QDQ conv chains: the c4 plan equals the unpacked plan bit for bit', () => {
@@ -220,6 +227,7 @@ describe('QDQ conv chains: the c4 plan equals the unpacked plan bit for bit', ()
           const what = `${title} (${cpuAdapter ? 'CPU' : 'GPU'}-adapter kernels, ${path})`;
           expect(r.c4.values.length, `${what}: c4 values ${r.c4.values.join(', ')}`).toBe(expectC4);
           if (!cpuAdapter) expect(r.kernels, what).toContain('qdq-gemm-tiled');
+          if (cpuAdapter && title.includes('16 x 8')) expect(r.kernels, what).toMatch(/cb16:pb8:.*cb8:pb8:.*1x1/);
           expect(r.kernels, what).toContain('xc4');
           expect(r.packed.dtype).toBe('float32');
           expect(Array.from(tensorToNumbers(r.packed)), what).toEqual(Array.from(tensorToNumbers(r.unpacked)));

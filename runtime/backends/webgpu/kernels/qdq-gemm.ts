@@ -178,18 +178,31 @@ function packConvWeights(w: HostTensor, M: number, Cg: number, T: number): HostT
 }
 
 /**
- * Output channels x output pixels per invocation of a direct conv. An ungrouped 1x1 conv of 64 or more output
- * channels (mobilenet_v2's expand and project convs) takes 8 x 8: each weight word is then unpacked once for 8 pixels
- * and each x word for 8 channels, 16 loads and unpacks per 64 dot products instead of the 20 of 16 x 4 (measured on
- * SwiftShader, docs/quantization.md: 8-10% less GPU time for those convs than 16 x 4, alternating plans in one
- * process). Other ungrouped convs take 8 x 4, as the float direct matmul grows its rows with M (matmul.ts
- * chooseTiling). A grouped conv takes what divides its group's channels (8, 4 or 1) so that a block never straddles
- * two groups.
+ * Output channels x output pixels per invocation of a direct conv (CPU adapters). An ungrouped 1x1 conv takes 8 x 8:
+ * each weight word is unpacked once for 8 pixels and each x word for 8 channels, 16 loads and unpacks per 64 dot
+ * products instead of the 20 of 16 x 4. Other ungrouped convs of 16 or more channels take 16 x 8: each pixel's tap
+ * (a table load, a padding test, a gather) serves 16 channels and each weight word 8 pixels. Measured on SwiftShader
+ * with bench/qdq-tiles.bench.ts (docs/quantization.md): 8 x 8 against 16 x 4 for mobilenet_v2's wide 1x1 convs about
+ * 10% less GPU time, against 8 x 4 for its narrow ones about 4%; 16 x 8 against 16 x 4 for resnet18's convs about
+ * 40%. A grouped conv takes what divides its group's channels (8, 4 or 1) so that a block never straddles two groups.
  */
 function convBlocks(g: ConvShape): { cb: number; pb: number } {
+  const chosen = blocksOverride?.(g);
+  if (chosen) return chosen;
   const Mg = g.M / g.group;
-  if (g.group === 1) return isPointwise(g) ? (g.M >= 64 ? { cb: 8, pb: 8 } : { cb: 8, pb: PB }) : { cb: g.M >= 16 ? 16 : 8, pb: PB };
+  if (g.group === 1) return isPointwise(g) ? { cb: 8, pb: 8 } : g.M >= 16 ? { cb: 16, pb: 8 } : { cb: 8, pb: PB };
   return { cb: Mg % 8 === 0 ? 8 : Mg % 4 === 0 ? 4 : 1, pb: PB };
+}
+
+let blocksOverride: ((g: ConvShape) => { cb: number; pb: number } | undefined) | undefined;
+
+/**
+ * Plans made from now on take the direct conv's blocks from `choose` where it returns some (benchmarks compare
+ * tilings: bench/qdq-tiles.bench.ts; cb a multiple of 4, or of what divides a group's channels); undefined restores
+ * convBlocks' choice.
+ */
+export function setConvBlocks(choose: ((g: ConvShape) => { cb: number; pb: number } | undefined) | undefined): void {
+  blocksOverride = choose;
 }
 
 /**
