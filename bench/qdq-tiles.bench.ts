@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, bench, describe } from 'vitest';
 import { GpuGraphPlan, type GpuResources } from '../runtime/backends/webgpu/executor.js';
-import { setConvBlocks } from '../runtime/backends/webgpu/kernels/qdq-gemm.js';
+import { isPointwise, setConvBlocks } from '../runtime/backends/webgpu/kernels/qdq-gemm.js';
 import type { ConvShape } from '../runtime/backends/webgpu/kernels/quant-matmul.js';
 import { importOnnx } from '../importers/onnx/import.js';
 import { optimize, specialize } from '../runtime/ir/passes/index.js';
@@ -19,7 +19,7 @@ import { gpuForTests } from '../tests/helpers/webgpu-env.js';
  * (tests/fixtures/generated/<model>-int8.onnx: tests/webgpu/qdq-packed.test.ts or bench/quantize.mjs writes it).
  */
 
-const pointwise = (g: ConvShape) => g.T === 1 && g.group === 1 && g.C % 4 === 0 && g.P === g.Q && g.taps.every((o, p) => o === p);
+const pointwise = (g: ConvShape) => g.group === 1 && isPointwise(g);
 const TILINGS: Record<string, ((g: ConvShape) => { cb: number; pb: number } | undefined) | undefined> = {
   default: undefined,
   // 1x1 convs of fewer than 64 output channels in 8 x 8 blocks too (the default gives them 8 x 4).

@@ -44,8 +44,9 @@ interface C4Op {
 
 /**
  * QdqConv: every form of kernels/qdq-gemm.ts and qdq-depthwise.ts (depthwise, direct, tiled, 1x1) reads and writes
- * c4, on CPU and GPU adapters alike. A c4 x needs whole words per group (one group, or 4 | C / group) and a c4 y a block of channels that
- * is a multiple of 4 (one group, or 4 | M / group); a depthwise conv takes both (four channels per invocation).
+ * c4, on CPU and GPU adapters alike. A c4 x needs whole words per group (one group, or 4 | C / group) and a c4 y a
+ * block of channels that is a multiple of 4 (one group, or 4 | M / group); a depthwise conv takes both (four channels
+ * per invocation).
  */
 function convAccepts(g: Graph, n: Node, prefix: string): boolean {
   const w = g.initializers[n.inputs[3] ?? ''];

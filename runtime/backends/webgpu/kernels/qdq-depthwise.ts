@@ -246,7 +246,6 @@ function depthwiseRowProgram(io: Io, g: ConvShape, win: Window2d, C: number, lo:
   };
 }
 
-
 /** The depthwise program for a conv's window: the row-window form where it applies, else the per-pixel one. */
 export function depthwiseConvProgram(io: Io, g: ConvShape, win: Window2d | undefined, C: number, lo: number, hi: number): ProgramSpec {
   return rowWindow(win) ? depthwiseRowProgram(io, g, win, C, lo, hi) : depthwiseProgram(io, g, win, C, lo, hi);

@@ -83,4 +83,3 @@ export function accExpr(dxw: string, c: string, zw0: boolean, sx: string): strin
 export const CLAMP_UNIFORMS = [{ name: 'q_lo', type: 'f32' as const }, { name: 'q_hi', type: 'f32' as const }];
 
 export const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-

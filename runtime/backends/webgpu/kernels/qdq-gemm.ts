@@ -22,9 +22,9 @@ import { accExpr, c4Type, CLAMP_UNIFORMS, epilogueTail, layoutKey, packedCache, 
  *   no other copy of w is uploaded.
  * - On GPU adapters, ungrouped convs and matmuls are workgroup-tiled implicit GEMMs (tiledProgram: 64 x 64 tiles,
  *   x packed four codes per u32 once per tile). On CPU adapters (SwiftShader), as the float matmul does, the kernels
- *   are direct and register-blocked (convProgram: 4 pixels x 8 or 16 channels per invocation, with a 1x1 form;
- *   matmulProgram: 4 channels). Depthwise convs have their own kernels (qdq-depthwise.ts) everywhere.
- *   docs/quantization.md has the measurements.
+ *   are direct and register-blocked (convProgram: 8 x 8, 16 x 8 or smaller blocks of channels x pixels, see
+ *   convBlocks, with a 1x1 form; matmulProgram: 4 channels). Depthwise convs have their own kernels
+ *   (qdq-depthwise.ts) everywhere. docs/quantization.md has the measurements.
  * - The accumulator is exact i32: sum (x - zx)(w - zw) = sum x w - zx sum w - zw sum x + K zx zw, sum w per channel
  *   computed at plan time, sum x only when a weight zero point is not 0; the products by dot4I8Packed where the
  *   implementation has it and the adapter is not a CPU one, else unpacked (planQuantDotPath; both tested).
@@ -39,7 +39,6 @@ import { accExpr, c4Type, CLAMP_UNIFORMS, epilogueTail, layoutKey, packedCache, 
  *   [N, ceil(C / 4), ...spatial], four int8-domain codes per word. Every conv form reads and writes it (c4Type, Io,
  *   storeC4); the codes are the same as unpacked, so the outputs are bit-identical.
  */
-
 
 export const QDQ_CONV = 'QdqConv';
 export const QDQ_MATMUL = 'QdqMatMul';
@@ -318,7 +317,7 @@ function convProgram(io: Io, g: ConvShape, path: QuantDotPath, C: number, lo: nu
 }
 
 /** A 1x1 conv, stride 1, no padding, whole words of input channels per group: x is read without the tap table. */
-const isPointwise = (g: ConvShape) => g.T === 1 && (g.C / g.group) % 4 === 0 && g.P === g.Q && g.taps.every((o, p) => o === p);
+export const isPointwise = (g: ConvShape) => g.T === 1 && (g.C / g.group) % 4 === 0 && g.P === g.Q && g.taps.every((o, p) => o === p);
 
 /**
  * x [rows, K] times the packed w rows, CB output channels per invocation: x's four lanes of a word are loaded and

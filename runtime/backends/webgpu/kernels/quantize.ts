@@ -1,10 +1,10 @@
 import type { DType } from '../../../ir/dtype.js';
+import { attrString } from '../../../ir/graph.js';
 import { QUANT_RANGE, quantLayout, quantRange, type QuantLayout } from '../../../ir/ops/quantize.js';
 import { dispatchLinear, GpuUnsupported, sizeOfShape, type GpuKernel, type GpuTensorInfo, type ProgramCall, type ProgramSpec } from '../program.js';
 import { computeTypeOf } from '../storage.js';
 import type { ShaderBuilder } from '../wgsl/builder.js';
 import { castExpr } from './cast.js';
-import { attrString } from '../../../ir/graph.js';
 import { dotHelpers, int32Constant, int8Offset, scalarTypeOf } from './quant-dot.js';
 
 /**
@@ -110,7 +110,6 @@ function quantizeC4Program(x: GpuTensorInfo, s: GpuTensorInfo, z: GpuTensorInfo,
     source(b) {
       const div = divHelper(b);
       dotHelpers(b, 'unpacked');
-      const [lo, hi] = range;
       b.main(`${b.linearIndex('u.size')}
   let sp = index % u.S;
   let c0 = ((index / u.S) % u.C4) * 4u;
@@ -121,7 +120,7 @@ function quantizeC4Program(x: GpuTensorInfo, s: GpuTensorInfo, z: GpuTensorInfo,
   for (var j = 0u; j < 4u; j = j + 1u) {
     if (c0 + j < u.C) {
       let v = ${div}(${b.loadAs('x', 'base + (c0 + j) * u.S', 'f32')}, scale);
-      q4[j] = i32(select(clamp(round(v) + zp, ${lo.toFixed(1)}, ${hi.toFixed(1)}), 0.0, v != v)) - ${off};
+      q4[j] = i32(${saturateExpr('v', 'zp', qtype, range)}) - ${off};
     }
   }
   ${b.store('y', 'index', 'pack_i8(q4)')}`);
