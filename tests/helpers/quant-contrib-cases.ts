@@ -190,7 +190,7 @@ export function expectMatches(got: HostTensor, want: HostTensor, c: Pick<QuantCa
 // ---- 4-bit QuantizeLinear / DequantizeLinear (opset 21) ----
 
 /** A 4-bit initializer: values packed two per byte, element 2i in the low nibble (ONNX INT4 = 22, UINT4 = 21). */
-function fourBitProto(name: string, signed: boolean, shape: number[], values: number[]) {
+export function fourBitProto(name: string, signed: boolean, shape: number[], values: number[]) {
   const bytes = new Uint8Array(Math.ceil(values.length / 2));
   values.forEach((v, i) => (bytes[i >> 1]! |= (v & 15) << ((i & 1) * 4)));
   return { name, dims: shape, dataType: signed ? 22 : 21, rawData: bytes };

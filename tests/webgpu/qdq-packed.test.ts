@@ -13,7 +13,8 @@ import { tensorProto } from '../helpers/ort-single-node.js';
 import { Rng } from '../helpers/random.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
 import { steps } from '../helpers/compare.js';
-import { int, ints, model, vi, type NodeSpec } from '../importer/model-builder.js';
+import { int, ints, model, vi } from '../importer/model-builder.js';
+import { chain, type Layer } from '../helpers/qdq-chain.js';
 
 /**
  * The packed int8 activation layout "c4" between the fused int8 kernels (runtime/backends/webgpu/qdq-layout.ts,
@@ -39,93 +40,6 @@ afterEach(() => {
   setQuantDotPath(undefined);
   setQdqPacking(true);
 });
-
-interface ConvSpec {
-  kind: 'conv';
-  out: number;
-  k: number;
-  stride?: number;
-  pad?: number;
-  dil?: number;
-  group?: number;
-  act?: 'relu' | 'clip';
-}
-/** The residual sum of the previous layer's output and layer `from`'s (same shape). */
-interface AddSpec {
-  kind: 'add';
-  from: number;
-}
-type Layer = ConvSpec | AddSpec;
-
-/**
- * x [shape] float -> QuantizeLinear -> per layer DequantizeLinear -> Conv (int8 w per channel, int32 bias) (-> Relu |
- * Clip) -> QuantizeLinear, or DequantizeLinear x2 -> Add -> QuantizeLinear -> ... -> DequantizeLinear -> y, as
- * onnxruntime's quantizer writes a CNN. Zero points of the activations vary per layer, the weights' are 0 or not.
- */
-function chain(shape: number[], layers: Layer[], act: 'int8' | 'uint8', zwNonZero: boolean, seed = 3): { bytes: Uint8Array; x: HostTensor; step: number } {
-  const rng = new Rng(seed);
-  const nodes: NodeSpec[] = [];
-  const inits = new Map<string, HostTensor>();
-  const init = (name: string, t: HostTensor) => (inits.set(name, t), name);
-  const [lo, hi] = act === 'uint8' ? [100, 150] : [-20, 20];
-  const q = (name: string, scale: number) => [init(`${name}_s`, tensorFromNumbers('float32', [], [scale])), init(`${name}_z`, tensorFromNumbers(act, [], [rng.int(lo, hi)]))];
-  let [xs, xz] = q('in', 0.02);
-  nodes.push({ op: 'QuantizeLinear', inputs: ['x', xs!, xz!], outputs: ['q_in'], name: 'quant_in' });
-  let cur = 'q_in';
-  let C = shape[1]!;
-  let step = 0.02;
-  const outs: [string, string, string][] = [];
-  layers.forEach((l, i) => {
-    const p = `l${i}`;
-    step = 0.03 + 0.01 * (i % 3);
-    const [ys, yz] = q(p, step);
-    let y = `${p}_f`;
-    nodes.push({ op: 'DequantizeLinear', inputs: [cur, xs!, xz!], outputs: [`${p}_x`], name: `${p}_dq_x` });
-    if (l.kind === 'add') {
-      const [a, as, az] = outs[l.from]!;
-      nodes.push({ op: 'DequantizeLinear', inputs: [a, as, az], outputs: [`${p}_r`], name: `${p}_dq_r` });
-      nodes.push({ op: 'Add', inputs: [`${p}_x`, `${p}_r`], outputs: [y], name: `${p}_add` });
-    } else {
-      const g = l.group ?? 1;
-      const [k, s, pad, d] = [l.k, l.stride ?? 1, l.pad ?? 0, l.dil ?? 1];
-      const K = (C / g) * k * k;
-      const wShape = [l.out, C / g, k, k];
-      const n = wShape.reduce((a, b) => a * b, 1);
-      init(`${p}_w`, tensorFromNumbers('int8', wShape, Array.from({ length: n }, () => rng.int(-127, 127))));
-      const ws = Array.from({ length: l.out }, () => rng.uniform(0.5, 1.5) / (K * 40));
-      init(`${p}_ws`, tensorFromNumbers('float32', [l.out], ws));
-      init(`${p}_wz`, tensorFromNumbers('int8', [l.out], Array.from({ length: l.out }, () => (zwNonZero ? rng.int(-9, 9) : 0))));
-      const bs = ws.map((v) => Math.fround(Number(inits.get(xs!)!.data[0]) * v));
-      init(`${p}_bq`, tensorFromNumbers('int32', [l.out], bs.map((v) => Math.round(rng.uniform(-0.3, 0.3) / v))));
-      init(`${p}_bs`, tensorFromNumbers('float32', [l.out], bs));
-      nodes.push({ op: 'DequantizeLinear', inputs: [`${p}_w`, `${p}_ws`, `${p}_wz`], outputs: [`${p}_wf`], name: `${p}_dq_w`, attrs: [int('axis', 0)] });
-      nodes.push({ op: 'DequantizeLinear', inputs: [`${p}_bq`, `${p}_bs`], outputs: [`${p}_bf`], name: `${p}_dq_b`, attrs: [int('axis', 0)] });
-      nodes.push({
-        op: 'Conv', inputs: [`${p}_x`, `${p}_wf`, `${p}_bf`], outputs: [y], name: `${p}_conv`,
-        attrs: [ints('kernel_shape', [k, k]), ints('strides', [s, s]), ints('pads', [pad, pad, pad, pad]), ints('dilations', [d, d]), int('group', g)],
-      });
-      if (l.act) {
-        const bounds = l.act === 'clip' ? [init(`${p}_lo`, tensorFromNumbers('float32', [], [0])), init(`${p}_hi`, tensorFromNumbers('float32', [], [0.6]))] : [];
-        nodes.push({ op: l.act === 'relu' ? 'Relu' : 'Clip', inputs: [y, ...bounds], outputs: [`${p}_a`], name: `${p}_act` });
-        y = `${p}_a`;
-      }
-      C = l.out;
-    }
-    nodes.push({ op: 'QuantizeLinear', inputs: [y, ys!, yz!], outputs: [`${p}_q`], name: `${p}_quant` });
-    [cur, xs, xz] = [`${p}_q`, ys!, yz!];
-    outs.push([cur, xs, xz]);
-  });
-  nodes.push({ op: 'DequantizeLinear', inputs: [cur, xs!, xz!], outputs: ['y'], name: 'dq_out' });
-  const bytes = model({
-    opset: 13,
-    nodes,
-    inputs: [vi('x', 1, shape)],
-    outputs: [vi('y', 1)],
-    initializers: [...inits].map(([name, t]) => tensorProto(name, t)),
-  });
-  const x = tensorFromNumbers('float32', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-1, 1)));
-  return { bytes, x, step };
-}
 
 async function planOf(bytes: Uint8Array, shape: number[], cpuAdapter: boolean): Promise<GpuGraphPlan> {
   const { graph } = await importOnnx(bytes);

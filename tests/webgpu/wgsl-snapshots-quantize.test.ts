@@ -146,6 +146,14 @@ describe('quantization WGSL', () => {
   const pwInputs = [act('uint32', [1, 2, 5, 5]), ...qdqInputs(c('int8', [16, 8, 1, 1]), 16).slice(1)];
   snapshotPlan('QdqConv 1x1 c4, CPU adapter', qdq1x1, pwInputs, res('uint32', [1, 4, 5, 5]), BOTH, CPU_ENV);
   snapshotPlan('QdqConv 1x1 c4, tiled', qdq1x1, pwInputs, res('uint32', [1, 4, 5, 5]), BOTH);
+  // 4-bit weights (w_bits = 4, kernels/qdq-weights.ts): two quads per word, unpacked by shifts.
+  const w4 = (shape: number[]) => c('int8', shape, Array.from({ length: shape.reduce((x, y) => x * y, 1) }, (_, i) => (i % 16) - 8));
+  const qdqConv4 = { ...qdqConv3x3, attrs: { ...qdqConv3x3.attrs, w_bits: attr(4) } };
+  snapshotPlan('QdqConv 4-bit w, CPU adapter', qdqConv4, qdqInputs(w4([3, 2, 3, 3]), 3), res('uint8', [1, 3, 5, 5]), BOTH, CPU_ENV);
+  snapshotPlan('QdqConv 4-bit w, tiled', qdqConv4, qdqInputs(w4([3, 2, 3, 3]), 3), res('uint8', [1, 3, 5, 5]), BOTH);
+  const dw4 = qdqDepthwise(8, [1, 1], [1, 1]);
+  snapshotPlan('QdqConv depthwise c4, 4-bit w, row window, CPU adapter', { ...dw4, attrs: { ...dw4.attrs, w_bits: attr(4) } },
+    [act('uint32', [1, 2, 9, 9]), ...qdqInputs(w4([8, 1, 3, 3]), 8).slice(1)], res('uint32', [1, 2, 9, 9]), ['unpacked'], CPU_ENV);
   // QuantizeLinear writing c4 (quantizeC4Program): a 3-channel image quantized for its first conv.
   snapshotPlan('QuantizeLinear per tensor into c4', node('QuantizeLinear', ['x', 's', 'z'], ['y'], { y_layout: attr('c4'), y_qtype: attr('uint8') }),
     [act('float32', [1, 3, 4, 4]), c('float32', [], [0.02]), c('uint8', [], [120])], res('uint32', [1, 1, 4, 4]));

@@ -14,8 +14,9 @@ import { QDQ_CONV, QDQ_MATMUL } from './kernels/qdq-gemm.js';
  * accumulator is exact where the float path rounds).
  *
  * A group is fused only when every scale and zero point is a constant, x and the output are per-tensor int8/uint8,
- * w is an int8/uint8 initializer quantized per tensor or per output channel, the bias (if any) is a float constant
- * or DequantizeLinear of an int32 constant, every intermediate has exactly one reader and none is a graph output.
+ * w is an int8/uint8 initializer (or int4/uint4, then held 4 bits on the GPU: w_bits = 4) quantized per tensor or
+ * per output channel, the bias (if any) is a float constant or DequantizeLinear of an int32 constant, every
+ * intermediate has exactly one reader and none is a graph output.
  * A DequantizeLinear whose output other nodes still read stays. A group with no QuantizeLinear after it (the last
  * layer's logits) is fused too and keeps its float32 output. Created nodes carry attrs.fusion = 'qdq' and
  * attrs.fused_from = the names of the nodes they replace. A model's own QLinearConv / QLinearMatMul with constant
@@ -131,6 +132,8 @@ function fuseAt(c: Ctx, p: Node): Fused | undefined {
   }
   // Activation, then the QuantizeLinear.
   const attrs: Record<string, Attr> = {};
+  // A weight stored in 4 bits (int4 / uint4) stays 4 bits on the GPU (kernels/qdq-weights.ts).
+  if (attrInt(dqw, 'storage_bits', 0) === 4) attrs.w_bits = { type: 'int', value: 4 };
   let next = soleReader(c, out);
   const clip = next && clipOf(c, next);
   if (next && clip) {

@@ -1,10 +1,11 @@
 import type { Node } from '../../../ir/graph.js';
 import { concreteWindow, readWindowAttrs } from '../../../ir/ops/conv-geometry.js';
-import { hostTensor, tensorToNumbers, type HostTensor } from '../../../ir/tensor.js';
+import type { HostTensor } from '../../../ir/tensor.js';
 import { dispatchLinear, type ProgramSpec } from '../program.js';
-import { dotHelpers, int8Offset } from './quant-dot.js';
+import { dotHelpers } from './quant-dot.js';
 import { int8Loader, type ConvShape } from './quant-matmul.js';
-import { CLAMP_UNIFORMS, epilogueTail, layoutKey, packedCache, range, storeC4, WG, type Io } from './qdq-epilogue.js';
+import { CLAMP_UNIFORMS, epilogueTail, layoutKey, range, storeC4, WG, type Io } from './qdq-epilogue.js';
+import { formKey, packRows, weightCodes, weightReader, weightUniforms, weightUniformValues, type WeightForm } from './qdq-weights.js';
 
 /**
  * The depthwise QdqConv kernels (group = input channels = output channels; kernels/qdq-gemm.ts plans them on every
@@ -60,33 +61,23 @@ export function window2d(node: Node, spatial: number[], kernel: number[]): Windo
 }
 
 /**
- * Depthwise weights [M, 1, ...kernel] as words of four channels per tap: word (c4, t) packs w[4 c4 + j, 0, t] in byte
- * j (0 past M), so one word serves the four channels of an invocation at a tap.
+ * Depthwise weights [M, 1, ...kernel] as rows of four channels, quad t of row c4 packing w[4 c4 + j, 0, t] in code j
+ * (0 past M): one quad serves the four channels of an invocation at a tap. Held in form f (qdq-weights.ts).
  */
-export function packDepthwiseWeights(w: HostTensor, M: number, T: number): HostTensor {
-  const key = `dw:${M}:${T}`;
-  let byKey = packedCache.get(w);
-  const hit = byKey?.get(key);
-  if (hit) return hit;
-  const v = tensorToNumbers(w);
-  const off = int8Offset(w.dtype);
-  const words = new Uint32Array(Math.ceil(M / 4) * T);
-  for (let m = 0; m < M; m++) {
-    for (let t = 0; t < T; t++) words[(m >> 2) * T + t]! |= ((v[m * T + t]! - off) & 0xff) << ((m & 3) * 8);
-  }
-  const t = hostTensor('uint32', [words.length], words);
-  if (!byKey) packedCache.set(w, (byKey = new Map()));
-  byKey.set(key, t);
-  return t;
+export function packDepthwiseWeights(w: HostTensor, f: WeightForm, M: number, T: number): HostTensor {
+  return packRows(w, f, `dw:${M}:${T}`, Math.ceil(M / 4), T, (v, quads) => {
+    for (let m = 0; m < M; m++) {
+      for (let t = 0; t < T; t++) quads[(m >> 2) * T + t]! |= (v[m * T + t]! & 0xff) << ((m & 3) * 8);
+    }
+  }).store;
 }
 
 /** Each channel's sum of its int8-domain depthwise weight codes over the T taps (the table's w sums). */
-export function depthwiseSums(w: HostTensor, M: number, T: number): number[] {
-  const v = tensorToNumbers(w);
-  const off = int8Offset(w.dtype);
+export function depthwiseSums(w: HostTensor, f: WeightForm, M: number, T: number): number[] {
+  const v = weightCodes(w, f);
   return Array.from({ length: M }, (_, m) => {
     let sum = 0;
-    for (let t = 0; t < T; t++) sum += v[m * T + t]! - off;
+    for (let t = 0; t < T; t++) sum += v[m * T + t]!;
     return sum;
   });
 }
@@ -102,7 +93,7 @@ export function depthwiseSums(w: HostTensor, M: number, T: number): number[] {
  * channels, else four codes; a c4 y is stored one word per pixel (storeC4), else one code per channel. Channels past
  * C compute on clamped indices and are not stored (a c4 y holds the zero point there).
  */
-function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, C: number, lo: number, hi: number): ProgramSpec {
+function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, wf: WeightForm, C: number, lo: number, hi: number): ProgramSpec {
   const { x, y, xc4, yc4 } = io;
   const pb = DW_PB;
   const C4 = Math.ceil(C / 4);
@@ -112,14 +103,15 @@ function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, C: nu
   const J = range(4);
   const geometry = ['H', 'W', 'OW', 'KH', 'KW', 'sh', 'sw', 'dh', 'dw', 'ph', 'pw'] as const;
   return {
-    key: `qdq-conv-depthwise:${x.dtype}:${y.dtype}:pb${pb}${win ? ':2d' : ':taps'}${layoutKey(io)}`,
+    key: `qdq-conv-depthwise:${x.dtype}:${y.dtype}:pb${pb}${win ? ':2d' : ':taps'}${layoutKey(io)}${formKey(wf)}`,
     bindings: [
       { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, ...(win ? [] : [{ name: 'taps', type: 'i32' as const }]), { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
     ],
-    uniforms: [...['size', 'C', 'C4', 'P', 'Q', 'T', 'pblocks', ...(win ? geometry : [])].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
+    uniforms: [...['size', 'C', 'C4', 'P', 'Q', 'T', 'pblocks', ...(win ? geometry : [])].map((name) => ({ name, type: 'u32' as const })), ...weightUniforms(wf), ...CLAMP_UNIFORMS],
     workgroupSize: [WG, 1, 1],
     source(s) {
       dotHelpers(s, 'unpacked'); // pack_i8 / unpack_i8 only: the products are vec4<i32>
+      const wr = weightReader(s, wf);
       const lx = xc4 ? '' : int8Loader(s, 'x', x.dtype);
       // x's four channels at spatial offset o, as int8-domain codes.
       const load = (o: string) => (xc4 ? `unpack_i8(${s.load('x', `x_base + ${o}`)})` : `vec4<i32>(${J.map((j) => `${lx}(xb${j} + ${o})`).join(', ')})`);
@@ -131,14 +123,14 @@ function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, C: nu
     let rh${i} = u32(h${i}) < u.H;
     let row${i} = u32(h${i}) * u.W;`).join('\n    ')}
     for (var kw = 0u; kw < u.KW; kw = kw + 1u) {
-      let wv = unpack_i8(w[c4 * u.T + kh * u.KW + kw]) - zw;
+      let wv = ${wr.quad(`c4 * ${wr.stride('u.T')}`, 'kh * u.KW + kw')} - zw;
       ${I.map((i) => `let c${i} = iw${i} + i32(kw * u.dw);
       let ok${i} = rh${i} && u32(c${i}) < u.W;
       ${mac(i, `ok${i}`, `row${i} + u32(c${i})`)}`).join('\n      ')}
     }
   }`
         : `for (var t = 0u; t < u.T; t = t + 1u) {
-    let wv = unpack_i8(w[c4 * u.T + t]) - zw;
+    let wv = ${wr.quad(`c4 * ${wr.stride('u.T')}`, 't')} - zw;
     ${I.map((i) => `let off${i} = ${s.load('taps', `pp${i} + t`)};
     ${mac(i, `off${i} >= 0`, `u32(max(off${i}, 0))`)}`).join('\n    ')}
   }`;
@@ -162,7 +154,7 @@ function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, C: nu
     },
     run: () => ({
       workgroups: dispatchLinear(size, WG),
-      uniforms: { size, C, C4, P: g.P, Q: g.Q, T: g.T, pblocks, ...(win ?? {}), q_lo: lo, q_hi: hi },
+      uniforms: { size, C, C4, P: g.P, Q: g.Q, T: g.T, pblocks, ...(win ?? {}), ...weightUniformValues(wf, g.T), q_lo: lo, q_hi: hi },
     }),
   };
 }
@@ -190,7 +182,7 @@ const rowWindow = (win: Window2d | undefined): win is Window2d => rowWindows && 
  * point, c4 or one code per word on either side. Pixels past the row's end compute on clamped columns and are not
  * stored.
  */
-function depthwiseRowProgram(io: Io, g: ConvShape, win: Window2d, C: number, lo: number, hi: number): ProgramSpec {
+function depthwiseRowProgram(io: Io, g: ConvShape, win: Window2d, wf: WeightForm, C: number, lo: number, hi: number): ProgramSpec {
   const { x, y, xc4, yc4 } = io;
   const rw = DW_ROW;
   const C4 = Math.ceil(C / 4);
@@ -201,14 +193,15 @@ function depthwiseRowProgram(io: Io, g: ConvShape, win: Window2d, C: number, lo:
   const J = range(4);
   const cols = range((rw - 1) * win.sw + win.KW);
   return {
-    key: `qdq-conv-depthwise:${x.dtype}:${y.dtype}:row${rw}:k${win.KW}:s${win.sw}${layoutKey(io)}`,
+    key: `qdq-conv-depthwise:${x.dtype}:${y.dtype}:row${rw}:k${win.KW}:s${win.sw}${layoutKey(io)}${formKey(wf)}`,
     bindings: [
       { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
     ],
-    uniforms: [...['size', 'C', 'C4', 'P', 'Q', 'T', 'OH', 'rblocks', 'H', 'W', 'OW', 'KH', 'sh', 'dh', 'ph', 'pw'].map((name) => ({ name, type: 'u32' as const })), ...CLAMP_UNIFORMS],
+    uniforms: [...['size', 'C', 'C4', 'P', 'Q', 'T', 'OH', 'rblocks', 'H', 'W', 'OW', 'KH', 'sh', 'dh', 'ph', 'pw'].map((name) => ({ name, type: 'u32' as const })), ...weightUniforms(wf), ...CLAMP_UNIFORMS],
     workgroupSize: [WG, 1, 1],
     source(s) {
       dotHelpers(s, 'unpacked');
+      const wr = weightReader(s, wf);
       const lx = xc4 ? '' : int8Loader(s, 'x', x.dtype);
       const load = (o: string) => (xc4 ? `unpack_i8(${s.load('x', `x_base + ${o}`)})` : `vec4<i32>(${J.map((j) => `${lx}(xb${j} + ${o})`).join(', ')})`);
       const stores = depthwiseEpilogue(s, io, rw, 'ow0 + i >= u.OW', '(n * u.C4 + c4) * u.P + pix0 + i', '(n * u.C + m) * u.P + pix0 + i');
@@ -219,6 +212,7 @@ function depthwiseRowProgram(io: Io, g: ConvShape, win: Window2d, C: number, lo:
   let n = index / (u.rblocks * u.OH * u.C4);
   let m0 = c4 * 4u;
   let pix0 = oh * u.OW + ow0;
+  let wb = c4 * ${wr.stride('u.T')};
   let zx4 = vec4<i32>(i32(params[2]));
   let zw = vec4<i32>(${J.map((j) => `i32(params[4u + u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')});
   let zsw = zx4 * (vec4<i32>(${J.map((j) => `i32(params[4u + 3u * u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')}) - i32(u.T) * zw);
@@ -233,20 +227,20 @@ function depthwiseRowProgram(io: Io, g: ConvShape, win: Window2d, C: number, lo:
     let row = u32(h) * u.W;
     ${cols.map((c) => `let ok${c} = rh && okc${c};
     let x${c} = select(zx4, ${load(`select(0u, row + u32(iw + ${c}), ok${c})`)}, ok${c});`).join('\n    ')}
-    let wt = c4 * u.T + kh * ${win.KW}u;
-    ${range(win.KW).map((kw) => `let wv${kw} = unpack_i8(w[wt + ${kw}u]) - zw;
+    let wt = kh * ${win.KW}u;
+    ${range(win.KW).map((kw) => `let wv${kw} = ${wr.quad('wb', `wt + ${kw}u`)} - zw;
     ${I.map((i) => `a${i} = a${i} + x${i * win.sw + kw} * wv${kw};`).join(' ')}`).join('\n    ')}
   }
   ${stores}`);
     },
     run: () => ({
       workgroups: dispatchLinear(size, WG),
-      uniforms: { size, C, C4, P: g.P, Q: g.Q, T: g.T, OH, rblocks, H: win.H, W: win.W, OW: win.OW, KH: win.KH, sh: win.sh, dh: win.dh, ph: win.ph, pw: win.pw, q_lo: lo, q_hi: hi },
+      uniforms: { size, C, C4, P: g.P, Q: g.Q, T: g.T, OH, rblocks, H: win.H, W: win.W, OW: win.OW, KH: win.KH, sh: win.sh, dh: win.dh, ph: win.ph, pw: win.pw, ...weightUniformValues(wf, g.T), q_lo: lo, q_hi: hi },
     }),
   };
 }
 
 /** The depthwise program for a conv's window: the row-window form where it applies, else the per-pixel one. */
-export function depthwiseConvProgram(io: Io, g: ConvShape, win: Window2d | undefined, C: number, lo: number, hi: number): ProgramSpec {
-  return rowWindow(win) ? depthwiseRowProgram(io, g, win, C, lo, hi) : depthwiseProgram(io, g, win, C, lo, hi);
+export function depthwiseConvProgram(io: Io, g: ConvShape, win: Window2d | undefined, wf: WeightForm, C: number, lo: number, hi: number): ProgramSpec {
+  return rowWindow(win) ? depthwiseRowProgram(io, g, win, wf, C, lo, hi) : depthwiseProgram(io, g, win, wf, C, lo, hi);
 }

@@ -1,6 +1,5 @@
 import type { DType } from '../../../ir/dtype.js';
 import { attrString, type Node } from '../../../ir/graph.js';
-import type { HostTensor } from '../../../ir/tensor.js';
 import { GpuUnsupported, type GpuTensorInfo, type ProgramSpec } from '../program.js';
 import { int8Offset, scalarTypeOf } from './quant-dot.js';
 import { divHelper } from './quantize.js';
@@ -12,9 +11,6 @@ import { divHelper } from './quantize.js';
  */
 
 export const WG = 64;
-
-/** Packed weights per initializer and layout, so every plan of a session shares one weight-store upload. */
-export const packedCache = new WeakMap<HostTensor, Map<string, HostTensor>>();
 
 /**
  * The packed int8 layout "c4" of a QdqConv's x or y (qdq-layout.ts; docs/quantization.md): a uint32 value of shape

@@ -4,9 +4,10 @@ import { QUANT_RANGE, roundHalfEven } from '../../../ir/ops/quantize.js';
 import { hostTensor, tensorToNumbers, type HostTensor } from '../../../ir/tensor.js';
 import { dispatchLinear, GpuUnsupported, sizeOfShape, type GpuKernel, type GpuTensorInfo, type ProgramSpec, type TensorSlot } from '../program.js';
 import { dotHelpers, int32Constant, int8Offset, planQuantDotPath, type QuantDotPath } from './quant-dot.js';
+import { formKey, packRows, weightForm, weightReader, weightUniforms, weightUniformValues, type PackedWeight, type WeightForm } from './qdq-weights.js';
 import { checkK, convShape, int8Loader, type ConvShape } from './quant-matmul.js';
 import { depthwiseConvProgram, depthwiseSums, packDepthwiseWeights, window2d } from './qdq-depthwise.js';
-import { accExpr, c4Type, CLAMP_UNIFORMS, epilogueTail, layoutKey, packedCache, range, storeC4, WG, type Io } from './qdq-epilogue.js';
+import { accExpr, c4Type, CLAMP_UNIFORMS, epilogueTail, layoutKey, range, storeC4, WG, type Io } from './qdq-epilogue.js';
 
 /**
  * The int8 kernels of a rewritten QDQ group (fuse-qdq.ts): DequantizeLinear(x), DequantizeLinear(w) -> Conv | MatMul
@@ -19,7 +20,8 @@ import { accExpr, c4Type, CLAMP_UNIFORMS, epilogueTail, layoutKey, packedCache, 
  * - The weights are packed at plan time, four int8 codes per u32 (uint8 moved into the int8 domain by -128, as
  *   quant-dot.ts does), one row of ceil(K / 4) words per output channel (Gemm/MatMul B transposed; a conv's row
  *   tap-major, see packConvWeights), and kept in the session's weight store: resident bytes are 1/4 of float32 and
- *   no other copy of w is uploaded.
+ *   no other copy of w is uploaded. A weight the model stores in 4 bits (int4 / uint4, w_bits = 4) is held eight
+ *   codes per word, 1/8 of float32, and unpacked in registers (qdq-weights.ts).
  * - On GPU adapters, ungrouped convs and matmuls are workgroup-tiled implicit GEMMs (tiledProgram: 64 x 64 tiles,
  *   x packed four codes per u32 once per tile). On CPU adapters (SwiftShader), as the float matmul does, the kernels
  *   are direct and register-blocked (convProgram: 8 x 8, 16 x 8 or smaller blocks of channels x pixels, see
@@ -43,26 +45,14 @@ import { accExpr, c4Type, CLAMP_UNIFORMS, epilogueTail, layoutKey, packedCache, 
 export const QDQ_CONV = 'QdqConv';
 export const QDQ_MATMUL = 'QdqMatMul';
 
-/** w as [rows, ceil(K / 4)] u32 words; element (r, k) of w is at r * rowStride + k * kStride. */
-function packWeights(w: HostTensor, rows: number, K: number, rowStride: number, kStride: number): HostTensor {
-  const key = `${rows}:${K}:${rowStride}:${kStride}`;
-  let byKey = packedCache.get(w);
-  const hit = byKey?.get(key);
-  if (hit) return hit;
-  const v = tensorToNumbers(w);
-  const off = int8Offset(w.dtype);
+/** w as [rows, ceil(K / 4)] quads; element (r, k) of w is at r * rowStride + k * kStride. */
+function packWeights(w: HostTensor, f: WeightForm, rows: number, K: number, rowStride: number, kStride: number): PackedWeight {
   const K4 = Math.ceil(K / 4);
-  const words = new Uint32Array(rows * K4);
-  for (let r = 0; r < rows; r++) {
-    for (let k = 0; k < K; k++) {
-      const q = (v[r * rowStride + k * kStride]! - off) & 0xff;
-      words[r * K4 + (k >> 2)]! |= q << ((k & 3) * 8);
+  return packRows(w, f, `${rows}:${K}:${rowStride}:${kStride}`, rows, K4, (v, quads) => {
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < K; k++) quads[r * K4 + (k >> 2)]! |= (v[r * rowStride + k * kStride]! & 0xff) << ((k & 3) * 8);
     }
-  }
-  const t = hostTensor('uint32', [words.length], words);
-  if (!byKey) packedCache.set(w, (byKey = new Map()));
-  byKey.set(key, t);
-  return t;
+  });
 }
 
 const constant = (node: Node, t: GpuTensorInfo | undefined, what: string): Float64Array => {
@@ -79,30 +69,11 @@ function perChannel(node: Node, t: GpuTensorInfo | undefined, C: number, what: s
 }
 
 /**
- * Each output channel's sum of its int8-domain weight codes (a row of packed words, padding 0), computed once at plan
- * time: the kernels then need no per-k sum of w. |sum| <= K * 128 < 2^23 (checkK), exact in f32.
- */
-function weightSums(packed: HostTensor, rows: number): number[] {
-  const words = packed.data as Uint32Array;
-  const per = words.length / rows;
-  const sums = new Array<number>(rows).fill(0);
-  for (let r = 0; r < rows; r++) {
-    let s = 0;
-    for (let i = r * per; i < (r + 1) * per; i++) {
-      const v = words[i]!;
-      s += ((v << 24) >> 24) + ((v << 16) >> 24) + ((v << 8) >> 24) + (v >> 24);
-    }
-    sums[r] = s;
-  }
-  return sums;
-}
-
-/**
  * The f32 parameter table (see the file comment; wsum[C] from weightSums at 4 + 3C), the clamp range of y in its
  * integer type, and whether every weight zero point is 0 in the int8 domain (the kernels then skip the sum of x).
  */
-function params(node: Node, inputs: (GpuTensorInfo | undefined)[], y: DType, C: number, wsum: number[]): { table: HostTensor; lo: number; hi: number; zw0: boolean } {
-  const [x, xs, xz, w, ws, wz, ys, yz, bias, bs] = inputs;
+function params(node: Node, inputs: (GpuTensorInfo | undefined)[], y: DType, C: number, wsum: number[], wf: WeightForm): { table: HostTensor; lo: number; hi: number; zw0: boolean } {
+  const [x, xs, xz, , ws, wz, ys, yz, bias, bs] = inputs;
   const f32 = Math.fround;
   const sx = constant(node, xs, 'x_scale')[0]!;
   // A float32 output (a group that ends before any QuantizeLinear: logits) has no y scale or zero point.
@@ -111,7 +82,7 @@ function params(node: Node, inputs: (GpuTensorInfo | undefined)[], y: DType, C: 
   const zx = (xz ? constant(node, xz, 'x_zero_point')[0]! : 0) - int8Offset(x!.dtype);
   const zy = yz ? constant(node, yz, 'y_zero_point')[0]! : 0;
   const sw = perChannel(node, ws, C, 'w_scale');
-  const zw = perChannel(node, wz, C, 'w_zero_point').map((z) => z - int8Offset(w!.dtype));
+  const zw = perChannel(node, wz, C, 'w_zero_point').map((z) => z - wf.offset);
   const zw0 = zw.every((z) => z === 0);
   let b = new Array<number>(C).fill(0);
   if (bias) {
@@ -150,30 +121,18 @@ const CB = 4;
 const PB = 4;
 
 /**
- * Conv weights tap-major: row m holds T * C4 words, word (t, c4) packing w[m, 4 c4 + j, t] for j < 4 (0 past Cg).
+ * Conv weights tap-major: row m holds T * C4 quads, quad (t, c4) packing w[m, 4 c4 + j, t] for j < 4 (0 past Cg).
  * The conv's inner loop then reads four consecutive input channels at one tap offset: no division per lane.
  */
-function packConvWeights(w: HostTensor, M: number, Cg: number, T: number): HostTensor {
-  const key = `conv:${M}:${Cg}:${T}`;
-  let byKey = packedCache.get(w);
-  const hit = byKey?.get(key);
-  if (hit) return hit;
-  const v = tensorToNumbers(w);
-  const off = int8Offset(w.dtype);
+function packConvWeights(w: HostTensor, f: WeightForm, M: number, Cg: number, T: number): PackedWeight {
   const C4 = Math.ceil(Cg / 4);
-  const words = new Uint32Array(M * T * C4);
-  for (let m = 0; m < M; m++) {
-    for (let ci = 0; ci < Cg; ci++) {
-      for (let t = 0; t < T; t++) {
-        const q = (v[(m * Cg + ci) * T + t]! - off) & 0xff;
-        words[(m * T + t) * C4 + (ci >> 2)]! |= q << ((ci & 3) * 8);
+  return packRows(w, f, `conv:${M}:${Cg}:${T}`, M, T * C4, (v, quads) => {
+    for (let m = 0; m < M; m++) {
+      for (let ci = 0; ci < Cg; ci++) {
+        for (let t = 0; t < T; t++) quads[(m * T + t) * C4 + (ci >> 2)]! |= (v[(m * Cg + ci) * T + t]! & 0xff) << ((ci & 3) * 8);
       }
     }
-  }
-  const t = hostTensor('uint32', [words.length], words);
-  if (!byKey) packedCache.set(w, (byKey = new Map()));
-  byKey.set(key, t);
-  return t;
+  });
 }
 
 /**
@@ -218,7 +177,7 @@ export function setConvBlocks(choose: ((g: ConvShape) => { cb: number; pb: numbe
  * subtracts what they add (u.xpad = T (4 C4 - Cg) zx; a padding tap reads zx in all four lanes). A c4 y (io.yc4: cb a
  * multiple of 4) stores each pixel's channels one word per four (storeC4).
  */
-function convProgram(io: Io, g: ConvShape, path: QuantDotPath, C: number, lo: number, hi: number, zw0: boolean, zx: number): ProgramSpec {
+function convProgram(io: Io, g: ConvShape, wf: WeightForm, path: QuantDotPath, C: number, lo: number, hi: number, zw0: boolean, zx: number): ProgramSpec {
   const { x, y, xc4, yc4 } = io;
   const { cb, pb } = convBlocks(g);
   if (yc4 && cb % 4 !== 0) throw new GpuUnsupported(`QdqConv: a c4 output needs 4 | channels per group (block ${cb})`);
@@ -233,16 +192,17 @@ function convProgram(io: Io, g: ConvShape, path: QuantDotPath, C: number, lo: nu
   const R = range(cb);
   const pointwise = isPointwise(g);
   return {
-    key: `qdq-conv:${x.dtype}:${y.dtype}:${path}:cb${cb}:pb${pb}${zw0 ? ':zw0' : ''}${pointwise ? ':1x1' : ''}${layoutKey(io)}`,
+    key: `qdq-conv:${x.dtype}:${y.dtype}:${path}:cb${cb}:pb${pb}${zw0 ? ':zw0' : ''}${pointwise ? ':1x1' : ''}${layoutKey(io)}${formKey(wf)}`,
     bindings: [
       { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, ...(pointwise ? [] : [{ name: 'taps', type: 'i32' as const }]), { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
     ],
     uniforms: [{ name: 'size', type: 'u32' }, { name: 'C', type: 'u32' }, { name: 'K', type: 'u32' },
       ...['Cin', 'Cg', 'Mg', 'P', 'Q', 'T', 'C4', 'cblocks', 'pblocks', ...(yc4 ? ['YC4'] : [])].map((name) => ({ name, type: 'u32' as const })),
-      ...(xc4 ? [{ name: 'xpad', type: 'i32' as const }] : []), ...CLAMP_UNIFORMS],
+      ...(xc4 ? [{ name: 'xpad', type: 'i32' as const }] : []), ...weightUniforms(wf), ...CLAMP_UNIFORMS],
     workgroupSize: [WG, 1, 1],
     source(s) {
       dotHelpers(s, path);
+      const wr = weightReader(s, wf);
       const lx = xc4 ? '' : int8Loader(s, 'x', x.dtype);
       // A 1x1 conv with stride 1 and no padding over whole words of channels reads x directly: no tap or lane test.
       const lane = pointwise
@@ -285,7 +245,7 @@ function convProgram(io: Io, g: ConvShape, path: QuantDotPath, C: number, lo: nu
   let zpx = i32(params[2]);
   ${path === 'packed' && !zw0 ? 'let ones = 0x01010101u;' : ''}${path === 'packed' && xc4 && !pointwise ? '\n  let zxw = pack_i8(vec4<i32>(zpx));' : ''}
   ${I.map((i) => `let pp${i} = min(p0 + ${i}u, u.P - 1u) * u.T;`).join('\n  ')}
-  ${R.map((r) => `let wr${r} = min(c0 + ${r}u, u.C - 1u) * u.T * u.C4;`).join('\n  ')}
+  ${R.map((r) => `let wr${r} = min(c0 + ${r}u, u.C - 1u) * ${wr.stride('u.T * u.C4')};`).join('\n  ')}
   ${zw0 ? '' : I.map((i) => `var sx${i} = 0;`).join(' ')}
   ${I.map((i) => R.map((r) => `var d${i}_${r} = 0;`).join(' ')).join('\n  ')}
   for (var t = 0u; t < u.T; t = t + 1u) {
@@ -297,11 +257,11 @@ function convProgram(io: Io, g: ConvShape, path: QuantDotPath, C: number, lo: nu
       ${xc4 ? '' : `let ci = c4 * 4u;
       ${range(4).map((j) => pointwise ? `let q${j} = (ci + ${j}u) * u.Q;` : `let q${j} = min(ci + ${j}u, u.Cg - 1u) * u.Q;`).join('\n      ')}
       `}${path === 'packed' ? `${I.map((i) => `let px${i} = ${packedX(i)};${sumX(i, `dot4_i8(px${i}, ones)`)}`).join('\n      ')}
-      ${R.map((r) => `let pw${r} = w[wr${r} + wt + c4];
+      ${R.map((r) => `let pw${r} = ${wr.word(`wr${r}`, 'wt + c4')};
       ${I.map((i) => `d${i}_${r} = d${i}_${r} + dot4_i8(px${i}, pw${r});`).join(' ')}`).join('\n      ')}`
     // Unpacked: x stays in registers as it was loaded and each weight word is unpacked once for the PB pixels.
     : `${I.map((i) => `let xv${i} = ${unpackedX(i)};${sumX(i, `dot(xv${i}, vec4<i32>(1))`)}`).join('\n      ')}
-      ${R.map((r) => `let wv${r} = unpack_i8(w[wr${r} + wt + c4]);
+      ${R.map((r) => `let wv${r} = ${wr.quad(`wr${r}`, 'wt + c4')};
       ${I.map((i) => `d${i}_${r} = d${i}_${r} + dot(xv${i}, wv${r});`).join(' ')}`).join('\n      ')}`}
     }
   }
@@ -311,7 +271,7 @@ function convProgram(io: Io, g: ConvShape, path: QuantDotPath, C: number, lo: nu
       workgroups: dispatchLinear(size, WG),
       // A c4 x is addressed in words: a group's Cg channels are C4 words, an image's C channels group * C4.
       uniforms: { size, C, K, Cin: xc4 ? g.group * C4 : g.C, Cg: xc4 ? C4 : Cg, Mg, P: g.P, Q: g.Q, T: g.T, C4, cblocks, pblocks,
-        ...(yc4 ? { YC4: Math.ceil(C / 4) } : {}), ...(xc4 ? { xpad: g.T * (4 * C4 - Cg) * zx } : {}), q_lo: lo, q_hi: hi },
+        ...(yc4 ? { YC4: Math.ceil(C / 4) } : {}), ...(xc4 ? { xpad: g.T * (4 * C4 - Cg) * zx } : {}), ...weightUniformValues(wf, g.T * C4), q_lo: lo, q_hi: hi },
     }),
   };
 }
@@ -323,17 +283,18 @@ export const isPointwise = (g: ConvShape) => g.T === 1 && (g.C / g.group) % 4 ==
  * x [rows, K] times the packed w rows, CB output channels per invocation: x's four lanes of a word are loaded and
  * (packed path) packed once for the CB channels; channels past C read the last row and are not stored.
  */
-function matmulProgram(x: GpuTensorInfo, y: GpuTensorInfo, rows: number, K: number, C: number, path: QuantDotPath, lo: number, hi: number, zw0: boolean): ProgramSpec {
+function matmulProgram(x: GpuTensorInfo, y: GpuTensorInfo, rows: number, K: number, C: number, wf: WeightForm, path: QuantDotPath, lo: number, hi: number, zw0: boolean): ProgramSpec {
   const blocks = Math.ceil(C / CB);
   const size = rows * blocks;
   const R = range(CB);
   return {
-    key: `qdq-matmul:${x.dtype}:${y.dtype}:${path}:cb${CB}${zw0 ? ':zw0' : ''}`,
+    key: `qdq-matmul:${x.dtype}:${y.dtype}:${path}:cb${CB}${zw0 ? ':zw0' : ''}${formKey(wf)}`,
     bindings: [{ name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, { name: 'params', type: 'f32' }, { name: 'y', type: y.storage }],
-    uniforms: [...COMMON_UNIFORMS, { name: 'blocks', type: 'u32' }, ...CLAMP_UNIFORMS],
+    uniforms: [...COMMON_UNIFORMS, { name: 'blocks', type: 'u32' }, ...weightUniforms(wf), ...CLAMP_UNIFORMS],
     workgroupSize: [WG, 1, 1],
     source(s) {
       dotHelpers(s, path);
+      const wr = weightReader(s, wf);
       const lx = int8Loader(s, 'x', x.dtype);
       const sumX = zw0 ? '' : `\n    sx = sx + ${path === 'packed' ? 'dot4_i8(px, 0x01010101u)' : 'dot(vx, vec4<i32>(1))'};`;
       s.main(`${s.linearIndex('u.size')}
@@ -341,7 +302,7 @@ function matmulProgram(x: GpuTensorInfo, y: GpuTensorInfo, rows: number, K: numb
   let row = index / u.blocks;
   let x_row = row * u.K;
   let zpx = i32(params[2]);
-  ${R.map((r) => `let wr${r} = min(c0 + ${r}u, u.C - 1u) * u.K4;`).join('\n  ')}
+  ${R.map((r) => `let wr${r} = min(c0 + ${r}u, u.C - 1u) * ${wr.stride('u.K4')};`).join('\n  ')}
   ${zw0 ? '' : 'var sx = 0;'}
   ${R.map((r) => `var d${r} = 0;`).join(' ')}
   for (var k4 = 0u; k4 < u.K4; k4 = k4 + 1u) {
@@ -350,7 +311,7 @@ function matmulProgram(x: GpuTensorInfo, y: GpuTensorInfo, rows: number, K: numb
       let k = k4 * 4u + j;
       vx[j] = select(0, ${lx}(x_row + min(k, u.K - 1u)), k < u.K);
     }${path === 'packed' ? '\n    let px = pack_i8(vx);' : ''}${sumX}
-    ${R.map((r) => path === 'packed' ? `d${r} = d${r} + dot4_i8(px, w[wr${r} + k4]);` : `d${r} = d${r} + dot(vx, unpack_i8(w[wr${r} + k4]));`).join('\n    ')}
+    ${R.map((r) => path === 'packed' ? `d${r} = d${r} + dot4_i8(px, ${wr.word(`wr${r}`, 'k4')});` : `d${r} = d${r} + dot(vx, ${wr.quad(`wr${r}`, 'k4')});`).join('\n    ')}
   }
   ${R.map((r) => `if (c0 + ${r}u < u.C) {
     let m = c0 + ${r}u;
@@ -358,7 +319,7 @@ function matmulProgram(x: GpuTensorInfo, y: GpuTensorInfo, rows: number, K: numb
     ${epilogueTail(s, y.dtype, 'm', 'row * u.C + m')}
   }`).join('\n  ')}`);
     },
-    run: () => ({ workgroups: dispatchLinear(size, WG), uniforms: { size, C, K, K4: Math.ceil(K / 4), blocks, q_lo: lo, q_hi: hi } }),
+    run: () => ({ workgroups: dispatchLinear(size, WG), uniforms: { size, C, K, K4: Math.ceil(K / 4), blocks, ...weightUniformValues(wf, Math.ceil(K / 4)), q_lo: lo, q_hi: hi } }),
   };
 }
 
@@ -386,7 +347,7 @@ type TiledForm = 'conv' | '1x1' | 'matmul';
  * (io.yc4) needs each invocation to own four consecutive channels: rows are then lid.y RM + r instead of lid.y + r WY,
  * and each pixel's four channels are stored as one word (storeC4).
  */
-function tiledProgram(io: Io, form: TiledForm, dims: { N: number; P: number; K: number; Kw: number; g?: ConvShape },
+function tiledProgram(io: Io, form: TiledForm, dims: { N: number; P: number; K: number; Kw: number; g?: ConvShape }, wf: WeightForm,
   path: QuantDotPath, C: number, lo: number, hi: number, zw0: boolean, zx = 0): ProgramSpec {
   const { x, y, xc4, yc4 } = io;
   const { wx, wy, rm, rn, tkw } = TILE;
@@ -401,15 +362,16 @@ function tiledProgram(io: Io, form: TiledForm, dims: { N: number; P: number; K: 
   const RM = range(rm);
   const RN = range(rn);
   return {
-    key: `qdq-gemm-tiled:${form}:${x.dtype}:${y.dtype}:${path}:${wx}x${wy}:${rm}x${rn}:k${tkw}${zw0 ? ':zw0' : ''}${layoutKey(io)}`,
+    key: `qdq-gemm-tiled:${form}:${x.dtype}:${y.dtype}:${path}:${wx}x${wy}:${rm}x${rn}:k${tkw}${zw0 ? ':zw0' : ''}${layoutKey(io)}${formKey(wf)}`,
     bindings: [
       { name: 'x', type: x.storage }, { name: 'w', type: 'u32' }, ...(form === 'conv' ? [{ name: 'taps', type: 'i32' as const }] : []), { name: 'params', type: 'f32' }, { name: 'y', type: y.storage },
     ],
     uniforms: [...['C', 'K', 'Kw', 'P', 'Q', 'T', 'C4', 'Cg', ...(yc4 ? ['YC4'] : [])].map((name) => ({ name, type: 'u32' as const })),
-      ...(xc4 ? [{ name: 'xpad', type: 'i32' as const }] : []), ...CLAMP_UNIFORMS],
+      ...(xc4 ? [{ name: 'xpad', type: 'i32' as const }] : []), ...weightUniforms(wf), ...CLAMP_UNIFORMS],
     workgroupSize: [wx, wy, 1],
     source(s) {
       dotHelpers(s, path);
+      const wr = weightReader(s, wf);
       const lx = xc4 ? '' : int8Loader(s, 'x', x.dtype);
       s.helper(`var<workgroup> x_tile: array<u32, ${tkw * tn}>; // [TKW=${tkw}, TN=${tn}] packed x words`);
       s.helper(`var<workgroup> w_tile: array<u32, ${tm * tkw}>; // [TM=${tm}, TKW=${tkw}] packed w words`);
@@ -480,7 +442,7 @@ function tiledProgram(io: Io, form: TiledForm, dims: { N: number; P: number; K: 
       let m = row0 + i / ${tkw}u;
       let kw = k0 + i % ${tkw}u;
       var word = 0u;
-      if (m < u.C && kw < u.Kw) { word = w[m * u.Kw + kw]; }
+      if (m < u.C && kw < u.Kw) { word = ${wr.word(`m * ${wr.stride('u.Kw')}`, 'kw')}; }
       w_tile[i] = word;
     }
     workgroupBarrier();
@@ -495,7 +457,8 @@ function tiledProgram(io: Io, form: TiledForm, dims: { N: number; P: number; K: 
       workgroups: [Math.ceil(dims.P / tn), Math.ceil(C / tm), dims.N],
       // A c4 x is addressed in words: an image's C channels are C4 words.
       uniforms: { C, K: dims.K, Kw: dims.Kw, P: dims.P, Q: g?.Q ?? 0, T: g?.T ?? 1, C4: g ? Math.ceil(g.C / 4) : 0, Cg: g ? (xc4 ? Math.ceil(g.C / 4) : g.C) : 0,
-        ...(yc4 ? { YC4: Math.ceil(C / 4) } : {}), ...(xc4 ? { xpad: g!.T * (4 * Math.ceil(g!.C / 4) - g!.C) * zx } : {}), q_lo: lo, q_hi: hi },
+        ...(yc4 ? { YC4: Math.ceil(C / 4) } : {}), ...(xc4 ? { xpad: g!.T * (4 * Math.ceil(g!.C / 4) - g!.C) * zx } : {}),
+        ...weightUniformValues(wf, dims.Kw), q_lo: lo, q_hi: hi },
     }),
   };
 }
@@ -538,18 +501,20 @@ const qdqConv: GpuKernel = {
     checkK(node.op, K);
     const depthwise = g.group > 1 && g.C === g.group && g.M === g.group;
     if (io.xc4 && !depthwise && g.group > 1 && (g.C / g.group) % 4 !== 0) throw new GpuUnsupported(`${node.op}: a c4 x needs 4 | input channels per group`);
-    const packed = depthwise ? packDepthwiseWeights(w!.value, g.M, g.T) : packConvWeights(w!.value, g.M, g.C / g.group, g.T);
+    const wf = weightForm(node, w!.value);
+    const conv = depthwise ? undefined : packConvWeights(w!.value, wf, g.M, g.C / g.group, g.T);
+    const packed = conv?.store ?? packDepthwiseWeights(w!.value, wf, g.M, g.T);
     // A depthwise conv's table holds each channel's sum of w over its taps, a conv's over its row of K.
-    const { table, lo, hi, zw0 } = params(node, [x, ...inputs.slice(1)], y.dtype, g.M, depthwise ? depthwiseSums(w!.value, g.M, g.T) : weightSums(packed, g.M));
+    const { table, lo, hi, zw0 } = params(node, [x, ...inputs.slice(1)], y.dtype, g.M, conv?.sums ?? depthwiseSums(w!.value, wf, g.M, g.T), wf);
     const zx = (table.data as Float32Array)[2]!;
     const path = planQuantDotPath(env);
     const pointwise = !depthwise && isPointwise(g);
     // A GPU adapter tiles ungrouped convs through workgroup memory; CPU adapters keep the direct kernels.
     const tiled = !depthwise && !env.cpuAdapter && g.group === 1;
     const win = depthwise ? window2d(node, x.shape.slice(2), w!.shape.slice(2)) : undefined;
-    const program = depthwise ? depthwiseConvProgram(io, g, win, g.M, lo, hi)
-      : tiled ? tiledProgram(io, pointwise ? '1x1' : 'conv', { N: g.N, P: g.P, K, Kw: g.T * Math.ceil(g.C / 4), g }, path, g.M, lo, hi, zw0, zx)
-      : convProgram(io, g, path, g.M, lo, hi, zw0, zx);
+    const program = depthwise ? depthwiseConvProgram(io, g, win, wf, g.M, lo, hi)
+      : tiled ? tiledProgram(io, pointwise ? '1x1' : 'conv', { N: g.N, P: g.P, K, Kw: g.T * Math.ceil(g.C / 4), g }, wf, path, g.M, lo, hi, zw0, zx)
+      : convProgram(io, g, wf, path, g.M, lo, hi, zw0, zx);
     if (pointwise || win) {
       return { calls: [{ program, tensors: [{ input: 0 }, { constant: 0 }, { constant: 1 }, { output: 0 }] }], constants: [packed, table], sharedConstants: [0] };
     }
@@ -570,14 +535,15 @@ const qdqMatMul: GpuKernel = {
     const transB = attrInt(node, 'transB', 0) !== 0;
     const [K, N] = transB ? [w!.shape[1]!, w!.shape[0]!] : [w!.shape[0]!, w!.shape[1]!];
     checkK(node.op, K);
-    const packed = transB ? packWeights(w!.value, N, K, K, 1) : packWeights(w!.value, N, K, 1, N);
-    const { table, lo, hi, zw0 } = params(node, inputs, y!.dtype, N, weightSums(packed, N));
+    const wf = weightForm(node, w!.value);
+    const { store: packed, sums } = transB ? packWeights(w!.value, wf, N, K, K, 1) : packWeights(w!.value, wf, N, K, 1, N);
+    const { table, lo, hi, zw0 } = params(node, inputs, y!.dtype, N, sums, wf);
     const rows = sizeOfShape(x!.shape) / K;
     const path = planQuantDotPath(env);
     // Tiled on GPU adapters unless x has a few rows only (a classifier's GEMV: each weight word is used once anyway).
     const program = !env.cpuAdapter && rows > MATMUL_DIRECT_ROWS
-      ? tiledProgram({ x: x!, y: y!, xc4: false, yc4: false }, 'matmul', { N: 1, P: rows, K, Kw: Math.ceil(K / 4) }, path, N, lo, hi, zw0)
-      : matmulProgram(x!, y!, rows, K, N, path, lo, hi, zw0);
+      ? tiledProgram({ x: x!, y: y!, xc4: false, yc4: false }, 'matmul', { N: 1, P: rows, K, Kw: Math.ceil(K / 4) }, wf, path, N, lo, hi, zw0)
+      : matmulProgram(x!, y!, rows, K, N, wf, path, lo, hi, zw0);
     const tensors: TensorSlot[] = [{ input: 0 }, { constant: 0 }, { constant: 1 }, { output: 0 }];
     return { calls: [{ program, tensors }], constants: [packed, table], sharedConstants: [0] };
   },
