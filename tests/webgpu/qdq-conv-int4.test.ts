@@ -161,7 +161,8 @@ describe('4-bit conv weights through the public API', () => {
     expect(steps(y4, cpu, step).max).toBeLessThanOrEqual(3);
     const w4 = four.report().weightBytes;
     const w8 = eight.report().weightBytes;
-    // Codes: 1/8 of float32 (rows padded to whole words); the f32 parameter table (scales, bias, sums) adds ~2%.
+    console.log(`resident weight bytes: 4-bit ${w4} (${(w4 / floatBytes).toFixed(3)} of float32 ${floatBytes}), int8 twin ${w8} (${(w8 / floatBytes).toFixed(3)})`);
+    // Codes: 1/8 of float32 (rows padded to whole words), plus the small f32 parameter tables: measured 0.125.
     expect(w4 / floatBytes, `resident ${w4} B vs float32 ${floatBytes} B`).toBeLessThanOrEqual(0.15);
     expect(w8 / floatBytes, `int8 twin ${w8} B vs float32 ${floatBytes} B`).toBeGreaterThanOrEqual(0.25);
     expect(w4 / w8).toBeLessThanOrEqual(0.56);
