@@ -44,6 +44,7 @@ beforeAll(async () => {
   const res: GpuResources = await gpuForTests();
   const { graph } = await importOnnx(readFileSync(`tests/fixtures/generated/${MODEL}-int8.onnx`));
   const input = graph.inputs[0]!.name;
+  const outputs: number[][] = [];
   const feeds: Record<string, HostTensor> = { [input]: hostTensor('float32', DIMS, new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i * 0.01))) };
   for (const name of NAMES) {
     if (!(name in TILINGS)) throw new Error(`QDQ_TILES: no tiling '${name}' (${Object.keys(TILINGS).join(', ')})`);
@@ -53,21 +54,25 @@ beforeAll(async () => {
     } finally {
       setConvBlocks(undefined);
     }
-    await plans.at(-1)!.run(feeds);
+    const y = Object.values(await plans.at(-1)!.run(feeds))[0]!;
+    outputs.push(Array.from(y.data as Float32Array));
+    // Every tiling computes the same exact sums: its output must equal the first one's, bit for bit.
+    if (outputs.length > 1 && outputs.at(-1)!.some((v, i) => !Object.is(v, outputs[0]![i]))) throw new Error(`${name}: output differs from ${NAMES[0]}'s`);
   }
-  const best = NAMES.map(() => ({ pointwise: Infinity, conv: Infinity, total: Infinity }));
+  const best = NAMES.map(() => ({ pointwise: Infinity, conv: Infinity, depthwise: Infinity, total: Infinity }));
   for (let r = 0; r < ROUNDS; r++) {
     for (let i = 0; i < plans.length; i++) {
-      const t = { pointwise: 0, conv: 0, total: 0 };
+      const t = { pointwise: 0, conv: 0, depthwise: 0, total: 0 };
       for (const d of await plans[i]!.profile(feeds)) {
         const ms = d.ns / 1e6;
         t.total += ms;
         if (d.kernel.startsWith('qdq-conv:')) t[d.kernel.split('|')[0]!.includes(':1x1') ? 'pointwise' : 'conv'] += ms;
+        if (d.kernel.startsWith('qdq-conv-depthwise:')) t.depthwise += ms;
       }
-      for (const k of ['pointwise', 'conv', 'total'] as const) best[i]![k] = Math.min(best[i]![k], t[k]);
+      for (const k of ['pointwise', 'conv', 'depthwise', 'total'] as const) best[i]![k] = Math.min(best[i]![k], t[k]);
     }
   }
-  NAMES.forEach((name, i) => console.log(`${MODEL} ${name}: min over ${ROUNDS} rounds, GPU ms: 1x1 convs ${best[i]!.pointwise.toFixed(1)}, other direct convs ${best[i]!.conv.toFixed(1)}, model ${best[i]!.total.toFixed(1)}`));
+  NAMES.forEach((name, i) => console.log(`${MODEL} ${name}: min over ${ROUNDS} rounds, GPU ms: 1x1 convs ${best[i]!.pointwise.toFixed(1)}, other direct convs ${best[i]!.conv.toFixed(1)}, depthwise ${best[i]!.depthwise.toFixed(1)}, model ${best[i]!.total.toFixed(1)}`));
 }, 3_600_000);
 afterAll(() => {
   for (const p of plans) p.dispose();

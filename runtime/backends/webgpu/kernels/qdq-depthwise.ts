@@ -4,7 +4,7 @@ import type { HostTensor } from '../../../ir/tensor.js';
 import { dispatchLinear, type ProgramSpec } from '../program.js';
 import { dotHelpers } from './quant-dot.js';
 import { int8Loader, type ConvShape } from './quant-matmul.js';
-import { CLAMP_UNIFORMS, epilogueTail, layoutKey, range, storeC4, WG, type Io } from './qdq-epilogue.js';
+import { CLAMP_UNIFORMS, epilogueTail, layoutKey, range, storeC4, unpackU8, WG, type Io } from './qdq-epilogue.js';
 import { formKey, packRows, weightCodes, weightReader, weightUniforms, weightUniformValues, type WeightForm } from './qdq-weights.js';
 
 /**
@@ -112,9 +112,10 @@ function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, wf: W
     source(s) {
       dotHelpers(s, 'unpacked'); // pack_i8 / unpack_i8 only: the products are vec4<i32>
       const wr = weightReader(s, wf);
+      if (xc4) unpackU8(s);
       const lx = xc4 ? '' : int8Loader(s, 'x', x.dtype);
-      // x's four channels at spatial offset o, as int8-domain codes.
-      const load = (o: string) => (xc4 ? `unpack_i8(${s.load('x', `x_base + ${o}`)})` : `vec4<i32>(${J.map((j) => `${lx}(xb${j} + ${o})`).join(', ')})`);
+      // x's four channels at spatial offset o: int8-domain codes, or a c4 word's as uint8 values (unpack_u8).
+      const load = (o: string) => (xc4 ? `unpack_u8(${s.load('x', `x_base + ${o}`)})` : `vec4<i32>(${J.map((j) => `${lx}(xb${j} + ${o})`).join(', ')})`);
       const mac = (i: number, ok: string, o: string) => `let o${i} = select(0u, ${o}, ${ok});
       a${i} = a${i} + select(zx4, ${load(`o${i}`)}, ${ok}) * wv;`;
       const loop = win
@@ -140,7 +141,7 @@ function depthwiseProgram(io: Io, g: ConvShape, win: Window2d | undefined, wf: W
   let c4 = (index / u.pblocks) % u.C4;
   let n = index / (u.pblocks * u.C4);
   let m0 = c4 * 4u;
-  let zx4 = vec4<i32>(i32(params[2]));
+  let zx4 = vec4<i32>(i32(params[2])${xc4 ? ' + 128' : ''});
   let zw = vec4<i32>(${J.map((j) => `i32(params[4u + u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')});
   // zx sum_t (w - zw) per channel, from the sum of w in the table: subtracted once instead of zx at every tap.
   let zsw = zx4 * (vec4<i32>(${J.map((j) => `i32(params[4u + 3u * u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')}) - i32(u.T) * zw);
@@ -202,8 +203,9 @@ function depthwiseRowProgram(io: Io, g: ConvShape, win: Window2d, wf: WeightForm
     source(s) {
       dotHelpers(s, 'unpacked');
       const wr = weightReader(s, wf);
+      if (xc4) unpackU8(s);
       const lx = xc4 ? '' : int8Loader(s, 'x', x.dtype);
-      const load = (o: string) => (xc4 ? `unpack_i8(${s.load('x', `x_base + ${o}`)})` : `vec4<i32>(${J.map((j) => `${lx}(xb${j} + ${o})`).join(', ')})`);
+      const load = (o: string) => (xc4 ? `unpack_u8(${s.load('x', `x_base + ${o}`)})` : `vec4<i32>(${J.map((j) => `${lx}(xb${j} + ${o})`).join(', ')})`);
       const stores = depthwiseEpilogue(s, io, rw, 'ow0 + i >= u.OW', '(n * u.C4 + c4) * u.P + pix0 + i', '(n * u.C + m) * u.P + pix0 + i');
       s.main(`${s.linearIndex('u.size')}
   let ow0 = (index % u.rblocks) * ${rw}u;
@@ -213,7 +215,7 @@ function depthwiseRowProgram(io: Io, g: ConvShape, win: Window2d, wf: WeightForm
   let m0 = c4 * 4u;
   let pix0 = oh * u.OW + ow0;
   let wb = c4 * ${wr.stride('u.T')};
-  let zx4 = vec4<i32>(i32(params[2]));
+  let zx4 = vec4<i32>(i32(params[2])${xc4 ? ' + 128' : ''});
   let zw = vec4<i32>(${J.map((j) => `i32(params[4u + u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')});
   let zsw = zx4 * (vec4<i32>(${J.map((j) => `i32(params[4u + 3u * u.C + min(m0 + ${j}u, u.C - 1u)])`).join(', ')}) - i32(u.T) * zw);
   ${xc4 ? 'let x_base = (n * u.C4 + c4) * u.Q;' : J.map((j) => `let xb${j} = (n * u.C + min(m0 + ${j}u, u.C - 1u)) * u.Q;`).join('\n  ')}

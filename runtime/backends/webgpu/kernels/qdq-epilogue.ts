@@ -79,3 +79,18 @@ export function accExpr(dxw: string, c: string, zw0: boolean, sx: string): strin
 export const CLAMP_UNIFORMS = [{ name: 'q_lo', type: 'f32' as const }, { name: 'q_hi', type: 'f32' as const }];
 
 export const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * unpack_u8(word): a c4 word's four int8-domain codes as uint8 values, code + 128 (0..255). The kernels that multiply
+ * unpacked codes take x this way, with x's zero point + 128: every (x - zx) is unchanged, so are the exact sums. On
+ * SwiftShader the products of a zero-extended x and a sign-extended w ran faster than of two sign-extended codes:
+ * mobilenet_v2's int8 1x1 convs 351.7 / 353.1 ms against 397.7 / 401.9, its depthwise convs 114.5 / 117.8 against
+ * 121.4 / 133.0 (bench/qdq-tiles.bench.ts, two plans of each in one process; docs/quantization.md). Presumably LLVM's
+ * x86 backend then multiplies 16-bit halves (pmaddwd) where it otherwise needs full 32-bit products (pmulld).
+ */
+export function unpackU8(s: Parameters<ProgramSpec['source']>[0]): void {
+  s.helper(`fn unpack_u8(a: u32) -> vec4<i32> {
+  let b = a ^ 0x80808080u;
+  return vec4<i32>(i32(b & 0xffu), i32((b >> 8u) & 0xffu), i32((b >> 16u) & 0xffu), i32(b >> 24u));
+}`);
+}

@@ -7,7 +7,7 @@ import { dotHelpers, int32Constant, int8Offset, planQuantDotPath, type QuantDotP
 import { formKey, packRows, weightForm, weightReader, weightUniforms, weightUniformValues, type PackedWeight, type WeightForm } from './qdq-weights.js';
 import { checkK, convShape, int8Loader, type ConvShape } from './quant-matmul.js';
 import { depthwiseConvProgram, depthwiseSums, packDepthwiseWeights, window2d } from './qdq-depthwise.js';
-import { accExpr, c4Type, CLAMP_UNIFORMS, epilogueTail, layoutKey, range, storeC4, WG, type Io } from './qdq-epilogue.js';
+import { accExpr, c4Type, CLAMP_UNIFORMS, epilogueTail, layoutKey, range, storeC4, unpackU8, WG, type Io } from './qdq-epilogue.js';
 
 /**
  * The int8 kernels of a rewritten QDQ group (fuse-qdq.ts): DequantizeLinear(x), DequantizeLinear(w) -> Conv | MatMul
@@ -191,6 +191,9 @@ function convProgram(io: Io, g: ConvShape, wf: WeightForm, path: QuantDotPath, C
   const I = range(pb);
   const R = range(cb);
   const pointwise = isPointwise(g);
+  // A c4 x multiplied unpacked takes its codes as uint8 values (code + 128, unpack_u8), x's zero point too.
+  const u8 = path === 'unpacked' && xc4;
+  const zxk = u8 ? zx + 128 : zx;
   return {
     key: `qdq-conv:${x.dtype}:${y.dtype}:${path}:cb${cb}:pb${pb}${zw0 ? ':zw0' : ''}${pointwise ? ':1x1' : ''}${layoutKey(io)}${formKey(wf)}`,
     bindings: [
@@ -203,6 +206,8 @@ function convProgram(io: Io, g: ConvShape, wf: WeightForm, path: QuantDotPath, C
     source(s) {
       dotHelpers(s, path);
       const wr = weightReader(s, wf);
+      if (u8) unpackU8(s);
+      const ux = u8 ? 'unpack_u8' : 'unpack_i8';
       const lx = xc4 ? '' : int8Loader(s, 'x', x.dtype);
       // A 1x1 conv with stride 1 and no padding over whole words of channels reads x directly: no tap or lane test.
       const lane = pointwise
@@ -235,14 +240,14 @@ function convProgram(io: Io, g: ConvShape, wf: WeightForm, path: QuantDotPath, C
         ? (i: number) => (pointwise ? word(i) : `select(zxw, ${word(i)}, ok${i})`)
         : (i: number) => `pack_i8(vec4<i32>(${range(4).map((j) => lane(i, j)).join(', ')}))`;
       const unpackedX = xc4
-        ? (i: number) => (pointwise ? `unpack_i8(${word(i)})` : `select(vec4<i32>(zpx), unpack_i8(${word(i)}), ok${i})`)
+        ? (i: number) => (pointwise ? `${ux}(${word(i)})` : `select(vec4<i32>(zpx), ${ux}(${word(i)}), ok${i})`)
         : (i: number) => `vec4<i32>(${range(4).map((j) => lane(i, j)).join(', ')})`;
       s.main(`${s.linearIndex('u.size')}
   let p0 = (index % u.pblocks) * ${pb}u;
   let c0 = ((index / u.pblocks) % u.cblocks) * ${cb}u;
   let n = index / (u.pblocks * u.cblocks);
   let x_base = (n * u.Cin + (c0 / u.Mg) * u.Cg) * u.Q;
-  let zpx = i32(params[2]);
+  let zpx = i32(params[2])${u8 ? ' + 128' : ''};
   ${path === 'packed' && !zw0 ? 'let ones = 0x01010101u;' : ''}${path === 'packed' && xc4 && !pointwise ? '\n  let zxw = pack_i8(vec4<i32>(zpx));' : ''}
   ${I.map((i) => `let pp${i} = min(p0 + ${i}u, u.P - 1u) * u.T;`).join('\n  ')}
   ${R.map((r) => `let wr${r} = min(c0 + ${r}u, u.C - 1u) * ${wr.stride('u.T * u.C4')};`).join('\n  ')}
@@ -271,7 +276,7 @@ function convProgram(io: Io, g: ConvShape, wf: WeightForm, path: QuantDotPath, C
       workgroups: dispatchLinear(size, WG),
       // A c4 x is addressed in words: a group's Cg channels are C4 words, an image's C channels group * C4.
       uniforms: { size, C, K, Cin: xc4 ? g.group * C4 : g.C, Cg: xc4 ? C4 : Cg, Mg, P: g.P, Q: g.Q, T: g.T, C4, cblocks, pblocks,
-        ...(yc4 ? { YC4: Math.ceil(C / 4) } : {}), ...(xc4 ? { xpad: g.T * (4 * C4 - Cg) * zx } : {}), ...weightUniformValues(wf, g.T * C4), q_lo: lo, q_hi: hi },
+        ...(yc4 ? { YC4: Math.ceil(C / 4) } : {}), ...(xc4 ? { xpad: g.T * (4 * C4 - Cg) * zxk } : {}), ...weightUniformValues(wf, g.T * C4), q_lo: lo, q_hi: hi },
     }),
   };
 }
