@@ -26,6 +26,9 @@ const TILINGS: Record<string, ((g: ConvShape) => { cb: number; pb: number } | un
   small8x8: (g) => (pointwise(g) && g.M < 64 ? { cb: 8, pb: 8 } : undefined),
   // The wide 1x1 convs in 16 x 4 blocks (the default before 8 x 8).
   wide16x4: (g) => (pointwise(g) && g.M >= 64 ? { cb: 16, pb: 4 } : undefined),
+  // The wide 1x1 convs in 16 x 8 or 8 x 16 blocks.
+  wide16x8: (g) => (pointwise(g) && g.M >= 64 ? { cb: 16, pb: 8 } : undefined),
+  wide8x16: (g) => (pointwise(g) && g.M >= 64 ? { cb: 8, pb: 16 } : undefined),
   // Other ungrouped convs (a first 3x3 conv, resnet's convs) in other blocks.
   conv8x4: (g) => (!pointwise(g) && g.group === 1 ? { cb: 8, pb: 4 } : undefined),
   conv16x8: (g) => (!pointwise(g) && g.group === 1 ? { cb: 16, pb: 8 } : undefined),

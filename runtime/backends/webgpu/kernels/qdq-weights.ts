@@ -48,7 +48,7 @@ export function weightCodes(w: HostTensor, f: WeightForm): Float64Array {
   return v;
 }
 
-/** A packed weight in the weight store (qdq-weights.ts) and each row's sum of its int8-domain codes (weightSums). */
+/** A packed weight as the weight store holds it (storeForm) and each row's sum of its int8-domain codes (weightSums). */
 export interface PackedWeight {
   store: HostTensor;
   sums: number[];
