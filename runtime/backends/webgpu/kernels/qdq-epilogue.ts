@@ -2,7 +2,6 @@ import type { DType } from '../../../ir/dtype.js';
 import { attrString, type Node } from '../../../ir/graph.js';
 import { GpuUnsupported, type GpuTensorInfo, type ProgramSpec } from '../program.js';
 import { int8Offset, scalarTypeOf } from './quant-dot.js';
-import { divHelper } from './quantize.js';
 
 /**
  * What the int8 conv kernels share (kernels/qdq-gemm.ts: direct, tiled and matmul forms; kernels/qdq-depthwise.ts):
@@ -41,14 +40,13 @@ export const layoutKey = (io: Io) => `${io.xc4 ? ':xc4' : ''}${io.yc4 ? ':yc4' :
  * point. `acc(j)` declares lane j's `acc` with `m` in scope.
  */
 export function storeC4(b: Parameters<ProgramSpec['source']>[0], y: DType, m0: string, out: string, acc: (j: number) => string): string {
-  const div = divHelper(b);
   const off = int8Offset(y);
   return `{
     var q4 = vec4<i32>(i32(params[3]) - ${off});
     ${range(4).map((j) => `if (${m0} + ${j}u < u.C) {
       let m = ${m0} + ${j}u;
       ${acc(j)}
-      let v = ${div}(f32(acc) * params[0] * params[4u + m] + params[4u + 2u * u.C + m], params[1]);
+      let v = f32(acc) * params[4u + m] + params[4u + 2u * u.C + m];
       q4[${j}] = i32(clamp(round(v) + params[3], u.q_lo, u.q_hi)) - ${off};
     }`).join('\n    ')}
     ${b.store('y', out, 'pack_i8(q4)')}
@@ -61,8 +59,7 @@ export function epilogueTail(b: Parameters<ProgramSpec['source']>[0], y: DType, 
     return `let v = f32(acc) * params[0] * params[4u + ${c}] + params[4u + 2u * u.C + ${c}];
       ${b.store('y', out, 'clamp(v, u.q_lo, u.q_hi)')}`;
   }
-  const div = divHelper(b);
-  return `let v = ${div}(f32(acc) * params[0] * params[4u + ${c}] + params[4u + 2u * u.C + ${c}], params[1]);
+  return `let v = f32(acc) * params[4u + ${c}] + params[4u + 2u * u.C + ${c}];
       ${b.store('y', out, `${scalarTypeOf(y)}(clamp(round(v) + params[3], u.q_lo, u.q_hi))`)}`;
 }
 

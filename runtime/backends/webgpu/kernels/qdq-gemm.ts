@@ -30,13 +30,18 @@ import { accExpr, c4Type, CLAMP_UNIFORMS, epilogueTail, layoutKey, range, storeC
  * - The accumulator is exact i32: sum (x - zx)(w - zw) = sum x w - zx sum w - zw sum x + K zx zw, sum w per channel
  *   computed at plan time, sum x only when a weight zero point is not 0; the products by dot4I8Packed where the
  *   implementation has it and the adapter is not a CPU one, else unpacked (planQuantDotPath; both tested).
- * - Epilogue: v = (acc * x_scale * w_scale[c] + bias[c]) / y_scale (correctly rounded division), then
- *   y = clamp(round_half_even(v) + y_zero_point, lo, hi). Relu and Clip become that clamp: quantization is monotone,
+ * - Epilogue: v = acc * M[c] + B[c] with the multiplier M[c] = x_scale * w_scale[c] / y_scale and B[c] = bias[c] /
+ *   y_scale (float64 on the host, rounded once to float32), then y = clamp(round_half_even(v) + y_zero_point, lo, hi),
+ *   as onnxruntime's own int8 kernels requantize. It is the float chain's value (acc * x_scale * w_scale[c] + bias[c])
+ *   / y_scale within a few float32 ulps, so a code differs from the chain's only where v lies that close to a
+ *   rounding tie; a division per element (correctly rounded, as WGSL's is not) cost 8-10% of the int8 convs' time
+ *   on SwiftShader (docs/quantization.md). Relu and Clip become that clamp: quantization is monotone,
  *   so Q(clip(t, a, b)) = clamp(Q(t), Q(a), Q(b)) exactly, and Relu is clip(t, 0, inf).
  * - A group that ends without a QuantizeLinear (a classifier's logits) stores float32: y = clamp(acc * x_scale *
  *   w_scale[c] + bias[c], clip_min, clip_max), as DequantizeLinear -> Gemm -> Relu/Clip computes it.
  * - Every scale, zero point and bias is a constant, gathered on the host into one f32 table:
- *   [x_scale, y_scale, x_zp (int8 domain), y_zp, w_scale[C], w_zp[C] (int8 domain), bias[C], w sums[C]].
+ *   [x_scale, y_scale, x_zp (int8 domain), y_zp, M[C], w_zp[C] (int8 domain), B[C], w sums[C]], with M = w_scale and
+ *   B = bias for a float32 output (y = acc * x_scale * M[c] + B[c]).
  * - x and y of a QdqConv may be in the packed activation layout "c4" (x_layout / y_layout, qdq-layout.ts): uint32
  *   [N, ceil(C / 4), ...spatial], four int8-domain codes per word. Every conv form reads and writes it (c4Type, Io,
  *   storeC4); the codes are the same as unpacked, so the outputs are bit-identical.
@@ -104,7 +109,11 @@ function params(node: Node, inputs: (GpuTensorInfo | undefined)[], y: DType, C: 
   const q = (v: number) => roundHalfEven(f32(v / sy)) + zy;
   const lo = Number.isFinite(min) ? Math.min(thi, Math.max(tlo, q(min))) : tlo;
   const hi = Number.isFinite(max) ? Math.max(tlo, Math.min(thi, q(max))) : thi;
-  const table = hostTensor('float32', [4 + 4 * C], new Float32Array([sx, sy, zx, zy, ...sw, ...zw, ...b, ...wsum]));
+  // Requantization by a multiplier per channel: v = acc M[c] + B[c], M = sx sw[c] / sy and B = bias[c] / sy computed
+  // in float64 and rounded once to float32 (see the file comment).
+  const M = sw.map((w) => (sx * w) / sy);
+  const B = b.map((v) => v / sy);
+  const table = hostTensor('float32', [4 + 4 * C], new Float32Array([sx, sy, zx, zy, ...M, ...zw, ...B, ...wsum]));
   return { table, lo, hi, zw0 };
 }
 
