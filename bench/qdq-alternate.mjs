@@ -1,7 +1,8 @@
 // EdgeKit float32 against its int8 QDQ file in ONE page of headless Chromium (SwiftShader here), runs alternating so
 // that the shared machine's slow spells hit both alike; prints cold starts, warm medians, the int8 / float32 ratios and
-// the GPU time by kernel (session.profile, the mean of two profiled runs after one discarded). bench/quantize.mjs is
-// the full benchmark (every contender, each in a fresh page); this one is for comparing kernel changes.
+// the GPU time by kernel (session.profile, the mean of two profiled runs after one discarded; bench/alternate.js).
+// bench/quantize.mjs is the full benchmark (every contender, each in a fresh page, and this pairing without the
+// profiles); this one is for comparing kernel changes.
 //   npm run build && MODEL=mobilenet_v2 RUNS=9 node bench/qdq-alternate.mjs
 // (INT8=path picks another int8 file; the default is tests/fixtures/generated/<model>-int8.onnx, which
 // tests/webgpu/qdq-packed.test.ts or bench/quantize.mjs writes.)
@@ -18,43 +19,8 @@ try {
   const page = await browser.newPage();
   await page.goto(`${origin}/bench/page.html`);
   const r = await page.evaluate(async (files, runs) => {
-    const ek = await import('/dist/browser/edgekit.js');
-    const dims = [1, 3, 224, 224];
-    const data = new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i * 0.01));
-    const s = {};
-    for (const [k, f] of Object.entries(files)) {
-      const bytes = new Uint8Array(await (await fetch('/' + f)).arrayBuffer());
-      const t0 = performance.now();
-      const session = await ek.InferenceSession.create(bytes, { backend: 'webgpu' });
-      const feeds = { [session.inputNames[0]]: new ek.Tensor('float32', data, dims) };
-      await session.run(feeds);
-      s[k] = { session, feeds, cold: performance.now() - t0, times: [] };
-    }
-    for (let i = 0; i < runs; i++) {
-      for (const v of Object.values(s)) {
-        const t = performance.now();
-        await v.session.run(v.feeds);
-        v.times.push(performance.now() - t);
-      }
-    }
-    const out = {};
-    for (const [k, v] of Object.entries(s)) {
-      const by = {};
-      let gpu = 0;
-      for (let j = 0; j < 3; j++) {
-        const prof = await v.session.profile(v.feeds);
-        if (j === 0) continue;
-        for (const d of prof) {
-          const name = d.kernel.split('|')[0];
-          by[name] = (by[name] ?? 0) + d.ms / 2;
-          gpu += d.ms / 2;
-        }
-      }
-      const t = [...v.times].sort((a, b) => a - b);
-      out[k] = { cold: v.cold, median: t[t.length >> 1], gpu, times: v.times.map(Math.round), by: Object.entries(by).sort((a, b) => b[1] - a[1]) };
-      await v.session.release();
-    }
-    return out;
+    const { runAlternating } = await import('/bench/alternate.js');
+    return runAlternating(Object.fromEntries(Object.entries(files).map(([k, f]) => [k, '/' + f])), [1, 3, 224, 224], runs, 2);
   }, files, RUNS);
   for (const [k, v] of Object.entries(r)) {
     console.log(`${k}: cold ${v.cold.toFixed(0)} ms, warm median ${v.median.toFixed(1)} ms (${v.times.join(' ')}), GPU ${v.gpu.toFixed(0)} ms`);

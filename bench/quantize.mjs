@@ -2,7 +2,9 @@
 // calibrated on seeded images through the built SDK), then the float32 and int8 files through the same contenders in
 // one headless Chromium as bench/run.mjs: EdgeKit WebGPU, onnxruntime-web WebGPU and wasm. Prints, per model and
 // contender, cold start, warm median, peak GPU bytes and (EdgeKit) resident weight bytes, with int8 / float32 ratios
-// and EdgeKit int8 / onnxruntime-web ratios. Writes bench/results/quantize-<stamp>.json.
+// and EdgeKit int8 / onnxruntime-web ratios, then EdgeKit's int8 / float32 ratio measured in one page with the runs
+// alternating (bench/alternate.js; the steadier figure on a shared machine). Writes
+// bench/results/quantize-<stamp>.json.
 // Options: --models a,b --runs N --contenders x,y --samples N (calibration images)
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { benchMachine } from './machine.mjs';
@@ -74,10 +76,35 @@ try {
       }
     }
   }
+  // 3. EdgeKit's int8 / float32 ratio in one page, runs alternating (bench/alternate.js): the contenders above run in
+  // separate pages minutes apart, and on a shared machine their ratio moves with its slow spells.
+  const paired = [];
+  if (contenders.includes('edgekit-webgpu')) {
+    for (const m of models) {
+      const page = await browser.newPage();
+      await page.goto(`${origin}/bench/page.html`);
+      try {
+        const r = await page.evaluate(async (urls, dims, runs) => {
+          const { runAlternating } = await import('/bench/alternate.js');
+          return runAlternating(urls, dims, runs);
+        }, { float32: `/${files[m].float32}`, int8: `/${files[m].int8}` }, DIMS, runs);
+        paired.push({ model: m, float32: { cold: r.float32.cold, median: r.float32.median }, int8: { cold: r.int8.cold, median: r.int8.median } });
+      } catch (e) {
+        paired.push({ model: m, error: String(e.message ?? e).split('\n')[0] });
+      }
+      await page.close();
+    }
+  }
   mkdirSync('bench/results', { recursive: true });
   const file = `bench/results/quantize-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(file, JSON.stringify({ machine, runs, samples, reports, results }, null, 2));
+  writeFileSync(file, JSON.stringify({ machine, runs, samples, reports, results, paired }, null, 2));
   console.log(table(results));
+  for (const p of paired) {
+    console.log(p.error
+      ? `\n${p.model}: EdgeKit float32 and int8 in one page: error: ${p.error}`
+      : `\n${p.model}: EdgeKit int8 / float32 in one page, ${runs} runs each alternating: warm ${(p.int8.median / p.float32.median).toFixed(2)} ` +
+        `(${p.int8.median.toFixed(1)} / ${p.float32.median.toFixed(1)} ms), cold ${(p.int8.cold / p.float32.cold).toFixed(2)}`);
+  }
   console.log(`\nmachine: ${JSON.stringify(machine)}\nwritten: ${file}`);
 } finally {
   await browser.close();
