@@ -40,15 +40,18 @@ for (const m of models) {
   console.error(formatReport(report).split('\n').slice(0, 1).join('\n'));
 }
 
-// 2. Run every file through every contender, each in a fresh page.
+// 2. Run every file through every contender, each in a fresh page. A contender's float32 and int8 pages run one right
+// after the other, so its int8 / float32 ratio compares runs minutes apart at most, and every page waits a second
+// after the previous one closed (onnxruntime-web's wasm threads wind down).
 const { server, origin } = await serveRepo();
 const browser = await launchChromium();
 const results = [];
 try {
   const machine = await benchMachine(browser, origin);
   for (const m of models) {
-    for (const variant of ['float32', 'int8']) {
-      for (const c of contenders) {
+    for (const c of contenders) {
+      for (const variant of ['float32', 'int8']) {
+        await new Promise((r) => setTimeout(r, 1000));
         const page = await browser.newPage();
         await page.goto(`${origin}/bench/page.html`);
         try {
