@@ -33,6 +33,19 @@ export interface AddSpec {
 export type Layer = ConvSpec | AddSpec;
 
 /**
+ * mobilenet_v2's inverted residual on 7 channels (a partial word of channels): 1x1 -> 1x1 expand -> depthwise -> 1x1
+ * + Add (QdqAdd), then a 3x3 conv.
+ */
+export const INVERTED_RESIDUAL: Layer[] = [
+  { kind: 'conv', out: 7, k: 1 },
+  { kind: 'conv', out: 18, k: 1, act: 'clip' },
+  { kind: 'conv', out: 18, k: 3, pad: 1, group: 18, act: 'clip' },
+  { kind: 'conv', out: 7, k: 1 },
+  { kind: 'add', from: 0 },
+  { kind: 'conv', out: 4, k: 3, pad: 1 },
+];
+
+/**
  * x [shape] float -> QuantizeLinear -> per layer DequantizeLinear -> Conv (int8 w per channel, int32 bias) (-> Relu |
  * Clip) -> QuantizeLinear, or DequantizeLinear x2 -> Add -> QuantizeLinear -> ... -> DequantizeLinear -> y, as
  * onnxruntime's quantizer writes a CNN. Zero points of the activations vary per layer, the weights' are 0 or not.

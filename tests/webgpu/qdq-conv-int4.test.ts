@@ -7,7 +7,7 @@ import { optimize, specialize } from '../../runtime/ir/passes/index.js';
 import { tensorToNumbers, type HostTensor } from '../../runtime/ir/tensor.js';
 import { InferenceSession } from '../../sdk/node.js';
 import { steps } from '../helpers/compare.js';
-import { chain, type ChainWeights, type Layer } from '../helpers/qdq-chain.js';
+import { chain, INVERTED_RESIDUAL, type ChainWeights, type Layer } from '../helpers/qdq-chain.js';
 import { runHost } from '../helpers/session-runs.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
 
@@ -86,14 +86,7 @@ const CASES: [string, number[], Layer[], 'int8' | 'uint8', boolean, 'int4' | 'ui
     { kind: 'conv', out: 9, k: 3, pad: 2, dil: 2, group: 9 },
     { kind: 'conv', out: 5, k: 1 },
   ], 'int8', true, 'uint4'],
-  ['inverted residual with an Add, int4 with zero points, C = 7 (a partial word of channels)', [1, 7, 8, 9], [
-    { kind: 'conv', out: 7, k: 1 },
-    { kind: 'conv', out: 18, k: 1, act: 'clip' },
-    { kind: 'conv', out: 18, k: 3, pad: 1, group: 18, act: 'clip' },
-    { kind: 'conv', out: 7, k: 1 },
-    { kind: 'add', from: 0 },
-    { kind: 'conv', out: 4, k: 3, pad: 1 },
-  ], 'int8', true, 'int4'],
+  ['inverted residual with an Add, int4 with zero points, C = 7 (a partial word of channels)', [1, 7, 8, 9], INVERTED_RESIDUAL, 'int8', true, 'int4'],
 ];
 
 describe('4-bit QDQ conv weights: bit-identical to the same values held as int8, on every kernel form', () => {

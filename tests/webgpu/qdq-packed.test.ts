@@ -14,7 +14,7 @@ import { Rng } from '../helpers/random.js';
 import { describeDevice, gpuForTests } from '../helpers/webgpu-env.js';
 import { steps } from '../helpers/compare.js';
 import { int, ints, model, vi } from '../importer/model-builder.js';
-import { chain, type Layer } from '../helpers/qdq-chain.js';
+import { chain, INVERTED_RESIDUAL, type Layer } from '../helpers/qdq-chain.js';
 
 /**
  * The packed int8 activation layout "c4" between the fused int8 kernels (runtime/backends/webgpu/qdq-layout.ts,
@@ -112,14 +112,7 @@ const CHAINS: [string, number[], Layer[], 'int8' | 'uint8', boolean, number][] =
     { kind: 'conv', out: 10, k: 3, pad: 1, group: 5 },
     { kind: 'conv', out: 8, k: 1 },
   ], 'uint8', true, 5],
-  ['inverted residual: 1x1 -> depthwise -> 1x1 + Add (QdqAdd), C = 7, int8', [1, 7, 9, 9], [
-    { kind: 'conv', out: 7, k: 1 },
-    { kind: 'conv', out: 18, k: 1, act: 'clip' },
-    { kind: 'conv', out: 18, k: 3, pad: 1, group: 18, act: 'clip' },
-    { kind: 'conv', out: 7, k: 1 },
-    { kind: 'add', from: 0 },
-    { kind: 'conv', out: 4, k: 3, pad: 1 },
-  ], 'int8', false, 6],
+  ['inverted residual: 1x1 -> depthwise -> 1x1 + Add (QdqAdd), C = 7, int8', [1, 7, 9, 9], INVERTED_RESIDUAL, 'int8', false, 6],
   // 16 x 8 blocks of the direct conv (3x3, 20 channels: a partial channel block; 99 pixels: a partial pixel block) and
   // 8 x 8 ones of a 1x1 conv of 12 channels.
   ['3x3 conv of 20 channels (16 x 8 blocks), then 1x1 of 12, uint8', [2, 5, 9, 11], [
